@@ -1,0 +1,1 @@
+//! Fault injection and the request log. (Skeleton: filled in by issue 3.)

@@ -1,0 +1,19 @@
+//! An in-memory Kubernetes API server for tests and simulations.
+//!
+//! kube-rs uses it in process (a `tower::Service`, no sockets), kubectl and the Python client
+//! use it over HTTP (the `fake-apiserver` binary). It is stateful and faithful on every path it
+//! serves: see `../shared/spec/fake-apiserver.md` for the contract.
+//!
+//! Module map:
+//! - [`clock`]: the project's one clock abstraction (real or virtual time);
+//! - [`api`]: the API server proper, request in, response out (routing, verbs, validation);
+//! - [`control`]: fault injection and the request log, wrapped around the API server;
+//! - [`transport`]: the in-process `kube::Client` and the HTTP server.
+
+pub mod api;
+pub mod clock;
+pub mod control;
+pub mod transport;
+
+pub use api::{ApiServer, ResponseBody};
+pub use clock::{Clock, SharedClock, SystemClock, VirtualClock};
