@@ -1,1 +1,34 @@
+//! csi-events: the Kubernetes Events a CSI driver posts about its volumes' attachment and
+//! KubeVirt live-migration lifecycle, exact to the byte and delivered without ever blocking the
+//! driver.
+//!
+//! The data path reads straight through: a driver step calls a `post_*` method on an
+//! [`EventPoster`]; the [`LifecycleEvent`] fixes the [`Reason`] (and so the event type) and the
+//! exact message; the worker finds the claim, folds repeats, applies the spam filter, writes a
+//! core/v1 Event and counts what happened in [`metrics::EventMetrics`].
+//!
+//! Modules:
+//! - [`clock`]: the shared clock (real or virtual time);
+//! - [`ids`]: volume, node and claim names as types;
+//! - [`reason`]: reasons and their event types;
+//! - [`duration`]: Go duration text;
+//! - [`event`]: lifecycle events and their messages;
+//! - [`poster`]: the non-blocking poster and its worker;
+//! - [`metrics`]: Prometheus counters.
 
+pub mod duration;
+pub mod event;
+pub mod ids;
+pub mod metrics;
+pub mod poster;
+pub mod reason;
+
+/// The project's one clock abstraction, shared with the fake cluster and the simulation.
+pub mod clock {
+    pub use fake_apiserver::clock::*;
+}
+
+pub use event::{LifecycleEvent, MigrationFailure};
+pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
+pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
+pub use reason::{EventType, Reason};

@@ -1,0 +1,215 @@
+//! The event core's Prometheus metrics (events.md §6), through `prometheus-client`.
+//!
+//! Labels are reasons, causes, verbs and results only: never a volume, node or claim name, so
+//! the series count does not grow with the cluster.
+//!
+//! ```
+//! use csi_events::metrics::{DropCause, EventMetrics};
+//! use csi_events::Reason;
+//! use prometheus_client::registry::Registry;
+//!
+//! let metrics = EventMetrics::default();
+//! let mut registry = Registry::with_prefix("rds_csi");
+//! metrics.register(&mut registry);
+//! metrics.count_dropped(Reason::VolumeAttached, DropCause::QueueFull, 1);
+//! assert_eq!(metrics.dropped(Reason::VolumeAttached, DropCause::QueueFull), 1);
+//! let text = csi_events::metrics::encode_text(&registry);
+//! assert!(text.contains(r#"rds_csi_events_dropped_total{reason="VolumeAttached",cause="queue_full"} 1"#));
+//! ```
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::reason::Reason;
+
+/// Why an event was not written because its claim could not be found (events.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipCause {
+    /// The PersistentVolume named by the volume id does not exist.
+    PvNotFound,
+    /// The PersistentVolume has no `spec.claimRef`.
+    NoClaimRef,
+    /// The claim does not exist.
+    PvcNotFound,
+    /// The claim was re-created: its uid differs from the PV's claimRef.
+    PvcUidMismatch,
+}
+
+impl SkipCause {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipCause::PvNotFound => "pv_not_found",
+            SkipCause::NoClaimRef => "no_claim_ref",
+            SkipCause::PvcNotFound => "pvc_not_found",
+            SkipCause::PvcUidMismatch => "pvc_uid_mismatch",
+        }
+    }
+}
+
+/// Why an event was given up (events.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropCause {
+    /// The queue was full when it was posted.
+    QueueFull,
+    /// The spam filter's bucket for its claim was empty.
+    RateLimited,
+    /// Every attempt failed with a retryable error.
+    RetriesExhausted,
+    /// The API server refused it (403, 400, 422).
+    Rejected,
+    /// The poster shut down before it could be written.
+    Shutdown,
+}
+
+impl DropCause {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropCause::QueueFull => "queue_full",
+            DropCause::RateLimited => "rate_limited",
+            DropCause::RetriesExhausted => "retries_exhausted",
+            DropCause::Rejected => "rejected",
+            DropCause::Shutdown => "shutdown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonCauseLabels {
+    reason: &'static str,
+    cause: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WriteLabels {
+    verb: &'static str,
+    result: &'static str,
+}
+
+/// The counters of the event core. Clones share the same series.
+#[derive(Debug, Clone, Default)]
+pub struct EventMetrics {
+    posted: Family<ReasonLabels, Counter>,
+    skipped: Family<ReasonCauseLabels, Counter>,
+    dropped: Family<ReasonCauseLabels, Counter>,
+    writes: Family<WriteLabels, Counter>,
+}
+
+impl EventMetrics {
+    /// Registers the counters; the registry's prefix (e.g. `rds_csi`) is prepended.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "events_posted",
+            "Events accepted by post_*, by reason",
+            self.posted.clone(),
+        );
+        registry.register(
+            "events_skipped",
+            "Events not written because their claim could not be found",
+            self.skipped.clone(),
+        );
+        registry.register(
+            "events_dropped",
+            "Events given up: queue full, rate limited, retries exhausted, rejected, shutdown",
+            self.dropped.clone(),
+        );
+        registry.register(
+            "event_writes",
+            "Requests the event core made to the API server, by verb and result",
+            self.writes.clone(),
+        );
+    }
+
+    /// Counts an accepted post.
+    pub fn count_posted(&self, reason: Reason) {
+        self.posted
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts `n` skipped events.
+    pub fn count_skipped(&self, reason: Reason, cause: SkipCause, n: u64) {
+        self.skipped
+            .get_or_create(&ReasonCauseLabels {
+                reason: reason.as_str(),
+                cause: cause.as_str(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts `n` dropped events.
+    pub fn count_dropped(&self, reason: Reason, cause: DropCause, n: u64) {
+        self.dropped
+            .get_or_create(&ReasonCauseLabels {
+                reason: reason.as_str(),
+                cause: cause.as_str(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts one API request: `verb` (get, create, patch) and `result` (ok or an error class).
+    pub fn count_write(&self, verb: &'static str, result: &'static str) {
+        self.writes
+            .get_or_create(&WriteLabels { verb, result })
+            .inc();
+    }
+
+    /// `events_posted_total{reason}`.
+    pub fn posted(&self, reason: Reason) -> u64 {
+        self.posted
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .get()
+    }
+
+    /// `events_skipped_total{reason,cause}`.
+    pub fn skipped(&self, reason: Reason, cause: SkipCause) -> u64 {
+        self.skipped
+            .get_or_create(&ReasonCauseLabels {
+                reason: reason.as_str(),
+                cause: cause.as_str(),
+            })
+            .get()
+    }
+
+    /// `events_dropped_total{reason,cause}`.
+    pub fn dropped(&self, reason: Reason, cause: DropCause) -> u64 {
+        self.dropped
+            .get_or_create(&ReasonCauseLabels {
+                reason: reason.as_str(),
+                cause: cause.as_str(),
+            })
+            .get()
+    }
+
+    /// `events_dropped_total{cause}` summed over every reason.
+    pub fn dropped_total(&self, cause: DropCause) -> u64 {
+        Reason::ALL.iter().map(|r| self.dropped(*r, cause)).sum()
+    }
+
+    /// `event_writes_total{verb,result}`.
+    pub fn writes(&self, verb: &'static str, result: &'static str) -> u64 {
+        self.writes
+            .get_or_create(&WriteLabels { verb, result })
+            .get()
+    }
+}
+
+/// The registry in the Prometheus text format.
+pub fn encode_text(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String cannot fail; an encoding error would only come from the writer.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}

@@ -1,0 +1,588 @@
+//! The event poster: `post_*` calls that return at once, and the worker that delivers them.
+//!
+//! A CSI driver holds one [`EventPoster`] (cheap to clone) and calls a `post_*` method where
+//! something happens to a volume. The call builds the exact message, counts it, and hands it to
+//! a background worker; it never waits for the API server. The worker finds the claim, applies
+//! the spam filter, folds repeats into one Event (`count`), writes core/v1 Events, and retries
+//! or gives up as events.md §5 says.
+//!
+//! ```
+//! use csi_events::{ClaimName, EventPoster, PosterConfig};
+//! use fake_apiserver::{ApiServer, SystemClock};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let client = fake_apiserver::transport::in_process_client(ApiServer::new(Arc::new(SystemClock)));
+//! let poster = EventPoster::new(client, PosterConfig::default());
+//! let claim = ClaimName::new("vms", "disk");
+//! poster.post_migration_started(Some(&claim), &"pvc-1".into(), &"node-a".into(), &"node-b".into(), Duration::from_secs(300));
+//! poster.flush().await; // the claim does not exist here: the event is skipped and counted
+//! # }
+//! ```
+
+mod api;
+mod backoff;
+mod claims;
+mod spam;
+mod worker;
+mod write;
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use backoff::RetryPolicy;
+
+use self::api::ApiCaller;
+use self::claims::Subject;
+use self::worker::{Message, Posted, Settings, Worker};
+use crate::clock::{SharedClock, SystemClock};
+use crate::event::{LifecycleEvent, MigrationFailure};
+use crate::ids::{ClaimName, NodeName, VolumeId};
+use crate::metrics::{DropCause, EventMetrics};
+use crate::reason::Reason;
+
+/// How the poster is set up. Every field has the default of events.md.
+///
+/// ```
+/// use csi_events::PosterConfig;
+/// let config = PosterConfig::default().component("rds-csi-node").queue_size(50);
+/// assert_eq!(config.component, "rds-csi-node");
+/// assert_eq!(config.spam_burst, 25);
+/// ```
+#[derive(Clone)]
+pub struct PosterConfig {
+    /// `source.component` and `reportingComponent` (default `rds-csi-controller`).
+    pub component: String,
+    /// `reportingInstance` (default: the host name).
+    pub instance: String,
+    /// Events held at most, queued or being written (default 1000).
+    pub queue_size: usize,
+    /// Entries of each cache: folding and spam filter (default 4096).
+    pub cache_size: NonZeroUsize,
+    /// Spam filter burst per claim (default 25).
+    pub spam_burst: u32,
+    /// Spam filter: one token back every this long (default 300 s).
+    pub spam_refill: Duration,
+    /// Retry timing and attempts.
+    pub retry: RetryPolicy,
+    /// A request without an answer after this long is a retryable failure (default 30 s).
+    pub request_timeout: Duration,
+    /// Requests in flight at once (default 8).
+    pub max_in_flight: usize,
+    /// The clock stamping events and timing retries (default: real time).
+    pub clock: SharedClock,
+    /// Where the counters go (register them in your registry).
+    pub metrics: EventMetrics,
+}
+
+impl Default for PosterConfig {
+    fn default() -> Self {
+        Self {
+            component: "rds-csi-controller".to_owned(),
+            instance: host_name(),
+            queue_size: 1000,
+            // 4096 is not zero.
+            cache_size: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
+            spam_burst: 25,
+            spam_refill: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 8,
+            clock: Arc::new(SystemClock),
+            metrics: EventMetrics::default(),
+        }
+    }
+}
+
+impl PosterConfig {
+    /// Sets the component.
+    pub fn component(mut self, component: impl Into<String>) -> Self {
+        self.component = component.into();
+        self
+    }
+
+    /// Sets the instance.
+    pub fn instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = instance.into();
+        self
+    }
+
+    /// Sets the queue size.
+    pub fn queue_size(mut self, size: usize) -> Self {
+        self.queue_size = size;
+        self
+    }
+
+    /// Sets the clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the metrics handle.
+    pub fn metrics(mut self, metrics: EventMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sets the spam filter: `burst` events per claim, one more every `refill`.
+    pub fn spam_filter(mut self, burst: u32, refill: Duration) -> Self {
+        self.spam_burst = burst;
+        self.spam_refill = refill;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|name| !name.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// An event the poster could not write before its shutdown deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// Its reason.
+    pub reason: Reason,
+    /// The claim (or, if it was never found, the claim or volume named by the caller).
+    pub claim: String,
+    /// Its message.
+    pub message: String,
+    /// How many posts of it were not written.
+    pub count: usize,
+}
+
+/// What [`EventPoster::shutdown`] could not write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Events given up at the deadline (also counted as dropped, cause `shutdown`).
+    pub abandoned: Vec<Abandoned>,
+}
+
+impl ShutdownReport {
+    /// Whether every event was written, skipped or dropped for its own cause before the deadline.
+    pub fn is_clean(&self) -> bool {
+        self.abandoned.is_empty()
+    }
+}
+
+/// Posts lifecycle events on claims without ever blocking the caller.
+///
+/// Clones share one worker. Create it inside a tokio runtime (the worker is a task).
+#[derive(Clone)]
+pub struct EventPoster {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tx: mpsc::UnboundedSender<Message>,
+    admitted: Arc<AtomicUsize>,
+    capacity: usize,
+    closed: AtomicBool,
+    clock: SharedClock,
+    metrics: EventMetrics,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EventPoster {
+    /// A poster writing through `client`; spawns its worker on the current tokio runtime.
+    pub fn new(client: kube::Client, config: PosterConfig) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let api = ApiCaller {
+            client,
+            clock: config.clock.clone(),
+            timeout: config.request_timeout,
+            metrics: config.metrics.clone(),
+        };
+        let settings = Settings {
+            component: config.component,
+            instance: config.instance,
+            cache_size: config.cache_size,
+            spam_burst: config.spam_burst,
+            spam_refill: config.spam_refill,
+            retry: config.retry,
+            max_in_flight: config.max_in_flight,
+        };
+        let worker = Worker::new(api, settings, admitted.clone(), rx);
+        let handle = tokio::spawn(worker.run());
+        Self {
+            shared: Arc::new(Shared {
+                tx,
+                admitted,
+                capacity: config.queue_size,
+                closed: AtomicBool::new(false),
+                clock: config.clock,
+                metrics: config.metrics,
+                worker: Mutex::new(Some(handle)),
+            }),
+        }
+    }
+
+    /// The counters this poster updates.
+    pub fn metrics(&self) -> &EventMetrics {
+        &self.shared.metrics
+    }
+
+    /// Posts `event` on `claim`, or on the claim bound to the event's volume when `claim` is
+    /// `None`. Returns at once; the orphan reasons are logged and counted only.
+    pub fn post(&self, claim: Option<&ClaimName>, event: LifecycleEvent) {
+        let reason = event.reason();
+        self.shared.metrics.count_posted(reason);
+        let message = event.message();
+        let (Some(event_type), Some(volume)) = (reason.event_type(), event.volume()) else {
+            tracing::info!("{message}");
+            return;
+        };
+        if self.shared.closed.load(Ordering::Acquire) {
+            self.shared
+                .metrics
+                .count_dropped(reason, DropCause::Shutdown, 1);
+            tracing::warn!(%reason, "event dropped: the poster is shut down");
+            return;
+        }
+        if !self.admit() {
+            self.shared
+                .metrics
+                .count_dropped(reason, DropCause::QueueFull, 1);
+            tracing::warn!(%reason, capacity = self.shared.capacity, "event dropped: queue full");
+            return;
+        }
+        let subject = match claim {
+            Some(claim) => Subject::Claim(claim.clone()),
+            None => Subject::Volume(volume.clone()),
+        };
+        let posted = Posted {
+            subject,
+            reason,
+            event_type,
+            message,
+            at: self.shared.clock.now(),
+        };
+        if self.shared.tx.send(Message::Post(posted)).is_err() {
+            self.shared.admitted.fetch_sub(1, Ordering::AcqRel);
+            self.shared
+                .metrics
+                .count_dropped(reason, DropCause::Shutdown, 1);
+        }
+    }
+
+    /// Takes a queue slot if one is free.
+    fn admit(&self) -> bool {
+        self.shared
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.shared.capacity).then_some(held + 1)
+            })
+            .is_ok()
+    }
+
+    /// Waits until every event posted before this call is written, skipped or dropped, or is
+    /// waiting out a retry delay (which only the clock moving ends).
+    pub async fn flush(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.shared.tx.send(Message::Flush(reply)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Stops accepting events and lets the worker write what it holds for at most `grace` on
+    /// the poster's clock; reports what it had to abandon.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.shared.closed.store(true, Ordering::Release);
+        let (reply, report) = oneshot::channel();
+        if self
+            .shared
+            .tx
+            .send(Message::Shutdown { grace, reply })
+            .is_err()
+        {
+            return ShutdownReport::default();
+        }
+        let report = report.await.unwrap_or_default();
+        let handle = self
+            .shared
+            .worker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+        report
+    }
+
+    /// Events accepted and not yet finished (written, skipped or dropped).
+    pub fn queued(&self) -> usize {
+        self.shared.admitted.load(Ordering::Acquire)
+    }
+
+    /// MountFailure (Warning): `[{vol}] on [{node}]: {message}`.
+    pub fn post_mount_failure(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+        message: &str,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::MountFailure {
+                volume: volume.clone(),
+                node: node.clone(),
+                message: message.to_owned(),
+            },
+        );
+    }
+
+    /// RecoveryFailed (Warning).
+    pub fn post_recovery_failed(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+        attempts: u32,
+        error: &str,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::RecoveryFailed {
+                volume: volume.clone(),
+                node: node.clone(),
+                attempts,
+                error: error.to_owned(),
+            },
+        );
+    }
+
+    /// StaleMountDetected (Normal).
+    pub fn post_stale_mount_detected(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+        old_device: &str,
+        new_device: &str,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::StaleMountDetected {
+                volume: volume.clone(),
+                node: node.clone(),
+                old_device: old_device.to_owned(),
+                new_device: new_device.to_owned(),
+            },
+        );
+    }
+
+    /// ConnectionFailure (Warning).
+    pub fn post_connection_failure(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+        address: &str,
+        error: &str,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::ConnectionFailure {
+                volume: volume.clone(),
+                node: node.clone(),
+                address: address.to_owned(),
+                error: error.to_owned(),
+            },
+        );
+    }
+
+    /// ConnectionRecovery (Normal).
+    pub fn post_connection_recovery(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+        address: &str,
+        attempts: u32,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::ConnectionRecovery {
+                volume: volume.clone(),
+                node: node.clone(),
+                address: address.to_owned(),
+                attempts,
+            },
+        );
+    }
+
+    /// AttachmentConflict (Warning): `requested` was refused because `holder` has the volume.
+    pub fn post_attachment_conflict(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        requested: &NodeName,
+        holder: &NodeName,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::AttachmentConflict {
+                volume: volume.clone(),
+                requested: requested.clone(),
+                holder: holder.clone(),
+            },
+        );
+    }
+
+    /// VolumeAttached (Normal), `took` printed to the millisecond.
+    pub fn post_volume_attached(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+        took: Duration,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::VolumeAttached {
+                volume: volume.clone(),
+                node: node.clone(),
+                took,
+            },
+        );
+    }
+
+    /// VolumeDetached (Normal).
+    pub fn post_volume_detached(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::VolumeDetached {
+                volume: volume.clone(),
+                node: node.clone(),
+            },
+        );
+    }
+
+    /// StaleAttachmentCleared (Normal): the attachment to deleted `node` was removed.
+    pub fn post_stale_attachment_cleared(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        node: &NodeName,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::StaleAttachmentCleared {
+                volume: volume.clone(),
+                node: node.clone(),
+            },
+        );
+    }
+
+    /// MigrationStarted (Normal), `timeout` printed to the second.
+    pub fn post_migration_started(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        source: &NodeName,
+        target: &NodeName,
+        timeout: Duration,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::MigrationStarted {
+                volume: volume.clone(),
+                source: source.clone(),
+                target: target.clone(),
+                timeout,
+            },
+        );
+    }
+
+    /// MigrationCompleted (Normal), `took` printed to the second.
+    pub fn post_migration_completed(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        source: &NodeName,
+        target: &NodeName,
+        took: Duration,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::MigrationCompleted {
+                volume: volume.clone(),
+                source: source.clone(),
+                target: target.clone(),
+                took,
+            },
+        );
+    }
+
+    /// MigrationFailed (Warning), `elapsed` printed to the second.
+    pub fn post_migration_failed(
+        &self,
+        claim: Option<&ClaimName>,
+        volume: &VolumeId,
+        source: &NodeName,
+        target: &NodeName,
+        why: MigrationFailure,
+        elapsed: Duration,
+    ) {
+        self.post(
+            claim,
+            LifecycleEvent::MigrationFailed {
+                volume: volume.clone(),
+                source: source.clone(),
+                target: target.clone(),
+                why,
+                elapsed,
+            },
+        );
+    }
+
+    /// OrphanDetected: an info log line and a count; no Kubernetes event.
+    pub fn post_orphan_detected(&self, node: &NodeName, nqn: &str) {
+        self.post(
+            None,
+            LifecycleEvent::OrphanDetected {
+                node: node.clone(),
+                nqn: nqn.to_owned(),
+            },
+        );
+    }
+
+    /// OrphanCleaned: an info log line and a count; no Kubernetes event.
+    pub fn post_orphan_cleaned(&self, node: &NodeName, nqn: &str) {
+        self.post(
+            None,
+            LifecycleEvent::OrphanCleaned {
+                node: node.clone(),
+                nqn: nqn.to_owned(),
+            },
+        );
+    }
+}
