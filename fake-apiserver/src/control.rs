@@ -1,1 +1,1315 @@
-//! Fault injection and the request log. (Skeleton: filled in by issue 3.)
+//! Fault injection and the request log, wrapped around the API server.
+//!
+//! This module owns everything a test (or the scenario runner) uses to *steer* the fake cluster
+//! rather than talk to it:
+//!
+//! - [`RequestInfo`]: the verb, resource, namespace and name of a request, derived exactly as
+//!   the real kube-apiserver's `RequestInfoFactory` does (GET with `?watch` → watch, GET on a
+//!   collection → list, DELETE on a collection → deletecollection, `metadata.name` field selector
+//!   → name, `/watch/` prefix → watch);
+//! - [`Fault`] rules kept in [`Faults`]: answer with a Status (real reason and message text,
+//!   optional `Retry-After`), add latency slept on the server's [`Clock`](crate::clock::Clock),
+//!   or drop the connection, for N requests or until cleared;
+//! - [`RequestLog`]: every request in arrival order with its response status and latency on the
+//!   server's clock;
+//! - [`ControlLayer`] / [`ControlService`]: a tower layer applying both around any service of
+//!   `http::Request<Bytes>` (normally [`ApiService`], the [`ApiServer`] as a tower service).
+//!
+//! ```
+//! # async fn demo() {
+//! use fake_apiserver::control::{Fault, Verb};
+//! use fake_apiserver::FakeCluster;
+//! use std::time::Duration;
+//!
+//! let cluster = FakeCluster::default();
+//! // The next two event creations in "ns" get a 429 asking to retry after 3 s.
+//! cluster.faults().add(Fault::new(Verb::Create, "events").namespace("ns").status(429).retry_after(3).times(2));
+//! // Every list of pods is 2 s slower (on the server's clock).
+//! cluster.faults().add(Fault::new(Verb::List, "pods").latency(Duration::from_secs(2)));
+//! // ... use cluster.client() ...
+//! for request in cluster.requests() {
+//!     println!("{} {} -> {:?}", request.method, request.path, request.status);
+//! }
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
+
+use crate::api::{ApiServer, ResponseBody};
+use crate::clock::SharedClock;
+
+/// Boxed error, what tower services in this crate (and `kube::Client`) use.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a thread panicked while holding it (a failing test); the
+    // data (rule lists, log records) is still consistent, so keep serving.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request classification
+// ---------------------------------------------------------------------------------------------
+
+/// A Kubernetes API verb, as the real server's authorizer and audit log name it.
+///
+/// ```
+/// use fake_apiserver::control::Verb;
+/// assert_eq!("deletecollection".parse::<Verb>(), Ok(Verb::DeleteCollection));
+/// assert_eq!(Verb::Watch.as_str(), "watch");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// GET of one object.
+    Get,
+    /// GET of a collection.
+    List,
+    /// GET of a collection (or one object by field selector) with `?watch=true`.
+    Watch,
+    /// POST.
+    Create,
+    /// PUT.
+    Update,
+    /// PATCH (any patch type).
+    Patch,
+    /// DELETE of one object.
+    Delete,
+    /// DELETE of a collection.
+    DeleteCollection,
+}
+
+impl Verb {
+    /// The lower-case name the real server uses (`get`, `list`, `watch`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text is not one of the verbs of [`Verb`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown verb {0:?} (expected get, list, watch, create, update, patch, delete or deletecollection)"
+)]
+pub struct UnknownVerb(pub String);
+
+impl FromStr for Verb {
+    type Err = UnknownVerb;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "get" => Verb::Get,
+            "list" => Verb::List,
+            "watch" => Verb::Watch,
+            "create" => Verb::Create,
+            "update" => Verb::Update,
+            "patch" => Verb::Patch,
+            "delete" => Verb::Delete,
+            "deletecollection" => Verb::DeleteCollection,
+            other => return Err(UnknownVerb(other.to_string())),
+        })
+    }
+}
+
+/// What a request asks for, derived from method, path and query like the real server does.
+///
+/// Non-resource requests (`/version`, `/api`, `/openapi/v3`, ...) have no verb and no resource.
+///
+/// ```
+/// use fake_apiserver::control::{RequestInfo, Verb};
+/// let info = RequestInfo::parse(&http::Method::GET, "/api/v1/namespaces/ns/events", Some("watch=1"));
+/// assert_eq!(info.verb, Some(Verb::Watch));
+/// assert_eq!(info.resource.as_deref(), Some("events"));
+/// assert_eq!(info.namespace.as_deref(), Some("ns"));
+///
+/// let info = RequestInfo::parse(&http::Method::GET, "/apis/storage.k8s.io/v1/volumeattachments/va1", None);
+/// assert_eq!((info.verb, info.group.as_str(), info.name.as_deref()), (Some(Verb::Get), "storage.k8s.io", Some("va1")));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The verb; `None` for non-resource requests and methods the API does not serve.
+    pub verb: Option<Verb>,
+    /// API group (`""` for core).
+    pub group: String,
+    /// API version (`v1`).
+    pub version: String,
+    /// Resource plural (`events`, `persistentvolumeclaims`).
+    pub resource: Option<String>,
+    /// Subresource (`status`), if any.
+    pub subresource: Option<String>,
+    /// Namespace from the path, if any.
+    pub namespace: Option<String>,
+    /// Object name from the path (or from an exact `metadata.name` field selector on list/watch).
+    pub name: Option<String>,
+}
+
+impl RequestInfo {
+    /// Classifies a request. `query` is the raw query string (without `?`).
+    pub fn parse(method: &http::Method, path: &str, query: Option<&str>) -> Self {
+        let mut info = RequestInfo::default();
+        let parts: Vec<String> = path
+            .split('/')
+            .filter(|part| !part.is_empty())
+            .map(percent_decode)
+            .collect();
+        let mut rest: &[String] = match parts.first().map(String::as_str) {
+            Some("api") if parts.len() >= 2 => {
+                info.version = parts[1].clone();
+                &parts[2..]
+            }
+            Some("apis") if parts.len() >= 3 => {
+                info.group = parts[1].clone();
+                info.version = parts[2].clone();
+                &parts[3..]
+            }
+            _ => return info,
+        };
+        if rest.is_empty() {
+            // Discovery of a group version: a non-resource request.
+            return info;
+        }
+        let mut verb = match *method {
+            http::Method::GET | http::Method::HEAD => Verb::Get,
+            http::Method::POST => Verb::Create,
+            http::Method::PUT => Verb::Update,
+            http::Method::PATCH => Verb::Patch,
+            http::Method::DELETE => Verb::Delete,
+            _ => {
+                // The real server still classifies the resource; the verb is unknown.
+                Verb::Get
+            }
+        };
+        let known_method = matches!(
+            *method,
+            http::Method::GET
+                | http::Method::HEAD
+                | http::Method::POST
+                | http::Method::PUT
+                | http::Method::PATCH
+                | http::Method::DELETE
+        );
+        if rest[0] == "watch" {
+            if verb == Verb::Get {
+                verb = Verb::Watch;
+            }
+            rest = &rest[1..];
+        }
+        if rest.first().map(String::as_str) == Some("namespaces") && rest.len() > 1 {
+            info.namespace = Some(rest[1].clone());
+            // `/namespaces/{name}/status` and `/finalize` are subresources of the namespace.
+            if rest.len() > 2 && rest[2] != "status" && rest[2] != "finalize" {
+                rest = &rest[2..];
+            }
+        }
+        if let Some(resource) = rest.first() {
+            info.resource = Some(resource.clone());
+        }
+        if let Some(name) = rest.get(1) {
+            info.name = Some(name.clone());
+        }
+        if let Some(subresource) = rest.get(2) {
+            info.subresource = Some(subresource.clone());
+        }
+        if info.resource.as_deref() == Some("namespaces") {
+            // A namespace object is cluster scoped: `/api/v1/namespaces/ns` names it.
+            info.name = info.namespace.clone();
+            if rest.len() == 1 {
+                info.name = None;
+            }
+            info.namespace = info.name.clone();
+        }
+        let params = query_pairs(query.unwrap_or(""));
+        if info.name.is_none() && verb == Verb::Get {
+            let watch = params
+                .iter()
+                .any(|(key, value)| key == "watch" && parse_go_bool(value));
+            verb = if watch { Verb::Watch } else { Verb::List };
+        }
+        if matches!(verb, Verb::List | Verb::Watch)
+            && info.name.is_none()
+            && let Some((_, selector)) = params.iter().find(|(key, _)| key == "fieldSelector")
+        {
+            info.name = exact_name(selector);
+        }
+        if info.name.is_none() && verb == Verb::Delete {
+            verb = Verb::DeleteCollection;
+        }
+        if known_method {
+            info.verb = Some(verb);
+        }
+        info
+    }
+}
+
+/// Go's `strconv.ParseBool` truth values.
+fn parse_go_bool(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+/// The name an exact `metadata.name=` / `==` term of a field selector requires, if any.
+fn exact_name(selector: &str) -> Option<String> {
+    selector.split(',').find_map(|term| {
+        let (key, value) = term
+            .split_once("==")
+            .or_else(|| term.split_once('='))
+            .filter(|(key, _)| !key.ends_with('!'))?;
+        (key.trim() == "metadata.name" && !value.is_empty() && !value.contains('/'))
+            .then(|| value.to_string())
+    })
+}
+
+/// Splits a query string into decoded pairs; empty pairs (a leading `&`) are skipped.
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                percent_decode(key),
+                percent_decode(&value.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes; invalid escapes are kept as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(byte) = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------------------------
+
+/// What a matching [`Fault`] does to the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer with this status instead of serving the request.
+    Respond(FaultResponse),
+    /// Sleep this long on the server's clock, then serve the request (later rules still apply).
+    Latency(Duration),
+    /// Drop the connection without a response: in process the service returns an error
+    /// ([`ConnectionDropped`]), over HTTP the connection is closed.
+    DropConnection,
+}
+
+/// The answer of a [`FaultAction::Respond`] rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultResponse {
+    /// HTTP status code (and Status `code`).
+    pub code: u16,
+    /// Status `reason`; `None` picks the real server's reason for the code.
+    pub reason: Option<String>,
+    /// Status `message`; `None` writes the real server's message for the reason.
+    pub message: Option<String>,
+    /// `Retry-After` header (and `details.retryAfterSeconds`), in seconds.
+    pub retry_after: Option<u32>,
+    /// Answer in plain text rather than a Status, as the real max-in-flight/APF filter does
+    /// for its 429 (`Too many requests, please try again later.`).
+    pub plain_text: bool,
+}
+
+/// A fault-injection rule: which requests it matches, what it does, how many times.
+///
+/// Build one with [`Fault::new`] (or [`Fault::any`]) and the chained setters; the last action
+/// setter called wins. Without an action setter the rule answers 500 InternalError.
+///
+/// ```
+/// use fake_apiserver::control::{Fault, FaultAction, Verb};
+/// let fault = Fault::new(Verb::Patch, "events").namespace("ns").name("e1").status(409).times(1);
+/// assert!(matches!(fault.action, FaultAction::Respond(ref r) if r.code == 409));
+/// assert_eq!(fault.times, Some(1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Verb to match; `None` matches every verb (and non-resource requests when `resource` is
+    /// also `None`).
+    pub verb: Option<Verb>,
+    /// Resource plural to match (`events`); `"plural/sub"` matches that subresource only;
+    /// `None` matches every resource.
+    pub resource: Option<String>,
+    /// API group to match; `None` matches every group (so `events` matches core/v1 and
+    /// events.k8s.io/v1 alike).
+    pub group: Option<String>,
+    /// Namespace to match; `None` matches any (and cluster-scoped requests).
+    pub namespace: Option<String>,
+    /// Object name to match; `None` matches any (and collections).
+    pub name: Option<String>,
+    /// What to do.
+    pub action: FaultAction,
+    /// How many requests it applies to; `None` means until removed.
+    pub times: Option<u32>,
+}
+
+impl Fault {
+    /// A rule for `verb` on `resource` (plural, e.g. `"events"`), answering 500 until told
+    /// otherwise.
+    pub fn new(verb: Verb, resource: impl Into<String>) -> Self {
+        Self {
+            verb: Some(verb),
+            resource: Some(resource.into()),
+            ..Self::any()
+        }
+    }
+
+    /// A rule matching every request (narrow it with the setters).
+    pub fn any() -> Self {
+        Self {
+            verb: None,
+            resource: None,
+            group: None,
+            namespace: None,
+            name: None,
+            action: FaultAction::Respond(FaultResponse {
+                code: 500,
+                reason: None,
+                message: None,
+                retry_after: None,
+                plain_text: false,
+            }),
+            times: None,
+        }
+    }
+
+    /// Matches only this verb.
+    pub fn verb(mut self, verb: Verb) -> Self {
+        self.verb = Some(verb);
+        self
+    }
+
+    /// Matches only this resource (plural; `"plural/sub"` for a subresource).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// Matches only this API group (`""` for core).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Matches only requests in this namespace.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Matches only requests for this object name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Applies to the next `n` matching requests only.
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    /// Answers with this HTTP status, as a Status with the real server's reason and message.
+    pub fn status(mut self, code: u16) -> Self {
+        let mut response = self.response();
+        response.code = code;
+        self.action = FaultAction::Respond(response);
+        self
+    }
+
+    /// Overrides the Status `reason` (e.g. `"AlreadyExists"` for a 409).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        let mut response = self.response();
+        response.reason = Some(reason.into());
+        self.action = FaultAction::Respond(response);
+        self
+    }
+
+    /// Overrides the Status `message`.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        let mut response = self.response();
+        response.message = Some(message.into());
+        self.action = FaultAction::Respond(response);
+        self
+    }
+
+    /// Sends `Retry-After: secs` (and `details.retryAfterSeconds`).
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        let mut response = self.response();
+        response.retry_after = Some(secs);
+        self.action = FaultAction::Respond(response);
+        self
+    }
+
+    /// Answers in plain text instead of a Status (the real overload 429).
+    pub fn plain_text(mut self) -> Self {
+        let mut response = self.response();
+        response.plain_text = true;
+        self.action = FaultAction::Respond(response);
+        self
+    }
+
+    /// Delays the request by `latency` on the server's clock, then serves it.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.action = FaultAction::Latency(latency);
+        self
+    }
+
+    /// Drops the connection instead of answering.
+    pub fn drop_connection(mut self) -> Self {
+        self.action = FaultAction::DropConnection;
+        self
+    }
+
+    fn response(&self) -> FaultResponse {
+        match &self.action {
+            FaultAction::Respond(response) => response.clone(),
+            _ => FaultResponse {
+                code: 500,
+                reason: None,
+                message: None,
+                retry_after: None,
+                plain_text: false,
+            },
+        }
+    }
+
+    /// Whether this rule matches the request.
+    pub fn matches(&self, info: &RequestInfo) -> bool {
+        if self.verb.is_some() && self.verb != info.verb {
+            return false;
+        }
+        if let Some(resource) = &self.resource {
+            let (plural, sub) = match resource.split_once('/') {
+                Some((plural, sub)) => (plural, Some(sub)),
+                None => (resource.as_str(), None),
+            };
+            if info.resource.as_deref() != Some(plural) {
+                return false;
+            }
+            if sub.is_some() && info.subresource.as_deref() != sub {
+                return false;
+            }
+        }
+        if let Some(group) = &self.group
+            && (info.resource.is_none() || &info.group != group)
+        {
+            return false;
+        }
+        if self.namespace.is_some() && self.namespace != info.namespace {
+            return false;
+        }
+        if self.name.is_some() && self.name != info.name {
+            return false;
+        }
+        true
+    }
+}
+
+/// Identifies a rule in [`Faults`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FaultId(pub u64);
+
+/// A rule as [`Faults::list`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultState {
+    /// Its id.
+    pub id: FaultId,
+    /// The rule; `times` counts down as it applies.
+    pub fault: Fault,
+    /// How many requests it has applied to.
+    pub hits: u64,
+}
+
+/// The fault rules of a cluster. Cheap to clone; clones share the rules.
+///
+/// Rules are tried in the order they were added. Every matching latency rule applies (their
+/// delays add up); the first matching respond or drop rule ends the request. A rule whose
+/// `times` reaches 0 is removed.
+///
+/// ```
+/// use fake_apiserver::control::{Fault, Faults, Verb};
+/// let faults = Faults::default();
+/// let id = faults.add(Fault::new(Verb::Get, "nodes").status(503));
+/// assert_eq!(faults.list().len(), 1);
+/// assert!(faults.remove(id));
+/// faults.clear();
+/// ```
+#[derive(Clone, Default)]
+pub struct Faults {
+    inner: Arc<Mutex<FaultsInner>>,
+}
+
+#[derive(Default)]
+struct FaultsInner {
+    next_id: u64,
+    rules: Vec<FaultState>,
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.list()).finish()
+    }
+}
+
+impl Faults {
+    /// Adds a rule; returns its id.
+    pub fn add(&self, fault: Fault) -> FaultId {
+        let mut inner = lock(&self.inner);
+        let id = FaultId(inner.next_id);
+        inner.next_id += 1;
+        if fault.times != Some(0) {
+            inner.rules.push(FaultState { id, fault, hits: 0 });
+        }
+        id
+    }
+
+    /// The active rules, in the order they are tried.
+    pub fn list(&self) -> Vec<FaultState> {
+        lock(&self.inner).rules.clone()
+    }
+
+    /// Removes one rule; `false` if it was not there (already used up or removed).
+    pub fn remove(&self, id: FaultId) -> bool {
+        let mut inner = lock(&self.inner);
+        let before = inner.rules.len();
+        inner.rules.retain(|rule| rule.id != id);
+        inner.rules.len() != before
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        lock(&self.inner).rules.clear();
+    }
+
+    /// Applies the rules to a request: the summed latency and the ending action, if any.
+    fn apply(&self, info: &RequestInfo) -> (Duration, Option<(FaultId, FaultAction)>) {
+        let mut inner = lock(&self.inner);
+        let mut latency = Duration::ZERO;
+        let mut ending = None;
+        for rule in inner.rules.iter_mut() {
+            if !rule.fault.matches(info) {
+                continue;
+            }
+            let ends = !matches!(rule.fault.action, FaultAction::Latency(_));
+            if ends && ending.is_some() {
+                continue;
+            }
+            rule.hits += 1;
+            if let Some(times) = rule.fault.times.as_mut() {
+                *times = times.saturating_sub(1);
+            }
+            match &rule.fault.action {
+                FaultAction::Latency(delay) => latency = latency.saturating_add(*delay),
+                action => ending = Some((rule.id, action.clone())),
+            }
+        }
+        inner.rules.retain(|rule| rule.fault.times != Some(0));
+        (latency, ending)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request log
+// ---------------------------------------------------------------------------------------------
+
+/// How a logged request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still being served (or its latency is still being slept).
+    InFlight,
+    /// Answered with this status (for a watch: the status of the stream's head).
+    Responded(http::StatusCode),
+    /// The connection was dropped by a fault rule.
+    Dropped,
+}
+
+/// One request as the [`RequestLog`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Position in arrival order since the cluster started (not reset by clearing).
+    pub seq: u64,
+    /// HTTP method.
+    pub method: http::Method,
+    /// Path, as sent (still percent-encoded).
+    pub path: String,
+    /// Raw query string, without `?`.
+    pub query: Option<String>,
+    /// Verb, resource, namespace and name.
+    pub info: RequestInfo,
+    /// The response status; `None` while in flight or when dropped.
+    pub status: Option<http::StatusCode>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Time from arrival to the response head, on the server's clock.
+    pub latency: Duration,
+    /// The fault rule that answered or dropped it, if any.
+    pub fault: Option<FaultId>,
+}
+
+impl RequestRecord {
+    /// `path?query` as sent.
+    pub fn uri(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}?{}", self.path, query),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The query parameters, decoded (a leading `&` and empty pairs are skipped).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        query_pairs(self.query.as_deref().unwrap_or(""))
+    }
+}
+
+/// Every request the cluster saw, in arrival order. Cheap to clone; clones share the log.
+///
+/// ```
+/// use fake_apiserver::control::RequestLog;
+/// let log = RequestLog::default();
+/// assert!(log.records().is_empty());
+/// log.clear();
+/// ```
+#[derive(Clone, Default)]
+pub struct RequestLog {
+    inner: Arc<Mutex<Vec<RequestRecord>>>,
+    next_seq: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.records()).finish()
+    }
+}
+
+impl RequestLog {
+    /// A copy of the records, oldest first.
+    pub fn records(&self) -> Vec<RequestRecord> {
+        lock(&self.inner).clone()
+    }
+
+    /// Forgets every record so far.
+    pub fn clear(&self) {
+        lock(&self.inner).clear();
+    }
+
+    /// Records the arrival of a request; returns its sequence number.
+    pub(crate) fn arrive(&self, method: &http::Method, uri: &http::Uri) -> u64 {
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let path = uri.path().to_string();
+        let query = uri.query().map(str::to_string);
+        let info = RequestInfo::parse(method, &path, query.as_deref());
+        lock(&self.inner).push(RequestRecord {
+            seq,
+            method: method.clone(),
+            path,
+            query,
+            info,
+            status: None,
+            outcome: Outcome::InFlight,
+            latency: Duration::ZERO,
+            fault: None,
+        });
+        seq
+    }
+
+    /// Records how request `seq` ended.
+    pub(crate) fn finish(
+        &self,
+        seq: u64,
+        outcome: Outcome,
+        latency: Duration,
+        fault: Option<FaultId>,
+    ) {
+        let mut records = lock(&self.inner);
+        if let Some(record) = records.iter_mut().rev().find(|record| record.seq == seq) {
+            record.outcome = outcome;
+            record.status = match outcome {
+                Outcome::Responded(status) => Some(status),
+                _ => None,
+            };
+            record.latency = latency;
+            record.fault = fault;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status responses
+// ---------------------------------------------------------------------------------------------
+
+/// The real server's `reason` for an HTTP status code (`""` when it has none).
+///
+/// ```
+/// assert_eq!(fake_apiserver::control::reason_for(404), "NotFound");
+/// assert_eq!(fake_apiserver::control::reason_for(504), "Timeout");
+/// ```
+pub fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        406 => "NotAcceptable",
+        409 => "Conflict",
+        410 => "Expired",
+        413 => "RequestEntityTooLarge",
+        415 => "UnsupportedMediaType",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "",
+    }
+}
+
+/// `events`, `events.events.k8s.io`: the GroupResource text the real server's messages use.
+fn group_resource(info: &RequestInfo) -> String {
+    let resource = info.resource.clone().unwrap_or_default();
+    if info.group.is_empty() {
+        resource
+    } else {
+        format!("{resource}.{}", info.group)
+    }
+}
+
+/// Builds the Status a fault rule answers with, worded as the real server words it.
+fn fault_status(response: &FaultResponse, info: &RequestInfo) -> Status {
+    let reason = response
+        .reason
+        .clone()
+        .unwrap_or_else(|| reason_for(response.code).to_string());
+    let res = group_resource(info);
+    let name = info.name.clone().unwrap_or_default();
+    let object = if name.is_empty() {
+        res.clone()
+    } else {
+        format!("{res} \"{name}\"")
+    };
+    let injected = "injected fault";
+    let mut causes = None;
+    let default_message = match reason.as_str() {
+        "NotFound" if !name.is_empty() => format!("{object} not found"),
+        "NotFound" => "the server could not find the requested resource".to_string(),
+        "AlreadyExists" => format!("{object} already exists"),
+        "Conflict" => format!(
+            "Operation cannot be fulfilled on {object}: the object has been modified; please apply your changes to the latest version and try again"
+        ),
+        "Forbidden" => {
+            let verb = info.verb.map(Verb::as_str).unwrap_or("get");
+            let resource = info.resource.clone().unwrap_or_default();
+            let scope = match &info.namespace {
+                Some(namespace) => format!("in the namespace \"{namespace}\""),
+                None => "at the cluster scope".to_string(),
+            };
+            format!(
+                "{object} is forbidden: User \"system:anonymous\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}",
+                info.group
+            )
+        }
+        "Unauthorized" => "Unauthorized".to_string(),
+        "Invalid" => format!("{object} is invalid: {injected}"),
+        "Expired" | "Gone" => "The resourceVersion for the provided watch is too old.".to_string(),
+        "TooManyRequests" => "Too many requests, please try again later.".to_string(),
+        "InternalError" => {
+            causes = Some(vec![StatusCause {
+                message: Some(injected.to_string()),
+                ..StatusCause::default()
+            }]);
+            format!("Internal error occurred: {injected}")
+        }
+        "ServiceUnavailable" => "the server is currently unable to handle the request".to_string(),
+        "Timeout" => "Timeout: request did not complete within the allotted timeout".to_string(),
+        "BadRequest" => format!("the server rejected our request: {injected}"),
+        _ => injected.to_string(),
+    };
+    let with_object = matches!(
+        reason.as_str(),
+        "NotFound" | "AlreadyExists" | "Conflict" | "Forbidden" | "Invalid"
+    ) && !name.is_empty();
+    let details = StatusDetails {
+        name: with_object.then(|| name.clone()),
+        group: (with_object && !info.group.is_empty()).then(|| info.group.clone()),
+        kind: with_object.then(|| info.resource.clone()).flatten(),
+        retry_after_seconds: response
+            .retry_after
+            .map(|secs| i32::try_from(secs).unwrap_or(i32::MAX)),
+        causes,
+        uid: None,
+    };
+    let empty = details == StatusDetails::default();
+    Status {
+        code: Some(i32::from(response.code)),
+        details: (!empty || reason == "Timeout").then_some(details),
+        message: Some(response.message.clone().unwrap_or(default_message)),
+        metadata: Default::default(),
+        reason: Some(reason),
+        status: Some("Failure".to_string()),
+    }
+}
+
+/// A JSON `Status` response with the HTTP status equal to its code.
+///
+/// ```
+/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+/// let status = Status { code: Some(401), reason: Some("Unauthorized".into()), ..Default::default() };
+/// let response = fake_apiserver::control::status_response(&status);
+/// assert_eq!(response.status(), 401);
+/// ```
+pub fn status_response(status: &Status) -> http::Response<ResponseBody> {
+    let code = status
+        .code
+        .and_then(|code| u16::try_from(code).ok())
+        .and_then(|code| http::StatusCode::from_u16(code).ok())
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    // Serializing a Status (strings, numbers, nested plain structs) cannot fail.
+    let body = serde_json::to_vec(status).unwrap_or_default();
+    let mut response = http::Response::new(Full::new(Bytes::from(body)).boxed());
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(secs) = status
+        .details
+        .as_ref()
+        .and_then(|details| details.retry_after_seconds)
+        .filter(|secs| *secs > 0)
+    {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    response
+}
+
+fn fault_response(response: &FaultResponse, info: &RequestInfo) -> http::Response<ResponseBody> {
+    let status = fault_status(response, info);
+    if !response.plain_text {
+        return status_response(&status);
+    }
+    let text = status.message.unwrap_or_default();
+    let code = http::StatusCode::from_u16(response.code)
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut http_response = http::Response::new(Full::new(Bytes::from(text)).boxed());
+    *http_response.status_mut() = code;
+    http_response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Some(secs) = response.retry_after {
+        http_response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    http_response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tower plumbing
+// ---------------------------------------------------------------------------------------------
+
+/// A fault rule dropped the connection: the in-process transport error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+pub struct ConnectionDropped;
+
+/// The [`ApiServer`] as a tower service (never fails).
+///
+/// ```
+/// # async fn demo() {
+/// use fake_apiserver::control::ApiService;
+/// use fake_apiserver::{ApiServer, SystemClock};
+/// use tower::ServiceExt;
+/// let service = ApiService::new(ApiServer::new(std::sync::Arc::new(SystemClock)));
+/// let response = service.oneshot(http::Request::get("/version").body(bytes::Bytes::new()).unwrap()).await;
+/// # let _ = response;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ApiService {
+    server: ApiServer,
+}
+
+impl ApiService {
+    /// Wraps `server`.
+    pub fn new(server: ApiServer) -> Self {
+        Self { server }
+    }
+}
+
+impl tower::Service<http::Request<Bytes>> for ApiService {
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Bytes>) -> Self::Future {
+        let server = self.server.clone();
+        Box::pin(async move { Ok(server.handle(request).await) })
+    }
+}
+
+/// The shared state of the control layer: fault rules, request log, clock.
+///
+/// ```
+/// use fake_apiserver::control::Control;
+/// use fake_apiserver::SystemClock;
+/// let control = Control::new(std::sync::Arc::new(SystemClock));
+/// assert!(control.faults().list().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Control {
+    faults: Faults,
+    log: RequestLog,
+    clock: SharedClock,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("faults", &self.faults)
+            .field("requests", &lock(&self.log.inner).len())
+            .finish()
+    }
+}
+
+impl Control {
+    /// No rules, an empty log; latency is slept and measured on `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            faults: Faults::default(),
+            log: RequestLog::default(),
+            clock,
+        }
+    }
+
+    /// The fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The request log.
+    pub fn log(&self) -> &RequestLog {
+        &self.log
+    }
+
+    /// The clock latency is slept and measured on.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Logs a request answered before it reached the control layer (the HTTP transport's 401
+    /// and 413), so the log still holds every request.
+    pub(crate) fn log_rejected(&self, method: &http::Method, uri: &http::Uri, status: u16) {
+        let seq = self.log.arrive(method, uri);
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+        self.log
+            .finish(seq, Outcome::Responded(status), Duration::ZERO, None);
+    }
+}
+
+/// A tower layer adding fault injection and the request log around a service.
+///
+/// ```
+/// use fake_apiserver::control::{ApiService, Control, ControlLayer};
+/// use fake_apiserver::{ApiServer, SystemClock};
+/// use std::sync::Arc;
+/// use tower::Layer;
+/// let clock = Arc::new(SystemClock);
+/// let control = Control::new(clock.clone());
+/// let service = ControlLayer::new(control).layer(ApiService::new(ApiServer::new(clock)));
+/// # let _ = service;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ControlLayer {
+    control: Control,
+}
+
+impl ControlLayer {
+    /// A layer applying `control`'s rules and logging into its log.
+    pub fn new(control: Control) -> Self {
+        Self { control }
+    }
+}
+
+impl<S> tower::Layer<S> for ControlLayer {
+    type Service = ControlService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ControlService {
+            inner,
+            control: self.control.clone(),
+        }
+    }
+}
+
+/// The service [`ControlLayer`] builds. Errors are [`BoxError`]s; a dropped connection is a
+/// [`ConnectionDropped`] inside one.
+#[derive(Clone, Debug)]
+pub struct ControlService<S> {
+    inner: S,
+    control: Control,
+}
+
+impl<S> tower::Service<http::Request<Bytes>> for ControlService<S>
+where
+    S: tower::Service<http::Request<Bytes>, Response = http::Response<ResponseBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<Bytes>) -> Self::Future {
+        // Take the service that was driven to readiness; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let control = self.control.clone();
+        Box::pin(async move {
+            let started = control.clock.now();
+            let elapsed = |control: &Control| {
+                let span = control.clock.now().duration_since(started);
+                Duration::try_from(span).unwrap_or(Duration::ZERO)
+            };
+            let seq = control.log.arrive(request.method(), request.uri());
+            let info = RequestInfo::parse(
+                request.method(),
+                request.uri().path(),
+                request.uri().query(),
+            );
+            let (latency, ending) = control.faults.apply(&info);
+            if !latency.is_zero() {
+                control.clock.sleep(latency).await;
+            }
+            match ending {
+                Some((id, FaultAction::DropConnection)) => {
+                    control
+                        .log
+                        .finish(seq, Outcome::Dropped, elapsed(&control), Some(id));
+                    Err(Box::new(ConnectionDropped) as BoxError)
+                }
+                Some((id, FaultAction::Respond(response))) => {
+                    let response = fault_response(&response, &info);
+                    control.log.finish(
+                        seq,
+                        Outcome::Responded(response.status()),
+                        elapsed(&control),
+                        Some(id),
+                    );
+                    Ok(response)
+                }
+                Some((_, FaultAction::Latency(_))) | None => match inner.call(request).await {
+                    Ok(response) => {
+                        control.log.finish(
+                            seq,
+                            Outcome::Responded(response.status()),
+                            elapsed(&control),
+                            None,
+                        );
+                        Ok(response)
+                    }
+                    Err(error) => {
+                        control
+                            .log
+                            .finish(seq, Outcome::Dropped, elapsed(&control), None);
+                        Err(error.into())
+                    }
+                },
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    fn parse(method: Method, uri: &str) -> RequestInfo {
+        let (path, query) = match uri.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (uri, None),
+        };
+        RequestInfo::parse(&method, path, query)
+    }
+
+    #[test]
+    fn verbs_are_derived_like_the_real_server() {
+        let cases = [
+            (Method::GET, "/api/v1/namespaces/ns/pods/p", Some(Verb::Get)),
+            (
+                Method::GET,
+                "/api/v1/namespaces/ns/pods?limit=500",
+                Some(Verb::List),
+            ),
+            (
+                Method::GET,
+                "/api/v1/events?&watch=true&timeoutSeconds=290",
+                Some(Verb::Watch),
+            ),
+            (Method::GET, "/api/v1/events?watch=0", Some(Verb::List)),
+            (
+                Method::GET,
+                "/api/v1/watch/namespaces/ns/events",
+                Some(Verb::Watch),
+            ),
+            (
+                Method::POST,
+                "/apis/events.k8s.io/v1/namespaces/ns/events",
+                Some(Verb::Create),
+            ),
+            (
+                Method::PUT,
+                "/api/v1/namespaces/ns/events/e",
+                Some(Verb::Update),
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/namespaces/ns/events/e",
+                Some(Verb::Patch),
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/ns/events/e",
+                Some(Verb::Delete),
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/ns/events",
+                Some(Verb::DeleteCollection),
+            ),
+            (Method::GET, "/version", None),
+            (Method::GET, "/apis/storage.k8s.io/v1", None),
+            (Method::OPTIONS, "/api/v1/nodes", None),
+        ];
+        for (method, uri, verb) in cases {
+            assert_eq!(parse(method.clone(), uri).verb, verb, "{method} {uri}");
+        }
+    }
+
+    #[test]
+    fn namespaces_names_and_field_selector_names() {
+        let info = parse(Method::GET, "/api/v1/namespaces/kube-system");
+        assert_eq!(info.resource.as_deref(), Some("namespaces"));
+        assert_eq!(info.name.as_deref(), Some("kube-system"));
+        assert_eq!(info.verb, Some(Verb::Get));
+        let info = parse(Method::GET, "/api/v1/namespaces");
+        assert_eq!((info.verb, info.name), (Some(Verb::List), None));
+        let info = parse(
+            Method::GET,
+            "/api/v1/namespaces/ns/persistentvolumeclaims?fieldSelector=metadata.name%3Ddata&watch=1",
+        );
+        assert_eq!(info.verb, Some(Verb::Watch));
+        assert_eq!(info.name.as_deref(), Some("data"));
+        let info = parse(Method::GET, "/api/v1/namespaces/ns/pods/p/status");
+        assert_eq!(info.subresource.as_deref(), Some("status"));
+    }
+
+    #[test]
+    fn rules_count_down_and_latency_adds_up() {
+        let faults = Faults::default();
+        faults.add(Fault::new(Verb::Get, "nodes").latency(Duration::from_secs(1)));
+        faults.add(Fault::any().latency(Duration::from_secs(2)).times(1));
+        faults.add(Fault::new(Verb::Get, "nodes").status(503).times(1));
+        let info = parse(Method::GET, "/api/v1/nodes/n1");
+        let (latency, ending) = faults.apply(&info);
+        assert_eq!(latency, Duration::from_secs(3));
+        assert!(matches!(ending, Some((_, FaultAction::Respond(ref r))) if r.code == 503));
+        let (latency, ending) = faults.apply(&info);
+        assert_eq!((latency, ending), (Duration::from_secs(1), None));
+        assert_eq!(faults.list().len(), 1);
+    }
+
+    #[test]
+    fn fault_statuses_read_like_the_real_server() {
+        let info = parse(
+            Method::GET,
+            "/apis/events.k8s.io/v1/namespaces/ns/events/e1",
+        );
+        let fault = Fault::new(Verb::Get, "events").status(404);
+        let FaultAction::Respond(response) = &fault.action else {
+            panic!("respond rule")
+        };
+        let status = fault_status(response, &info);
+        assert_eq!(status.reason.as_deref(), Some("NotFound"));
+        assert_eq!(
+            status.message.as_deref(),
+            Some("events.events.k8s.io \"e1\" not found")
+        );
+        let details = status.details.expect("details");
+        assert_eq!(details.group.as_deref(), Some("events.k8s.io"));
+        assert_eq!(details.kind.as_deref(), Some("events"));
+        let fault = Fault::new(Verb::Get, "events").status(429).retry_after(7);
+        let FaultAction::Respond(response) = &fault.action else {
+            panic!("respond rule")
+        };
+        let http = fault_response(response, &info);
+        assert_eq!(http.status(), 429);
+        assert_eq!(http.headers()[http::header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode("a%3Db%2C%"), "a=b,%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -8,12 +8,15 @@
 //! - [`clock`]: the project's one clock abstraction (real or virtual time);
 //! - [`api`]: the API server proper, request in, response out (routing, verbs, validation);
 //! - [`control`]: fault injection and the request log, wrapped around the API server;
-//! - [`transport`]: the in-process `kube::Client` and the HTTP server.
+//! - [`transport`]: the in-process `kube::Client` and the HTTP server;
+//! - [`cluster`]: [`FakeCluster`], the handle tests hold (server + control + clock).
 
 pub mod api;
 pub mod clock;
+pub mod cluster;
 pub mod control;
 pub mod transport;
 
 pub use api::{ApiServer, ResponseBody};
 pub use clock::{Clock, SharedClock, SystemClock, VirtualClock};
+pub use cluster::FakeCluster;

@@ -1,14 +1,41 @@
-//! Transports: the in-process `kube::Client` (no sockets) and, later, the HTTP server.
+//! Transports: how clients reach the fake cluster.
+//!
+//! This module owns the in-process `kube::Client` (a tower service, no sockets) and the HTTP
+//! server (hyper 1 over TCP) that kubectl, the Python client and kube-rs over HTTP use, plus the
+//! kubeconfig written for it. The HTTP layer adds what a real server's filters do before the
+//! API handlers: bearer-token authentication (401 Unauthorized Status) and the 3 MiB request
+//! body limit (413 RequestEntityTooLarge Status). Everything else goes through the control
+//! layer ([`crate::control`]) to the [`ApiServer`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
 
-use crate::api::ApiServer;
+use crate::api::{ApiServer, ResponseBody};
+use crate::cluster::FakeCluster;
+use crate::control::{ApiService, BoxFuture, status_response};
 
-/// Boxed error of the in-process service (what `kube::Client` expects).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::control::BoxError;
 
-/// A `kube::Client` whose every request is served by `server` in this process.
+/// The largest request body the real server reads (3 MiB); larger bodies get 413.
+pub const MAX_REQUEST_BODY: usize = 3 * 1024 * 1024;
+
+/// How much of an oversized body is read and thrown away before answering 413, so the client
+/// is not cut off mid-upload and can read the answer.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A `kube::Client` whose every request is served by `server` in this process, without fault
+/// injection or request log (see [`FakeCluster::client`] for those).
 ///
 /// ```
 /// # async fn demo() {
@@ -19,13 +46,432 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// # }
 /// ```
 pub fn in_process_client(server: ApiServer) -> kube::Client {
+    service_client(ApiService::new(server))
+}
+
+/// A `kube::Client` over any tower service of `http::Request<Bytes>` (such as
+/// [`FakeCluster::service`]). Its default namespace is `default`; it has no retry layer.
+///
+/// ```
+/// # async fn demo() {
+/// let cluster = fake_apiserver::FakeCluster::default();
+/// let client = fake_apiserver::transport::service_client(cluster.service());
+/// # let _ = client;
+/// # }
+/// ```
+pub fn service_client<S>(service: S) -> kube::Client
+where
+    S: tower::Service<http::Request<Bytes>, Response = http::Response<ResponseBody>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
     let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
-        let server = server.clone();
+        let service = service.clone();
         async move {
             let (parts, body) = request.into_parts();
             let body: Bytes = body.collect().await?.to_bytes();
-            Ok::<_, BoxError>(server.handle(http::Request::from_parts(parts, body)).await)
+            service
+                .oneshot(http::Request::from_parts(parts, body))
+                .await
+                .map_err(Into::into)
         }
     });
     kube::Client::new(service, "default")
+}
+
+/// What can go wrong starting the HTTP server or writing its kubeconfig.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The listen address is not a loopback address and non-loopback was not allowed.
+    #[error(
+        "refusing to listen on non-loopback address {0}: the fake API server has no real authentication; pass --allow-non-loopback (HttpOptions::allow_non_loopback) to do it anyway"
+    )]
+    NonLoopback(SocketAddr),
+    /// Binding the socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Writing the kubeconfig failed.
+    #[error("cannot write kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Options of the HTTP server.
+///
+/// ```
+/// use fake_apiserver::transport::HttpOptions;
+/// let options = HttpOptions { token: Some("secret".into()), ..HttpOptions::default() };
+/// assert_eq!(options.listen.to_string(), "127.0.0.1:0");
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Bearer token every request must carry; `None` lets everyone in.
+    pub token: Option<String>,
+    /// Allow a listen address that is not loopback.
+    pub allow_non_loopback: bool,
+    /// Request body limit (default [`MAX_REQUEST_BODY`]).
+    pub max_body: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            allow_non_loopback: false,
+            max_body: MAX_REQUEST_BODY,
+        }
+    }
+}
+
+/// A running HTTP server. Dropping it (or [`shutdown`](Self::shutdown)) stops accepting and
+/// closes every open connection, watch streams included.
+#[derive(Debug)]
+pub struct HttpServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// The address it listens on (with the real port when port 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A `kube::Config` pointing at this server, with `token` as bearer token if given.
+    pub fn kube_config(&self, token: Option<&str>) -> kube::Config {
+        let mut config = kube::Config::new(self.url().parse().unwrap_or_default());
+        config.auth_info.token = token.map(|token| token.to_string().into());
+        config
+    }
+
+    /// Stops the server and waits until every connection task has ended.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server stops (it stops only when shut down, so this serves forever).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Starts serving `cluster` over HTTP on `options.listen` (in this process, on the current
+/// tokio runtime). Port 0 picks a free port; read it back with [`HttpServer::addr`].
+///
+/// ```
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use fake_apiserver::transport::{serve_http, HttpOptions};
+/// let cluster = fake_apiserver::FakeCluster::default();
+/// let server = serve_http(&cluster, HttpOptions::default()).await?;
+/// let client = kube::Client::try_from(server.kube_config(None))?;
+/// # let _ = client;
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_http(
+    cluster: &FakeCluster,
+    options: HttpOptions,
+) -> Result<HttpServer, TransportError> {
+    if !options.listen.ip().is_loopback() && !options.allow_non_loopback {
+        return Err(TransportError::NonLoopback(options.listen));
+    }
+    let listener =
+        TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| TransportError::Bind {
+                addr: options.listen,
+                source,
+            })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| TransportError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let (shutdown, stop) = oneshot::channel();
+    let cluster = cluster.clone();
+    let task = tokio::spawn(accept_loop(listener, cluster, options, async move {
+        let _ = stop.await;
+    }));
+    Ok(HttpServer {
+        addr,
+        shutdown: Some(shutdown),
+        task: Some(task),
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    cluster: FakeCluster,
+    options: HttpOptions,
+    stop: impl Future<Output = ()>,
+) {
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    // Out of file descriptors and the like: wait a little and keep serving.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let cluster = cluster.clone();
+                let options = options.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let cluster = cluster.clone();
+                        let options = options.clone();
+                        handle_http(cluster, options, request)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30))
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// One HTTP request: authentication, body limit, then the control layer and the API server.
+fn handle_http(
+    cluster: FakeCluster,
+    options: HttpOptions,
+    request: http::Request<hyper::body::Incoming>,
+) -> BoxFuture<Result<http::Response<ResponseBody>, Aborted>> {
+    Box::pin(async move {
+        handle_http_inner(cluster, options, request)
+            .await
+            .map_err(|error| Aborted(error.to_string()))
+    })
+}
+
+/// The HTTP service failed (a fault rule dropped the connection): hyper closes the
+/// connection without a response.
+#[derive(Debug, thiserror::Error)]
+#[error("request aborted: {0}")]
+struct Aborted(String);
+
+async fn handle_http_inner(
+    cluster: FakeCluster,
+    options: HttpOptions,
+    request: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<ResponseBody>, BoxError> {
+    let (parts, body) = request.into_parts();
+    if let Some(token) = &options.token {
+        let expected = format!("Bearer {token}");
+        let authorized = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|value| value.as_bytes() == expected.as_bytes());
+        if !authorized {
+            cluster
+                .control()
+                .log_rejected(&parts.method, &parts.uri, 401);
+            return Ok(status_response(&failure(
+                401,
+                "Unauthorized",
+                "Unauthorized",
+            )));
+        }
+    }
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let body = match read_body(body, options.max_body, declared).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            cluster
+                .control()
+                .log_rejected(&parts.method, &parts.uri, 413);
+            let mut response = status_response(&failure(
+                413,
+                "RequestEntityTooLarge",
+                &format!("Request entity too large: limit is {}", options.max_body),
+            ));
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return Ok(response);
+        }
+        Err(BodyError::Broken(error)) => {
+            // The client broke the body off (or sent broken chunked framing).
+            cluster
+                .control()
+                .log_rejected(&parts.method, &parts.uri, 400);
+            return Ok(status_response(&failure(
+                400,
+                "BadRequest",
+                &format!("error reading request body: {error}"),
+            )));
+        }
+    };
+    let request = http::Request::from_parts(parts, body);
+    // An error (a fault rule's ConnectionDropped) makes hyper close the connection without
+    // writing a response.
+    cluster.service().oneshot(request).await
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(String),
+}
+
+/// Reads a request body of at most `max` bytes. A larger one is read on (and thrown away) up
+/// to [`DRAIN_LIMIT`] so the client finishes sending and can read the 413; past that (or when
+/// the declared length is past it) reading stops and the connection is closed after the 413.
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    max: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, BodyError> {
+    if declared.is_some_and(|length| length > DRAIN_LIMIT as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buffer = bytes::BytesMut::new();
+    let mut total: usize = 0;
+    let mut too_large = declared.is_some_and(|length| length > max as u64);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| BodyError::Broken(error.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > max {
+            too_large = true;
+            buffer.clear();
+        }
+        if too_large {
+            if total > DRAIN_LIMIT {
+                break;
+            }
+        } else {
+            buffer.extend_from_slice(&data);
+        }
+    }
+    if too_large {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(buffer.freeze())
+    }
+}
+
+/// A failure Status with the given code, reason and message.
+fn failure(code: u16, reason: &str, message: &str) -> Status {
+    Status {
+        code: Some(i32::from(code)),
+        message: Some(message.to_string()),
+        reason: Some(reason.to_string()),
+        status: Some("Failure".to_string()),
+        ..Status::default()
+    }
+}
+
+/// The kubeconfig for a server at `url`: cluster `fake`, user `fake` (with `token` if given),
+/// context `fake` as current-context, namespace `default`.
+///
+/// ```
+/// let config = fake_apiserver::transport::kubeconfig("http://127.0.0.1:8080", Some("t"));
+/// assert_eq!(config.current_context.as_deref(), Some("fake"));
+/// ```
+pub fn kubeconfig(url: &str, token: Option<&str>) -> kube::config::Kubeconfig {
+    use kube::config::{
+        AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext,
+    };
+    Kubeconfig {
+        clusters: vec![NamedCluster {
+            name: "fake".to_string(),
+            cluster: Some(Cluster {
+                server: Some(url.to_string()),
+                ..Cluster::default()
+            }),
+            ..NamedCluster::default()
+        }],
+        auth_infos: vec![NamedAuthInfo {
+            name: "fake".to_string(),
+            auth_info: Some(AuthInfo {
+                token: token.map(|token| token.to_string().into()),
+                ..AuthInfo::default()
+            }),
+            ..NamedAuthInfo::default()
+        }],
+        contexts: vec![NamedContext {
+            name: "fake".to_string(),
+            context: Some(Context {
+                cluster: "fake".to_string(),
+                user: Some("fake".to_string()),
+                namespace: Some("default".to_string()),
+                ..Context::default()
+            }),
+            ..NamedContext::default()
+        }],
+        current_context: Some("fake".to_string()),
+        kind: Some("Config".to_string()),
+        api_version: Some("v1".to_string()),
+        ..Kubeconfig::default()
+    }
+}
+
+/// Writes [`kubeconfig`] to `path` (as JSON, which kubectl and every YAML reader accept).
+///
+/// ```
+/// let path = std::env::temp_dir().join("fake-apiserver-doc-kubeconfig");
+/// fake_apiserver::transport::write_kubeconfig(&path, "http://127.0.0.1:8080", None).unwrap();
+/// # std::fs::remove_file(path).ok();
+/// ```
+pub fn write_kubeconfig(path: &Path, url: &str, token: Option<&str>) -> Result<(), TransportError> {
+    let error = |source| TransportError::Kubeconfig {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = serde_json::to_string_pretty(&kubeconfig(url, token))
+        .map_err(|e| error(std::io::Error::other(e)))?;
+    std::fs::write(path, text + "\n").map_err(error)
 }
