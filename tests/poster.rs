@@ -1,0 +1,717 @@
+//! The event poster against a tower-test mocked API server: every assertion reads back the
+//! requests the poster sent (method, path, body) and the objects the server holds.
+
+mod support;
+
+use std::time::Duration;
+
+use csi_events::metrics::{DropCause, SkipCause};
+use csi_events::{ClaimName, MigrationFailure, NodeName, Reason, VolumeId};
+use http::Method;
+use serde_json::{Value, json};
+use support::mock_api::Action;
+use support::{Harness, START, harness};
+
+const NS: &str = "vms";
+const CLAIM: &str = "disk-a";
+const UID: &str = "6f1c0a4e-claim-uid";
+const VOL: &str = "pvc-6f1c0a4e";
+
+fn claim() -> ClaimName {
+    ClaimName::new(NS, CLAIM)
+}
+fn vol() -> VolumeId {
+    VOL.into()
+}
+fn node(name: &str) -> NodeName {
+    name.into()
+}
+
+fn with_claim(h: &Harness) {
+    h.mock.add_claim(NS, CLAIM, UID);
+}
+
+/// The bodies of every event create, in order.
+fn creates(h: &Harness) -> Vec<Value> {
+    h.mock
+        .requests_to(Method::POST, "/events")
+        .into_iter()
+        .map(|r| r.body.expect("create has a JSON body"))
+        .collect()
+}
+
+fn patches(h: &Harness) -> Vec<Value> {
+    h.mock
+        .requests_to(Method::PATCH, "/events/")
+        .into_iter()
+        .map(|r| r.body.expect("patch has a JSON body"))
+        .collect()
+}
+
+/// Asserts the parts of a written event that every test cares about.
+fn assert_event(event: &Value, kind: &str, reason: &str, message: &str) {
+    assert_eq!(event["type"], kind, "type of {event}");
+    assert_eq!(event["reason"], reason, "reason of {event}");
+    assert_eq!(event["message"], message, "message of {event}");
+    assert_eq!(
+        event["involvedObject"],
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": NS, "name": CLAIM, "uid": UID, "resourceVersion": "7"}),
+        "involvedObject of {event}"
+    );
+    assert_eq!(event["metadata"]["namespace"], NS);
+    assert!(
+        event["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with(&format!("{CLAIM}."))),
+        "name of {event}"
+    );
+    assert_eq!(event["source"]["component"], "rds-csi-controller");
+    assert_eq!(event["reportingComponent"], "rds-csi-controller");
+    assert_eq!(event["reportingInstance"], "test-host");
+    assert!(
+        event.get("eventTime").is_none(),
+        "eventTime unset in {event}"
+    );
+}
+
+#[tokio::test]
+async fn post_migration_started_writes_the_event_on_the_claim() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster.post_migration_started(
+        Some(&claim()),
+        &vol(),
+        &node("node-a"),
+        &node("node-b"),
+        Duration::from_secs(300),
+    );
+    h.poster.flush().await;
+
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        h.mock.requests_to(Method::POST, "")[0].path,
+        "/api/v1/namespaces/vms/events"
+    );
+    assert_event(
+        &sent[0],
+        "Normal",
+        "MigrationStarted",
+        "[pvc-6f1c0a4e]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s",
+    );
+    assert_eq!(sent[0]["count"], 1);
+    assert_eq!(sent[0]["firstTimestamp"], START);
+    assert_eq!(sent[0]["lastTimestamp"], START);
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1, "exactly one Event object");
+    assert_eq!(stored[0]["involvedObject"]["uid"], UID);
+    assert_eq!(h.poster.metrics().posted(Reason::MigrationStarted), 1);
+    assert!(h.logs.text().contains("event written"));
+}
+
+#[tokio::test]
+async fn post_migration_started_pvc_not_found_skips_without_error() {
+    let h = harness(|c| c);
+    // No claim in the cluster.
+    h.poster.post_migration_started(
+        Some(&claim()),
+        &vol(),
+        &node("node-a"),
+        &node("node-b"),
+        Duration::from_secs(300),
+    );
+    h.poster.flush().await;
+
+    assert!(creates(&h).is_empty(), "no event written");
+    assert_eq!(
+        h.mock
+            .requests_to(Method::GET, "/persistentvolumeclaims/disk-a")
+            .len(),
+        1
+    );
+    assert_eq!(
+        h.poster
+            .metrics()
+            .skipped(Reason::MigrationStarted, SkipCause::PvcNotFound),
+        1
+    );
+    let logs = h.logs.text();
+    assert!(
+        logs.contains("WARN") && logs.contains("pvc_not_found") && logs.contains("vms/disk-a"),
+        "a warning naming the claim and the cause: {logs}"
+    );
+    assert_eq!(h.poster.queued(), 0);
+}
+
+#[tokio::test]
+async fn post_migration_completed_rounds_the_duration_to_the_second() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster.post_migration_completed(
+        Some(&claim()),
+        &vol(),
+        &node("node-a"),
+        &node("node-b"),
+        Duration::from_millis(135_456),
+    );
+    h.poster.flush().await;
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 1);
+    assert_event(
+        &sent[0],
+        "Normal",
+        "MigrationCompleted",
+        "[pvc-6f1c0a4e]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 2m15s)",
+    );
+}
+
+#[tokio::test]
+async fn post_migration_failed_is_a_warning_with_reason_and_elapsed() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster.post_migration_failed(
+        Some(&claim()),
+        &vol(),
+        &node("node-a"),
+        &node("node-b"),
+        MigrationFailure::Timeout,
+        Duration::from_secs(360),
+    );
+    h.poster.flush().await;
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 1);
+    assert_event(
+        &sent[0],
+        "Warning",
+        "MigrationFailed",
+        "[pvc-6f1c0a4e]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 6m0s",
+    );
+}
+
+#[tokio::test]
+async fn claim_is_found_through_the_volume_claim_ref() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.add_volume(VOL, Some((NS, CLAIM, UID)));
+    h.poster
+        .post_volume_attached(None, &vol(), &node("node-a"), Duration::from_millis(153));
+    h.poster.flush().await;
+    let paths: Vec<_> = h
+        .mock
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            (
+                Method::GET,
+                "/api/v1/persistentvolumes/pvc-6f1c0a4e".to_owned()
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/vms/persistentvolumeclaims/disk-a".to_owned()
+            ),
+            (Method::POST, "/api/v1/namespaces/vms/events".to_owned()),
+        ]
+    );
+    assert_event(
+        &creates(&h)[0],
+        "Normal",
+        "VolumeAttached",
+        "[pvc-6f1c0a4e]: Attached to node node-a (duration: 153ms)",
+    );
+}
+
+async fn skipped_through_volume(h: &Harness, cause: SkipCause) {
+    h.poster.post_volume_detached(None, &vol(), &node("node-a"));
+    h.poster.flush().await;
+    assert!(creates(h).is_empty(), "no event for {cause:?}");
+    assert_eq!(h.poster.metrics().skipped(Reason::VolumeDetached, cause), 1);
+    assert!(
+        h.logs.text().contains(cause.as_str()),
+        "warning names {cause:?}"
+    );
+}
+
+#[tokio::test]
+async fn volume_without_pv_is_skipped() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    skipped_through_volume(&h, SkipCause::PvNotFound).await;
+}
+
+#[tokio::test]
+async fn volume_without_claim_ref_is_skipped() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.add_volume(VOL, None);
+    skipped_through_volume(&h, SkipCause::NoClaimRef).await;
+}
+
+#[tokio::test]
+async fn recreated_claim_uid_mismatch_is_skipped() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .add_volume(VOL, Some((NS, CLAIM, "the-old-claims-uid")));
+    skipped_through_volume(&h, SkipCause::PvcUidMismatch).await;
+}
+
+#[tokio::test]
+async fn bound_claim_that_is_gone_is_skipped() {
+    let h = harness(|c| c);
+    h.mock.add_volume(VOL, Some((NS, CLAIM, UID)));
+    skipped_through_volume(&h, SkipCause::PvcNotFound).await;
+}
+
+#[tokio::test]
+async fn identical_posts_fold_into_one_event_with_their_count() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    let n = 6;
+    for _ in 0..n {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("node-a"));
+        h.poster.flush().await;
+        h.clock.advance(Duration::from_secs(10)).await;
+    }
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 1, "one create");
+    let patched = patches(&h);
+    assert_eq!(patched.len(), n - 1, "then one PATCH per repeat");
+    assert_eq!(patched.last().expect("patches")["count"], n);
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["count"], n);
+    assert_eq!(stored[0]["firstTimestamp"], START);
+    assert_eq!(stored[0]["lastTimestamp"], "2026-01-01T00:00:50Z");
+    assert_eq!(
+        h.mock.requests_to(Method::PATCH, "")[0]
+            .content_type
+            .as_deref(),
+        Some("application/merge-patch+json")
+    );
+}
+
+#[tokio::test]
+async fn repeats_during_a_write_in_flight_are_coalesced() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.fault(Method::POST, "/events", Action::Hold, 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("node-a"));
+    support::settle().await;
+    assert_eq!(h.mock.held(), 1, "the create is in flight");
+    for _ in 0..10 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("node-a"));
+    }
+    support::settle().await;
+    h.mock.release_held();
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 1);
+    let patched = patches(&h);
+    assert_eq!(patched.len(), 1, "ten repeats, one PATCH");
+    assert_eq!(patched[0]["count"], 11);
+    assert_eq!(h.mock.events(NS)[0]["count"], 11);
+}
+
+#[tokio::test]
+async fn distinct_messages_are_never_folded_and_names_are_unique_at_one_instant() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster.post_migration_started(
+        Some(&claim()),
+        &vol(),
+        &node("a"),
+        &node("b"),
+        Duration::from_secs(300),
+    );
+    h.poster.post_migration_started(
+        Some(&claim()),
+        &vol(),
+        &node("a"),
+        &node("c"),
+        Duration::from_secs(300),
+    );
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 3);
+    let names: std::collections::BTreeSet<_> = sent
+        .iter()
+        .map(|e| e["metadata"]["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "unique names at one virtual instant: {names:?}"
+    );
+    let messages: Vec<_> = h
+        .mock
+        .events(NS)
+        .iter()
+        .map(|e| e["message"].clone())
+        .collect();
+    assert!(messages.contains(&json!(
+        "[pvc-6f1c0a4e]: KubeVirt live migration started - source: a, target: c, timeout: 5m0s"
+    )));
+    assert!(messages.contains(&json!(
+        "[pvc-6f1c0a4e]: KubeVirt live migration started - source: a, target: b, timeout: 5m0s"
+    )));
+}
+
+#[tokio::test]
+async fn spam_filter_allows_a_burst_of_25_then_one_per_refill() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    for i in 0..30 {
+        h.poster.post_mount_failure(
+            Some(&claim()),
+            &vol(),
+            &node("a"),
+            &format!("attempt {i} failed"),
+        );
+    }
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 25);
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::MountFailure, DropCause::RateLimited),
+        5
+    );
+    let warnings = h.logs.text().matches("rate limited").count();
+    assert_eq!(warnings, 1, "the rate-limit warning is itself rate limited");
+
+    h.clock.advance(Duration::from_secs(300)).await;
+    h.poster
+        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "later");
+    h.poster
+        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "later still");
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 26, "one token back after 300 s");
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::MountFailure, DropCause::RateLimited),
+        6
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_on_the_clock_and_delivered_once() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::Status(503, None), 3);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(
+        creates(&h).len(),
+        1,
+        "first try failed, the retry waits on the clock"
+    );
+    assert!(h.mock.events(NS).is_empty());
+    // Nothing happens while time stands still.
+    support::settle().await;
+    assert_eq!(creates(&h).len(), 1);
+    h.clock.advance(Duration::from_secs(10)).await;
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 4, "three failures, then success");
+    assert_eq!(h.mock.events(NS).len(), 1);
+    assert_eq!(h.mock.events(NS)[0]["count"], 1);
+    assert_eq!(h.poster.queued(), 0);
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_for_retry_after() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::Status(429, Some(20)), 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.clock.advance(Duration::from_secs(19)).await;
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 1, "not retried before Retry-After");
+    h.clock.advance(Duration::from_secs(1)).await;
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 2);
+    assert_eq!(h.mock.events(NS).len(), 1);
+}
+
+#[tokio::test]
+async fn transport_errors_are_retried() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .fault(Method::GET, "/persistentvolumeclaims/", Action::Drop, 1);
+    h.mock.fault(Method::POST, "/events", Action::Drop, 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    h.poster.flush().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    h.poster.flush().await;
+    assert_eq!(
+        h.mock
+            .requests_to(Method::GET, "/persistentvolumeclaims/")
+            .len(),
+        2
+    );
+    assert_eq!(creates(&h).len(), 2);
+    assert_eq!(h.mock.events(NS).len(), 1);
+}
+
+#[tokio::test]
+async fn lost_create_answered_409_counts_as_delivered_without_duplicate() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::ApplyThenDrop, 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    h.poster.flush().await;
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 2, "the create was retried");
+    assert_eq!(
+        sent[0]["metadata"]["name"], sent[1]["metadata"]["name"],
+        "with the same name"
+    );
+    let name = sent[0]["metadata"]["name"].as_str().expect("name");
+    assert_eq!(
+        h.mock
+            .requests_to(Method::GET, &format!("/events/{name}"))
+            .len(),
+        1,
+        "the 409 was checked by reading the stored event"
+    );
+    assert_eq!(h.mock.events(NS).len(), 1, "no duplicate");
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped_total(DropCause::RetriesExhausted),
+        0
+    );
+    // The series goes on: the next repeat is a PATCH to count 2.
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(patches(&h).len(), 1);
+    assert_eq!(h.mock.events(NS)[0]["count"], 2);
+}
+
+#[tokio::test]
+async fn patch_of_an_expired_event_creates_it_anew_with_the_right_count() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    let first = creates(&h)[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert!(
+        h.mock
+            .remove(&format!("/api/v1/namespaces/{NS}/events/{first}"))
+    );
+    h.clock.advance(Duration::from_secs(3600)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(patches(&h).len(), 1, "the PATCH was tried");
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 2, "then the event was created anew");
+    assert_ne!(sent[1]["metadata"]["name"], json!(first));
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["count"], 2);
+}
+
+#[tokio::test]
+async fn forbidden_and_invalid_are_rejected_not_retried() {
+    for code in [403u16, 422, 400] {
+        let h = harness(|c| c);
+        with_claim(&h);
+        h.mock
+            .fault(Method::POST, "/events", Action::Status(code, None), 1);
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        h.poster.flush().await;
+        h.clock.advance(Duration::from_secs(600)).await;
+        h.poster.flush().await;
+        assert_eq!(creates(&h).len(), 1, "{code} is not retried");
+        assert_eq!(
+            h.poster
+                .metrics()
+                .dropped(Reason::VolumeDetached, DropCause::Rejected),
+            1,
+            "{code} counted as rejected"
+        );
+        assert!(h.logs.text().contains("ERROR"), "{code} logged as an error");
+        assert!(
+            h.logs.text().contains("injected fault"),
+            "with the server's message"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retries_give_up_after_twelve_attempts() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.fault(
+        Method::POST,
+        "/events",
+        Action::Status(500, None),
+        usize::MAX,
+    );
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    for _ in 0..20 {
+        h.poster.flush().await;
+        h.clock.advance(Duration::from_secs(30)).await;
+    }
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 12);
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::RetriesExhausted),
+        1
+    );
+    assert_eq!(h.poster.queued(), 0);
+}
+
+#[tokio::test]
+async fn the_caller_never_blocks_and_overflow_is_counted_exactly() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.hold_everything();
+    for i in 0..10_000u32 {
+        h.poster.post_connection_failure(
+            Some(&claim()),
+            &vol(),
+            &node("a"),
+            "10.0.0.1:4420",
+            &format!("error {i}"),
+        );
+    }
+    assert_eq!(h.poster.queued(), 1000);
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::ConnectionFailure, DropCause::QueueFull),
+        9000
+    );
+    assert_eq!(h.poster.metrics().posted(Reason::ConnectionFailure), 10_000);
+    support::settle().await;
+    assert_eq!(h.mock.held(), 1, "one shared claim lookup waits unanswered");
+    assert!(creates(&h).is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_reports_what_it_could_not_write() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.mock.hold_everything();
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("b"));
+    let poster = h.poster.clone();
+    let shutdown = tokio::spawn(async move { poster.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    let report = shutdown.await.expect("shutdown task");
+    assert_eq!(report.abandoned.len(), 1);
+    assert_eq!(
+        report.abandoned[0].message,
+        "[pvc-6f1c0a4e]: Detached from node b"
+    );
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Shutdown),
+        1
+    );
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("c"));
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Shutdown),
+        2,
+        "posts after shutdown are dropped and counted"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_drains_before_the_deadline() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    for node_name in ["a", "b", "c"] {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node(node_name));
+    }
+    let report = h.poster.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(h.mock.events(NS).len(), 3);
+}
+
+#[tokio::test]
+async fn orphan_reasons_log_and_count_without_any_request() {
+    let h = harness(|c| c);
+    h.poster
+        .post_orphan_detected(&node("node-a"), "nqn.2000-02.com.mikrotik:pvc-1");
+    h.poster
+        .post_orphan_cleaned(&node("node-a"), "nqn.2000-02.com.mikrotik:pvc-1");
+    h.poster.flush().await;
+    assert!(h.mock.requests().is_empty());
+    assert_eq!(h.poster.metrics().posted(Reason::OrphanDetected), 1);
+    assert_eq!(h.poster.metrics().posted(Reason::OrphanCleaned), 1);
+    let logs = h.logs.text();
+    assert!(
+        logs.contains("INFO")
+            && logs.contains("OrphanDetected: node=node-a nqn=nqn.2000-02.com.mikrotik:pvc-1")
+    );
+    assert!(logs.contains("OrphanCleaned: node=node-a nqn=nqn.2000-02.com.mikrotik:pvc-1"));
+}
+
+#[tokio::test]
+async fn metrics_are_exposed_with_the_prefix_and_no_names_as_labels() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("node-a"));
+    h.poster.flush().await;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("rds_csi");
+    h.poster.metrics().register(&mut registry);
+    let text = csi_events::metrics::encode_text(&registry);
+    assert!(
+        text.contains(r#"rds_csi_events_posted_total{reason="VolumeDetached"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"rds_csi_event_writes_total{verb="create",result="ok"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"rds_csi_event_writes_total{verb="get",result="ok"} 1"#),
+        "{text}"
+    );
+    for name in [NS, CLAIM, VOL, "node-a"] {
+        assert!(!text.contains(name), "{name} must not be a label value");
+    }
+}

@@ -1,0 +1,74 @@
+//! Shared test support: the tower-test mock API server and log capture.
+
+#![allow(dead_code)]
+
+pub mod mock_api;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use csi_events::clock::VirtualClock;
+use csi_events::{EventPoster, PosterConfig};
+
+/// Log lines written during a test (tracing, without colour).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs lock")).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where the virtual clock starts in every test.
+pub const START: &str = "2026-01-01T00:00:00Z";
+
+/// A poster on a virtual clock, writing to a mock API server, with its logs captured.
+pub struct Harness {
+    pub poster: EventPoster,
+    pub mock: mock_api::MockApi,
+    pub clock: VirtualClock,
+    pub logs: Logs,
+    _subscriber: tracing::subscriber::DefaultGuard,
+}
+
+/// Builds a harness; `configure` adjusts the poster's configuration.
+pub fn harness(configure: impl FnOnce(PosterConfig) -> PosterConfig) -> Harness {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let clock = VirtualClock::new(START.parse().expect("start time"));
+    let (client, mock) = mock_api::MockApi::start();
+    let config = configure(
+        PosterConfig::default()
+            .instance("test-host")
+            .clock(Arc::new(clock.clone())),
+    );
+    Harness {
+        poster: EventPoster::new(client, config),
+        mock,
+        clock,
+        logs,
+        _subscriber: guard,
+    }
+}
+
+/// Lets spawned tasks (the worker, the mock server) run until they wait on something.
+pub async fn settle() {
+    csi_events::clock::settle().await;
+}
