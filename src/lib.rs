@@ -32,3 +32,8 @@ pub use event::{LifecycleEvent, MigrationFailure};
 pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};
+
+/// The README's example is compiled as a doctest, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
