@@ -615,6 +615,21 @@ async fn the_caller_never_blocks_and_overflow_is_counted_exactly() {
         9000
     );
     assert_eq!(h.poster.metrics().posted(Reason::ConnectionFailure), 10_000);
+    let warnings = h
+        .logs
+        .text()
+        .matches("dropped before it was queued")
+        .count();
+    assert_eq!(
+        warnings, 1,
+        "the overflow warning is rate limited on the clock"
+    );
+    h.clock.advance(support::WARN_INTERVAL).await;
+    h.poster
+        .post_connection_failure(Some(&claim()), &vol(), &node("a"), "10.0.0.1:4420", "later");
+    let logs = h.logs.text();
+    assert_eq!(logs.matches("dropped before it was queued").count(), 2);
+    assert!(logs.contains("dropped_since_last_warning=8999"), "{logs}");
     support::settle().await;
     assert_eq!(h.mock.held(), 1, "one shared claim lookup waits unanswered");
     assert!(creates(&h).is_empty());

@@ -29,7 +29,7 @@ mod worker;
 mod write;
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -200,7 +200,37 @@ struct Shared {
     closed: AtomicBool,
     clock: SharedClock,
     metrics: EventMetrics,
+    drop_warnings: WarnLimiter,
     worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Warnings about dropped posts are logged at most once per this interval.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Lets one warning through per [`WARN_INTERVAL`] and counts the ones it holds back.
+struct WarnLimiter {
+    next_allowed_nanos: AtomicI64,
+    suppressed: AtomicU64,
+}
+
+impl WarnLimiter {
+    /// `Some(held back since the last warning)` when a warning may be logged now.
+    fn allow(&self, now: jiff::Timestamp) -> Option<u64> {
+        let now_nanos = i64::try_from(now.as_nanosecond()).unwrap_or(i64::MAX);
+        let next = now_nanos.saturating_add(WARN_INTERVAL.as_nanos() as i64);
+        let allowed = self
+            .next_allowed_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |at| {
+                (now_nanos >= at).then_some(next)
+            })
+            .is_ok();
+        if allowed {
+            Some(self.suppressed.swap(0, Ordering::AcqRel))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::AcqRel);
+            None
+        }
+    }
 }
 
 impl EventPoster {
@@ -233,6 +263,10 @@ impl EventPoster {
                 closed: AtomicBool::new(false),
                 clock: config.clock,
                 metrics: config.metrics,
+                drop_warnings: WarnLimiter {
+                    next_allowed_nanos: AtomicI64::new(i64::MIN),
+                    suppressed: AtomicU64::new(0),
+                },
                 worker: Mutex::new(Some(handle)),
             }),
         }
@@ -254,17 +288,11 @@ impl EventPoster {
             return;
         };
         if self.shared.closed.load(Ordering::Acquire) {
-            self.shared
-                .metrics
-                .count_dropped(reason, DropCause::Shutdown, 1);
-            tracing::warn!(%reason, "event dropped: the poster is shut down");
+            self.drop_at_the_door(reason, DropCause::Shutdown);
             return;
         }
         if !self.admit() {
-            self.shared
-                .metrics
-                .count_dropped(reason, DropCause::QueueFull, 1);
-            tracing::warn!(%reason, capacity = self.shared.capacity, "event dropped: queue full");
+            self.drop_at_the_door(reason, DropCause::QueueFull);
             return;
         }
         let subject = match claim {
@@ -283,6 +311,21 @@ impl EventPoster {
             self.shared
                 .metrics
                 .count_dropped(reason, DropCause::Shutdown, 1);
+        }
+    }
+
+    /// Counts a post refused before it reached the queue; warns at most once per
+    /// [`WARN_INTERVAL`] of the poster's clock, saying how many were dropped meanwhile.
+    fn drop_at_the_door(&self, reason: Reason, cause: DropCause) {
+        self.shared.metrics.count_dropped(reason, cause, 1);
+        if let Some(suppressed) = self.shared.drop_warnings.allow(self.shared.clock.now()) {
+            tracing::warn!(
+                %reason,
+                cause = cause.as_str(),
+                capacity = self.shared.capacity,
+                dropped_since_last_warning = suppressed,
+                "event dropped before it was queued"
+            );
         }
     }
 

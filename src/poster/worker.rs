@@ -356,14 +356,19 @@ impl Worker {
                 }
             }
             Lookup::Skipped { cause, claim } => {
+                let mut reasons: Vec<Reason> =
+                    lookup.items.iter().map(|item| item.reason).collect();
+                reasons.dedup();
+                let reasons: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+                tracing::warn!(
+                    reason = reasons.join(","),
+                    claim = %claim,
+                    cause = cause.as_str(),
+                    events = lookup.items.len(),
+                    "event skipped: its claim could not be found"
+                );
                 for item in &lookup.items {
                     self.metrics.count_skipped(item.reason, cause, 1);
-                    tracing::warn!(
-                        reason = %item.reason,
-                        claim = %claim,
-                        cause = cause.as_str(),
-                        "event skipped: its claim could not be found"
-                    );
                     self.complete(item.seq);
                 }
             }

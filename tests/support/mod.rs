@@ -30,6 +30,8 @@ impl Write for Logs {
     }
 }
 
+pub use csi_events::poster::WARN_INTERVAL;
+
 /// Where the virtual clock starts in every test.
 pub const START: &str = "2026-01-01T00:00:00Z";
 
