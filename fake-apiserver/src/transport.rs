@@ -265,6 +265,9 @@ async fn accept_loop(
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
+                        // A client may shut its write side while it waits for the answer
+                        // (raw sockets, some proxies): still answer it.
+                        .half_close(true)
                         .header_read_timeout(Duration::from_secs(30))
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
