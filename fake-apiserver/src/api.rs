@@ -1,25 +1,105 @@
-//! The API server proper: one HTTP request in, one response out. (Skeleton: filled in by issue 3.)
+//! The API server proper: one HTTP request in, one response out.
+//!
+//! This module owns routing and the public [`ApiServer`] interface; its submodules own the parts:
+//! - `resources`: the table of served resources (adding a kind is a row);
+//! - `store`: objects, the resourceVersion counter and the watch history;
+//! - `verbs`: get, list, create, update, patch, delete;
+//! - `watch`: the newline-delimited JSON watch stream;
+//! - `events`: core/v1 ⇄ events.k8s.io/v1 conversion, event validation and field labels;
+//! - `selectors`: label and field selector parsing and matching;
+//! - `validation`: name and ObjectMeta checks with the real message texts;
+//! - `patch`: JSON patch, merge patch and strategic merge patch;
+//! - `table`: meta.k8s.io `Table` output for `kubectl get`;
+//! - `discovery`: `/version`, `/api`, `/apis`, group versions and `/openapi/v3`;
+//! - `status`: `Status` error objects.
+
+mod discovery;
+mod events;
+mod patch;
+mod resources;
+mod selectors;
+mod status;
+mod store;
+mod table;
+mod validation;
+mod verbs;
+mod watch;
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
+
+pub use resources::{RESOURCES, ResourceDef};
+pub use status::{ApiError, FieldError};
+
+use store::Store;
 
 /// The body of every response: whole (most verbs) or streamed (watch).
 pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// The in-memory API server. Cheap to clone; clones share the store.
+///
+/// ```
+/// # async fn demo() {
+/// use fake_apiserver::{ApiServer, SystemClock};
+/// use std::sync::Arc;
+/// let server = ApiServer::new(Arc::new(SystemClock));
+/// server.load_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns1\n").unwrap();
+/// let request = http::Request::get("/api/v1/namespaces/ns1").body(bytes::Bytes::new()).unwrap();
+/// assert_eq!(server.handle(request).await.status(), 200);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ApiServer {
     clock: SharedClock,
+    store: Arc<Store>,
 }
 
+/// Why [`ApiServer::load_yaml`] (or [`ApiServer::seed`]) refused its input.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LoadError {
+    /// A document is not valid YAML.
+    #[error("document {document}: invalid YAML: {message}")]
+    Yaml {
+        /// 1-based document number.
+        document: usize,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A document is YAML but not an object this server stores.
+    #[error("document {document}: {message}")]
+    Object {
+        /// 1-based document number.
+        document: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The namespaces a real cluster starts with.
+pub const INITIAL_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
 impl ApiServer {
-    /// An empty cluster whose objects are stamped by `clock`.
+    /// A fresh cluster whose objects are stamped by `clock`, with the namespaces a real
+    /// cluster starts with ([`INITIAL_NAMESPACES`]).
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock }
+        let server = Self {
+            clock,
+            store: Arc::new(Store::default()),
+        };
+        for ns in INITIAL_NAMESPACES {
+            // Seeding a fixed, valid namespace into an empty store cannot fail.
+            let _ = server
+                .seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+        server
     }
 
     /// The clock stamping objects.
@@ -27,11 +107,439 @@ impl ApiServer {
         &self.clock
     }
 
-    /// Serves one request.
+    /// Serves one request. Never panics: an internal panic becomes a 500 InternalError Status.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
-        let _ = request;
-        let mut response = http::Response::new(Full::new(Bytes::from_static(b"{}")).boxed());
-        *response.status_mut() = http::StatusCode::NOT_FOUND;
-        response
+        match std::panic::AssertUnwindSafe(self.route(request))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => error_response(&error),
+            Err(_) => error_response(&ApiError::internal("the fake API server panicked")),
+        }
+    }
+
+    /// The latest resourceVersion handed out.
+    pub fn resource_version(&self) -> u64 {
+        self.store.lock().rv
+    }
+
+    /// Drops the watch history: a watch from any earlier resourceVersion gets `410 Gone`.
+    pub fn compact(&self) {
+        self.store.lock().compact();
+    }
+
+    /// Every object of a resource (`group` is `""` for core), as that API version shows it,
+    /// in list order (namespace, name).
+    ///
+    /// ```
+    /// # use fake_apiserver::{ApiServer, SystemClock};
+    /// # let server = ApiServer::new(std::sync::Arc::new(SystemClock));
+    /// let namespaces = server.objects("", "v1", "namespaces");
+    /// assert_eq!(namespaces.len(), 4);
+    /// ```
+    pub fn objects(&self, group: &str, version: &str, plural: &str) -> Vec<Value> {
+        let Some(def) = resources::lookup(group, version, plural) else {
+            return Vec::new();
+        };
+        let state = self.store.lock();
+        state
+            .objects
+            .iter()
+            .filter(|(key, _)| key.0 == def.storage)
+            .map(|(_, obj)| verbs::view(def, obj))
+            .collect()
+    }
+
+    /// One object (`namespace` is `None` for cluster-scoped resources), as that API shows it.
+    pub fn object(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let def = resources::lookup(group, version, plural)?;
+        let key = (
+            def.storage,
+            namespace.unwrap_or("").to_string(),
+            name.to_string(),
+        );
+        let state = self.store.lock();
+        state.objects.get(&key).map(|obj| verbs::view(def, obj))
+    }
+
+    /// Stores one object as given (a fixture): no admission, no status reset. Its
+    /// `apiVersion` and `kind` pick the resource; uid and creationTimestamp are kept when set.
+    /// Returns the stored object.
+    pub fn seed(&self, object: Value) -> Result<Value, LoadError> {
+        let stored = verbs::seed(self, object).map_err(|message| LoadError::Object {
+            document: 1,
+            message,
+        })?;
+        self.store.notify();
+        Ok(stored)
+    }
+
+    /// Loads multi-document YAML of Kubernetes objects (`kind: List` documents are unpacked);
+    /// Namespaces load first. Returns how many objects were stored.
+    ///
+    /// ```
+    /// # use fake_apiserver::{ApiServer, SystemClock};
+    /// # let server = ApiServer::new(std::sync::Arc::new(SystemClock));
+    /// let n = server.load_yaml("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n").unwrap();
+    /// assert_eq!(n, 2);
+    /// ```
+    pub fn load_yaml(&self, text: &str) -> Result<usize, LoadError> {
+        let mut docs: Vec<(usize, Value)> = Vec::new();
+        for (index, doc) in split_yaml_documents(text).into_iter().enumerate() {
+            let document = index + 1;
+            let value: Option<Value> =
+                serde_saphyr::from_str(&doc).map_err(|e| LoadError::Yaml {
+                    document,
+                    message: e.to_string(),
+                })?;
+            let Some(value) = value else { continue };
+            if value.is_null() {
+                continue;
+            }
+            if !value.is_object() {
+                return Err(LoadError::Object {
+                    document,
+                    message:
+                        "not a Kubernetes object (expected a mapping with apiVersion and kind)"
+                            .into(),
+                });
+            }
+            let is_list = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List"))
+                && value.get("items").is_some_and(Value::is_array);
+            if is_list {
+                if let Some(items) = value.get("items").and_then(Value::as_array) {
+                    docs.extend(items.iter().map(|i| (document, i.clone())));
+                }
+            } else {
+                docs.push((document, value));
+            }
+        }
+        docs.sort_by_key(|(_, v)| v.get("kind").and_then(Value::as_str) != Some("Namespace"));
+        let mut count = 0;
+        for (document, value) in docs {
+            verbs::seed(self, value).map_err(|message| LoadError::Object { document, message })?;
+            count += 1;
+        }
+        self.store.notify();
+        Ok(count)
+    }
+
+    async fn route(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<ResponseBody>, ApiError> {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_string();
+        let query = Query::parse(parts.uri.query().unwrap_or(""));
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let req = Request {
+            method: parts.method,
+            headers: parts.headers,
+            query,
+            body,
+        };
+        if let Some(response) = discovery::serve(&segs, &req)? {
+            return Ok(response);
+        }
+        let Some(target) = parse_resource_path(&segs) else {
+            return Err(ApiError::page_not_found());
+        };
+        verbs::dispatch(self, target, req).await
+    }
+}
+
+/// A parsed request (what the verbs see).
+pub(crate) struct Request {
+    pub method: http::Method,
+    pub headers: http::HeaderMap,
+    pub query: Query,
+    pub body: Bytes,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The Content-Type without parameters.
+    pub fn content_type(&self) -> String {
+        self.header("content-type")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+
+    /// Whether the client asked for a meta.k8s.io Table (`kubectl get`).
+    pub fn wants_table(&self) -> bool {
+        let accept = self.header("accept");
+        accept
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
+    }
+}
+
+/// Query parameters (empty pairs such as a leading `&` are skipped; values percent-decoded).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(text: &str) -> Self {
+        Self(
+            text.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(k), percent_decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `key` is `true` or `1`.
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some("true" | "1"))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A resource URL, resolved against the table.
+pub(crate) struct Target {
+    pub def: &'static ResourceDef,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+    pub watch_path: bool,
+}
+
+fn parse_resource_path(segs: &[&str]) -> Option<Target> {
+    let (group, version, rest) = match segs {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return None,
+    };
+    let (watch_path, rest) = match rest {
+        ["watch", rest @ ..] => (true, rest),
+        _ => (false, rest),
+    };
+    let (namespace, plural, tail) = match rest {
+        ["namespaces", ns, sub @ ("status" | "finalize")] if group.is_empty() => {
+            let def = resources::lookup("", "v1", "namespaces")?;
+            if *sub != "status" {
+                return None;
+            }
+            return Some(Target {
+                def,
+                namespace: None,
+                name: Some((*ns).to_string()),
+                subresource: Some("status".into()),
+                watch_path,
+            });
+        }
+        ["namespaces", ns, plural, tail @ ..] => (Some((*ns).to_string()), *plural, tail),
+        [plural, tail @ ..] => (None, *plural, tail),
+        [] => return None,
+    };
+    let def = resources::lookup(group, version, plural)?;
+    if namespace.is_some() && !def.namespaced {
+        return None;
+    }
+    let (name, subresource) = match tail {
+        [] => (None, None),
+        [name] => (Some((*name).to_string()), None),
+        [name, "status"] if def.has_status => {
+            (Some((*name).to_string()), Some("status".to_string()))
+        }
+        _ => return None,
+    };
+    if namespace.is_none() && def.namespaced && name.is_some() {
+        return None;
+    }
+    Some(Target {
+        def,
+        namespace,
+        name,
+        subresource,
+        watch_path,
+    })
+}
+
+/// Splits a YAML stream into documents on `---` lines (a line `...` ends a document).
+fn split_yaml_documents(text: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in text.lines() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") {
+            docs.push(
+                trimmed
+                    .strip_prefix("---")
+                    .unwrap_or("")
+                    .trim_start()
+                    .to_string(),
+            );
+            if let Some(last) = docs.last_mut()
+                && !last.is_empty()
+            {
+                last.push('\n');
+            }
+            continue;
+        }
+        if trimmed == "..." {
+            continue;
+        }
+        if let Some(last) = docs.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    // A stream starting with `---` has an empty first document: keep numbering by what the
+    // author sees (the first real document is document 1).
+    if docs.len() > 1 && docs[0].trim().is_empty() && text.trim_start().starts_with("---") {
+        docs.remove(0);
+    }
+    docs
+}
+
+/// A JSON response.
+pub(crate) fn json_response(code: u16, body: &Value) -> http::Response<ResponseBody> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = http::Response::new(Full::new(Bytes::from(bytes)).boxed());
+    *response.status_mut() =
+        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The response for an error: a Status (or the plain-text 404 of an unknown path).
+pub(crate) fn error_response(error: &ApiError) -> http::Response<ResponseBody> {
+    let mut response = match error.plain {
+        Some(text) => {
+            let mut r = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            *r.status_mut() =
+                http::StatusCode::from_u16(error.code).unwrap_or(http::StatusCode::NOT_FOUND);
+            r
+        }
+        None => json_response(error.code, &error.body),
+    };
+    if let Some(secs) = error.retry_after
+        && let Ok(v) = http::HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    add_warnings(&mut response, &error.warnings);
+    response
+}
+
+/// Adds `Warning: 299 - "..."` headers.
+pub(crate) fn add_warnings(response: &mut http::Response<ResponseBody>, warnings: &[String]) {
+    for w in warnings {
+        let text = format!("299 - {}", Value::String(w.clone()));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            response.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_skips_empty_pairs_and_decodes() {
+        let q = Query::parse("&watch=true&fieldSelector=involvedObject.name%3Ddata%2Cb%3D&x");
+        assert!(q.flag("watch"));
+        assert_eq!(q.get("fieldSelector"), Some("involvedObject.name=data,b="));
+        assert_eq!(q.get("x"), Some(""));
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn yaml_documents_split_and_number() {
+        let docs = split_yaml_documents("---\na: 1\n---\nb: 2\n...\n");
+        assert_eq!(docs.len(), 2);
+        assert!(docs[1].contains("b: 2"));
+    }
+
+    #[test]
+    fn resource_paths_resolve() {
+        let t = parse_resource_path(&[
+            "api",
+            "v1",
+            "namespaces",
+            "ns1",
+            "persistentvolumeclaims",
+            "x",
+        ])
+        .expect("pvc");
+        assert_eq!(t.def.plural, "persistentvolumeclaims");
+        assert_eq!(t.name.as_deref(), Some("x"));
+        assert!(parse_resource_path(&["api", "v1", "namespaces", "ns1", "nodes"]).is_none());
+        let ns = parse_resource_path(&["api", "v1", "namespaces", "ns1"]).expect("namespace");
+        assert_eq!(ns.def.plural, "namespaces");
+        assert!(parse_resource_path(&["api", "v1", "events", "x"]).is_none());
+        assert!(parse_resource_path(&["apis", "events.k8s.io", "v1", "events"]).is_some());
     }
 }

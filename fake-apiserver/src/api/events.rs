@@ -1,0 +1,456 @@
+//! Events: the conversion between the stored core/v1 form and the events.k8s.io/v1 view
+//! (fidelity doc §2.1, §2.2), the event validation rules (§1.2, §1.3) and the event field
+//! selector labels (§2.3).
+
+use serde_json::{Map, Value, json};
+
+use super::status::FieldError;
+use super::validation;
+
+/// (core/v1 name, events.k8s.io/v1 name) of every renamed field.
+const RENAMES: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+    ("reportingComponent", "reportingController"),
+];
+
+/// Converts an events.k8s.io/v1 body to the stored core/v1 form.
+///
+/// Returns the converted object and the core-only field names found in the body (they are
+/// unknown fields of the events.k8s.io/v1 type and are dropped).
+pub fn v1_to_core(mut body: Value) -> (Value, Vec<String>) {
+    let mut unknown = Vec::new();
+    let Some(map) = body.as_object_mut() else {
+        return (body, unknown);
+    };
+    let mut out = Map::new();
+    for (key, value) in std::mem::take(map) {
+        if RENAMES.iter().any(|(core, _)| *core == key) {
+            unknown.push(key);
+            continue;
+        }
+        let new_key = RENAMES
+            .iter()
+            .find(|(_, v1)| *v1 == key)
+            .map(|(core, _)| (*core).to_string())
+            .unwrap_or(key);
+        out.insert(new_key, value);
+    }
+    out.insert("apiVersion".into(), json!("v1"));
+    out.insert("kind".into(), json!("Event"));
+    (Value::Object(out), unknown)
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_i64() == Some(0),
+        _ => false,
+    }
+}
+
+/// The core/v1 JSON shape of a stored event, as the real server writes it.
+pub fn core_view(stored: &Value) -> Value {
+    let mut obj = stored.clone();
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("apiVersion".into(), json!("v1"));
+        map.insert("kind".into(), json!("Event"));
+        map.entry("involvedObject").or_insert_with(|| json!({}));
+        if map.get("source").is_none_or(Value::is_null) {
+            map.insert("source".into(), json!({}));
+        }
+        for key in ["firstTimestamp", "lastTimestamp", "eventTime"] {
+            map.entry(key).or_insert(Value::Null);
+        }
+        for key in ["reportingComponent", "reportingInstance"] {
+            if map.get(key).is_none_or(Value::is_null) {
+                map.insert(key.into(), json!(""));
+            }
+        }
+        for key in ["reason", "message", "type", "action", "count"] {
+            if map.get(key).is_some_and(is_empty_value) {
+                map.remove(key);
+            }
+        }
+    }
+    obj
+}
+
+/// The events.k8s.io/v1 JSON shape of a stored event.
+pub fn v1_view(stored: &Value) -> Value {
+    let Some(map) = stored.as_object() else {
+        return stored.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        let new_key = RENAMES
+            .iter()
+            .find(|(core, _)| *core == key)
+            .map(|(_, v1)| (*v1).to_string())
+            .unwrap_or_else(|| key.clone());
+        out.insert(new_key, value.clone());
+    }
+    out.insert("apiVersion".into(), json!("events.k8s.io/v1"));
+    out.insert("kind".into(), json!("Event"));
+    out.entry("eventTime").or_insert(Value::Null);
+    out.entry("regarding").or_insert_with(|| json!({}));
+    for key in ["deprecatedFirstTimestamp", "deprecatedLastTimestamp"] {
+        out.entry(key).or_insert(Value::Null);
+    }
+    if out.get("deprecatedSource").is_none_or(Value::is_null) {
+        out.insert("deprecatedSource".into(), json!({}));
+    }
+    for key in [
+        "reason",
+        "note",
+        "type",
+        "action",
+        "deprecatedCount",
+        "reportingController",
+        "reportingInstance",
+    ] {
+        if out.get(key).is_some_and(is_empty_value) {
+            out.remove(key);
+        }
+    }
+    Value::Object(out)
+}
+
+fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_set(obj: &Value, pointer: &str) -> bool {
+    obj.pointer(pointer).is_some_and(|v| !is_empty_value(v))
+}
+
+/// Which API a request went to, for the rules that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventApi {
+    /// core/v1.
+    Core,
+    /// events.k8s.io/v1.
+    V1,
+}
+
+/// `legacyValidateEvent`.
+fn legacy(event: &Value, api: EventApi) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let rc_field = match api {
+        EventApi::Core => "reportingComponent",
+        EventApi::V1 => "reportingController",
+    };
+    let ns = s(event, "/metadata/namespace");
+    let io_ns = s(event, "/involvedObject/namespace");
+    if !is_set(event, "/eventTime") {
+        let ok = if io_ns.is_empty() {
+            ns.is_empty() || ns == "default"
+        } else {
+            ns == io_ns
+        };
+        if !ok {
+            errs.push(FieldError::invalid(
+                "involvedObject.namespace",
+                io_ns,
+                "does not match event.namespace",
+            ));
+        }
+    } else {
+        if io_ns.is_empty() && ns != "default" && ns != "kube-system" {
+            errs.push(FieldError::invalid(
+                "involvedObject.namespace",
+                io_ns,
+                "does not match event.namespace",
+            ));
+        }
+        let rc = s(event, "/reportingComponent");
+        if rc.is_empty() {
+            errs.push(FieldError::required(rc_field, ""));
+        }
+        for m in validation::qualified_name(rc) {
+            errs.push(FieldError::invalid(rc_field, rc, &m));
+        }
+        let limited = |errs: &mut Vec<FieldError>, key: &str, required: bool, limit: usize| {
+            let v = s(event, &format!("/{key}"));
+            if required && v.is_empty() {
+                errs.push(FieldError::required(key, ""));
+            }
+            if v.len() > limit {
+                errs.push(FieldError::invalid(
+                    key,
+                    "",
+                    &format!("can have at most {limit} characters"),
+                ));
+            }
+        };
+        limited(&mut errs, "reportingInstance", true, 128);
+        limited(&mut errs, "action", true, 128);
+        limited(&mut errs, "reason", true, 128);
+        limited(&mut errs, "message", false, 1024);
+    }
+    for m in validation::dns1123_subdomain(ns) {
+        errs.push(FieldError::invalid("namespace", ns, &m));
+    }
+    errs
+}
+
+fn series_errors(event: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Some(series) = event.get("series").filter(|v| !v.is_null()) {
+        let count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
+        if count < 2 {
+            errs.push(FieldError::invalid(
+                "series.count",
+                "",
+                "should be at least 2",
+            ));
+        }
+        if series.get("lastObservedTime").is_none_or(Value::is_null) {
+            errs.push(FieldError::required("series.lastObservedTime", ""));
+        }
+    }
+    errs
+}
+
+/// `ValidateEventCreate` for a stored-form event created through `api`.
+pub fn validate_create(event: &Value, api: EventApi) -> Vec<FieldError> {
+    let mut errs = legacy(event, api);
+    if api == EventApi::Core {
+        return errs;
+    }
+    errs.extend(validation::object_meta(
+        event,
+        true,
+        validation::subdomain_rule,
+    ));
+    errs.extend(series_errors(event));
+    if !is_set(event, "/eventTime") {
+        errs.push(FieldError::required("eventTime", ""));
+    }
+    let ty = s(event, "/type");
+    if ty != "Normal" && ty != "Warning" {
+        errs.push(FieldError::invalid(
+            "type",
+            "",
+            &format!("has invalid value: {ty}"),
+        ));
+    }
+    for key in ["firstTimestamp", "lastTimestamp", "count"] {
+        if is_set(event, &format!("/{key}")) {
+            errs.push(FieldError::invalid(key, "", "needs to be unset"));
+        }
+    }
+    if !s(event, "/source/component").is_empty() || !s(event, "/source/host").is_empty() {
+        errs.push(FieldError::invalid("source", "", "needs to be unset"));
+    }
+    errs
+}
+
+fn normalized(v: Option<&Value>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(v) if is_empty_value(v) => Value::Null,
+        Some(Value::Object(m)) if m.is_empty() => Value::Null,
+        Some(v) => v.clone(),
+    }
+}
+
+/// Truncates a MicroTime string to whole microseconds for comparison.
+fn micro(v: Option<&Value>) -> Value {
+    match v.and_then(Value::as_str) {
+        Some(text) => match text.parse::<jiff::Timestamp>() {
+            Ok(ts) => json!(ts.as_microsecond()),
+            Err(_) => json!(text),
+        },
+        None => Value::Null,
+    }
+}
+
+/// `ValidateEventUpdate` for stored-form events updated through `api`.
+pub fn validate_update(new: &Value, old: &Value, api: EventApi) -> Vec<FieldError> {
+    let mut errs = legacy(new, api);
+    if api == EventApi::Core {
+        return errs;
+    }
+    errs.extend(meta_update(new, old));
+    if normalized(new.get("series")) != normalized(old.get("series")) {
+        errs.extend(series_errors(new));
+    }
+    let immutable = |errs: &mut Vec<FieldError>, key: &str| {
+        let n = normalized(new.get(key));
+        if n != normalized(old.get(key)) {
+            errs.push(FieldError::invalid_json(key, &n, "field is immutable"));
+        }
+    };
+    for key in [
+        "involvedObject",
+        "reason",
+        "message",
+        "source",
+        "firstTimestamp",
+        "lastTimestamp",
+        "count",
+        "reason",
+        "type",
+    ] {
+        immutable(&mut errs, key);
+    }
+    if micro(new.get("eventTime")) != micro(old.get("eventTime")) {
+        errs.push(FieldError::invalid_json(
+            "eventTime",
+            &normalized(new.get("eventTime")),
+            "field is immutable",
+        ));
+    }
+    for key in [
+        "action",
+        "related",
+        "reportingComponent",
+        "reportingInstance",
+    ] {
+        let n = normalized(new.get(key));
+        if n != normalized(old.get(key)) {
+            let field = if key == "reportingComponent" {
+                "reportingController"
+            } else {
+                key
+            };
+            errs.push(FieldError::invalid_json(field, &n, "field is immutable"));
+        }
+    }
+    errs
+}
+
+/// `ValidateObjectMetaUpdate`: name and namespace may not change.
+pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for key in ["name", "namespace"] {
+        let n = s(new, &format!("/metadata/{key}"));
+        let o = s(old, &format!("/metadata/{key}"));
+        if n != o {
+            errs.push(FieldError::invalid(
+                format!("metadata.{key}"),
+                n,
+                "field is immutable",
+            ));
+        }
+    }
+    errs
+}
+
+/// Maps a field selector label of an events request to the stored field label, or `None` when
+/// the label is not supported on that API.
+pub fn map_label(label: &str, api: EventApi) -> Option<&'static str> {
+    const COMMON: &[&str] = &[
+        "metadata.name",
+        "metadata.namespace",
+        "reason",
+        "source",
+        "type",
+    ];
+    const IO: &[&str] = &[
+        "kind",
+        "namespace",
+        "name",
+        "uid",
+        "apiVersion",
+        "resourceVersion",
+        "fieldPath",
+    ];
+    if let Some(c) = COMMON.iter().find(|c| **c == label) {
+        return Some(c);
+    }
+    match api {
+        EventApi::Core => {
+            if label == "reportingComponent" {
+                return Some("reportingComponent");
+            }
+            let rest = label.strip_prefix("involvedObject.")?;
+            IO.iter().find(|f| **f == rest).map(|f| io_label(f))
+        }
+        EventApi::V1 => {
+            if label == "reportingController" {
+                return Some("reportingComponent");
+            }
+            let rest = label.strip_prefix("regarding.")?;
+            IO.iter().find(|f| **f == rest).map(|f| io_label(f))
+        }
+    }
+}
+
+fn io_label(field: &str) -> &'static str {
+    match field {
+        "kind" => "involvedObject.kind",
+        "namespace" => "involvedObject.namespace",
+        "name" => "involvedObject.name",
+        "uid" => "involvedObject.uid",
+        "apiVersion" => "involvedObject.apiVersion",
+        "resourceVersion" => "involvedObject.resourceVersion",
+        _ => "involvedObject.fieldPath",
+    }
+}
+
+/// The value of a stored-field label on a stored event (`ToSelectableFields`).
+pub fn field_value(event: &Value, label: &str) -> String {
+    match label {
+        "metadata.name" => s(event, "/metadata/name").to_string(),
+        "metadata.namespace" => s(event, "/metadata/namespace").to_string(),
+        "reason" => s(event, "/reason").to_string(),
+        "type" => s(event, "/type").to_string(),
+        "reportingComponent" => s(event, "/reportingComponent").to_string(),
+        "source" => {
+            let c = s(event, "/source/component");
+            if c.is_empty() {
+                s(event, "/reportingComponent").to_string()
+            } else {
+                c.to_string()
+            }
+        }
+        other => match other.strip_prefix("involvedObject.") {
+            Some(f) => s(event, &format!("/involvedObject/{f}")).to_string(),
+            None => String::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_round_trip_renames_fields() {
+        let v1 = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "a"},
+            "regarding": {"name": "p"}, "note": "hi", "reportingController": "c", "deprecatedCount": 3});
+        let (core, unknown) = v1_to_core(v1);
+        assert!(unknown.is_empty());
+        assert_eq!(core["involvedObject"]["name"], "p");
+        assert_eq!(core["message"], "hi");
+        assert_eq!(core["reportingComponent"], "c");
+        assert_eq!(core["count"], 3);
+        let back = v1_view(&core);
+        assert_eq!(back["note"], "hi");
+        assert_eq!(back["eventTime"], Value::Null);
+        assert_eq!(back["deprecatedSource"], json!({}));
+        let shown = core_view(&core);
+        assert_eq!(shown["source"], json!({}));
+        assert_eq!(shown["reportingInstance"], "");
+    }
+
+    #[test]
+    fn v1_create_message_matches_the_doc_example() {
+        let ev = json!({"metadata": {"name": "x", "namespace": "default"},
+            "involvedObject": {"namespace": "default"}, "eventTime": "2024-05-01T10:00:00.000000Z",
+            "reportingComponent": "c", "reportingInstance": "i", "reason": "R", "type": "Info"});
+        let errs = validate_create(&ev, EventApi::V1);
+        let e = super::super::status::ApiError::invalid("Event", "", "x", &errs);
+        assert_eq!(
+            e.body["message"],
+            "Event \"x\" is invalid: [action: Required value, type: Invalid value: \"\": has invalid value: Info]"
+        );
+    }
+}

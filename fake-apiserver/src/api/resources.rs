@@ -1,0 +1,399 @@
+//! The resource table: one row per served group/version/resource. Adding a kind is a row here
+//! (plus, if it has special behaviour, a variant of [`FieldLabels`] or [`TableKind`]).
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::storage::v1 as storage;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// How a stored object is shown through this row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// As stored.
+    Plain,
+    /// events.k8s.io/v1 view of a core/v1 stored Event (fidelity doc §2.1).
+    EventsV1,
+}
+
+/// Which field selector labels a row accepts (fidelity doc §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldLabels {
+    /// Only `metadata.name` and `metadata.namespace`.
+    MetaOnly,
+    /// Nodes: plus `spec.unschedulable`.
+    Node,
+    /// Pods: plus `spec.nodeName`, `status.phase`, ...
+    Pod,
+    /// Namespaces: plus `status.phase`.
+    Namespace,
+    /// core/v1 events.
+    CoreEvent,
+    /// events.k8s.io/v1 events.
+    EventsV1,
+}
+
+/// Which `kubectl get` columns a row prints (meta.k8s.io Table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// Name and Age.
+    Generic,
+    /// Events (core and events.k8s.io).
+    Event,
+    /// PersistentVolumeClaims.
+    Pvc,
+    /// PersistentVolumes.
+    Pv,
+    /// Nodes.
+    Node,
+    /// Pods.
+    Pod,
+    /// Namespaces.
+    Namespace,
+    /// VolumeAttachments.
+    VolumeAttachment,
+}
+
+/// One served resource.
+#[derive(Debug)]
+pub struct ResourceDef {
+    /// API group, `""` for core.
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// Plural resource name (URL segment).
+    pub plural: &'static str,
+    /// Singular name.
+    pub singular: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Short names for discovery.
+    pub short_names: &'static [&'static str],
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Store key: rows with the same key share objects (core/v1 and events.k8s.io/v1 events).
+    pub storage: &'static str,
+    /// How stored objects are shown.
+    pub view: View,
+    /// Field selector labels accepted.
+    pub field_labels: FieldLabels,
+    /// Table columns.
+    pub table: TableKind,
+    /// Has a `/status` subresource (main-resource writes keep the old status).
+    pub has_status: bool,
+    /// A DELETE answers with the object rather than a success Status.
+    pub returns_deleted: bool,
+    /// Categories for discovery.
+    pub categories: &'static [&'static str],
+    /// Decodes a body (in the stored, core form) through the k8s-openapi type and re-encodes it:
+    /// type errors surface, unknown fields drop, timestamps take the real formats.
+    pub normalize: fn(Value) -> Result<Value, String>,
+    /// The strategy's PrepareForCreate and defaulting (status reset, default phase, ...).
+    pub prepare_create: fn(&mut Value),
+}
+
+impl ResourceDef {
+    /// `v1` or `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The list kind, e.g. `EventList`.
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+}
+
+fn roundtrip<T: DeserializeOwned + Serialize>(value: Value) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    serde_json::to_value(typed).map_err(|e| e.to_string())
+}
+
+fn no_prepare(_: &mut Value) {}
+
+fn set_path(obj: &mut Value, path: &[&str], value: Value) {
+    let mut cur = obj;
+    for (i, key) in path.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let Some(map) = cur.as_object_mut() else {
+            return;
+        };
+        if i + 1 == path.len() {
+            map.insert((*key).to_string(), value);
+            return;
+        }
+        cur = map.entry((*key).to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+fn get_str<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = obj;
+    for key in path {
+        cur = cur.get(*key)?;
+    }
+    cur.as_str()
+}
+
+fn default_str(obj: &mut Value, path: &[&str], value: &str) {
+    if get_str(obj, path).is_none_or(str::is_empty) {
+        set_path(obj, path, json!(value));
+    }
+}
+
+fn prepare_namespace(obj: &mut Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("status".into(), json!({"phase": "Active"}));
+    }
+    let finalizers = obj.pointer("/spec/finalizers").cloned();
+    if finalizers.is_none() {
+        set_path(obj, &["spec", "finalizers"], json!(["kubernetes"]));
+    }
+    // The real server labels every namespace with its name.
+    let name = get_str(obj, &["metadata", "name"])
+        .unwrap_or("")
+        .to_string();
+    if !name.is_empty() {
+        set_path(
+            obj,
+            &["metadata", "labels", "kubernetes.io/metadata.name"],
+            json!(name),
+        );
+    }
+}
+
+fn prepare_pvc(obj: &mut Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("status".into(), json!({"phase": "Pending"}));
+    }
+    if obj.get("spec").is_some() {
+        default_str(obj, &["spec", "volumeMode"], "Filesystem");
+    }
+}
+
+fn prepare_pv(obj: &mut Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("status".into(), json!({"phase": "Pending"}));
+    }
+    if obj.get("spec").is_some() {
+        default_str(obj, &["spec", "volumeMode"], "Filesystem");
+        default_str(obj, &["spec", "persistentVolumeReclaimPolicy"], "Retain");
+    }
+}
+
+fn prepare_pod(obj: &mut Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert(
+            "status".into(),
+            json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        );
+    }
+}
+
+fn prepare_va(obj: &mut Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.remove("status");
+    }
+}
+
+const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// The verbs every row serves.
+pub fn verbs() -> &'static [&'static str] {
+    ALL_VERBS
+}
+
+/// Every served resource.
+pub static RESOURCES: &[ResourceDef] = &[
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        singular: "namespace",
+        kind: "Namespace",
+        short_names: &["ns"],
+        namespaced: false,
+        storage: "namespaces",
+        view: View::Plain,
+        field_labels: FieldLabels::Namespace,
+        table: TableKind::Namespace,
+        has_status: true,
+        returns_deleted: true,
+        categories: &[],
+        normalize: roundtrip::<core::Namespace>,
+        prepare_create: prepare_namespace,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "nodes",
+        singular: "node",
+        kind: "Node",
+        short_names: &["no"],
+        namespaced: false,
+        storage: "nodes",
+        view: View::Plain,
+        field_labels: FieldLabels::Node,
+        table: TableKind::Node,
+        has_status: true,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<core::Node>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "persistentvolumes",
+        singular: "persistentvolume",
+        kind: "PersistentVolume",
+        short_names: &["pv"],
+        namespaced: false,
+        storage: "persistentvolumes",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::Pv,
+        has_status: true,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<core::PersistentVolume>,
+        prepare_create: prepare_pv,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "persistentvolumeclaims",
+        singular: "persistentvolumeclaim",
+        kind: "PersistentVolumeClaim",
+        short_names: &["pvc"],
+        namespaced: true,
+        storage: "persistentvolumeclaims",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::Pvc,
+        has_status: true,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<core::PersistentVolumeClaim>,
+        prepare_create: prepare_pvc,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "pods",
+        singular: "pod",
+        kind: "Pod",
+        short_names: &["po"],
+        namespaced: true,
+        storage: "pods",
+        view: View::Plain,
+        field_labels: FieldLabels::Pod,
+        table: TableKind::Pod,
+        has_status: true,
+        returns_deleted: true,
+        categories: &["all"],
+        normalize: roundtrip::<core::Pod>,
+        prepare_create: prepare_pod,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        short_names: &["ev"],
+        namespaced: true,
+        storage: "events",
+        view: View::Plain,
+        field_labels: FieldLabels::CoreEvent,
+        table: TableKind::Event,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<core::Event>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "events.k8s.io",
+        version: "v1",
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        short_names: &["ev"],
+        namespaced: true,
+        storage: "events",
+        view: View::EventsV1,
+        field_labels: FieldLabels::EventsV1,
+        table: TableKind::Event,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        // Bodies arrive here already converted to the core/v1 form.
+        normalize: roundtrip::<core::Event>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "storage.k8s.io",
+        version: "v1",
+        plural: "volumeattachments",
+        singular: "volumeattachment",
+        kind: "VolumeAttachment",
+        short_names: &[],
+        namespaced: false,
+        storage: "volumeattachments",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::VolumeAttachment,
+        has_status: true,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<storage::VolumeAttachment>,
+        prepare_create: prepare_va,
+    },
+];
+
+/// The row serving `group/version/plural`.
+pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|d| d.group == group && d.version == version && d.plural == plural)
+}
+
+/// The row for an object's `apiVersion` and `kind`.
+pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|d| d.api_version() == api_version && d.kind == kind)
+}
+
+/// The row that stores objects under `storage` in their stored (canonical) form.
+pub fn storage_row(storage: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|d| d.storage == storage && d.view == View::Plain)
+}
+
+/// The served group versions: `("", "v1")`, `("events.k8s.io", "v1")`, ...
+pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for d in RESOURCES {
+        if !out.contains(&(d.group, d.version)) {
+            out.push((d.group, d.version));
+        }
+    }
+    out
+}

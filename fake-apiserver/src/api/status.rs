@@ -1,0 +1,334 @@
+//! `Status` error objects: the real reason strings, codes, details and message texts
+//! (fidelity doc §4), and the one error type every request path returns.
+
+use serde_json::{Map, Value, json};
+
+use super::resources::ResourceDef;
+
+/// One field error, as apimachinery's `field.Error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// `FieldValueRequired`, `FieldValueInvalid`, `FieldValueTooLong`, ...
+    pub reason: &'static str,
+    /// The field path, e.g. `metadata.name`.
+    pub field: String,
+    /// The error body, e.g. `Required value` or `Invalid value: "x": detail`.
+    pub message: String,
+}
+
+impl FieldError {
+    /// `field.Required(path, detail)`.
+    pub fn required(field: impl Into<String>, detail: &str) -> Self {
+        let mut message = "Required value".to_string();
+        if !detail.is_empty() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        Self {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message,
+        }
+    }
+
+    /// `field.Invalid(path, value, detail)` with a string value.
+    pub fn invalid(field: impl Into<String>, value: &str, detail: &str) -> Self {
+        Self::invalid_json(field, &Value::String(value.to_string()), detail)
+    }
+
+    /// `field.Invalid(path, value, detail)` with any value (non-strings are written as JSON).
+    pub fn invalid_json(field: impl Into<String>, value: &Value, detail: &str) -> Self {
+        let shown = match value {
+            // Go's %q: serde_json string escaping is close enough for the printable ASCII we see.
+            Value::String(s) => Value::String(s.clone()).to_string(),
+            Value::Null => "null".to_string(),
+            other => other.to_string(),
+        };
+        let mut message = format!("Invalid value: {shown}");
+        if !detail.is_empty() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        Self {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message,
+        }
+    }
+
+    fn text(&self) -> String {
+        format!("{}: {}", self.field, self.message)
+    }
+}
+
+/// An error response: a `Status` body (or plain text), its HTTP code and headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status code (equal to the body's `code`).
+    pub code: u16,
+    /// The body: a `Status` object, or plain text when `plain` is set.
+    pub body: Value,
+    /// Plain-text body (the real server's `404 page not found`).
+    pub plain: Option<&'static str>,
+    /// `Retry-After` seconds, sent as a header too.
+    pub retry_after: Option<u64>,
+    /// `Warning` headers to send.
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.plain {
+            Some(text) => write!(f, "{} {}", self.code, text),
+            None => write!(
+                f,
+                "{} {}",
+                self.code,
+                self.body
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The `GroupResource` text of a resource: `events`, `events.events.k8s.io`.
+pub fn group_resource(def: &ResourceDef) -> String {
+    if def.group.is_empty() {
+        def.plural.to_string()
+    } else {
+        format!("{}.{}", def.plural, def.group)
+    }
+}
+
+fn details(name: &str, def: &ResourceDef) -> Value {
+    let mut d = Map::new();
+    if !name.is_empty() {
+        d.insert("name".into(), json!(name));
+    }
+    if !def.group.is_empty() {
+        d.insert("group".into(), json!(def.group));
+    }
+    d.insert("kind".into(), json!(def.plural));
+    Value::Object(d)
+}
+
+impl ApiError {
+    /// A failure `Status` with the given parts.
+    pub fn status(
+        code: u16,
+        reason: &str,
+        message: impl Into<String>,
+        details: Option<Value>,
+    ) -> Self {
+        let mut body = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message.into(),
+            "reason": reason,
+            "code": code,
+        });
+        if let (Some(d), Some(obj)) = (details, body.as_object_mut()) {
+            obj.insert("details".into(), d);
+        }
+        if reason.is_empty()
+            && let Some(obj) = body.as_object_mut()
+        {
+            obj.remove("reason");
+        }
+        Self {
+            code,
+            body,
+            plain: None,
+            retry_after: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// 404 NotFound: `persistentvolumeclaims "foo" not found`.
+    pub fn not_found(def: &ResourceDef, name: &str) -> Self {
+        Self::status(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", group_resource(def), name),
+            Some(details(name, def)),
+        )
+    }
+
+    /// 404 for a namespace that does not exist (NamespaceLifecycle admission).
+    pub fn namespace_not_found(namespace: &str) -> Self {
+        Self::status(
+            404,
+            "NotFound",
+            format!("namespaces \"{namespace}\" not found"),
+            Some(json!({"name": namespace, "kind": "namespaces"})),
+        )
+    }
+
+    /// 409 AlreadyExists.
+    pub fn already_exists(def: &ResourceDef, name: &str) -> Self {
+        Self::status(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", group_resource(def), name),
+            Some(details(name, def)),
+        )
+    }
+
+    /// 409 Conflict on a stale resourceVersion.
+    pub fn conflict(def: &ResourceDef, name: &str) -> Self {
+        Self::status(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                group_resource(def),
+                name
+            ),
+            Some(details(name, def)),
+        )
+    }
+
+    /// 409 Conflict with a custom reason text (precondition failures).
+    pub fn conflict_with(def: &ResourceDef, name: &str, why: &str) -> Self {
+        Self::status(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": {}",
+                group_resource(def),
+                name,
+                why
+            ),
+            Some(details(name, def)),
+        )
+    }
+
+    /// 400 BadRequest with the error text and no details.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::status(400, "BadRequest", message, None)
+    }
+
+    /// 405 MethodNotAllowed.
+    pub fn method_not_allowed() -> Self {
+        Self::status(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            Some(json!({})),
+        )
+    }
+
+    /// 406 NotAcceptable.
+    pub fn not_acceptable(accept: &str) -> Self {
+        Self::status(
+            406,
+            "NotAcceptable",
+            format!(
+                "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (asked for {accept})"
+            ),
+            None,
+        )
+    }
+
+    /// 415 for a patch with an unknown Content-Type.
+    pub fn unsupported_patch_type() -> Self {
+        Self::status(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json",
+            None,
+        )
+    }
+
+    /// 415 for a create/update body with an unknown Content-Type.
+    pub fn unsupported_body_type(content_type: &str) -> Self {
+        Self::status(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
+            ),
+            None,
+        )
+    }
+
+    /// 422 Invalid with causes; `kind` and `group` go into details as the real server does.
+    pub fn invalid(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
+        let mut texts: Vec<String> = Vec::new();
+        for e in errors {
+            let t = e.text();
+            if !texts.contains(&t) {
+                texts.push(t);
+            }
+        }
+        let agg = if texts.len() == 1 {
+            texts.remove(0)
+        } else {
+            format!("[{}]", texts.join(", "))
+        };
+        let causes: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"reason": e.reason, "message": e.message, "field": e.field}))
+            .collect();
+        let mut d = Map::new();
+        d.insert("name".into(), json!(name));
+        if !group.is_empty() {
+            d.insert("group".into(), json!(group));
+        }
+        d.insert("kind".into(), json!(kind));
+        d.insert("causes".into(), Value::Array(causes));
+        Self::status(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {agg}"),
+            Some(Value::Object(d)),
+        )
+    }
+
+    /// 500 InternalError.
+    pub fn internal(err: &str) -> Self {
+        Self::status(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {err}"),
+            Some(json!({"causes": [{"message": err}]})),
+        )
+    }
+
+    /// 410 Expired.
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::status(410, "Expired", message, None)
+    }
+
+    /// The real server's answer to an unknown path: plain text `404 page not found`.
+    pub fn page_not_found() -> Self {
+        Self {
+            code: 404,
+            body: Value::Null,
+            plain: Some("404 page not found\n"),
+            retry_after: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// A success `Status` (what most deletes return).
+pub fn success_status(def: &ResourceDef, name: &str, uid: &str) -> Value {
+    let mut d = details(name, def);
+    if let Some(obj) = d.as_object_mut() {
+        obj.insert("uid".into(), json!(uid));
+    }
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": d,
+    })
+}

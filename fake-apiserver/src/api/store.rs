@@ -1,0 +1,192 @@
+//! The in-memory store: objects keyed by (storage key, namespace, name), one monotonic
+//! resourceVersion counter, the watch history and the change notifier.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+/// How many watch events the history keeps before the oldest are compacted away.
+pub const HISTORY_LIMIT: usize = 100_000;
+
+/// The kind of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+/// One change, as watchers replay it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The revision of the change.
+    pub rv: u64,
+    /// The storage key of the object.
+    pub storage: &'static str,
+    /// What happened.
+    pub kind: ChangeType,
+    /// The object after the change (for a delete: the last state, with the delete revision).
+    pub object: Value,
+    /// The object before the change (updates and deletes).
+    pub old: Option<Value>,
+}
+
+/// The key of one object.
+pub type Key = (&'static str, String, String);
+
+/// Everything behind the lock.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The latest revision handed out.
+    pub rv: u64,
+    /// The objects, in their stored form, ordered as etcd orders keys.
+    pub objects: BTreeMap<Key, Value>,
+    /// Changes after `compacted`, oldest first.
+    pub history: VecDeque<Change>,
+    /// Changes at or below this revision are gone (a watch from an older revision gets 410).
+    pub compacted: u64,
+    uid_counter: u64,
+}
+
+impl State {
+    /// Hands out the next revision.
+    pub fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    /// Stores `object` under `key` at a new revision and records the change.
+    ///
+    /// The object's `metadata.resourceVersion` is set to the new revision.
+    pub fn put(&mut self, key: Key, mut object: Value, kind: ChangeType) -> Value {
+        let rv = self.next_rv();
+        set_rv(&mut object, rv);
+        let old = self.objects.insert(key.clone(), object.clone());
+        self.record(Change {
+            rv,
+            storage: key.0,
+            kind,
+            object: object.clone(),
+            old,
+        });
+        object
+    }
+
+    /// Removes the object under `key` at a new revision; returns its last state.
+    pub fn remove(&mut self, key: &Key) -> Option<Value> {
+        let old = self.objects.remove(key)?;
+        let rv = self.next_rv();
+        let mut last = old.clone();
+        set_rv(&mut last, rv);
+        self.record(Change {
+            rv,
+            storage: key.0,
+            kind: ChangeType::Deleted,
+            object: last.clone(),
+            old: Some(old),
+        });
+        Some(last)
+    }
+
+    fn record(&mut self, change: Change) {
+        self.history.push_back(change);
+        while self.history.len() > HISTORY_LIMIT {
+            if let Some(c) = self.history.pop_front() {
+                self.compacted = c.rv;
+            }
+        }
+    }
+
+    /// Drops all history: a watch from any revision before now gets 410 Gone.
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.compacted = self.rv;
+    }
+
+    /// A new random-looking UUID (version 4 layout).
+    pub fn new_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        let a = random_u64(self.uid_counter);
+        let b = random_u64(a ^ self.uid_counter.rotate_left(17));
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            (a >> 32) as u32,
+            (a >> 16) as u16,
+            (a & 0x0fff) as u16,
+            ((b >> 48) as u16 & 0x3fff) | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// The 5-character suffix for `generateName` (apiserver's `utilrand.String(5)` alphabet).
+    pub fn name_suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        self.uid_counter += 1;
+        let mut n = random_u64(self.uid_counter);
+        let mut out = String::new();
+        for _ in 0..5 {
+            out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
+            n /= ALPHABET.len() as u64;
+        }
+        out
+    }
+}
+
+fn random_u64(seed: u64) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(seed);
+    h.finish()
+}
+
+/// Sets `metadata.resourceVersion`.
+pub fn set_rv(object: &mut Value, rv: u64) {
+    if let Some(map) = object.as_object_mut() {
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        }
+    }
+}
+
+/// The store: state behind a lock, plus a notifier carrying the latest revision.
+#[derive(Debug)]
+pub struct Store {
+    state: Mutex<State>,
+    notify: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            notify: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl Store {
+    /// Locks the state. Callers never hold it across an await.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a thread panicked while holding it; every write leaves the
+        // state consistent before anything that could panic, so carry on.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes watchers: call after every write, with the lock released.
+    pub fn notify(&self) {
+        let rv = self.lock().rv;
+        self.notify.send_replace(rv);
+    }
+
+    /// A receiver that changes whenever a write happens.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+}

@@ -1,0 +1,1121 @@
+//! The verbs: get, list, create, update (PUT), patch, delete and deletecollection, with the
+//! real server's order of checks (fidelity doc §1.1, §1.3, §4, §5), plus fixture seeding.
+
+use serde_json::{Map, Value, json};
+
+use super::events::{self, EventApi};
+use super::resources::{self, FieldLabels, ResourceDef, View};
+use super::selectors::{self, LabelSelector};
+use super::status::{self, ApiError, FieldError};
+use super::store::{ChangeType, Key, State};
+use super::{
+    ApiServer, Request, ResponseBody, Target, add_warnings, json_response, table, validation, watch,
+};
+
+type Response = http::Response<ResponseBody>;
+
+/// How a stored object is shown through `def`.
+pub fn view(def: &ResourceDef, stored: &Value) -> Value {
+    match def.view {
+        View::EventsV1 => events::v1_view(stored),
+        View::Plain if def.storage == "events" => events::core_view(stored),
+        View::Plain => {
+            let mut obj = stored.clone();
+            if let Some(map) = obj.as_object_mut() {
+                map.insert("apiVersion".into(), json!(def.api_version()));
+                map.insert("kind".into(), json!(def.kind));
+            }
+            obj
+        }
+    }
+}
+
+fn event_api(def: &ResourceDef) -> EventApi {
+    match def.view {
+        View::EventsV1 => EventApi::V1,
+        View::Plain => EventApi::Core,
+    }
+}
+
+fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
+    obj.pointer(&format!("/metadata/{key}"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
+    let map = obj.as_object_mut()?;
+    map.entry("metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+}
+
+fn now_seconds(server: &ApiServer) -> String {
+    let now = server.clock.now();
+    jiff::Timestamp::from_second(now.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| now.to_string())
+}
+
+/// Routes a resource request to its verb.
+pub(crate) async fn dispatch(
+    server: &ApiServer,
+    target: Target,
+    req: Request,
+) -> Result<Response, ApiError> {
+    use http::Method;
+    let has_name = target.name.is_some();
+    let cluster_wide = target.def.namespaced && target.namespace.is_none();
+    match (&req.method, has_name) {
+        (&Method::GET, false) if req.query.flag("watch") || target.watch_path => {
+            watch::serve(server, &target, &req)
+        }
+        (&Method::GET, true) if target.watch_path => watch::serve(server, &target, &req),
+        (&Method::GET, false) => list(server, &target, &req),
+        (&Method::GET, true) => get(server, &target, &req),
+        (&Method::POST, false) if !cluster_wide && target.subresource.is_none() => {
+            create(server, &target, &req)
+        }
+        (&Method::PUT, true) => update(server, &target, &req),
+        (&Method::PATCH, true) => patch(server, &target, &req),
+        (&Method::DELETE, true) if target.subresource.is_none() => delete(server, &target, &req),
+        (&Method::DELETE, false) if !cluster_wide => delete_collection(server, &target, &req),
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn key_of(target: &Target, name: &str) -> Key {
+    (
+        target.def.storage,
+        target.namespace.clone().unwrap_or_default(),
+        name.to_string(),
+    )
+}
+
+fn respond(
+    def: &ResourceDef,
+    req: &Request,
+    code: u16,
+    stored: &Value,
+    now: jiff::Timestamp,
+) -> Response {
+    let shown = view(def, stored);
+    if req.wants_table() {
+        return json_response(
+            code,
+            &table::table(def, std::slice::from_ref(&shown), None, now),
+        );
+    }
+    json_response(code, &shown)
+}
+
+fn get(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let name = target.name.as_deref().unwrap_or("");
+    let state = server.store.lock();
+    let obj = state
+        .objects
+        .get(&key_of(target, name))
+        .ok_or_else(|| ApiError::not_found(target.def, name))?;
+    Ok(respond(target.def, req, 200, obj, server.clock.now()))
+}
+
+/// Label and field selectors and the namespace of a list or watch.
+pub(crate) struct Filter {
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: Vec<(String, String, bool)>,
+}
+
+impl Filter {
+    /// Parses `labelSelector` and `fieldSelector`; unknown field labels give 400.
+    pub fn new(target: &Target, req: &Request) -> Result<Self, ApiError> {
+        let labels = LabelSelector::parse(req.query.get("labelSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let terms = selectors::parse_field_selector(req.query.get("fieldSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let mut fields = Vec::new();
+        for t in terms {
+            fields.push((map_field_label(target.def, &t.label)?, t.value, t.negated));
+        }
+        if target.watch_path
+            && let Some(name) = &target.name
+        {
+            fields.push(("metadata.name".into(), name.clone(), false));
+        }
+        Ok(Self {
+            namespace: target.namespace.clone(),
+            labels,
+            fields,
+        })
+    }
+
+    /// Whether the filter has label or field terms.
+    pub fn has_selectors(&self) -> bool {
+        !self.labels.0.is_empty() || !self.fields.is_empty()
+    }
+
+    /// Whether a stored object passes.
+    pub fn matches(&self, def: &ResourceDef, obj: &Value) -> bool {
+        if let Some(ns) = &self.namespace
+            && meta(obj, "namespace") != ns
+        {
+            return false;
+        }
+        self.labels.matches(&selectors::labels_of(obj))
+            && self
+                .fields
+                .iter()
+                .all(|(label, value, negated)| (field_value(def, obj, label) == *value) != *negated)
+    }
+}
+
+fn map_field_label(def: &ResourceDef, label: &str) -> Result<String, ApiError> {
+    let unsupported = || ApiError::bad_request(format!("field label not supported: {label}"));
+    if matches!(label, "metadata.name" | "metadata.namespace") {
+        return Ok(label.to_string());
+    }
+    let ok = match def.field_labels {
+        FieldLabels::MetaOnly => {
+            return Err(ApiError::bad_request(format!(
+                "\"{label}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+            )));
+        }
+        FieldLabels::CoreEvent => {
+            return events::map_label(label, EventApi::Core)
+                .map(str::to_string)
+                .ok_or_else(unsupported);
+        }
+        FieldLabels::EventsV1 => {
+            return events::map_label(label, EventApi::V1)
+                .map(str::to_string)
+                .ok_or_else(unsupported);
+        }
+        FieldLabels::Node => label == "spec.unschedulable",
+        FieldLabels::Namespace => label == "status.phase",
+        FieldLabels::Pod => matches!(
+            label,
+            "spec.nodeName"
+                | "spec.restartPolicy"
+                | "spec.schedulerName"
+                | "spec.serviceAccountName"
+                | "spec.hostNetwork"
+                | "status.phase"
+                | "status.podIP"
+                | "status.nominatedNodeName"
+        ),
+    };
+    if ok {
+        Ok(label.to_string())
+    } else {
+        Err(unsupported())
+    }
+}
+
+fn field_value(def: &ResourceDef, obj: &Value, label: &str) -> String {
+    if def.storage == "events" {
+        return events::field_value(obj, label);
+    }
+    match label {
+        "metadata.name" => meta(obj, "name").to_string(),
+        "metadata.namespace" => meta(obj, "namespace").to_string(),
+        "spec.unschedulable" | "spec.hostNetwork" => {
+            let ptr = format!("/{}", label.replace('.', "/"));
+            obj.pointer(&ptr)
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .to_string()
+        }
+        other => {
+            let ptr = format!("/{}", other.replace('.', "/"));
+            obj.pointer(&ptr)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        }
+    }
+}
+
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    let token = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{ns}/{name}\u{0}")});
+    token
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str) -> Option<(String, String)> {
+    if !token.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let value: Value = serde_json::from_slice(&bytes?).ok()?;
+    let start = value.get("start")?.as_str()?.strip_suffix('\u{0}')?;
+    let (ns, name) = start.split_once('/')?;
+    Some((ns.to_string(), name.to_string()))
+}
+
+fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let filter = Filter::new(target, req)?;
+    let limit = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|l| *l > 0);
+    let start = match req.query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => Some(decode_continue(token).ok_or_else(|| {
+            ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+        })?),
+        None => None,
+    };
+    let state = server.store.lock();
+    let mut items = Vec::new();
+    let mut next = None;
+    let mut remaining = 0i64;
+    for ((storage, ns, name), obj) in state.objects.iter() {
+        if *storage != def.storage {
+            continue;
+        }
+        if let Some((sns, sname)) = &start
+            && (ns.as_str(), name.as_str()) <= (sns.as_str(), sname.as_str())
+        {
+            continue;
+        }
+        if !filter.matches(def, obj) {
+            continue;
+        }
+        if limit.is_some_and(|l| items.len() as i64 >= l) {
+            if next.is_none()
+                && let Some(last) = items.last()
+            {
+                next = Some(encode_continue(
+                    state.rv,
+                    meta(last, "namespace"),
+                    meta(last, "name"),
+                ));
+            }
+            remaining += 1;
+            continue;
+        }
+        items.push(obj.clone());
+    }
+    let rv = state.rv;
+    drop(state);
+    let now = server.clock.now();
+    let shown: Vec<Value> = items.iter().map(|o| view(def, o)).collect();
+    if req.wants_table() {
+        return Ok(json_response(
+            200,
+            &table::table(def, &shown, Some((rv, next.as_deref())), now),
+        ));
+    }
+    let items: Vec<Value> = shown
+        .into_iter()
+        .map(|mut o| {
+            if let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
+    let mut list_meta = Map::new();
+    list_meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    if let Some(token) = next {
+        list_meta.insert("continue".into(), json!(token));
+        if !filter.has_selectors() {
+            list_meta.insert("remainingItemCount".into(), json!(remaining));
+        }
+    }
+    Ok(json_response(
+        200,
+        &json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": list_meta, "items": items}),
+    ))
+}
+
+/// Decodes a create/update body by its Content-Type.
+fn decode_body(req: &Request) -> Result<Value, ApiError> {
+    let value: Value = match req.content_type().as_str() {
+        "" | "application/json" => serde_json::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
+        "application/yaml" => {
+            let text = std::str::from_utf8(&req.body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            })?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            })?
+        }
+        other => return Err(ApiError::unsupported_body_type(other)),
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "couldn't get version/kind; json parse error: json: cannot unmarshal into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }",
+        ));
+    }
+    Ok(value)
+}
+
+/// A write body turned into the stored form, with unknown-field warnings.
+struct Prepared {
+    obj: Value,
+    warnings: Vec<String>,
+}
+
+fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, output) {
+        (Value::Object(i), Value::Object(o)) => {
+            for (k, v) in i {
+                if v.is_null() {
+                    continue;
+                }
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match o.get(k) {
+                    None => out.push(p),
+                    Some(ov) => unknown_fields(v, ov, &p, out),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(o)) => {
+            for (n, (iv, ov)) in i.iter().zip(o.iter()).enumerate() {
+                unknown_fields(iv, ov, &format!("{path}[{n}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Checks kind/apiVersion, converts an events.k8s.io body, decodes it through the k8s-openapi
+/// type and applies `fieldValidation`.
+fn prepare_body(def: &ResourceDef, body: Value, req: &Request) -> Result<Prepared, ApiError> {
+    let api_version = def.api_version();
+    if let Some(v) = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        && v != api_version
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({v}) does not match the expected API version ({api_version})"
+        )));
+    }
+    if let Some(k) = body
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        && k != def.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            def.kind
+        )));
+    }
+    let mut body = body;
+    if let Some(map) = body.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    let (core_body, mut unknown) = match def.view {
+        View::EventsV1 => events::v1_to_core(body),
+        View::Plain => (body, Vec::new()),
+    };
+    let obj = (def.normalize)(core_body.clone()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            def.kind, def.version, def.kind
+        ))
+    })?;
+    let mut diff = Vec::new();
+    unknown_fields(&core_body, &obj, "", &mut diff);
+    if def.view == View::EventsV1 {
+        const BACK: &[(&str, &str)] = &[
+            ("involvedObject", "regarding"),
+            ("message", "note"),
+            ("source", "deprecatedSource"),
+            ("firstTimestamp", "deprecatedFirstTimestamp"),
+            ("lastTimestamp", "deprecatedLastTimestamp"),
+            ("count", "deprecatedCount"),
+            ("reportingComponent", "reportingController"),
+        ];
+        diff = diff
+            .into_iter()
+            .map(|p| {
+                for (core, v1) in BACK {
+                    if p == *core || p.starts_with(&format!("{core}.")) {
+                        return format!("{v1}{}", &p[core.len()..]);
+                    }
+                }
+                p
+            })
+            .collect();
+    }
+    unknown.extend(diff);
+    let mut warnings = Vec::new();
+    match req.query.get("fieldValidation").unwrap_or("Warn") {
+        "Strict" if !unknown.is_empty() => {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("unknown field \"{u}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        "Strict" | "Ignore" => {}
+        "Warn" | "" => {
+            warnings = unknown
+                .iter()
+                .map(|u| format!("unknown field \"{u}\""))
+                .collect()
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", got \"{other}\""
+            )));
+        }
+    }
+    Ok(Prepared { obj, warnings })
+}
+
+/// The strategy's validation of a new object plus the generic ObjectMeta check.
+fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    let name = meta(obj, "name");
+    if def.storage == "events" {
+        let errs = events::validate_create(obj, event_api(def));
+        if !errs.is_empty() {
+            return Err(ApiError::invalid("Event", "", name, &errs));
+        }
+        let errs = validation::object_meta(obj, true, validation::path_segment_rule);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid("Event", "", name, &errs));
+        }
+        return Ok(());
+    }
+    let mut errs = validation::object_meta(obj, def.namespaced, name_rule(def));
+    errs.extend(kind_rules(def, obj));
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(def.kind, def.group, name, &errs));
+    }
+    Ok(())
+}
+
+fn name_rule(def: &ResourceDef) -> fn(&str, bool) -> Vec<String> {
+    if def.plural == "namespaces" {
+        |name, prefix| {
+            if prefix {
+                validation::dns1123_label(&format!("{name}a"))
+            } else {
+                validation::dns1123_label(name)
+            }
+        }
+    } else {
+        validation::subdomain_rule
+    }
+}
+
+/// The spec rules of the kinds this fake checks (a subset of the real strategies).
+fn kind_rules(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if def.plural == "persistentvolumeclaims" {
+        let modes = obj
+            .pointer("/spec/accessModes")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if modes == 0 {
+            errs.push(FieldError::required(
+                "spec.accessModes",
+                "at least 1 access mode is required",
+            ));
+        }
+        if obj.pointer("/spec/resources/requests/storage").is_none() {
+            errs.push(FieldError::required("spec.resources[storage]", ""));
+        }
+    }
+    errs
+}
+
+/// Wipes what a client may not set, fills namespace, name, uid and creationTimestamp.
+fn stamp_new(
+    server: &ApiServer,
+    state: &mut State,
+    def: &ResourceDef,
+    obj: &mut Value,
+    url_ns: Option<&str>,
+) -> Result<(), ApiError> {
+    let now = now_seconds(server);
+    let uid = state.new_uid();
+    let suffix = state.name_suffix();
+    let Some(m) = meta_mut(obj) else {
+        return Err(ApiError::bad_request("object has no metadata"));
+    };
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        m.remove(key);
+    }
+    if def.namespaced {
+        let body_ns = m
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let url_ns = url_ns.unwrap_or("");
+        if body_ns.is_empty() {
+            m.insert("namespace".into(), json!(url_ns));
+        } else if body_ns != url_ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    } else {
+        m.remove("namespace");
+    }
+    m.insert("creationTimestamp".into(), json!(now));
+    m.insert("uid".into(), json!(uid));
+    let name = m.get("name").and_then(Value::as_str).unwrap_or("");
+    let generate = m
+        .get("generateName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty() && !generate.is_empty() {
+        m.insert("name".into(), json!(format!("{generate}{suffix}")));
+    }
+    Ok(())
+}
+
+/// The storage step of a create: namespace exists, no resourceVersion, name free.
+fn store_new(
+    state: &mut State,
+    def: &'static ResourceDef,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
+    let ns = meta(&obj, "namespace").to_string();
+    let name = meta(&obj, "name").to_string();
+    if def.namespaced
+        && !state
+            .objects
+            .contains_key(&("namespaces", String::new(), ns.clone()))
+    {
+        return Err(ApiError::namespace_not_found(&ns));
+    }
+    if !meta(&obj, "resourceVersion").is_empty() {
+        return Err(ApiError::status(
+            500,
+            "",
+            "resourceVersion should not be set on objects to be created",
+            None,
+        ));
+    }
+    let key: Key = (def.storage, ns, name.clone());
+    if state.objects.contains_key(&key) {
+        return Err(ApiError::already_exists(def, &name));
+    }
+    if let Some(m) = meta_mut(&mut obj) {
+        m.remove("resourceVersion");
+    }
+    let canonical = resources::storage_row(def.storage).unwrap_or(def);
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("apiVersion".into(), json!(canonical.api_version()));
+        map.insert("kind".into(), json!(canonical.kind));
+    }
+    Ok(state.put(key, obj, ChangeType::Added))
+}
+
+fn create(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let body = decode_body(req)?;
+    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    let stored = {
+        let mut state = server.store.lock();
+        stamp_new(
+            server,
+            &mut state,
+            def,
+            &mut obj,
+            target.namespace.as_deref(),
+        )?;
+        (def.prepare_create)(&mut obj);
+        validate_new(def, &obj)?;
+        store_new(&mut state, def, obj)?
+    };
+    server.store.notify();
+    let mut response = respond(def, req, 201, &stored, server.clock.now());
+    add_warnings(&mut response, &warnings);
+    Ok(response)
+}
+
+fn strip_rv(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = meta_mut(&mut o) {
+        m.remove("resourceVersion");
+    }
+    o
+}
+
+/// The update step shared by PUT and PATCH: preconditions, carried-over fields, validation,
+/// no-op detection, finalizer completion. Returns the stored result and the status code.
+fn apply_update(
+    server: &ApiServer,
+    state: &mut State,
+    target: &Target,
+    mut new: Value,
+    existing: Value,
+) -> Result<(Value, u16), ApiError> {
+    let def = target.def;
+    let name = target.name.clone().unwrap_or_default();
+    let sent_rv = meta(&new, "resourceVersion").to_string();
+    if !sent_rv.is_empty() && sent_rv != meta(&existing, "resourceVersion") {
+        return Err(ApiError::conflict(def, &name));
+    }
+    if target.subresource.is_some() {
+        let status = new.get("status").cloned();
+        new = existing.clone();
+        if let Some(map) = new.as_object_mut() {
+            match status {
+                Some(s) => map.insert("status".into(), s),
+                None => map.remove("status"),
+            };
+        }
+    } else if def.has_status {
+        let status = existing.get("status").cloned();
+        if let Some(map) = new.as_object_mut() {
+            match status {
+                Some(s) => map.insert("status".into(), s),
+                None => map.remove("status"),
+            };
+        }
+    }
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
+        let old = existing.pointer(&format!("/metadata/{key}")).cloned();
+        if let Some(m) = meta_mut(&mut new) {
+            match old {
+                Some(v) => m.insert(key.into(), v),
+                None => m.remove(key),
+            };
+            m.remove("selfLink");
+        }
+    }
+    let canonical = resources::storage_row(def.storage).unwrap_or(def);
+    if let Some(map) = new.as_object_mut() {
+        map.insert("apiVersion".into(), json!(canonical.api_version()));
+        map.insert("kind".into(), json!(canonical.kind));
+    }
+    if def.storage == "events" {
+        let errs = events::validate_update(&new, &existing, event_api(def));
+        if !errs.is_empty() {
+            return Err(ApiError::invalid("Event", "", &name, &errs));
+        }
+    } else {
+        let mut errs = events::meta_update(&new, &existing);
+        errs.extend(validation::object_meta(
+            &new,
+            def.namespaced,
+            name_rule(def),
+        ));
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(def.kind, def.group, &name, &errs));
+        }
+    }
+    let key = key_of(target, &name);
+    if strip_rv(&new) == strip_rv(&existing) {
+        return Ok((existing, 200));
+    }
+    let finalizers_done = new
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
+        state.objects.insert(key.clone(), new);
+        let last = state.remove(&key).unwrap_or_default();
+        return Ok((last, 200));
+    }
+    let _ = server;
+    Ok((state.put(key, new, ChangeType::Modified), 200))
+}
+
+fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
+    let url_name = target.name.clone().unwrap_or_default();
+    let name = meta(obj, "name").to_string();
+    if name != url_name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({url_name})"
+        )));
+    }
+    let Some(m) = meta_mut(obj) else {
+        return Ok(());
+    };
+    if target.def.namespaced {
+        let url_ns = target.namespace.clone().unwrap_or_default();
+        let ns = m
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if ns.is_empty() {
+            m.insert("namespace".into(), json!(url_ns));
+        } else if ns != url_ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    } else {
+        m.remove("namespace");
+    }
+    Ok(())
+}
+
+fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let body = decode_body(req)?;
+    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    check_name_and_namespace(target, &mut obj)?;
+    let name = target.name.clone().unwrap_or_default();
+    let (stored, code) = {
+        let mut state = server.store.lock();
+        match state.objects.get(&key_of(target, &name)).cloned() {
+            Some(existing) => apply_update(server, &mut state, target, obj, existing)?,
+            // Events allow create on update (AllowCreateOnUpdate).
+            None if def.storage == "events" && target.subresource.is_none() => {
+                stamp_new(
+                    server,
+                    &mut state,
+                    def,
+                    &mut obj,
+                    target.namespace.as_deref(),
+                )?;
+                validate_new(def, &obj)?;
+                if let Some(m) = meta_mut(&mut obj) {
+                    m.remove("resourceVersion");
+                }
+                (store_new(&mut state, def, obj)?, 201)
+            }
+            None => return Err(ApiError::not_found(def, &name)),
+        }
+    };
+    server.store.notify();
+    let mut response = respond(def, req, code, &stored, server.clock.now());
+    add_warnings(&mut response, &warnings);
+    Ok(response)
+}
+
+fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let kind = match req.content_type().as_str() {
+        "application/json-patch+json" => super::patch::PatchType::Json,
+        "application/merge-patch+json" => super::patch::PatchType::Merge,
+        "application/strategic-merge-patch+json" => super::patch::PatchType::Strategic,
+        "application/apply-patch+yaml" => super::patch::PatchType::Apply,
+        _ => return Err(ApiError::unsupported_patch_type()),
+    };
+    let patch_doc: Value = match kind {
+        super::patch::PatchType::Apply => {
+            if req.query.get("fieldManager").is_none_or(str::is_empty) {
+                return Err(ApiError::invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    &[FieldError::required(
+                        "fieldManager",
+                        "is required for apply patch",
+                    )],
+                ));
+            }
+            let text = std::str::from_utf8(&req.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+            serde_saphyr::from_str(text)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        }
+        _ => serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+    };
+    let name = target.name.clone().unwrap_or_default();
+    let (stored, code, warnings) = {
+        let mut state = server.store.lock();
+        let key = key_of(target, &name);
+        let existing = state.objects.get(&key).cloned();
+        let Some(existing) = existing else {
+            if kind == super::patch::PatchType::Apply && target.subresource.is_none() {
+                drop(state);
+                return apply_create(server, target, req, patch_doc);
+            }
+            return Err(ApiError::not_found(def, &name));
+        };
+        let current = view(def, &existing);
+        let patched = super::patch::apply(kind, def, &current, &patch_doc)?;
+        let Prepared { mut obj, warnings } = prepare_body(def, patched, req)?;
+        check_name_and_namespace(target, &mut obj)?;
+        let (stored, code) = apply_update(server, &mut state, target, obj, existing)?;
+        (stored, code, warnings)
+    };
+    server.store.notify();
+    let mut response = respond(def, req, code, &stored, server.clock.now());
+    add_warnings(&mut response, &warnings);
+    Ok(response)
+}
+
+fn apply_create(
+    server: &ApiServer,
+    target: &Target,
+    req: &Request,
+    doc: Value,
+) -> Result<Response, ApiError> {
+    let def = target.def;
+    let Prepared { mut obj, warnings } = prepare_body(def, doc, req)?;
+    check_name_and_namespace(target, &mut obj)?;
+    let stored = {
+        let mut state = server.store.lock();
+        stamp_new(
+            server,
+            &mut state,
+            def,
+            &mut obj,
+            target.namespace.as_deref(),
+        )?;
+        (def.prepare_create)(&mut obj);
+        validate_new(def, &obj)?;
+        store_new(&mut state, def, obj)?
+    };
+    server.store.notify();
+    let mut response = respond(def, req, 201, &stored, server.clock.now());
+    add_warnings(&mut response, &warnings);
+    Ok(response)
+}
+
+/// Deletes one object in `state`; returns the status code and body object.
+fn delete_one(
+    server: &ApiServer,
+    state: &mut State,
+    def: &'static ResourceDef,
+    key: Key,
+    options: &Value,
+) -> Result<(Value, bool), ApiError> {
+    let name = key.2.clone();
+    let existing = state
+        .objects
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(def, &name))?;
+    if let Some(uid) = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+    {
+        let actual = meta(&existing, "uid");
+        if uid != actual {
+            return Err(ApiError::conflict_with(
+                def,
+                &name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
+            ));
+        }
+    }
+    if let Some(rv) = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        let actual = meta(&existing, "resourceVersion");
+        if rv != actual {
+            return Err(ApiError::conflict_with(
+                def,
+                &name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                ),
+            ));
+        }
+    }
+    let has_finalizers = existing
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if def.plural == "namespaces" {
+        let ns = name.clone();
+        let inside: Vec<Key> = state
+            .objects
+            .keys()
+            .filter(|k| k.0 != "namespaces" && k.1 == ns)
+            .cloned()
+            .collect();
+        for k in inside {
+            state.remove(&k);
+        }
+        let mut last = state.remove(&key).unwrap_or(existing);
+        if let Some(m) = meta_mut(&mut last) {
+            m.insert("deletionTimestamp".into(), json!(now_seconds(server)));
+        }
+        if let Some(map) = last.as_object_mut() {
+            map.insert("status".into(), json!({"phase": "Terminating"}));
+        }
+        return Ok((last, true));
+    }
+    if has_finalizers {
+        if meta(&existing, "deletionTimestamp").is_empty() {
+            let mut marked = existing;
+            if let Some(m) = meta_mut(&mut marked) {
+                m.insert("deletionTimestamp".into(), json!(now_seconds(server)));
+                m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+            return Ok((state.put(key, marked, ChangeType::Modified), true));
+        }
+        return Ok((existing, true));
+    }
+    let last = state.remove(&key).unwrap_or(existing);
+    Ok((last, def.returns_deleted))
+}
+
+fn delete_options(req: &Request) -> Result<Value, ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })
+}
+
+fn delete(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let options = delete_options(req)?;
+    let name = target.name.clone().unwrap_or_default();
+    let (obj, as_object) = {
+        let mut state = server.store.lock();
+        delete_one(server, &mut state, def, key_of(target, &name), &options)?
+    };
+    server.store.notify();
+    if as_object {
+        return Ok(json_response(200, &view(def, &obj)));
+    }
+    Ok(json_response(
+        200,
+        &status::success_status(def, &name, meta(&obj, "uid")),
+    ))
+}
+
+fn delete_collection(
+    server: &ApiServer,
+    target: &Target,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let def = target.def;
+    let options = delete_options(req)?;
+    let filter = Filter::new(target, req)?;
+    let mut deleted = Vec::new();
+    let rv = {
+        let mut state = server.store.lock();
+        let keys: Vec<Key> = state
+            .objects
+            .iter()
+            .filter(|(k, o)| k.0 == def.storage && filter.matches(def, o))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let (obj, _) = delete_one(server, &mut state, def, key, &options)?;
+            let mut shown = view(def, &obj);
+            if let Some(m) = shown.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            deleted.push(shown);
+        }
+        state.rv
+    };
+    server.store.notify();
+    Ok(json_response(
+        200,
+        &json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
+    ))
+}
+
+/// Stores a fixture object as given (see [`ApiServer::seed`]).
+pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let def = resources::by_kind(api_version, kind).ok_or_else(|| {
+        format!("no served resource has apiVersion {api_version:?} and kind {kind:?}")
+    })?;
+    let mut body = object.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    let body = match def.view {
+        View::EventsV1 => events::v1_to_core(body).0,
+        View::Plain => body,
+    };
+    let mut obj = (def.normalize)(body).map_err(|e| {
+        format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
+    })?;
+    let mut state = server.store.lock();
+    let uid = state.new_uid();
+    let now = now_seconds(server);
+    let Some(m) = meta_mut(&mut obj) else {
+        return Err("object has no metadata".into());
+    };
+    let name = m
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty() {
+        return Err(format!("{kind} has no metadata.name"));
+    }
+    if def.namespaced {
+        if m.get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            m.insert("namespace".into(), json!("default"));
+        }
+    } else {
+        m.remove("namespace");
+    }
+    m.entry("uid").or_insert(json!(uid));
+    m.entry("creationTimestamp").or_insert(json!(now));
+    m.remove("resourceVersion");
+    if def.plural == "namespaces" {
+        let labels = m.entry("labels").or_insert_with(|| json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.entry("kubernetes.io/metadata.name")
+                .or_insert(json!(name));
+        }
+        if obj.get("status").is_none()
+            && let Some(map) = obj.as_object_mut()
+        {
+            map.insert("status".into(), json!({"phase": "Active"}));
+        }
+        if obj.pointer("/spec/finalizers").is_none()
+            && let Some(map) = obj.as_object_mut()
+        {
+            map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
+        }
+    }
+    store_new(&mut state, def, obj).map_err(|e| e.to_string())
+}

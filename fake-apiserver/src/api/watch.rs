@@ -1,0 +1,255 @@
+//! Watch: a streamed response of newline-delimited JSON watch events (fidelity doc §5.3):
+//! synthetic ADDED events for a watch from "now", replay from a resourceVersion, `410 Expired`
+//! as an ERROR event for a compacted one, selector enter/leave as ADDED/DELETED, bookmarks,
+//! `sendInitialEvents`, and `timeoutSeconds` (tokio time).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use serde_json::{Value, json};
+
+use super::resources::ResourceDef;
+use super::status::{ApiError, FieldError};
+use super::store::{ChangeType, set_rv};
+use super::verbs::{Filter, view};
+use super::{ApiServer, Request, ResponseBody, Target, table};
+
+type Response = http::Response<ResponseBody>;
+
+/// Default watch length when the client sends no `timeoutSeconds` (the real server picks
+/// 30 to 60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+struct WatchState {
+    server: ApiServer,
+    def: &'static ResourceDef,
+    filter: Filter,
+    cursor: u64,
+    rx: tokio::sync::watch::Receiver<u64>,
+    pending: VecDeque<Bytes>,
+    bookmarks: bool,
+    as_table: bool,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+fn line(kind: &str, object: &Value) -> Bytes {
+    let mut bytes =
+        serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+impl WatchState {
+    fn shown(&self, stored: &Value) -> Value {
+        let shown = view(self.def, stored);
+        if self.as_table {
+            return table::table(
+                self.def,
+                std::slice::from_ref(&shown),
+                None,
+                self.server.clock.now(),
+            );
+        }
+        shown
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
+        let mut object = json!({
+            "kind": self.def.kind,
+            "apiVersion": self.def.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+        });
+        if initial_end {
+            object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        line("BOOKMARK", &object)
+    }
+
+    /// Queues the changes after the cursor.
+    fn collect(&mut self) {
+        self.rx.borrow_and_update();
+        let state = self.server.store.lock();
+        if state.rv <= self.cursor {
+            return;
+        }
+        let mut lines = Vec::new();
+        for change in state
+            .history
+            .iter()
+            .filter(|c| c.rv > self.cursor && c.storage == self.def.storage)
+        {
+            let now_matches = self.filter.matches(self.def, &change.object);
+            let was_matching = change
+                .old
+                .as_ref()
+                .is_some_and(|o| self.filter.matches(self.def, o));
+            let event = match change.kind {
+                ChangeType::Added if now_matches => Some(("ADDED", change.object.clone())),
+                ChangeType::Modified if now_matches && was_matching => {
+                    Some(("MODIFIED", change.object.clone()))
+                }
+                ChangeType::Modified if now_matches => Some(("ADDED", change.object.clone())),
+                ChangeType::Modified if was_matching => {
+                    let mut old = change.old.clone().unwrap_or_default();
+                    set_rv(&mut old, change.rv);
+                    Some(("DELETED", old))
+                }
+                ChangeType::Deleted if was_matching => Some(("DELETED", change.object.clone())),
+                _ => None,
+            };
+            if let Some((kind, obj)) = event {
+                lines.push(line(kind, &self.shown(&obj)));
+            }
+        }
+        let latest = state.rv;
+        drop(state);
+        if lines.is_empty() && self.bookmarks {
+            lines.push(self.bookmark(latest, false));
+        }
+        self.pending.extend(lines);
+        self.cursor = latest;
+    }
+}
+
+fn invalid_list_options(field: &str, message: &str) -> ApiError {
+    ApiError::invalid(
+        "ListOptions",
+        "meta.k8s.io",
+        "",
+        &[FieldError {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: message.into(),
+        }],
+    )
+}
+
+/// Starts a watch.
+pub(crate) fn serve(
+    server: &ApiServer,
+    target: &Target,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let def = target.def;
+    let filter = Filter::new(target, req)?;
+    let send_initial = req.query.get("sendInitialEvents").map(|v| v == "true");
+    let rv_match = req
+        .query
+        .get("resourceVersionMatch")
+        .filter(|v| !v.is_empty());
+    match (send_initial, rv_match) {
+        (Some(true), Some("NotOlderThan")) => {}
+        (Some(_), other) if other != Some("NotOlderThan") => {
+            return Err(invalid_list_options(
+                "sendInitialEvents",
+                "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid_list_options(
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        _ => {}
+    }
+    let requested = match req.query.get("resourceVersion").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: \"{text}\": must be a decimal integer"
+            ))
+        })?),
+    };
+    let timeout = req
+        .query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let bookmarks = req.query.flag("allowWatchBookmarks");
+    let rx = server.store.subscribe();
+    let mut st = WatchState {
+        server: server.clone(),
+        def,
+        filter,
+        cursor: 0,
+        rx,
+        pending: VecDeque::new(),
+        bookmarks,
+        as_table: req.wants_table(),
+        deadline: Box::pin(tokio::time::sleep(timeout)),
+        done: false,
+    };
+    {
+        let state = server.store.lock();
+        let initial = send_initial == Some(true) || matches!(requested, None | Some(0));
+        match requested {
+            Some(n) if n != 0 && n < state.compacted && send_initial != Some(true) => {
+                let message = if def.storage == "events" {
+                    "The resourceVersion for the provided watch is too old.".to_string()
+                } else {
+                    format!("too old resource version: {n} ({})", state.compacted + 1)
+                };
+                st.pending
+                    .push_back(line("ERROR", &ApiError::expired(message).body));
+                st.done = true;
+            }
+            _ => {
+                if initial {
+                    let objs: Vec<Value> = state
+                        .objects
+                        .iter()
+                        .filter(|(k, o)| k.0 == def.storage && st.filter.matches(def, o))
+                        .map(|(_, o)| o.clone())
+                        .collect();
+                    st.cursor = state.rv;
+                    drop(state);
+                    for o in objs {
+                        let shown = st.shown(&o);
+                        st.pending.push_back(line("ADDED", &shown));
+                    }
+                    if send_initial == Some(true) || bookmarks {
+                        let rv = st.cursor;
+                        st.pending
+                            .push_back(st.bookmark(rv, send_initial == Some(true)));
+                    }
+                } else {
+                    st.cursor = requested.unwrap_or(0);
+                }
+            }
+        }
+    }
+    let stream = futures::stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(bytes) = st.pending.pop_front() {
+                return Some((Ok::<_, Infallible>(Frame::data(bytes)), st));
+            }
+            if st.done {
+                return None;
+            }
+            st.collect();
+            if !st.pending.is_empty() {
+                continue;
+            }
+            tokio::select! {
+                changed = st.rx.changed() => {
+                    if changed.is_err() {
+                        st.done = true;
+                    }
+                }
+                _ = &mut st.deadline => st.done = true,
+            }
+        }
+    });
+    let mut response = http::Response::new(StreamBody::new(stream).boxed());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
