@@ -3,17 +3,12 @@
 
 use std::fmt;
 
-use crate::api::ApiServer;
+use crate::api::{ApiServer, LoadError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::control::{
     ApiService, Control, ControlLayer, ControlService, Faults, RequestLog, RequestRecord,
 };
 use crate::transport::{self, HttpOptions, HttpServer, TransportError};
-
-/// Seeding from YAML failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub String);
 
 /// A fake cluster: the API server, its fault rules, its request log and its clock.
 ///
@@ -112,14 +107,16 @@ impl FakeCluster {
         self.control.log().clear()
     }
 
-    /// Loads the objects of a multi-document YAML text into the store (as creates: server
-    /// metadata is stamped), for seeding.
-    pub fn load_yaml(&self, yaml: &str) -> Result<(), LoadError> {
-        // Placeholder until the API server's loader lands.
-        let _ = yaml;
-        Err(LoadError(
-            "loading YAML is not implemented by the API server yet".to_string(),
-        ))
+    /// Loads the objects of a multi-document YAML text into the store, for seeding; returns
+    /// how many objects were loaded (see [`ApiServer::load_yaml`]).
+    ///
+    /// ```
+    /// let cluster = fake_apiserver::FakeCluster::default();
+    /// let loaded = cluster.load_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns1\n").unwrap();
+    /// assert_eq!(loaded, 1);
+    /// ```
+    pub fn load_yaml(&self, yaml: &str) -> Result<usize, LoadError> {
+        self.server.load_yaml(yaml)
     }
 
     /// The server's clock.

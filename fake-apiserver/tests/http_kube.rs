@@ -128,10 +128,18 @@ async fn scenario(client: kube::Client) -> Vec<String> {
         .create(&PostParams::default(), &event("data.1", &got))
         .await
         .expect("create event");
-    let first = tokio::time::timeout(DEADLINE, stream.try_next())
-        .await
-        .expect("watch event within the deadline")
-        .expect("watch stream ok");
+    let first = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match stream.try_next().await {
+                // Bookmarks may come at any time; they are not changes.
+                Ok(Some(WatchEvent::Bookmark(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("watch event within the deadline")
+    .expect("watch stream ok");
     match first {
         Some(WatchEvent::Added(event)) => seen.push(format!(
             "watched ADDED {:?} for {:?} uid-match={}",
@@ -481,13 +489,41 @@ async fn watch_stream_survives_faults_on_other_requests() {
         },
         ..Default::default()
     };
+    // A fault on creates (and a dropped request) does not disturb the open watch.
+    cluster
+        .faults()
+        .add(Fault::new(Verb::Create, "events").status(500).times(1));
+    cluster.faults().add(
+        Fault::new(Verb::Create, "events")
+            .drop_connection()
+            .times(1),
+    );
+    for expected in ["500", "dropped"] {
+        let failed = events
+            .create(&PostParams::default(), &event("c.1", &claim))
+            .await;
+        assert!(failed.is_err(), "{expected}: {failed:?}");
+    }
     events
         .create(&PostParams::default(), &event("c.1", &claim))
         .await
         .expect("create event");
-    let next = tokio::time::timeout(DEADLINE, stream.next())
-        .await
-        .expect("event within the deadline");
-    assert!(matches!(next, Some(Ok(WatchEvent::Added(_)))), "{next:?}");
+    let added = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match stream.next().await {
+                // Bookmarks may come at any time; they are not changes.
+                Some(Ok(WatchEvent::Bookmark(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("event within the deadline");
+    match added {
+        Some(Ok(WatchEvent::Added(event))) => {
+            assert_eq!(event.metadata.name.as_deref(), Some("c.1"))
+        }
+        other => panic!("expected ADDED c.1, got {other:?}"),
+    }
     server.shutdown().await;
 }
