@@ -730,3 +730,33 @@ async fn metrics_are_exposed_with_the_prefix_and_no_names_as_labels() {
         assert!(!text.contains(name), "{name} must not be a label value");
     }
 }
+
+#[tokio::test]
+async fn lost_create_with_a_smaller_count_is_patched_to_the_full_count() {
+    // Found by tests/exactly_once.rs: a create is written but its answer lost, more repeats
+    // arrive, the retry's 409 finds our event with the smaller count: patch to the total, not more.
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.fault(Method::POST, "/events", Action::Drop, 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.mock
+        .fault(Method::POST, "/events", Action::ApplyThenDrop, 1);
+    h.clock.advance(Duration::from_secs(1)).await;
+    h.poster.flush().await;
+    assert_eq!(
+        h.mock.events(NS)[0]["count"],
+        1,
+        "the lost create landed with count 1"
+    );
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    h.poster.flush().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["count"], 2, "two posts, count 2");
+    assert_eq!(patches(&h).last().expect("a patch")["count"], 2);
+}

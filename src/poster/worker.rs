@@ -533,8 +533,9 @@ impl Worker {
                     series.written = target;
                     self.delivered(&key, &mut series);
                 } else {
-                    series.written = count;
-                    // Our own earlier create landed with a smaller count: patch the rest.
+                    // An earlier attempt of ours landed with a smaller count (the answer was
+                    // lost): `written` still counts what preceded this batch, so the next
+                    // write is a PATCH to the same absolute target.
                     series
                         .pending
                         .splice(0..0, std::mem::take(&mut series.in_flight));

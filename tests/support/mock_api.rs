@@ -128,6 +128,11 @@ impl MockApi {
         });
     }
 
+    /// Removes every scripted fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Holds every request from now on, unanswered.
     pub fn hold_everything(&self) {
         self.lock().hold_everything = true;

@@ -30,6 +30,7 @@ impl Write for Logs {
     }
 }
 
+#[allow(unused_imports)]
 pub use csi_events::poster::WARN_INTERVAL;
 
 /// Where the virtual clock starts in every test.
