@@ -690,6 +690,10 @@ pub struct RequestRecord {
     pub latency: Duration,
     /// The fault rule that answered or dropped it, if any.
     pub fault: Option<FaultId>,
+    /// The request's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The request body (shared, not copied; empty for requests refused by the HTTP layer).
+    pub body: Bytes,
 }
 
 impl RequestRecord {
@@ -704,6 +708,11 @@ impl RequestRecord {
     /// The query parameters, decoded (a leading `&` and empty pairs are skipped).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         query_pairs(self.query.as_deref().unwrap_or(""))
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
     }
 }
 
@@ -739,8 +748,17 @@ impl RequestLog {
     }
 
     /// Records the arrival of a request; returns its sequence number.
-    pub(crate) fn arrive(&self, method: &http::Method, uri: &http::Uri) -> u64 {
+    pub(crate) fn arrive(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        body: Bytes,
+    ) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let path = uri.path().to_string();
         let query = uri.query().map(str::to_string);
         let info = RequestInfo::parse(method, &path, query.as_deref());
@@ -754,6 +772,8 @@ impl RequestLog {
             outcome: Outcome::InFlight,
             latency: Duration::ZERO,
             fault: None,
+            content_type,
+            body,
         });
         seq
     }
@@ -1051,8 +1071,14 @@ impl Control {
 
     /// Logs a request answered before it reached the control layer (the HTTP transport's 401
     /// and 413), so the log still holds every request.
-    pub(crate) fn log_rejected(&self, method: &http::Method, uri: &http::Uri, status: u16) {
-        let seq = self.log.arrive(method, uri);
+    pub(crate) fn log_rejected(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        status: u16,
+    ) {
+        let seq = self.log.arrive(method, uri, headers, Bytes::new());
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
         self.log
             .finish(seq, Outcome::Responded(status), Duration::ZERO, None);
@@ -1130,7 +1156,12 @@ where
                 let span = control.clock.now().duration_since(started);
                 Duration::try_from(span).unwrap_or(Duration::ZERO)
             };
-            let seq = control.log.arrive(request.method(), request.uri());
+            let seq = control.log.arrive(
+                request.method(),
+                request.uri(),
+                request.headers(),
+                request.body().clone(),
+            );
             let info = RequestInfo::parse(
                 request.method(),
                 request.uri().path(),

@@ -268,7 +268,10 @@ async fn accept_loop(
                         // A client may shut its write side while it waits for the answer
                         // (raw sockets, some proxies): still answer it.
                         .half_close(true)
-                        .header_read_timeout(Duration::from_secs(30))
+                        // No header timeout: hyper would also apply it to idle keep-alive
+                        // connections, and a client reusing one just as it closes would see a
+                        // spurious transport error. Shutdown aborts every connection anyway.
+                        .header_read_timeout(None)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -314,7 +317,7 @@ async fn handle_http_inner(
         if !authorized {
             cluster
                 .control()
-                .log_rejected(&parts.method, &parts.uri, 401);
+                .log_rejected(&parts.method, &parts.uri, &parts.headers, 401);
             return Ok(status_response(&failure(
                 401,
                 "Unauthorized",
@@ -332,7 +335,7 @@ async fn handle_http_inner(
         Err(BodyError::TooLarge) => {
             cluster
                 .control()
-                .log_rejected(&parts.method, &parts.uri, 413);
+                .log_rejected(&parts.method, &parts.uri, &parts.headers, 413);
             let mut response = status_response(&failure(
                 413,
                 "RequestEntityTooLarge",
@@ -348,7 +351,7 @@ async fn handle_http_inner(
             // The client broke the body off (or sent broken chunked framing).
             cluster
                 .control()
-                .log_rejected(&parts.method, &parts.uri, 400);
+                .log_rejected(&parts.method, &parts.uri, &parts.headers, 400);
             return Ok(status_response(&failure(
                 400,
                 "BadRequest",

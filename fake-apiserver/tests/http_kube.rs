@@ -407,6 +407,17 @@ async fn request_log_keeps_order_verbs_and_statuses() {
             .contains(&("labelSelector".into(), "x=y".into()))
     );
     assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+    // Bodies and content types are kept for assertions on what clients sent.
+    assert_eq!(log[2].content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        log[2].json().map(|body| body["kind"].clone()),
+        Some(json!("Event"))
+    );
+    assert_eq!(
+        log[3].content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(log[3].json(), Some(json!({})));
     cluster.clear_requests();
     assert!(cluster.requests().is_empty());
     server.shutdown().await;
