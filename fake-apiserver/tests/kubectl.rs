@@ -295,6 +295,31 @@ async fn kubectl_create_describe_get_events_and_delete_a_claim() {
             .expect("create event");
     }
 
+    // kube-rs's Recorder: events.k8s.io/v1 POST, then a merge PATCH adding a series.
+    let recorder = kube::runtime::events::Recorder::new(
+        fake.kube_client().await,
+        kube::runtime::events::Reporter {
+            controller: "csi.example.com".into(),
+            instance: Some("csi-node-0".into()),
+        },
+    );
+    let reference = kube::Resource::object_ref(&claim, &());
+    for _ in 0..2 {
+        recorder
+            .publish(
+                &kube::runtime::events::Event {
+                    type_: kube::runtime::events::EventType::Normal,
+                    reason: "Attached".into(),
+                    note: Some("volume attached to node-a".into()),
+                    action: "Attach".into(),
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await
+            .expect("Recorder publishes");
+    }
+
     let described = fake.kubectl_ok(&["describe", "pvc", "data", "-n", "ns1"]);
     assert!(
         described.contains("Name:") && described.contains("data"),
@@ -307,9 +332,17 @@ async fn kubectl_create_describe_get_events_and_delete_a_claim() {
         .collect();
     assert_eq!(
         by_reason.len(),
-        2,
+        3,
         "only the events of this claim's uid:\n{described}"
     );
+    let attached = &by_reason["Attached"];
+    assert_eq!(attached["Type"], "Normal", "{described}");
+    assert_eq!(attached["From"], "csi.example.com", "{described}");
+    assert_eq!(
+        attached["Message"], "volume attached to node-a",
+        "{described}"
+    );
+    assert!(attached["Age"].contains("(x2 over "), "{described}");
     let provisioning = &by_reason["Provisioning"];
     assert_eq!(provisioning["Type"], "Normal", "{described}");
     assert_eq!(provisioning["From"], "my-csi-controller", "{described}");
@@ -322,8 +355,13 @@ async fn kubectl_create_describe_get_events_and_delete_a_claim() {
     assert_eq!(failed["From"], "persistentvolume-controller", "{described}");
     assert_eq!(failed["Message"], "legacy style message", "{described}");
     assert!(failed["Age"].contains("(x3 over "), "{described}");
-    // Sorted by lastTimestamp: the x3 event (last seen 61 s ago) comes first.
-    assert_eq!(rows[0]["Reason"], "ProvisioningFailed", "{described}");
+    // Sorted by lastTimestamp: the Recorder's event (none) first, then oldest last-seen first.
+    let order: Vec<_> = rows.iter().map(|row| row["Reason"].as_str()).collect();
+    assert_eq!(
+        order,
+        ["Attached", "ProvisioningFailed", "Provisioning"],
+        "{described}"
+    );
 
     let listed = fake.kubectl_ok(&["get", "events", "-n", "ns1"]);
     assert_eq!(
@@ -339,7 +377,7 @@ async fn kubectl_create_describe_get_events_and_delete_a_claim() {
     assert_eq!(failed["TYPE"], "Warning", "{listed}");
     assert_eq!(failed["OBJECT"], "persistentvolumeclaim/data", "{listed}");
     assert_eq!(failed["MESSAGE"], "legacy style message", "{listed}");
-    assert_eq!(rows.len(), 3, "{listed}");
+    assert_eq!(rows.len(), 4, "{listed}");
 
     let deleted = fake.kubectl_ok(&["delete", "pvc", "data", "-n", "ns1"]);
     assert!(

@@ -244,8 +244,20 @@ async fn oversized_bodies_get_413_whatever_their_framing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_requests_are_answered() {
-    let (_cluster, server, client) = setup().await;
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let (cluster, server, http) = setup().await;
+    // Over HTTP and in process (where a panic in the server would fail the test directly).
+    for (seed, client) in [
+        (0x5eed_1234_abcd_0001, http.clone()),
+        (0x5eed_1234_abcd_0002, http),
+        (0x5eed_1234_abcd_0003, cluster.client()),
+    ] {
+        random_requests(Rng(seed), client).await;
+    }
+    server.shutdown().await;
+}
+
+async fn random_requests(mut rng: Rng, client: kube::Client) {
+    let seed = rng.0;
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     let prefixes = [
         "/api/v1",
@@ -328,7 +340,7 @@ async fn random_requests_are_answered() {
             body = rng.bytes(len);
         }
         let what = format!(
-            "#{i} {method} {uri} [{content_type}] {}",
+            "seed {seed:x} #{i} {method} {uri} [{content_type}] {}",
             String::from_utf8_lossy(&body)
         );
         let Ok(request) = http::Request::builder()
@@ -351,7 +363,6 @@ async fn random_requests_are_answered() {
         }
         assert_status_answer(&what, status, &body);
     }
-    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
