@@ -293,6 +293,24 @@ impl Request {
             .next()
             .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
     }
+
+    /// Whether the client asked for `PartialObjectMetadata` (kube-rs `Api::get_metadata`,
+    /// `list_metadata`, `metadata_watcher`).
+    pub fn wants_metadata(&self) -> bool {
+        let accept = self.header("accept");
+        accept.split(',').next().is_some_and(|first| {
+            first.contains("as=PartialObjectMetadata") && first.contains("g=meta.k8s.io")
+        })
+    }
+}
+
+/// The `PartialObjectMetadata` form of an object.
+pub(crate) fn partial_metadata(shown: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": shown.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 /// Query parameters (empty pairs such as a leading `&` are skipped; values percent-decoded).
@@ -321,8 +339,13 @@ impl Query {
     }
 
     /// Whether `key` is `true` or `1`.
+    /// Whether `key` is true as Go's `strconv.ParseBool` reads it (`true`, `1`, `True`, `t`...;
+    /// the Python client sends `watch=True`).
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
+        matches!(
+            self.get(key),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
     }
 }
 

@@ -1445,3 +1445,138 @@ async fn hostile_input_never_panics_or_500s() {
         }
     }
 }
+
+#[tokio::test]
+async fn metadata_api_lists_gets_and_watches_partial_objects() {
+    let (_server, client, _clock) = setup();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    pvcs.create(&PostParams::default(), &pvc("data"))
+        .await
+        .expect("create");
+    let meta = pvcs.get_metadata("data").await.expect("get_metadata");
+    assert_eq!(meta.metadata.name.as_deref(), Some("data"));
+    assert_eq!(
+        meta.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    let list = pvcs
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list_metadata");
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.types.kind, "PartialObjectMetadataList");
+
+    let mut stream = watcher(
+        Api::<kube::core::PartialObjectMeta<PersistentVolumeClaim>>::namespaced(
+            client.clone(),
+            "default",
+        ),
+        watcher::Config::default(),
+    )
+    .boxed();
+    let mut seen = Vec::new();
+    loop {
+        match stream.try_next().await.expect("watch").expect("event") {
+            watcher::Event::InitApply(p) => seen.push(p.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["data"]);
+}
+
+#[tokio::test]
+async fn python_style_watch_true_and_patch_errors() {
+    let (server, client, _clock) = setup();
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &Node {
+                metadata: ObjectMeta {
+                    name: Some("n1".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+
+    // The Python client sends `watch=True`.
+    let response = server
+        .handle(
+            http::Request::get("/api/v1/nodes?watch=True&timeoutSeconds=1")
+                .body(Bytes::new())
+                .expect("request"),
+        )
+        .await;
+    let mut body = response.into_body();
+    let frame = body
+        .frame()
+        .await
+        .expect("a frame")
+        .expect("infallible")
+        .into_data()
+        .expect("data");
+    let line = json_of(std::str::from_utf8(&frame).expect("utf8").trim_end());
+    assert_eq!(line["type"], "ADDED");
+    assert_eq!(line["object"]["kind"], "Node");
+    assert!(frame.ends_with(b"\n"));
+
+    // A JSON patch operation that fails is a 422 with the real generic message.
+    let err = api_error(
+        nodes
+            .patch(
+                "n1",
+                &PatchParams::default(),
+                &Patch::Json::<()>(
+                    serde_json::from_value(json!([{"op": "remove", "path": "/spec/nope"}]))
+                        .expect("patch"),
+                ),
+            )
+            .await
+            .expect_err("bad op"),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "the server rejected our request due to an error in our request"
+    );
+
+    // Strict field validation on a patch is a 422 on "patch".
+    let err = api_error(
+        nodes
+            .patch(
+                "n1",
+                &PatchParams {
+                    field_validation: Some(kube::api::ValidationDirective::Strict),
+                    ..Default::default()
+                },
+                &Patch::Merge(json!({"spec": {"bogus": 1}})),
+            )
+            .await
+            .expect_err("strict"),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .ends_with("strict decoding error: unknown field \"spec.bogus\""),
+        "{}",
+        err.message
+    );
+
+    // The uid cannot change.
+    let mut node = nodes.get("n1").await.expect("get");
+    node.metadata.uid = Some("another".into());
+    let err = api_error(
+        nodes
+            .replace("n1", &PostParams::default(), &node)
+            .await
+            .expect_err("uid"),
+    );
+    assert_eq!(
+        err.message,
+        "Node \"n1\" is invalid: metadata.uid: Invalid value: \"another\": field is immutable"
+    );
+}

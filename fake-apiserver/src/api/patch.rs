@@ -32,8 +32,17 @@ pub fn apply(
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut doc, &ops)
-                .map_err(|e| ApiError::status(422, "Invalid", e.to_string(), None))?;
+            // The real server wraps a failed operation with NewGenericServerResponse(422).
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                ApiError::status(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                    Some(serde_json::json!({
+                        "causes": [{"reason": "UnexpectedServerResponse", "message": e.to_string()}]
+                    })),
+                )
+            })?;
         }
         PatchType::Merge => {
             if !patch.is_object() {

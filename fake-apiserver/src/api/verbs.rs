@@ -9,7 +9,8 @@ use super::selectors::{self, LabelSelector};
 use super::status::{self, ApiError, FieldError};
 use super::store::{ChangeType, Key, State};
 use super::{
-    ApiServer, Request, ResponseBody, Target, add_warnings, json_response, table, validation, watch,
+    ApiServer, Request, ResponseBody, Target, add_warnings, json_response, partial_metadata, table,
+    validation, watch,
 };
 
 type Response = http::Response<ResponseBody>;
@@ -100,6 +101,9 @@ fn respond(
     now: jiff::Timestamp,
 ) -> Response {
     let shown = view(def, stored);
+    if req.wants_metadata() {
+        return json_response(code, &partial_metadata(&shown));
+    }
     if req.wants_table() {
         return json_response(
             code,
@@ -317,9 +321,27 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
             &table::table(def, &shown, Some((rv, next.as_deref())), now),
         ));
     }
+    let (list_kind, list_api_version) = if req.wants_metadata() {
+        (
+            "PartialObjectMetadataList".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        )
+    } else {
+        (def.list_kind(), def.api_version())
+    };
     let items: Vec<Value> = shown
         .into_iter()
+        .map(|o| {
+            if req.wants_metadata() {
+                partial_metadata(&o)
+            } else {
+                o
+            }
+        })
         .map(|mut o| {
+            if req.wants_metadata() {
+                return o;
+            }
             if let Some(m) = o.as_object_mut() {
                 m.remove("kind");
                 m.remove("apiVersion");
@@ -337,7 +359,7 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     }
     Ok(json_response(
         200,
-        &json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": list_meta, "items": items}),
+        &json!({"kind": list_kind, "apiVersion": list_api_version, "metadata": list_meta, "items": items}),
     ))
 }
 
@@ -686,6 +708,16 @@ fn apply_update(
     if !sent_rv.is_empty() && sent_rv != meta(&existing, "resourceVersion") {
         return Err(ApiError::conflict(def, &name));
     }
+    // validateCommonFields: the uid may be left out but not changed.
+    let mut common = Vec::new();
+    let new_uid = meta(&new, "uid").to_string();
+    if !new_uid.is_empty() && new_uid != meta(&existing, "uid") {
+        common.push(FieldError::invalid(
+            "metadata.uid",
+            &new_uid,
+            "field is immutable",
+        ));
+    }
     if target.subresource.is_some() {
         let status = new.get("status").cloned();
         new = existing.clone();
@@ -726,19 +758,19 @@ fn apply_update(
         map.insert("kind".into(), json!(canonical.kind));
     }
     if def.storage == "events" {
-        let errs = events::validate_update(&new, &existing, event_api(def));
-        if !errs.is_empty() {
-            return Err(ApiError::invalid("Event", "", &name, &errs));
+        common.extend(events::validate_update(&new, &existing, event_api(def)));
+        if !common.is_empty() {
+            return Err(ApiError::invalid("Event", "", &name, &common));
         }
     } else {
-        let mut errs = events::meta_update(&new, &existing);
-        errs.extend(validation::object_meta(
+        common.extend(events::meta_update(&new, &existing));
+        common.extend(validation::object_meta(
             &new,
             def.namespaced,
             name_rule(def),
         ));
-        if !errs.is_empty() {
-            return Err(ApiError::invalid(def.kind, def.group, &name, &errs));
+        if !common.is_empty() {
+            return Err(ApiError::invalid(def.kind, def.group, &name, &common));
         }
     }
     let key = key_of(target, &name);
@@ -867,7 +899,9 @@ fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response,
         };
         let current = view(def, &existing);
         let patched = super::patch::apply(kind, def, &current, &patch_doc)?;
-        let Prepared { mut obj, warnings } = prepare_body(def, patched, req)?;
+        let patched_text = patched.to_string();
+        let Prepared { mut obj, warnings } =
+            prepare_body(def, patched, req).map_err(|e| strict_patch_error(e, &patched_text))?;
         check_name_and_namespace(target, &mut obj)?;
         let (stored, code) = apply_update(server, &mut state, target, obj, existing)?;
         (stored, code, warnings)
@@ -876,6 +910,25 @@ fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response,
     let mut response = respond(def, req, code, &stored, server.clock.now());
     add_warnings(&mut response, &warnings);
     Ok(response)
+}
+
+/// Under `fieldValidation=Strict` a patched object with unknown fields is a 422 on "patch"
+/// (`NewInvalid(GroupKind{}, "", ...)`), not the 400 of a create.
+fn strict_patch_error(error: ApiError, patched: &str) -> ApiError {
+    let message = error
+        .body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if error.code == 400 && message.starts_with("strict decoding error") {
+        return ApiError::invalid(
+            "",
+            "",
+            "",
+            &[FieldError::invalid("patch", patched, message)],
+        );
+    }
+    error
 }
 
 fn apply_create(

@@ -16,7 +16,7 @@ use super::resources::ResourceDef;
 use super::status::{ApiError, FieldError};
 use super::store::{ChangeType, set_rv};
 use super::verbs::{Filter, view};
-use super::{ApiServer, Request, ResponseBody, Target, table};
+use super::{ApiServer, Request, ResponseBody, Target, partial_metadata, table};
 
 type Response = http::Response<ResponseBody>;
 
@@ -33,6 +33,7 @@ struct WatchState {
     pending: VecDeque<Bytes>,
     bookmarks: bool,
     as_table: bool,
+    as_metadata: bool,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     done: bool,
 }
@@ -47,6 +48,9 @@ fn line(kind: &str, object: &Value) -> Bytes {
 impl WatchState {
     fn shown(&self, stored: &Value) -> Value {
         let shown = view(self.def, stored);
+        if self.as_metadata {
+            return partial_metadata(&shown);
+        }
         if self.as_table {
             return table::table(
                 self.def,
@@ -182,6 +186,7 @@ pub(crate) fn serve(
         pending: VecDeque::new(),
         bookmarks,
         as_table: req.wants_table(),
+        as_metadata: req.wants_metadata(),
         deadline: Box::pin(tokio::time::sleep(timeout)),
         done: false,
     };
