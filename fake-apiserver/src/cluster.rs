@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::api::{ApiServer, LoadError};
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{SharedClock, SystemClock, VirtualClock};
 use crate::control::{
     ApiService, Control, ControlLayer, ControlService, Faults, RequestLog, RequestRecord,
 };
@@ -54,6 +54,19 @@ impl FakeCluster {
     /// An empty cluster whose objects are stamped, and faulted requests delayed, by `clock`.
     pub fn new(clock: SharedClock) -> Self {
         Self::from_server(ApiServer::new(clock))
+    }
+
+    /// An empty cluster on a [`VirtualClock`] standing at `start`, and that clock (move it
+    /// with [`VirtualClock::advance`]).
+    ///
+    /// ```
+    /// let (cluster, clock) = fake_apiserver::FakeCluster::virtual_at("2026-01-01T00:00:00Z".parse().unwrap());
+    /// use fake_apiserver::Clock;
+    /// assert_eq!(cluster.clock().now(), clock.now());
+    /// ```
+    pub fn virtual_at(start: jiff::Timestamp) -> (Self, VirtualClock) {
+        let clock = VirtualClock::new(start);
+        (Self::new(std::sync::Arc::new(clock.clone())), clock)
     }
 
     /// A cluster around an existing server (its clock is used for latency too).
