@@ -82,6 +82,9 @@ pub enum LoadError {
     },
 }
 
+/// The largest request body the real server reads (3 MiB); larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// The namespaces a real cluster starts with.
 pub const INITIAL_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -240,6 +243,14 @@ impl ApiServer {
         request: http::Request<Bytes>,
     ) -> Result<http::Response<ResponseBody>, ApiError> {
         let (parts, body) = request.into_parts();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::status(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {MAX_BODY_BYTES}"),
+                None,
+            ));
+        }
         let path = parts.uri.path().to_string();
         let query = Query::parse(parts.uri.query().unwrap_or(""));
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();

@@ -1580,3 +1580,184 @@ async fn python_style_watch_true_and_patch_errors() {
         "Node \"n1\" is invalid: metadata.uid: Invalid value: \"another\": field is immutable"
     );
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_and_the_end_bookmark() {
+    let (_server, client, _clock) = setup();
+    let nodes: Api<Node> = Api::all(client.clone());
+    for name in ["a", "b"] {
+        nodes
+            .create(
+                &PostParams::default(),
+                &Node {
+                    metadata: ObjectMeta {
+                        name: Some(name.into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+    }
+    let mut stream = watcher(nodes.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut names = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("no timeout")
+            .expect("ok")
+            .expect("event");
+        match next {
+            watcher::Event::InitApply(n) => names.push(n.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(names, ["a", "b"]);
+
+    // sendInitialEvents needs resourceVersionMatch=NotOlderThan, and the reverse.
+    let server = _server;
+    for query in [
+        "watch=true&sendInitialEvents=true",
+        "watch=true&resourceVersionMatch=NotOlderThan",
+    ] {
+        let (code, _, body) = raw(&server, "GET", &format!("/api/v1/nodes?{query}"), &[], "").await;
+        assert_eq!(code, 422, "{query}: {body}");
+        assert_eq!(json_of(&body)["reason"], "Invalid");
+    }
+}
+
+#[tokio::test]
+async fn namespaces_delete_with_their_contents_except_the_immortal_ones() {
+    let (server, client, _clock) = setup();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let err = api_error(
+        namespaces
+            .delete("default", &DeleteParams::default())
+            .await
+            .expect_err("immortal"),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    );
+    let created = namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some("ns1".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    assert_eq!(
+        created.status.and_then(|s| s.phase).as_deref(),
+        Some("Active")
+    );
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "ns1");
+    pvcs.create(&PostParams::default(), &pvc("data"))
+        .await
+        .expect("pvc");
+    let mut watch = pvcs
+        .watch(
+            &WatchParams::default().timeout(5),
+            &server.resource_version().to_string(),
+        )
+        .await
+        .expect("watch")
+        .boxed();
+    let deleted = namespaces
+        .delete("ns1", &DeleteParams::default())
+        .await
+        .expect("delete")
+        .left()
+        .expect("the namespace comes back");
+    assert_eq!(
+        deleted.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    match watch.try_next().await.expect("ok").expect("event") {
+        WatchEvent::Deleted(p) => assert_eq!(p.metadata.name.as_deref(), Some("data")),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        server
+            .objects("", "v1", "persistentvolumeclaims")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn large_bodies_tables_with_objects_and_selector_bookmarks() {
+    let (server, client, _clock) = setup();
+    let big = "x".repeat(3 * 1024 * 1024 + 1);
+    let (code, _, body) = raw(
+        &server,
+        "POST",
+        "/api/v1/namespaces/default/events",
+        &[("content-type", "application/json")],
+        &big,
+    )
+    .await;
+    assert_eq!(code, 413);
+    assert_eq!(json_of(&body)["reason"], "RequestEntityTooLarge");
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &Node {
+                metadata: ObjectMeta {
+                    name: Some("n1".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    let (_, _, body) = raw(
+        &server,
+        "GET",
+        "/api/v1/nodes?includeObject=Object",
+        &[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")],
+        "",
+    )
+    .await;
+    let table = json_of(&body);
+    assert_eq!(table["rows"][0]["object"]["kind"], "Node");
+    assert_eq!(table["rows"][0]["cells"][1], "Unknown");
+
+    // A watch whose selector filters a change out gets a bookmark instead.
+    let mut watch = nodes
+        .watch(
+            &WatchParams::default().labels("pool=x").timeout(5),
+            &server.resource_version().to_string(),
+        )
+        .await
+        .expect("watch")
+        .boxed();
+    nodes
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"pool": "y"}}})),
+        )
+        .await
+        .expect("patch");
+    match watch.try_next().await.expect("ok").expect("event") {
+        WatchEvent::Bookmark(b) => {
+            assert_eq!(
+                b.metadata.resource_version,
+                server.resource_version().to_string()
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -647,9 +647,32 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
     }
 }
 
+/// What a Table row's `object` holds (`includeObject`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    /// Nothing.
+    None,
+    /// PartialObjectMetadata (the default).
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl Include {
+    /// From the `includeObject` query parameter.
+    pub fn from_query(value: Option<&str>) -> Self {
+        match value {
+            Some("None") => Include::None,
+            Some("Object") => Include::Object,
+            _ => Include::Metadata,
+        }
+    }
+}
+
 /// A Table of `objects` (as the request's API shows them). `list` carries the list
 /// resourceVersion and continue token; `None` for a single object.
 pub fn table(
+    include: Include,
     def: &ResourceDef,
     objects: &[Value],
     list: Option<(u64, Option<&str>)>,
@@ -665,10 +688,14 @@ pub fn table(
             };
             json!({
                 "cells": cells(def.table, &core, now),
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": shown.get("metadata").cloned().unwrap_or_else(|| json!({})),
+                "object": match include {
+                    Include::None => Value::Null,
+                    Include::Object => shown.clone(),
+                    Include::Metadata => json!({
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": shown.get("metadata").cloned().unwrap_or_else(|| json!({})),
+                    }),
                 },
             })
         })

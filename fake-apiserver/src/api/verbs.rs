@@ -107,7 +107,13 @@ fn respond(
     if req.wants_table() {
         return json_response(
             code,
-            &table::table(def, std::slice::from_ref(&shown), None, now),
+            &table::table(
+                table::Include::from_query(req.query.get("includeObject")),
+                def,
+                std::slice::from_ref(&shown),
+                None,
+                now,
+            ),
         );
     }
     json_response(code, &shown)
@@ -318,7 +324,13 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     if req.wants_table() {
         return Ok(json_response(
             200,
-            &table::table(def, &shown, Some((rv, next.as_deref())), now),
+            &table::table(
+                table::Include::from_query(req.query.get("includeObject")),
+                def,
+                &shown,
+                Some((rv, next.as_deref())),
+                now,
+            ),
         ));
     }
     let (list_kind, list_api_version) = if req.wants_metadata() {
@@ -1008,6 +1020,14 @@ fn delete_one(
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
     if def.plural == "namespaces" {
+        if matches!(name.as_str(), "default" | "kube-system" | "kube-public") {
+            return Err(ApiError::status(
+                403,
+                "Forbidden",
+                format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+                Some(json!({"name": name, "kind": "namespaces"})),
+            ));
+        }
         let ns = name.clone();
         let inside: Vec<Key> = state
             .objects

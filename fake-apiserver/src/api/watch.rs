@@ -34,6 +34,7 @@ struct WatchState {
     bookmarks: bool,
     as_table: bool,
     as_metadata: bool,
+    include: table::Include,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     done: bool,
 }
@@ -53,6 +54,7 @@ impl WatchState {
         }
         if self.as_table {
             return table::table(
+                self.include,
                 self.def,
                 std::slice::from_ref(&shown),
                 None,
@@ -82,10 +84,13 @@ impl WatchState {
             return;
         }
         let mut lines = Vec::new();
+        let mut skipped = false;
+        // The history is in revision order: start at the first change after the cursor.
+        let start = state.history.partition_point(|c| c.rv <= self.cursor);
         for change in state
             .history
-            .iter()
-            .filter(|c| c.rv > self.cursor && c.storage == self.def.storage)
+            .range(start..)
+            .filter(|c| c.storage == self.def.storage)
         {
             let now_matches = self.filter.matches(self.def, &change.object);
             let was_matching = change
@@ -106,13 +111,15 @@ impl WatchState {
                 ChangeType::Deleted if was_matching => Some(("DELETED", change.object.clone())),
                 _ => None,
             };
-            if let Some((kind, obj)) = event {
-                lines.push(line(kind, &self.shown(&obj)));
+            match event {
+                Some((kind, obj)) => lines.push(line(kind, &self.shown(&obj))),
+                None => skipped = true,
             }
         }
         let latest = state.rv;
         drop(state);
-        if lines.is_empty() && self.bookmarks {
+        // Changes of this resource the selector filtered out: tell the client how far it is.
+        if lines.is_empty() && skipped && self.bookmarks {
             lines.push(self.bookmark(latest, false));
         }
         self.pending.extend(lines);
@@ -187,6 +194,7 @@ pub(crate) fn serve(
         bookmarks,
         as_table: req.wants_table(),
         as_metadata: req.wants_metadata(),
+        include: table::Include::from_query(req.query.get("includeObject")),
         deadline: Box::pin(tokio::time::sleep(timeout)),
         done: false,
     };
