@@ -246,8 +246,15 @@ fn find_operator(term: &str) -> Option<(String, usize, bool, usize)> {
             continue;
         }
         for (op, negated) in [("!=", true), ("==", false), ("=", false)] {
-            if term[i..].starts_with(op) {
-                return Some((term[..i].to_string(), op.len(), negated, i));
+            // Compare bytes: `i` may sit inside a multi-byte character (never at a match,
+            // since the operators are ASCII, so the slice below is on a boundary).
+            if bytes[i..].starts_with(op.as_bytes()) {
+                return Some((
+                    String::from_utf8_lossy(&bytes[..i]).into_owned(),
+                    op.len(),
+                    negated,
+                    i,
+                ));
             }
         }
         i += 1;
@@ -292,6 +299,9 @@ mod tests {
         assert_eq!(t[3].value, "");
         assert!(parse_field_selector("abc").is_err());
         assert!(parse_field_selector("a=b\\x").is_err());
+        let t = parse_field_selector("é=ü,\\é=2").expect("unicode");
+        assert_eq!(t[0].label, "é");
+        assert_eq!(t[0].value, "ü");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::Value;
 
 /// How many watch events the history keeps before the oldest are compacted away.
-pub const HISTORY_LIMIT: usize = 100_000;
+pub const HISTORY_LIMIT: usize = 20_000;
 
 /// The kind of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
