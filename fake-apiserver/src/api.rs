@@ -215,6 +215,34 @@ impl ApiServer {
         state.objects.get(&key).map(|obj| verbs::view(def, obj))
     }
 
+    /// Every object of the k8s-openapi type `K`, decoded, in list order.
+    ///
+    /// ```
+    /// # use fake_apiserver::{ApiServer, SystemClock};
+    /// # let server = ApiServer::new(std::sync::Arc::new(SystemClock));
+    /// use k8s_openapi::api::core::v1::Namespace;
+    /// let namespaces: Vec<Namespace> = server.list_typed();
+    /// assert_eq!(namespaces[0].metadata.name.as_deref(), Some("default"));
+    /// ```
+    pub fn list_typed<K>(&self) -> Vec<K>
+    where
+        K: k8s_openapi::Resource + serde::de::DeserializeOwned,
+    {
+        self.objects(K::GROUP, K::VERSION, K::URL_PATH_SEGMENT)
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect()
+    }
+
+    /// One object of the k8s-openapi type `K` (`namespace` is `None` for cluster-scoped kinds).
+    pub fn get_typed<K>(&self, namespace: Option<&str>, name: &str) -> Option<K>
+    where
+        K: k8s_openapi::Resource + serde::de::DeserializeOwned,
+    {
+        self.object(K::GROUP, K::VERSION, K::URL_PATH_SEGMENT, namespace, name)
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+
     /// Stores one object as given (a fixture): no admission, no status reset. Its
     /// `apiVersion` and `kind` pick the resource; uid and creationTimestamp are kept when set.
     /// Returns the stored object.

@@ -1761,3 +1761,37 @@ async fn large_bodies_tables_with_objects_and_selector_bookmarks() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn typed_helpers_and_delete_collection() {
+    let (server, client, _clock) = setup();
+    let core: Api<Event> = Api::namespaced(client.clone(), "default");
+    for (name, app) in [("a.1", Some("x")), ("b.1", Some("x")), ("c.1", None)] {
+        let mut ev = core_event(name, "default", "data", "u");
+        if let Some(app) = app {
+            ev.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+        }
+        core.create(&PostParams::default(), &ev)
+            .await
+            .expect("create");
+    }
+    let deleted = core
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=x"),
+        )
+        .await
+        .expect("deletecollection")
+        .left()
+        .expect("a list");
+    assert_eq!(deleted.items.len(), 2);
+    let left: Vec<Event> = server.list_typed();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].metadata.name.as_deref(), Some("c.1"));
+    let v1: Option<EventV1> = server.get_typed(Some("default"), "c.1");
+    assert_eq!(
+        v1.and_then(|e| e.note).as_deref(),
+        Some("legacy style message")
+    );
+    assert!(server.get_typed::<Node>(None, "nope").is_none());
+}

@@ -116,7 +116,12 @@ fn resource_entry(def: &ResourceDef) -> Value {
     m.insert("singularName".into(), json!(def.singular));
     m.insert("namespaced".into(), json!(def.namespaced));
     m.insert("kind".into(), json!(def.kind));
-    m.insert("verbs".into(), json!(resources::verbs()));
+    let verbs: Vec<&str> = resources::verbs()
+        .iter()
+        .copied()
+        .filter(|v| !(def.plural == "namespaces" && *v == "deletecollection"))
+        .collect();
+    m.insert("verbs".into(), json!(verbs));
     if !def.short_names.is_empty() {
         m.insert("shortNames".into(), json!(def.short_names));
     }

@@ -80,7 +80,9 @@ pub(crate) async fn dispatch(
         (&Method::PUT, true) => update(server, &target, &req),
         (&Method::PATCH, true) => patch(server, &target, &req),
         (&Method::DELETE, true) if target.subresource.is_none() => delete(server, &target, &req),
-        (&Method::DELETE, false) if !cluster_wide => delete_collection(server, &target, &req),
+        (&Method::DELETE, false) if !cluster_wide && target.def.plural != "namespaces" => {
+            delete_collection(server, &target, &req)
+        }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
