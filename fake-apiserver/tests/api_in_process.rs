@@ -1795,3 +1795,52 @@ async fn typed_helpers_and_delete_collection() {
     );
     assert!(server.get_typed::<Node>(None, "nope").is_none());
 }
+
+#[tokio::test]
+async fn server_side_apply_creates_then_merges() {
+    let (server, client, _clock) = setup();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let params = PatchParams::apply("test-manager");
+    let applied = nodes
+        .patch(
+            "n1",
+            &params,
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "n1", "labels": {"a": "1"}},
+            })),
+        )
+        .await
+        .expect("apply creates");
+    assert!(applied.metadata.uid.is_some());
+    let applied = nodes
+        .patch(
+            "n1",
+            &params,
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "n1", "labels": {"b": "2"}},
+            })),
+        )
+        .await
+        .expect("apply merges");
+    let labels = applied.metadata.labels.expect("labels");
+    assert_eq!(labels.get("b").map(String::as_str), Some("2"));
+    // Without a field manager the real server refuses an apply patch.
+    let (code, _, body) = raw(
+        &server,
+        "PATCH",
+        "/api/v1/nodes/n1",
+        &[("content-type", "application/apply-patch+yaml")],
+        "metadata:\n  labels:\n    c: '3'\n",
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    // Seeding a namespace the cluster already has is not an error.
+    assert_eq!(
+        server
+            .load_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n")
+            .expect("load"),
+        1
+    );
+}
