@@ -36,7 +36,9 @@
 //! - **Deletion** is immediate unless the object has finalizers (then it gets a
 //!   `deletionTimestamp` and goes when the last finalizer is removed). Pods are not graceful
 //!   (no 30 s grace period); a namespace and everything in it go at once (the reply shows it
-//!   `Terminating`). `gracePeriodSeconds`, `propagationPolicy` and `dryRun` are ignored.
+//!   `Terminating`). `gracePeriodSeconds` and `propagationPolicy` are ignored. `dryRun=All` runs the
+//!   write against a scratch copy of the store (a dry-run create with a resourceVersion still
+//!   gets the 500 the real server gives only to real creates).
 //! - **Lists** always serve the latest state: `resourceVersion`/`resourceVersionMatch` on a list
 //!   are ignored, and a `continue` token resumes after its key at the *current* state rather than
 //!   at the snapshot of the first page (never 410 for an old token). Tokens are hex, not base64.

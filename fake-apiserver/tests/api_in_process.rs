@@ -1844,3 +1844,69 @@ async fn server_side_apply_creates_then_merges() {
         1
     );
 }
+
+#[tokio::test]
+async fn dry_run_writes_nothing() {
+    let (server, client, _clock) = setup();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    let before = server.resource_version();
+    let dry = pvcs
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &pvc("data"),
+        )
+        .await
+        .expect("dry-run create");
+    assert!(dry.metadata.uid.is_some());
+    assert!(dry.metadata.resource_version.is_none());
+    assert!(pvcs.get_opt("data").await.expect("get").is_none());
+    assert_eq!(server.resource_version(), before);
+
+    let real = pvcs
+        .create(&PostParams::default(), &pvc("data"))
+        .await
+        .expect("create");
+    let gone = pvcs
+        .delete(
+            "data",
+            &DeleteParams {
+                dry_run: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("dry-run delete");
+    assert!(gone.is_right());
+    let still = pvcs.get("data").await.expect("still there");
+    assert_eq!(
+        still.metadata.resource_version,
+        real.metadata.resource_version
+    );
+    let patched = pvcs
+        .patch(
+            "data",
+            &PatchParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .expect("dry-run patch");
+    assert_eq!(patched.metadata.labels.map(|l| l.len()), Some(1));
+    assert_eq!(
+        patched.metadata.resource_version,
+        real.metadata.resource_version
+    );
+    assert!(
+        pvcs.get("data")
+            .await
+            .expect("get")
+            .metadata
+            .labels
+            .is_none()
+    );
+}

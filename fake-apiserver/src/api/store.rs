@@ -172,6 +172,22 @@ impl Default for Store {
 }
 
 impl Store {
+    /// A detached copy of the objects and revision (no history, no watchers): where dry-run
+    /// requests write.
+    pub fn scratch(&self) -> Store {
+        let state = self.lock();
+        let copy = State {
+            rv: state.rv,
+            objects: state.objects.clone(),
+            compacted: state.rv,
+            ..State::default()
+        };
+        Store {
+            state: Mutex::new(copy),
+            notify: tokio::sync::watch::Sender::new(state.rv),
+        }
+    }
+
     /// Locks the state. Callers never hold it across an await.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock means a thread panicked while holding it; every write leaves the
