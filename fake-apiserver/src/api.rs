@@ -79,7 +79,7 @@ use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
 
-pub use resources::{RESOURCES, ResourceDef};
+pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
 pub use status::{ApiError, FieldError};
 
 use store::Store;
