@@ -26,8 +26,9 @@
 //!   No object carries `managedFields`.
 //! - **Validation** is complete for Events (fidelity doc §1) and ObjectMeta (names, namespace,
 //!   label keys/values, uid immutability); of the other kinds' spec rules only the PVC's
-//!   `spec.accessModes` and `spec.resources[storage]` are checked. PV/PVC spec immutability,
-//!   pod spec rules and annotation size limits are not.
+//!   `spec.accessModes` and `spec.resources[storage]` on create, PVC spec immutability (volumeName
+//!   set once, storage request of a bound claim) and VolumeAttachment spec immutability on
+//!   update. PV and pod spec rules, PVC shrink rules and annotation size limits are not.
 //! - **Defaulting** is a subset: PVC/PV `volumeMode: Filesystem`, PV reclaim policy `Retain`,
 //!   initial `status.phase` for PVC/PV/Pod/Namespace, namespace finalizer and
 //!   `kubernetes.io/metadata.name` label. No admission plugins beyond NamespaceLifecycle (a

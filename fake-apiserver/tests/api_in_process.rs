@@ -1910,3 +1910,67 @@ async fn dry_run_writes_nothing() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn pvc_and_volume_attachment_specs_are_immutable() {
+    let (_server, client, _clock) = setup();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    pvcs.create(&PostParams::default(), &pvc("data"))
+        .await
+        .expect("create");
+    // The PV controller may set volumeName once.
+    pvcs.patch(
+        "data",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"volumeName": "pv-1"}})),
+    )
+    .await
+    .expect("bind");
+    let err = api_error(
+        pvcs.patch(
+            "data",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"volumeName": "pv-2"}})),
+        )
+        .await
+        .expect_err("rebind"),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "PersistentVolumeClaim \"data\" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
+    );
+
+    let vas: Api<VolumeAttachment> = Api::all(client);
+    let va: VolumeAttachment = serde_json::from_value(json!({
+        "metadata": {"name": "csi-1"},
+        "spec": {"attacher": "csi.example.com", "nodeName": "n1", "source": {"persistentVolumeName": "pv1"}},
+    }))
+    .expect("va");
+    vas.create(&PostParams::default(), &va)
+        .await
+        .expect("create");
+    let err = api_error(
+        vas.patch(
+            "csi-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"nodeName": "n2"}})),
+        )
+        .await
+        .expect_err("immutable"),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.ends_with(": field is immutable"),
+        "{}",
+        err.message
+    );
+    // Metadata changes are fine.
+    vas.patch(
+        "csi-1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": ["external-attacher/csi-example-com"]}})),
+    )
+    .await
+    .expect("finalizer");
+}

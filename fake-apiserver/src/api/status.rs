@@ -31,6 +31,15 @@ impl FieldError {
         }
     }
 
+    /// `field.Forbidden(path, detail)`.
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        Self {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: format!("Forbidden: {detail}"),
+        }
+    }
+
     /// `field.Invalid(path, value, detail)` with a string value.
     pub fn invalid(field: impl Into<String>, value: &str, detail: &str) -> Self {
         Self::invalid_json(field, &Value::String(value.to_string()), detail)

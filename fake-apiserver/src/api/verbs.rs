@@ -671,6 +671,61 @@ fn kind_rules(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// The update rules of the kinds this fake checks: PVC spec immutability (volumeName may be
+/// set once; a bound claim may change its storage request) and VolumeAttachment spec
+/// immutability.
+fn kind_update_rules(def: &ResourceDef, new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    match def.plural {
+        "persistentvolumeclaims" => {
+            let mut new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
+            let mut old_spec = old.get("spec").cloned().unwrap_or(Value::Null);
+            if s_at(&old_spec, "/volumeName").is_empty()
+                && let (Some(o), Some(v)) = (old_spec.as_object_mut(), new_spec.get("volumeName"))
+            {
+                o.insert("volumeName".into(), v.clone());
+            }
+            for spec in [&mut new_spec, &mut old_spec] {
+                if let Some(m) = spec.as_object_mut() {
+                    m.remove("volumeAttributesClassName");
+                }
+            }
+            if s_at(new, "/status/phase") == "Bound" {
+                for spec in [&mut new_spec, &mut old_spec] {
+                    if let Some(r) = spec
+                        .pointer_mut("/resources/requests")
+                        .and_then(Value::as_object_mut)
+                    {
+                        r.remove("storage");
+                    }
+                }
+            }
+            if new_spec != old_spec {
+                errs.push(FieldError::forbidden(
+                    "spec",
+                    "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+                ));
+            }
+        }
+        "volumeattachments" => {
+            let new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
+            if new_spec != old.get("spec").cloned().unwrap_or(Value::Null) {
+                errs.push(FieldError::invalid_json(
+                    "spec",
+                    &new_spec,
+                    "field is immutable",
+                ));
+            }
+        }
+        _ => {}
+    }
+    errs
+}
+
+fn s_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
 /// Wipes what a client may not set, fills namespace, name, uid and creationTimestamp.
 fn stamp_new(
     server: &ApiServer,
@@ -865,6 +920,9 @@ fn apply_update(
         }
     } else {
         common.extend(events::meta_update(&new, &existing));
+        if target.subresource.is_none() {
+            common.extend(kind_update_rules(def, &new, &existing));
+        }
         common.extend(validation::object_meta(
             &new,
             def.namespaced,
