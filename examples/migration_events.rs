@@ -14,7 +14,7 @@ use std::time::Duration;
 use csi_events::clock::VirtualClock;
 use csi_events::{ClaimName, EventPoster, MigrationFailure, NodeName, PosterConfig, VolumeId};
 use fake_apiserver::FakeCluster;
-use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolume, PersistentVolumeClaim};
 use kube::api::{Api, ListParams, PostParams};
 use prometheus_client::registry::Registry;
 
@@ -24,6 +24,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = FakeCluster::new(Arc::new(clock.clone()));
     let client = cluster.client();
 
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "vms"}}))?,
+        )
+        .await?;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "vms");
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
     for (claim, volume) in [("disk-a", "pvc-0a"), ("disk-b", "pvc-0b")] {

@@ -100,7 +100,9 @@ impl VirtualClock {
     fn state(&self) -> MutexGuard<'_, VirtualState> {
         // A poisoned lock only means another thread panicked while holding it; the state
         // (a timestamp and a map of senders) is still consistent, so keep going.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many sleepers are waiting.
@@ -235,7 +237,10 @@ mod tests {
         settle().await;
         assert_eq!(clock.sleepers(), 3);
         clock.advance(Duration::from_secs(25)).await;
-        assert_eq!(*seen.lock().expect("not poisoned"), vec![(10, 10), (20, 20)]);
+        assert_eq!(
+            *seen.lock().expect("not poisoned"),
+            vec![(10, 10), (20, 20)]
+        );
         assert_eq!(clock.now().duration_since(start()).as_secs(), 25);
         clock.advance(Duration::from_secs(5)).await;
         assert_eq!(seen.lock().expect("not poisoned").len(), 3);
