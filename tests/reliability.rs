@@ -143,6 +143,29 @@ async fn server_errors_for_the_first_tries_deliver_all_exactly_once() {
 }
 
 #[tokio::test]
+async fn lost_create_responses_then_409_deliver_exactly_once() {
+    let rig = rig().await;
+    // The first 1000 creates are written, but their answers are lost.
+    rig.cluster.faults().add(
+        Fault::new(Verb::Create, "events")
+            .lose_response()
+            .times(EVENTS as u32),
+    );
+    rig.post_all();
+    rig.drive(Duration::from_secs(5), Duration::from_secs(600))
+        .await;
+    rig.assert_exactly_once(EVENTS, 1).await;
+    let conflicts = rig
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(http::StatusCode::CONFLICT))
+        .count();
+    assert_eq!(conflicts, EVENTS, "each retried create met its own event");
+    assert_eq!(rig.dropped(DropCause::RetriesExhausted), 0);
+}
+
+#[tokio::test]
 async fn too_many_requests_are_retried_never_before_retry_after() {
     let rig = rig().await;
     rig.cluster.faults().add(

@@ -338,6 +338,9 @@ pub enum FaultAction {
     /// Drop the connection without a response: in process the service returns an error
     /// ([`ConnectionDropped`]), over HTTP the connection is closed.
     DropConnection,
+    /// Serve the request (the write happens), then drop the connection instead of answering:
+    /// the client's answer is lost, as when a connection breaks after the server committed.
+    LoseResponse,
 }
 
 /// The answer of a [`FaultAction::Respond`] rule.
@@ -503,6 +506,18 @@ impl Fault {
     /// Drops the connection instead of answering.
     pub fn drop_connection(mut self) -> Self {
         self.action = FaultAction::DropConnection;
+        self
+    }
+
+    /// Serves the request, then drops the connection: the write happens, its answer is lost.
+    ///
+    /// ```
+    /// use fake_apiserver::control::{Fault, FaultAction, Verb};
+    /// let fault = Fault::new(Verb::Create, "events").lose_response().times(1);
+    /// assert_eq!(fault.action, FaultAction::LoseResponse);
+    /// ```
+    pub fn lose_response(mut self) -> Self {
+        self.action = FaultAction::LoseResponse;
         self
     }
 
@@ -1187,6 +1202,14 @@ where
                         Some(id),
                     );
                     Ok(response)
+                }
+                Some((id, FaultAction::LoseResponse)) => {
+                    // The server does the work; the client never hears of it.
+                    let _ = inner.call(request).await.map_err(Into::into)?;
+                    control
+                        .log
+                        .finish(seq, Outcome::Dropped, elapsed(&control), Some(id));
+                    Err(Box::new(ConnectionDropped) as BoxError)
                 }
                 Some((_, FaultAction::Latency(_))) | None => match inner.call(request).await {
                     Ok(response) => {
