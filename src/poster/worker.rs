@@ -30,6 +30,9 @@ use crate::clock::SharedClock;
 use crate::metrics::{DropCause, EventMetrics};
 use crate::reason::{EventType, Reason};
 
+/// Messages taken from the channel in one go before requests start.
+const BATCH: usize = 4096;
+
 /// What the poster handles send to the worker.
 pub(crate) enum Message {
     Post(Posted),
@@ -216,7 +219,17 @@ impl Worker {
             }
             tokio::select! {
                 message = self.rx.recv(), if !senders_gone => match message {
-                    Some(message) => self.on_message(message),
+                    Some(message) => {
+                        self.on_message(message);
+                        // Take what else is waiting before starting requests, so a burst of
+                        // posts shares one claim lookup and one write per series.
+                        for _ in 0..BATCH {
+                            match self.rx.try_recv() {
+                                Ok(message) => self.on_message(message),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => senders_gone = true,
                 },
                 Some(done) = self.requests.next(), if !self.requests.is_empty() => self.on_done(done),
