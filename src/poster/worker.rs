@@ -549,12 +549,7 @@ impl Worker {
                     // An earlier attempt of ours landed with a smaller count (the answer was
                     // lost): `written` still counts what preceded this batch, so the next
                     // write is a PATCH to the same absolute target.
-                    series
-                        .pending
-                        .splice(0..0, std::mem::take(&mut series.in_flight));
-                    series.stage = Stage::Queued;
-                    self.ready.push_back(Job::Write(key.clone()));
-                    self.busy.insert(key, series);
+                    self.write_again_now(key, series);
                     return;
                 }
             }
@@ -567,15 +562,10 @@ impl Worker {
                         &key,
                         &mut series,
                         DropCause::RetriesExhausted,
-                        "the event name stays taken",
+                        "the event name stays taken or the event keeps expiring",
                     );
                 } else {
-                    series
-                        .pending
-                        .splice(0..0, std::mem::take(&mut series.in_flight));
-                    series.stage = Stage::Queued;
-                    self.ready.push_back(Job::Write(key.clone()));
-                    self.busy.insert(key, series);
+                    self.write_again_now(key, series);
                     return;
                 }
             }
@@ -643,6 +633,14 @@ impl Worker {
             self.complete(seq);
         }
         series.failures = 0;
+    }
+
+    /// Puts the batch in flight back in front of the pending posts and queues a write at once.
+    fn write_again_now(&mut self, key: SeriesKey, mut series: Series) {
+        series
+            .pending
+            .splice(0..0, std::mem::take(&mut series.in_flight));
+        self.settle_series(key, series);
     }
 
     /// After a write ended: write again if posts arrived meanwhile, else remember the series.
