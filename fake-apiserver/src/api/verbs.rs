@@ -404,12 +404,12 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
             remaining += 1;
             continue;
         }
-        items.push(obj.clone());
+        items.push(view(def, obj));
     }
     let rv = state.rv;
     drop(state);
     let now = server.clock.now();
-    let shown: Vec<Value> = items.iter().map(|o| view(def, o)).collect();
+    let shown: Vec<Value> = items;
     if req.wants_table() {
         return Ok(json_response(
             200,
