@@ -1974,3 +1974,41 @@ async fn pvc_and_volume_attachment_specs_are_immutable() {
     .await
     .expect("finalizer");
 }
+
+#[tokio::test]
+async fn all_namespace_lists_follow_etcd_key_order() {
+    let (server, client, _clock) = setup();
+    server
+        .load_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a-b\n",
+        )
+        .expect("namespaces");
+    for ns in ["a", "a-b"] {
+        let core: Api<Event> = Api::namespaced(client.clone(), ns);
+        core.create(&PostParams::default(), &core_event("x", ns, "data", "u"))
+            .await
+            .expect("create");
+    }
+    let all: Api<Event> = Api::all(client);
+    let order: Vec<String> = all
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|e| e.metadata.namespace)
+        .collect();
+    // `/registry/events/a-b/x` sorts before `/registry/events/a/x` ('-' < '/').
+    assert_eq!(order, ["a-b", "a"]);
+    let first = all
+        .list(&ListParams::default().limit(1))
+        .await
+        .expect("page 1");
+    let token = first.metadata.continue_.expect("more");
+    let second = all
+        .list(&ListParams::default().limit(1).continue_token(&token))
+        .await
+        .expect("page 2");
+    assert_eq!(second.items[0].metadata.namespace.as_deref(), Some("a"));
+    assert!(second.metadata.continue_.is_none());
+}

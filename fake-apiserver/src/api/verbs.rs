@@ -379,12 +379,20 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     let mut items = Vec::new();
     let mut next = None;
     let mut remaining = 0i64;
-    for ((storage, ns, name), obj) in state.objects.iter() {
-        if *storage != def.storage {
-            continue;
-        }
-        if let Some((sns, sname)) = &start
-            && (ns.as_str(), name.as_str()) <= (sns.as_str(), sname.as_str())
+    // etcd orders keys `<namespace>/<name>` by bytes: sort by that string, not the tuple
+    // (`a-b/x` comes before `a/x`).
+    let mut keyed: Vec<(String, &Value)> = state
+        .objects
+        .iter()
+        .filter(|((storage, _, _), _)| *storage == def.storage)
+        .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let start_key = start.as_ref().map(|(ns, name)| format!("{ns}/{name}"));
+    for (key, obj) in keyed {
+        if start_key
+            .as_ref()
+            .is_some_and(|s| key.as_str() <= s.as_str())
         {
             continue;
         }
