@@ -2012,3 +2012,46 @@ async fn all_namespace_lists_follow_etcd_key_order() {
     assert_eq!(second.items[0].metadata.namespace.as_deref(), Some("a"));
     assert!(second.metadata.continue_.is_none());
 }
+
+#[tokio::test]
+async fn strict_validation_names_list_items_and_v1_event_fields() {
+    let (server, _client, _clock) = setup();
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i", "bogus": true}]},
+    });
+    let (code, _, body) = raw(
+        &server,
+        "POST",
+        "/api/v1/namespaces/default/pods?fieldValidation=Strict",
+        &[("content-type", "application/json")],
+        &pod.to_string(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        json_of(&body)["message"],
+        "strict decoding error: unknown field \"spec.containers[0].bogus\""
+    );
+    // On events.k8s.io/v1 the core names are unknown fields, and regarding.* keeps its name.
+    let event = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"},
+        "eventTime": "2026-01-01T00:00:00.000000Z", "action": "A", "reason": "R", "type": "Normal",
+        "reportingController": "a/b", "reportingInstance": "i",
+        "regarding": {"kind": "Pod", "name": "p", "namespace": "default", "color": "red"},
+        "message": "core name",
+    });
+    let (code, _, body) = raw(
+        &server,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/default/events?fieldValidation=Strict",
+        &[("content-type", "application/json")],
+        &event.to_string(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        json_of(&body)["message"],
+        "strict decoding error: unknown field \"message\", unknown field \"regarding.color\""
+    );
+}
