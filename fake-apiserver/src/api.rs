@@ -326,7 +326,13 @@ impl ApiServer {
         }
         let path = parts.uri.path().to_string();
         let query = Query::parse(parts.uri.query().unwrap_or(""));
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // Path segments are percent-decoded as Go's net/url does ('+' stays '+').
+        let decoded: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_decode(&s.replace('+', "%2B")))
+            .collect();
+        let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let req = Request {
             method: parts.method,
             headers: parts.headers,
