@@ -2055,3 +2055,59 @@ async fn strict_validation_names_list_items_and_v1_event_fields() {
         "strict decoding error: unknown field \"message\", unknown field \"regarding.color\""
     );
 }
+
+#[tokio::test]
+async fn watcher_relists_after_410_gone() {
+    let (server, client, _clock) = setup();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    pvcs.create(&PostParams::default(), &pvc("data"))
+        .await
+        .expect("create");
+    let mut stream = watcher(pvcs.clone(), watcher::Config::default().timeout(1)).boxed();
+    let mut inits = 0;
+    let mut expired = 0;
+    let mut applied = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("relisted in time")
+            .expect("event");
+        let next = match next {
+            Ok(event) => event,
+            // The watcher reports the 410 once, then lists again.
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => {
+                expired += 1;
+                continue;
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        };
+        match next {
+            watcher::Event::Init => inits += 1,
+            watcher::Event::InitApply(p) => applied.push(p.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone if inits == 1 => {
+                // Move the revision on without this watcher seeing it, then forget history:
+                // its next watch (after the 1 s timeout) starts from a compacted revision.
+                let nodes: Api<Node> = Api::all(client.clone());
+                nodes
+                    .create(
+                        &PostParams::default(),
+                        &Node {
+                            metadata: ObjectMeta {
+                                name: Some("n1".into()),
+                                ..Default::default()
+                            },
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .expect("node");
+                server.compact();
+            }
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(expired, 1);
+    assert_eq!(applied, ["data", "data"], "listed twice");
+}
