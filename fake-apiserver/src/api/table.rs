@@ -146,7 +146,7 @@ fn columns(kind: TableKind) -> Vec<Value> {
             ),
             col(
                 "Count",
-                "integer",
+                "string",
                 1,
                 "The number of times this event has occurred.",
             ),
@@ -350,12 +350,16 @@ fn columns(kind: TableKind) -> Vec<Value> {
         ],
         TableKind::VolumeAttachment => vec![
             name,
-            col(
-                "Attacher",
-                "string",
-                0,
-                "Attacher indicates the name of the volume driver that MUST handle this request.",
-            ),
+            {
+                let mut c = col(
+                    "Attacher",
+                    "string",
+                    0,
+                    "Attacher indicates the name of the volume driver that MUST handle this request.",
+                );
+                c["format"] = json!("name");
+                c
+            },
             col(
                 "PV",
                 "string",
@@ -397,6 +401,14 @@ fn access_modes(modes: Option<&Value>) -> String {
         }
     }
     out.join(",")
+}
+
+/// `GetPersistentVolume(Claim)Class`: the beta annotation first, then spec.storageClassName.
+fn storage_class(obj: &Value) -> String {
+    match obj.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class") {
+        Some(Value::String(class)) => class.clone(),
+        _ => s(obj, "/spec/storageClassName").to_string(),
+    }
 }
 
 fn or(value: &str, fallback: &str) -> String {
@@ -480,13 +492,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                     access_modes(obj.pointer("/status/accessModes")),
                 )
             };
-            let class = or(
-                s(obj, "/spec/storageClassName"),
-                s(
-                    obj,
-                    "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
-                ),
-            );
+            let class = storage_class(obj);
             vec![
                 json!(name),
                 json!(phase),
@@ -509,13 +515,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             } else {
                 s(obj, "/status/phase").to_string()
             };
-            let class = or(
-                s(obj, "/spec/storageClassName"),
-                s(
-                    obj,
-                    "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
-                ),
-            );
+            let class = storage_class(obj);
             vec![
                 json!(name),
                 json!(s(obj, "/spec/capacity/storage")),
