@@ -2111,3 +2111,40 @@ async fn watcher_relists_after_410_gone() {
     assert_eq!(expired, 1);
     assert_eq!(applied, ["data", "data"], "listed twice");
 }
+
+#[tokio::test]
+async fn table_watch_streams_tables_and_table_bookmarks() {
+    let (server, _client, _clock) = setup();
+    let response = server
+        .handle(
+            http::Request::get(
+                "/api/v1/namespaces?watch=1&resourceVersion=0&allowWatchBookmarks=true&timeoutSeconds=1",
+            )
+            .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+            .body(Bytes::new())
+            .expect("request"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("infallible")
+        .to_bytes();
+    let lines: Vec<Value> = std::str::from_utf8(&body)
+        .expect("utf8")
+        .lines()
+        .map(json_of)
+        .collect();
+    assert_eq!(lines.len(), 5, "four namespaces and a bookmark");
+    assert!(lines[..4].iter().all(|l| l["type"] == "ADDED"
+        && l["object"]["kind"] == "Table"
+        && l["object"]["rows"][0]["cells"][1] == "Active"));
+    assert_eq!(lines[4]["type"], "BOOKMARK");
+    assert_eq!(lines[4]["object"]["kind"], "Table");
+    assert_eq!(
+        lines[4]["object"]["metadata"]["resourceVersion"],
+        server.resource_version().to_string()
+    );
+}

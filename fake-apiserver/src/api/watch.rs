@@ -73,6 +73,19 @@ impl WatchState {
         if initial_end {
             object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
+        // A bookmark takes the shape the client asked objects in.
+        if self.as_metadata {
+            object["kind"] = json!("PartialObjectMetadata");
+            object["apiVersion"] = json!("meta.k8s.io/v1");
+        } else if self.as_table {
+            object = json!({
+                "kind": "Table",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": object["metadata"].clone(),
+                "columnDefinitions": [],
+                "rows": [],
+            });
+        }
         line("BOOKMARK", &object)
     }
 
