@@ -36,8 +36,9 @@
 //!   deleted). No `pvc-protection` finalizers are added.
 //! - **Deletion** is immediate unless the object has finalizers (then it gets a
 //!   `deletionTimestamp` and goes when the last finalizer is removed). Pods are not graceful
-//!   (no 30 s grace period); a namespace and everything in it go at once (the reply shows it
-//!   `Terminating`). `gracePeriodSeconds` and `propagationPolicy` are ignored. `dryRun=All` runs the
+//!   (no 30 s grace period). A deleted namespace turns `Terminating` (new content gets the
+//!   real 403) and it and everything in it go [`NAMESPACE_CLEANUP_DELAY`] later on the server's
+//!   clock, the namespace controller's work in one step. `gracePeriodSeconds` and `propagationPolicy` are ignored. `dryRun=All` runs the
 //!   write against a scratch copy of the store (a dry-run create with a resourceVersion still
 //!   gets the 500 the real server gives only to real creates).
 //! - **Lists** always serve the latest state: `resourceVersion`/`resourceVersionMatch` on a list
@@ -82,6 +83,7 @@ use crate::clock::SharedClock;
 
 pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
 pub use status::{ApiError, FieldError};
+pub use verbs::NAMESPACE_CLEANUP_DELAY;
 
 use store::Store;
 

@@ -1682,6 +1682,23 @@ async fn namespaces_delete_with_their_contents_except_the_immortal_ones() {
         deleted.status.and_then(|s| s.phase).as_deref(),
         Some("Terminating")
     );
+    // Terminating: still readable, its contents too; new content is refused.
+    assert!(namespaces.get("ns1").await.is_ok());
+    assert!(pvcs.get("data").await.is_ok());
+    let refused = api_error(
+        pvcs.create(&PostParams::default(), &pvc("late"))
+            .await
+            .expect_err("terminating"),
+    );
+    assert_eq!(refused.code, 403);
+    assert_eq!(
+        refused.message,
+        "persistentvolumeclaims \"late\" is forbidden: unable to create new content in namespace ns1 because it is being terminated"
+    );
+    // The namespace controller's work happens as the clock passes.
+    _clock
+        .advance(fake_apiserver::api::NAMESPACE_CLEANUP_DELAY)
+        .await;
     match watch.try_next().await.expect("ok").expect("event") {
         WatchEvent::Deleted(p) => assert_eq!(p.metadata.name.as_deref(), Some("data")),
         other => panic!("unexpected {other:?}"),
@@ -1691,6 +1708,7 @@ async fn namespaces_delete_with_their_contents_except_the_immortal_ones() {
             .objects("", "v1", "persistentvolumeclaims")
             .is_empty()
     );
+    assert!(namespaces.get_opt("ns1").await.expect("get").is_none());
 }
 
 #[tokio::test]

@@ -379,18 +379,32 @@ async fn kubectl_create_describe_get_events_and_delete_a_claim() {
     assert_eq!(failed["MESSAGE"], "legacy style message", "{listed}");
     assert_eq!(rows.len(), 4, "{listed}");
 
-    let deleted = fake.kubectl_ok(&["delete", "pvc", "data", "-n", "ns1"]);
+    // `delete -f` of the namespace and the claim: the namespace turns Terminating, the claim
+    // is still there to delete, and kubectl waits until both are gone (as on a real cluster).
+    let deleted = fake.kubectl_ok(&["delete", "-f", &manifest]);
+    assert!(deleted.contains("namespace \"ns1\" deleted"), "{deleted}");
     assert!(
         deleted.contains("persistentvolumeclaim \"data\" deleted"),
         "{deleted}"
     );
+    let namespace_gone = fake.kubectl(&["get", "namespace", "ns1"]);
+    assert!(
+        String::from_utf8_lossy(&namespace_gone.stderr)
+            .contains("Error from server (NotFound): namespaces \"ns1\" not found"),
+        "{namespace_gone:?}"
+    );
+    // The server answers `persistentvolumeclaims "data" not found`; kubectl 1.32 then finds
+    // the namespace missing too and says so, as against a real cluster.
     let gone = fake.kubectl(&["get", "pvc", "data", "-n", "ns1"]);
     assert!(!gone.status.success());
     let stderr = String::from_utf8_lossy(&gone.stderr);
     assert!(
-        stderr.contains("Error from server (NotFound): persistentvolumeclaims \"data\" not found"),
+        stderr.contains("Error from server (NotFound): namespaces \"ns1\" not found"),
         "{stderr}"
     );
+    let client = fake.kube_client().await;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client, "ns1");
+    assert!(claims.get_opt("data").await.expect("get").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -803,6 +803,22 @@ fn store_new(
     {
         return Err(ApiError::namespace_not_found(&ns));
     }
+    if def.namespaced
+        && state
+            .objects
+            .get(&("namespaces", String::new(), ns.clone()))
+            .is_some_and(|namespace| !meta(namespace, "deletionTimestamp").is_empty())
+    {
+        return Err(ApiError::status(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                def.plural
+            ),
+            Some(json!({"name": name, "kind": def.plural})),
+        ));
+    }
     if !meta(&obj, "resourceVersion").is_empty() {
         return Err(ApiError::status(
             500,
@@ -1183,24 +1199,25 @@ fn delete_one(
                 Some(json!({"name": name, "kind": "namespaces"})),
             ));
         }
-        let ns = name.clone();
-        let inside: Vec<Key> = state
-            .objects
-            .keys()
-            .filter(|k| k.0 != "namespaces" && k.1 == ns)
-            .cloned()
-            .collect();
-        for k in inside {
-            state.remove(&k);
+        if !meta(&existing, "deletionTimestamp").is_empty() {
+            return Ok((existing, true));
         }
-        let mut last = state.remove(&key).unwrap_or(existing);
-        if let Some(m) = meta_mut(&mut last) {
+        // As the real server: the namespace turns Terminating (new content is refused), and
+        // the namespace controller deletes what it holds, then the namespace, a little later.
+        let mut marked = existing;
+        if let Some(m) = meta_mut(&mut marked) {
             m.insert("deletionTimestamp".into(), json!(now_seconds(server)));
         }
-        if let Some(map) = last.as_object_mut() {
+        if let Some(map) = marked.as_object_mut() {
             map.insert("status".into(), json!({"phase": "Terminating"}));
         }
-        return Ok((last, true));
+        let stored = state.put(key, marked, ChangeType::Modified);
+        let (server, namespace) = (server.clone(), name.clone());
+        tokio::spawn(async move {
+            server.clock.sleep(NAMESPACE_CLEANUP_DELAY).await;
+            finish_namespace_deletion(&server, &namespace);
+        });
+        return Ok((stored, true));
     }
     if has_finalizers {
         if meta(&existing, "deletionTimestamp").is_empty() {
@@ -1215,6 +1232,28 @@ fn delete_one(
     }
     let last = state.remove(&key).unwrap_or(existing);
     Ok((last, def.returns_deleted))
+}
+
+/// How long after its deletion a namespace and its contents are gone (the namespace
+/// controller's work), on the server's clock.
+pub const NAMESPACE_CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The namespace controller's step: deletes everything in `namespace`, then the namespace.
+fn finish_namespace_deletion(server: &ApiServer, namespace: &str) {
+    {
+        let mut state = server.store.lock();
+        let inside: Vec<Key> = state
+            .objects
+            .keys()
+            .filter(|k| k.0 != "namespaces" && k.1 == namespace)
+            .cloned()
+            .collect();
+        for key in inside {
+            state.remove(&key);
+        }
+        state.remove(&("namespaces", String::new(), namespace.to_owned()));
+    }
+    server.store.notify();
 }
 
 fn delete_options(req: &Request) -> Result<Value, ApiError> {
