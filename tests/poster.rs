@@ -760,3 +760,31 @@ async fn lost_create_with_a_smaller_count_is_patched_to_the_full_count() {
     assert_eq!(stored[0]["count"], 2, "two posts, count 2");
     assert_eq!(patches(&h).last().expect("a patch")["count"], 2);
 }
+
+#[tokio::test]
+async fn folding_memory_is_lru_bounded() {
+    // With room for two series, a third evicts the least recently used one: its next repeat
+    // starts a new Event instead of patching the old one (memory stays bounded; nothing lost).
+    let h = harness(|mut c| {
+        c.cache_size = std::num::NonZeroUsize::new(2).expect("non-zero");
+        c
+    });
+    with_claim(&h);
+    for name in ["a", "b", "c", "b", "c", "a"] {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node(name));
+        h.poster.flush().await;
+    }
+    let detached_from_a = h
+        .mock
+        .events(NS)
+        .into_iter()
+        .filter(|e| e["message"] == "[pvc-6f1c0a4e]: Detached from node a")
+        .count();
+    assert_eq!(
+        detached_from_a, 2,
+        "a's series was evicted, so its repeat was created anew"
+    );
+    assert_eq!(patches(&h).len(), 2, "b and c were still cached: patched");
+    assert_eq!(creates(&h).len(), 4);
+}
