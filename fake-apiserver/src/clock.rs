@@ -193,7 +193,7 @@ impl Clock for VirtualClock {
 
     fn sleep(&self, duration: Duration) -> Sleep {
         let (tx, rx) = oneshot::channel();
-        {
+        let key = {
             let mut state = self.state();
             if duration.is_zero() {
                 return Box::pin(async {});
@@ -202,14 +202,39 @@ impl Clock for VirtualClock {
             let id = state.next_id;
             state.next_id += 1;
             state.sleepers.insert((deadline, id), tx);
-        }
+            (deadline, id)
+        };
+        // A sleep given up before its deadline (a timeout that lost its race) takes its entry
+        // with it, so waiting timers do not pile up while time stands still.
+        let guard = Unregister {
+            clock: Arc::downgrade(&self.inner),
+            key,
+        };
         Box::pin(async move {
+            let _guard = guard;
             // The sender is dropped only when the clock itself is dropped; then time never
             // comes, so wait forever rather than wake early.
             if rx.await.is_err() {
                 std::future::pending::<()>().await;
             }
         })
+    }
+}
+
+/// Removes a sleeper's entry when its sleep is dropped.
+struct Unregister {
+    clock: std::sync::Weak<Mutex<VirtualState>>,
+    key: (Timestamp, u64),
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        if let Some(inner) = self.clock.upgrade() {
+            let mut state = inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.sleepers.remove(&self.key);
+        }
     }
 }
 
@@ -244,6 +269,15 @@ mod tests {
         assert_eq!(clock.now().duration_since(start()).as_secs(), 25);
         clock.advance(Duration::from_secs(5)).await;
         assert_eq!(seen.lock().expect("not poisoned").len(), 3);
+    }
+
+    #[test]
+    fn a_dropped_sleep_leaves_no_timer_behind() {
+        let clock = VirtualClock::new(start());
+        let sleep = clock.sleep(Duration::from_secs(30));
+        assert_eq!(clock.sleepers(), 1);
+        drop(sleep);
+        assert_eq!(clock.sleepers(), 0);
     }
 
     #[tokio::test]
