@@ -20,6 +20,14 @@ use prometheus_client::registry::Registry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The poster's warnings (the skipped event) on stderr; RUST_LOG=debug shows every request.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse()?);
     let cluster = FakeCluster::new(Arc::new(clock.clone()));
     let client = cluster.client();
