@@ -8,7 +8,7 @@ use super::status::FieldError;
 use super::validation;
 
 /// (core/v1 name, events.k8s.io/v1 name) of every renamed field.
-const RENAMES: &[(&str, &str)] = &[
+pub(crate) const RENAMES: &[(&str, &str)] = &[
     ("involvedObject", "regarding"),
     ("message", "note"),
     ("source", "deprecatedSource"),

@@ -572,19 +572,10 @@ fn prepare_body(def: &ResourceDef, body: Value, req: &Request) -> Result<Prepare
     let mut diff = Vec::new();
     unknown_fields(&core_body, &obj, "", &mut diff);
     if def.view == View::EventsV1 {
-        const BACK: &[(&str, &str)] = &[
-            ("involvedObject", "regarding"),
-            ("message", "note"),
-            ("source", "deprecatedSource"),
-            ("firstTimestamp", "deprecatedFirstTimestamp"),
-            ("lastTimestamp", "deprecatedLastTimestamp"),
-            ("count", "deprecatedCount"),
-            ("reportingComponent", "reportingController"),
-        ];
         diff = diff
             .into_iter()
             .map(|p| {
-                for (core, v1) in BACK {
+                for (core, v1) in super::events::RENAMES {
                     if p == *core || p.starts_with(&format!("{core}.")) {
                         return format!("{v1}{}", &p[core.len()..]);
                     }
@@ -845,7 +836,18 @@ fn store_new(
 fn create(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
     let body = decode_body(req)?;
-    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    let prepared = prepare_body(def, body, req)?;
+    create_prepared(server, target, req, prepared)
+}
+
+/// Stamps, validates and stores a prepared new object; answers 201 with its warnings.
+fn create_prepared(
+    server: &ApiServer,
+    target: &Target,
+    req: &Request,
+    Prepared { mut obj, warnings }: Prepared,
+) -> Result<Response, ApiError> {
+    let def = target.def;
     let stored = {
         let mut state = server.store.lock();
         stamp_new(
@@ -1121,25 +1123,9 @@ fn apply_create(
     doc: Value,
 ) -> Result<Response, ApiError> {
     let def = target.def;
-    let Prepared { mut obj, warnings } = prepare_body(def, doc, req)?;
-    check_name_and_namespace(target, &mut obj)?;
-    let stored = {
-        let mut state = server.store.lock();
-        stamp_new(
-            server,
-            &mut state,
-            def,
-            &mut obj,
-            target.namespace.as_deref(),
-        )?;
-        (def.prepare_create)(&mut obj);
-        validate_new(def, &obj)?;
-        store_new(&mut state, def, obj)?
-    };
-    server.store.notify();
-    let mut response = respond(def, req, 201, &stored, server.clock.now());
-    add_warnings(&mut response, &warnings);
-    Ok(response)
+    let mut prepared = prepare_body(def, doc, req)?;
+    check_name_and_namespace(target, &mut prepared.obj)?;
+    create_prepared(server, target, req, prepared)
 }
 
 /// Deletes one object in `state`; returns the status code and body object.
