@@ -23,10 +23,9 @@ pub mod metrics;
 pub mod poster;
 pub mod reason;
 
-/// The project's one clock abstraction, shared with the fake cluster and the simulation.
-pub mod clock {
-    pub use fake_apiserver::clock::*;
-}
+/// The project's one clock abstraction (the `csi-clock` crate), shared with the fake cluster
+/// and the simulation.
+pub use csi_clock as clock;
 
 pub use event::{LifecycleEvent, MigrationFailure};
 pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};

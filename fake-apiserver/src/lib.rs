@@ -12,10 +12,12 @@
 //! - [`cluster`]: [`FakeCluster`], the handle tests hold (server + control + clock).
 
 pub mod api;
-pub mod clock;
 pub mod cluster;
 pub mod control;
 pub mod transport;
+
+/// The project's one clock abstraction (the `csi-clock` crate), re-exported.
+pub use csi_clock as clock;
 
 pub use api::{ApiServer, ResponseBody};
 pub use clock::{Clock, SharedClock, SystemClock, VirtualClock};

@@ -6,7 +6,7 @@
 //! simulations use [`VirtualClock`], whose time moves only when [`VirtualClock::advance`] says so.
 //!
 //! ```
-//! use fake_apiserver::clock::{Clock, VirtualClock};
+//! use csi_clock::{Clock, VirtualClock};
 //! use std::time::Duration;
 //!
 //! let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().unwrap());
@@ -44,7 +44,7 @@ pub type SharedClock = Arc<dyn Clock>;
 /// Real time: [`Timestamp::now`] and [`tokio::time::sleep`].
 ///
 /// ```
-/// use fake_apiserver::clock::{Clock, SystemClock};
+/// use csi_clock::{Clock, SystemClock};
 /// assert!(SystemClock.now().as_second() > 1_700_000_000);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
