@@ -22,7 +22,9 @@ fn publish(n: u32, node: &str, mode: AccessMode) -> Publish {
 }
 
 fn volumes(n: u32) -> String {
-    (1..=n).map(|i| volume_yaml(i, "ReadWriteMany", "")).collect()
+    (1..=n)
+        .map(|i| volume_yaml(i, "ReadWriteMany", ""))
+        .collect()
 }
 
 // ---------------------------------------------------------------- Publish
@@ -134,7 +136,14 @@ async fn publish_rwo_to_another_node_when_the_holder_was_deleted_clears_it() {
     let extra = format!(
         "{}{}",
         volume_yaml(1, "ReadWriteOnce", ""),
-        attachment_yaml("va-1", DRIVER, "pvc-1", "node-gone", model_support::START, true)
+        attachment_yaml(
+            "va-1",
+            DRIVER,
+            "pvc-1",
+            "node-gone",
+            model_support::START,
+            true
+        )
     );
     let r = restarted_rig(&extra, secs(10)).await;
     assert_eq!(r.controller.volumes()[0].nodes, vec!["node-gone".into()]);
@@ -170,7 +179,9 @@ async fn publish_rwx_to_a_second_node_starts_a_migration() {
     r.new_events().await;
     r.advance(secs(7)).await;
     r.controller
-        .publish(publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "600"))
+        .publish(
+            publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "600"),
+        )
         .expect("migration starts");
     let view = &r.controller.volumes()[0];
     assert_eq!(view.nodes, vec!["node-a".into(), "node-b".into()]);
@@ -247,8 +258,13 @@ async fn unpublish_of_the_only_node_untracks_and_posts_volume_detached() {
         .unpublish(&"pvc-1".into(), &"node-a".into())
         .expect("detach");
     assert!(r.controller.volumes().is_empty());
-    r.expect_events(&[(N, "VolumeDetached", "[pvc-1]: Detached from node node-a", "disk-1")])
-        .await;
+    r.expect_events(&[(
+        N,
+        "VolumeDetached",
+        "[pvc-1]: Detached from node node-a",
+        "disk-1",
+    )])
+    .await;
     // Repeating it changes nothing and posts nothing.
     r.controller
         .unpublish(&"pvc-1".into(), &"node-a".into())
@@ -304,7 +320,11 @@ async fn unpublish_of_the_target_aborts_the_migration_as_a_failure() {
         .unpublish(&"pvc-1".into(), &"node-b".into())
         .expect("target leaves");
     let view = &r.controller.volumes()[0];
-    assert_eq!(view.nodes, vec!["node-a".into()], "the source stays primary");
+    assert_eq!(
+        view.nodes,
+        vec!["node-a".into()],
+        "the source stays primary"
+    );
     assert_eq!(view.migration, None);
     assert_eq!(r.metrics.migrations(MigrationResult::Aborted), 1);
     assert_eq!(r.metrics.migrations(MigrationResult::Success), 0);
@@ -345,18 +365,35 @@ async fn unpublish_after_a_timeout_leaves_the_other_node_primary_quietly() {
 /// The timer fires at start + timeout + 1 ns, not a nanosecond earlier, once.
 async fn fires_exactly_after(value: &str, timeout: Duration, printed: &str) {
     let r = migrating(Some(value)).await;
-    assert_eq!(r.controller.volumes()[0].migration.as_ref().map(|m| m.timeout), Some(timeout));
+    assert_eq!(
+        r.controller.volumes()[0]
+            .migration
+            .as_ref()
+            .map(|m| m.timeout),
+        Some(timeout)
+    );
     r.advance(timeout).await;
     r.expect_events(&[]).await;
-    assert!(!r.controller.volumes()[0].migration.as_ref().expect("migration").failed);
+    assert!(
+        !r.controller.volumes()[0]
+            .migration
+            .as_ref()
+            .expect("migration")
+            .failed
+    );
     assert_eq!(r.metrics.active_migrations(), 1);
     r.advance(Duration::from_nanos(1)).await;
     let message = format!(
         "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: {printed}"
     );
-    r.expect_events(&[(W, "MigrationFailed", &message, "disk-1")]).await;
+    r.expect_events(&[(W, "MigrationFailed", &message, "disk-1")])
+        .await;
     let view = &r.controller.volumes()[0];
-    assert_eq!(view.nodes, vec!["node-a".into(), "node-b".into()], "both nodes stay");
+    assert_eq!(
+        view.nodes,
+        vec!["node-a".into(), "node-b".into()],
+        "both nodes stay"
+    );
     assert!(view.migration.as_ref().expect("migration").failed);
     assert_eq!(r.metrics.migrations(MigrationResult::Timeout), 1);
     assert_eq!(r.metrics.active_migrations(), 0);
@@ -503,10 +540,18 @@ async fn deleted_node_of_a_failed_migration_is_only_cleared() {
 async fn deleted_node_reconciles_its_volumes_in_volume_id_order() {
     let r = rig(&volumes(3)).await;
     // Published out of order; pvc-2 migrates away from node-a.
-    r.controller.publish(publish(3, "node-a", AccessMode::Rwo)).expect("3");
-    r.controller.publish(publish(1, "node-a", AccessMode::Rwo)).expect("1");
-    r.controller.publish(publish(2, "node-a", AccessMode::Rwx)).expect("2");
-    r.controller.publish(publish(2, "node-c", AccessMode::Rwx)).expect("2 migrates");
+    r.controller
+        .publish(publish(3, "node-a", AccessMode::Rwo))
+        .expect("3");
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .expect("1");
+    r.controller
+        .publish(publish(2, "node-a", AccessMode::Rwx))
+        .expect("2");
+    r.controller
+        .publish(publish(2, "node-c", AccessMode::Rwx))
+        .expect("2 migrates");
     r.new_events().await;
     r.controller.node_deleted(&"node-a".into());
     r.expect_events(&[
@@ -544,7 +589,9 @@ async fn stop_cancels_every_timer_and_posts_nothing_more() {
 #[tokio::test]
 async fn dropping_the_last_clone_cancels_every_timer() {
     let r = migrating(Some("30")).await;
-    let model_support::Rig { controller, clock, .. } = &r;
+    let model_support::Rig {
+        controller, clock, ..
+    } = &r;
     let clone = controller.clone();
     drop(clone);
     assert_eq!(clock.sleepers(), 1, "a clone remains");
@@ -557,7 +604,439 @@ async fn dropping_the_last_clone_cancels_every_timer() {
         r
     };
     model_support::settle().await;
-    assert_eq!(r.clock.sleepers(), 0, "the old controller's timer went with it");
+    assert_eq!(
+        r.clock.sleepers(),
+        0,
+        "the old controller's timer went with it"
+    );
     r.advance(secs(3600)).await;
     r.expect_events(&[]).await;
+}
+
+// ---------------------------------------------------------------- Claims
+
+#[tokio::test]
+async fn claim_from_the_volume_context_is_used_and_remembered_for_every_later_event() {
+    // pvc-1's claimRef names disk-1; the volume context names `other`: the context wins, on
+    // publish as on unpublish, timers and reconciles.
+    let r = rig(&volumes(1)).await;
+    let to = |node: &str| {
+        Publish::new("pvc-1", node, AccessMode::Rwx)
+            .claim("vms", "other")
+            .context_entry("migrationTimeoutSeconds", "30")
+    };
+    r.controller.publish(to("node-a")).expect("attach");
+    r.controller.publish(to("node-b")).expect("migrate");
+    r.advance(secs(31)).await;
+    r.controller.node_deleted(&"node-a".into());
+    r.controller
+        .unpublish(&"pvc-1".into(), &"node-b".into())
+        .expect("detach");
+    let events = r.events().await;
+    let reasons: Vec<_> = events.iter().map(|e| e.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "VolumeAttached",
+            "MigrationStarted",
+            "MigrationFailed",
+            "StaleAttachmentCleared",
+            "VolumeDetached"
+        ]
+    );
+    for event in &events {
+        assert_eq!(
+            (event.claim.as_str(), event.uid.as_str()),
+            ("other", "uid-other"),
+            "{event:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_context_keys_the_claim_is_found_through_the_pv_claim_ref() {
+    let r = rig(&volumes(2)).await;
+    r.controller
+        .publish(Publish::new("pvc-2", "node-a", AccessMode::Rwo))
+        .expect("attach");
+    r.controller
+        .unpublish(&"pvc-2".into(), &"node-a".into())
+        .expect("detach");
+    let events = r.events().await;
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.reason.as_str(), e.claim.as_str(), e.uid.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("VolumeAttached", "disk-2", "uid-disk-2"),
+            ("VolumeDetached", "disk-2", "uid-disk-2")
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- Restart
+
+/// pvc-1 (RWX PV, timeout 600 s) attached to node-a at the start and to node-b 60 s later;
+/// the newer attachment has the smaller name, so list order is not creation order.
+fn migration_on_disk(timeout: &str) -> String {
+    format!(
+        "{}{}{}",
+        volume_yaml(
+            1,
+            "ReadWriteMany",
+            &format!("migrationTimeoutSeconds: \"{timeout}\"")
+        ),
+        attachment_yaml(
+            "va-2",
+            DRIVER,
+            "pvc-1",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+        attachment_yaml(
+            "va-1",
+            DRIVER,
+            "pvc-1",
+            "node-b",
+            "2026-01-01T00:01:00Z",
+            true
+        ),
+    )
+}
+
+fn at(offset: u64) -> jiff::Timestamp {
+    let start: jiff::Timestamp = model_support::START.parse().expect("start");
+    start
+        .checked_add(jiff::SignedDuration::from_secs(offset as i64))
+        .expect("in range")
+}
+
+#[tokio::test]
+async fn restart_mid_migration_keeps_source_target_start_and_timeout_then_completes() {
+    let r = restarted_rig(&migration_on_disk("600"), secs(120)).await;
+    let views = r.controller.volumes();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].mode, AccessMode::Rwx);
+    assert_eq!(views[0].nodes, vec!["node-a".into(), "node-b".into()]);
+    let migration = views[0].migration.clone().expect("running migration");
+    assert_eq!(
+        (migration.source.as_str(), migration.target.as_str()),
+        ("node-a", "node-b"),
+        "source = older attachment"
+    );
+    assert_eq!(
+        migration.started,
+        at(60),
+        "start = newer attachment's creation"
+    );
+    assert_eq!(migration.timeout, secs(600));
+    assert!(!migration.failed);
+    assert_eq!(r.metrics.active_migrations(), 1);
+    assert_eq!(r.controller.timers(), 1);
+    r.expect_events(&[]).await; // a restart posts nothing by itself
+    r.advance(secs(75)).await;
+    r.controller
+        .unpublish(&"pvc-1".into(), &"node-a".into())
+        .expect("source leaves");
+    r.expect_events(&[(
+        N,
+        "MigrationCompleted",
+        "[pvc-1]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 2m15s)",
+        "disk-1",
+    )])
+    .await;
+    assert_eq!(
+        r.events().await[0].uid,
+        "uid-disk-1",
+        "claimRef path after a restart"
+    );
+    assert_eq!(r.metrics.migrations(MigrationResult::Success), 1);
+    assert_eq!(r.metrics.active_migrations(), 0);
+}
+
+#[tokio::test]
+async fn restart_mid_migration_times_out_at_the_rebuilt_deadline() {
+    let r = restarted_rig(&migration_on_disk("600"), secs(120)).await;
+    // start = +60 s, timeout 600 s: the deadline is +660 s + 1 ns.
+    r.advance(secs(540)).await;
+    r.expect_events(&[]).await;
+    r.advance(Duration::from_nanos(1)).await;
+    r.expect_events(&[(
+        W,
+        "MigrationFailed",
+        "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 10m0s",
+        "disk-1",
+    )])
+    .await;
+    assert_eq!(r.metrics.migrations(MigrationResult::Timeout), 1);
+    assert_eq!(r.metrics.active_migrations(), 0);
+}
+
+#[tokio::test]
+async fn restart_after_the_timeout_passed_fails_the_migration_at_once() {
+    // Down from before the deadline (+660 s) until +760 s.
+    let r = restarted_rig(&migration_on_disk("600"), secs(760)).await;
+    model_support::settle().await;
+    r.expect_events(&[(
+        W,
+        "MigrationFailed",
+        "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 11m40s",
+        "disk-1",
+    )])
+    .await;
+    assert_eq!(r.elapsed(), secs(760), "the clock did not move");
+    let views = r.controller.volumes();
+    assert_eq!(views[0].nodes.len(), 2, "both nodes stay");
+    assert!(views[0].migration.as_ref().expect("migration").failed);
+    assert_eq!(r.metrics.migrations(MigrationResult::Timeout), 1);
+    assert_eq!(r.metrics.active_migrations(), 0);
+    r.advance(secs(3600)).await;
+    r.expect_events(&[]).await;
+}
+
+#[tokio::test]
+async fn restart_keeps_the_two_oldest_of_more_than_two_attachments_with_a_warning() {
+    let extra = format!(
+        "{}{}{}{}{}{}{}",
+        volume_yaml(1, "ReadWriteMany", ""),
+        volume_yaml(2, "ReadWriteOnce", ""),
+        attachment_yaml(
+            "va-c",
+            DRIVER,
+            "pvc-1",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+        attachment_yaml(
+            "va-b",
+            DRIVER,
+            "pvc-1",
+            "node-b",
+            "2026-01-01T00:00:10Z",
+            true
+        ),
+        attachment_yaml(
+            "va-a",
+            DRIVER,
+            "pvc-1",
+            "node-c",
+            "2026-01-01T00:00:20Z",
+            true
+        ),
+        // Not this driver's, or not attached: ignored.
+        attachment_yaml(
+            "va-x",
+            "other.csi.io",
+            "pvc-2",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+        attachment_yaml(
+            "va-y",
+            DRIVER,
+            "pvc-2",
+            "node-b",
+            "2026-01-01T00:00:00Z",
+            false
+        ),
+    );
+    let r = restarted_rig(&extra, secs(30)).await;
+    let views = r.controller.volumes();
+    assert_eq!(views.len(), 1, "only pvc-1: {views:?}");
+    assert_eq!(views[0].nodes, vec!["node-a".into(), "node-b".into()]);
+    let migration = views[0].migration.clone().expect("migration");
+    assert_eq!(migration.started, at(10));
+    assert_eq!(migration.timeout, secs(300), "no attribute: the default");
+    let logs = r.logs.text();
+    assert!(
+        logs.contains("WARN") && logs.contains("keeping the two oldest") && logs.contains("va-a"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn restart_reads_the_access_mode_of_a_single_attachment_from_the_pv() {
+    let extra = format!(
+        "{}{}{}{}",
+        volume_yaml(1, "ReadWriteMany", ""),
+        volume_yaml(2, "ReadWriteOnce", ""),
+        attachment_yaml(
+            "va-1",
+            DRIVER,
+            "pvc-1",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+        attachment_yaml(
+            "va-2",
+            DRIVER,
+            "pvc-2",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+    );
+    let r = restarted_rig(&extra, secs(30)).await;
+    let modes: Vec<_> = r.controller.volumes().iter().map(|v| v.mode).collect();
+    assert_eq!(modes, [AccessMode::Rwx, AccessMode::Rwo]);
+    r.controller
+        .publish(Publish::new("pvc-1", "node-b", AccessMode::Rwx))
+        .expect("RWX: a migration starts");
+    let refused = r
+        .controller
+        .publish(Publish::new("pvc-2", "node-b", AccessMode::Rwx))
+        .expect_err("RWO: a conflict");
+    assert_eq!(refused.code, Code::FailedPrecondition);
+    let reasons: Vec<_> = r
+        .events()
+        .await
+        .into_iter()
+        .map(|e| (e.reason, e.claim))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("MigrationStarted".to_string(), "disk-1".to_string()),
+            ("AttachmentConflict".to_string(), "disk-2".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn metrics_after_a_restart_count_the_rebuilt_migrations_and_never_go_negative() {
+    use csi_events::model::Controller;
+    let cluster = model_support::cluster_rig(&migration_on_disk("600"));
+    let metrics = cluster.metrics.clone();
+    // Before the restart a controller had two migrations running on these metrics.
+    let before = Controller::new(cluster.poster.clone(), cluster.config());
+    for node in ["node-a", "node-b", "node-c"] {
+        before.node_added(&node.into());
+    }
+    for (volume, nodes) in [
+        ("pvc-7", ["node-a", "node-b"]),
+        ("pvc-8", ["node-b", "node-c"]),
+    ] {
+        for node in nodes {
+            before
+                .publish(Publish::new(volume, node, AccessMode::Rwx))
+                .expect("publish");
+        }
+    }
+    assert_eq!(metrics.active_migrations(), 2);
+    drop(before);
+    cluster.clock.advance(secs(120)).await;
+    let after = Controller::rebuild(
+        cluster.cluster.client(),
+        cluster.poster.clone(),
+        cluster.config(),
+    )
+    .await
+    .expect("rebuild");
+    assert_eq!(
+        metrics.active_migrations(),
+        1,
+        "set from the rebuilt migrations"
+    );
+    let mut registry = prometheus_client::registry::Registry::with_prefix("rds_csi");
+    metrics.register(&mut registry);
+    after
+        .unpublish(&"pvc-1".into(), &"node-a".into())
+        .expect("complete");
+    after
+        .unpublish(&"pvc-1".into(), &"node-a".into())
+        .expect("repeat");
+    after
+        .unpublish(&"pvc-1".into(), &"node-b".into())
+        .expect("detach");
+    assert_eq!(metrics.active_migrations(), 0);
+    assert_eq!(metrics.migrations(MigrationResult::Success), 1);
+    let text = csi_events::metrics::encode_text(&registry);
+    for line in [
+        "rds_csi_migration_active_migrations 0",
+        r#"rds_csi_migration_migrations_total{result="success"} 1"#,
+        "rds_csi_migration_duration_seconds_count 1",
+        "rds_csi_migration_duration_seconds_sum 60.0",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}
+
+// ---------------------------------------------------------------- Node watcher
+
+/// Lets the watcher and the poster run until `done` holds (bounded, no sleeping).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        model_support::settle().await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test]
+async fn node_watcher_learns_the_nodes_and_reconciles_a_node_deleted_through_the_api() {
+    use csi_events::model::{Controller, watch_nodes};
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, DeleteParams};
+
+    let cluster = model_support::cluster_rig(&volumes(1));
+    let controller = Controller::new(cluster.poster.clone(), cluster.config());
+    let watcher = tokio::spawn(watch_nodes(cluster.cluster.client(), controller.clone()));
+    until("the initial list", || controller.nodes().len() == 3).await;
+    let r = cluster.with_controller(controller);
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .expect("attach");
+    r.new_events().await;
+    let nodes: Api<Node> = Api::all(r.cluster.client());
+    nodes
+        .delete("node-a", &DeleteParams::default())
+        .await
+        .expect("delete the node");
+    until("the deletion", || r.controller.volumes().is_empty()).await;
+    assert_eq!(r.controller.nodes(), vec!["node-b".into(), "node-c".into()]);
+    r.expect_events(&[(
+        N,
+        "StaleAttachmentCleared",
+        "[pvc-1]: Cleared stale attachment from deleted node node-a",
+        "disk-1",
+    )])
+    .await;
+    watcher.abort();
+}
+
+#[tokio::test]
+async fn node_watcher_reconciles_attached_nodes_missing_from_the_list() {
+    use csi_events::model::watch_nodes;
+    let extra = format!(
+        "{}{}",
+        volume_yaml(1, "ReadWriteOnce", ""),
+        attachment_yaml(
+            "va-1",
+            DRIVER,
+            "pvc-1",
+            "node-gone",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+    );
+    let r = restarted_rig(&extra, secs(10)).await;
+    assert_eq!(r.controller.volumes().len(), 1);
+    let watcher = tokio::spawn(watch_nodes(r.cluster.client(), r.controller.clone()));
+    until("the relist", || r.controller.volumes().is_empty()).await;
+    r.expect_events(&[(
+        N,
+        "StaleAttachmentCleared",
+        "[pvc-1]: Cleared stale attachment from deleted node node-gone",
+        "disk-1",
+    )])
+    .await;
+    watcher.abort();
 }

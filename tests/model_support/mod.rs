@@ -296,7 +296,6 @@ impl Rig {
     }
 }
 
-
 /// Lets spawned tasks run until they wait on something.
 pub async fn settle() {
     csi_events::clock::settle().await;
