@@ -39,7 +39,8 @@
 //! use csi_events::{EventPoster, PosterConfig};
 //! # use fake_apiserver::FakeCluster;
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), csi_events::model::RpcError> {
 //! # let client = FakeCluster::default().client();
 //! // `client` is the driver's kube::Client.
 //! let poster = EventPoster::new(client.clone(), PosterConfig::default());
@@ -62,7 +63,7 @@
 //! );
 //! controller.unpublish(&"pvc-1".into(), &"node-a".into())?; // VolumeDetached
 //! assert!(controller.volumes().is_empty());
-//! # Ok::<(), csi_events::model::RpcError>(())
+//! # Ok(())
 //! # }
 //! ```
 //!
