@@ -1040,3 +1040,56 @@ async fn node_watcher_reconciles_attached_nodes_missing_from_the_list() {
     .await;
     watcher.abort();
 }
+
+// ---------------------------------------------------------------- API failures
+
+#[tokio::test]
+async fn rebuild_reports_which_list_failed_and_what_to_fix() {
+    use csi_events::model::{Controller, RebuildError};
+    use fake_apiserver::control::{Fault, Verb};
+    let cluster = model_support::cluster_rig("");
+    cluster
+        .cluster
+        .faults()
+        .add(Fault::new(Verb::List, "volumeattachments").status(403));
+    let error = Controller::rebuild(
+        cluster.cluster.client(),
+        cluster.poster.clone(),
+        cluster.config(),
+    )
+    .await
+    .expect_err("forbidden");
+    assert!(
+        matches!(
+            error,
+            RebuildError::List {
+                kind: "volumeattachments",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("listing volumeattachments failed") && text.contains("RBAC"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn node_watcher_stops_with_an_error_when_the_api_forbids_it() {
+    use csi_events::model::{Controller, WatchError, watch_nodes};
+    use fake_apiserver::control::{Fault, Verb};
+    let cluster = model_support::cluster_rig("");
+    cluster
+        .cluster
+        .faults()
+        .add(Fault::new(Verb::List, "nodes").status(403));
+    let controller = Controller::new(cluster.poster.clone(), cluster.config());
+    let error = watch_nodes(cluster.cluster.client(), controller.clone())
+        .await
+        .expect_err("forbidden for good");
+    assert!(matches!(error, WatchError::Refused { .. }), "{error:?}");
+    assert!(error.to_string().contains("RBAC"), "{error}");
+    assert!(controller.nodes().is_empty());
+}
