@@ -1093,3 +1093,31 @@ async fn node_watcher_stops_with_an_error_when_the_api_forbids_it() {
     assert!(error.to_string().contains("RBAC"), "{error}");
     assert!(controller.nodes().is_empty());
 }
+
+#[tokio::test]
+async fn empty_volume_or_node_is_an_invalid_argument_and_posts_nothing() {
+    let r = rig(&volumes(1)).await;
+    let refused = r
+        .controller
+        .publish(Publish::new("", "node-a", AccessMode::Rwo))
+        .expect_err("no volume");
+    assert_eq!(
+        refused,
+        RpcError::new(Code::InvalidArgument, "volume ID is required")
+    );
+    let refused = r
+        .controller
+        .publish(Publish::new("pvc-1", "", AccessMode::Rwo))
+        .expect_err("no node");
+    assert_eq!(
+        refused,
+        RpcError::new(Code::InvalidArgument, "node ID is required")
+    );
+    let refused = r
+        .controller
+        .unpublish(&"".into(), &"node-a".into())
+        .expect_err("no volume");
+    assert_eq!(refused.code, Code::InvalidArgument);
+    assert!(r.controller.volumes().is_empty());
+    r.expect_events(&[]).await;
+}

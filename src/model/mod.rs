@@ -354,14 +354,25 @@ impl Controller {
     }
 
     /// ControllerPublishVolume. Synchronous; events go through the poster.
+    ///
+    /// Besides the rows of lifecycle.md, an empty volume id or node name is refused with
+    /// `InvalidArgument` (`volume ID is required`, `node ID is required`), as CSI asks.
     pub fn publish(&self, request: Publish) -> Result<(), RpcError> {
         self.inner
             .decide(|state, now, metrics, effects| state.publish(&request, now, metrics, effects))
     }
 
-    /// ControllerUnpublishVolume. Synchronous; always succeeds (an unknown volume or node is
-    /// already detached).
+    /// ControllerUnpublishVolume. Synchronous; events go through the poster. An unknown
+    /// volume or node is already detached (ok, nothing posted); an empty volume id is refused
+    /// with `InvalidArgument` (`volume ID is required`). An empty node name detaches nothing
+    /// (lifecycle.md has no "all nodes" row).
     pub fn unpublish(&self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
+        if volume.as_str().is_empty() {
+            return Err(RpcError::new(
+                Code::InvalidArgument,
+                "volume ID is required",
+            ));
+        }
         self.inner.decide(|state, now, metrics, effects| {
             state.unpublish(volume, node, now, metrics, effects);
             Ok(())
