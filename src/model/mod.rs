@@ -67,6 +67,24 @@
 //! # }
 //! ```
 //!
+//! # Which claim an event names
+//!
+//! A publish's own events name the claim of its volume context keys
+//! (`csi.storage.k8s.io/pvc/namespace` and `/name`): the event goes on the live claim of that
+//! name. Without the keys the claim is `None` and the poster reads the PV's `spec.claimRef`
+//! (uid compared). A *successful* publish that carries the keys makes that claim the volume's
+//! remembered claim (a refused publish changes nothing); unpublish, timers and node
+//! reconciles, which have no context, name the remembered claim, or `None` when there is
+//! none. The memory goes with the volume when it is untracked, and a restart does not
+//! restore it (after [`Controller::rebuild`] every event goes through the claimRef).
+//!
+//! # The active-migrations gauge
+//!
+//! `migration_active_migrations` is set, after every decision, to the number of running
+//! (not failed) migrations the controller holds, counted as they start and end: it cannot go
+//! negative and is right after a restart (a rebuild sets it from the rebuilt migrations). Use
+//! one [`MigrationMetrics`] per live controller.
+//!
 //! # The access mode after a restart
 //!
 //! A VolumeAttachment does not record the access mode the volume was published with. After a
