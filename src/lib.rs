@@ -29,7 +29,7 @@ pub use csi_clock as clock;
 
 pub use event::{LifecycleEvent, MigrationFailure};
 pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
-pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
+pub use poster::{Abandoned, ClaimSource, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};
 
 /// The README's example is compiled as a doctest, so it stays true.

@@ -364,11 +364,17 @@ async fn distinct_messages_are_never_folded_and_names_are_unique_at_one_instant(
     )));
 }
 
+/// The instant `secs` seconds after [`START`], as the API server writes it.
+fn at(secs: u64) -> String {
+    let start: jiff::Timestamp = START.parse().expect("start");
+    (start + jiff::SignedDuration::from_secs(secs as i64)).to_string()
+}
+
 #[tokio::test]
-async fn spam_filter_allows_a_burst_of_25_then_one_per_refill() {
+async fn spam_filter_writes_a_burst_of_25_then_waiting_posts_whole_at_the_next_token() {
     let h = harness(|c| c);
     with_claim(&h);
-    for i in 0..30 {
+    for i in 0..25 {
         h.poster.post_mount_failure(
             Some(&claim()),
             &vol(),
@@ -377,29 +383,180 @@ async fn spam_filter_allows_a_burst_of_25_then_one_per_refill() {
         );
     }
     h.poster.flush().await;
-    assert_eq!(creates(&h).len(), 25);
-    assert_eq!(
+    assert_eq!(creates(&h).len(), 25, "the burst: 25 writes");
+
+    // Over the burst: ten repeats of a written message and one new message wait.
+    h.clock.advance(Duration::from_secs(10)).await;
+    for _ in 0..10 {
         h.poster
-            .metrics()
-            .dropped(Reason::MountFailure, DropCause::RateLimited),
-        5
+            .post_mount_failure(Some(&claim()), &vol(), &node("a"), "attempt 0 failed");
+    }
+    h.clock.advance(Duration::from_secs(10)).await;
+    h.poster
+        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "a new failure");
+    h.poster.flush().await; // returns: waiting for a token is like waiting out a backoff
+    assert_eq!(creates(&h).len(), 25);
+    assert!(patches(&h).is_empty());
+    assert_eq!(
+        h.poster.queued(),
+        11,
+        "the waiting posts are held, not dropped"
     );
-    let warnings = h.logs.text().matches("rate limited").count();
-    assert_eq!(warnings, 1, "the rate-limit warning is itself rate limited");
+    let metrics = h.poster.metrics();
+    assert_eq!(metrics.deferred(Reason::MountFailure), 11);
+    assert_eq!(metrics.dropped_total(DropCause::RateLimited), 0);
+
+    // The token is due 300 s after the burst: not a moment earlier.
+    h.clock.advance(Duration::from_secs(279)).await;
+    h.poster.flush().await;
+    assert!(patches(&h).is_empty() && creates(&h).len() == 25);
+    h.clock.advance(Duration::from_secs(1)).await;
+    h.poster.flush().await;
+    let patched = patches(&h);
+    assert_eq!(patched.len(), 1, "one PATCH carries the ten repeats");
+    assert_eq!(patched[0]["count"], 11, "count exact");
+    assert_eq!(patched[0]["lastTimestamp"], at(10), "the posts' own time");
+    assert_eq!(
+        creates(&h).len(),
+        25,
+        "the new message waits for the next token"
+    );
 
     h.clock.advance(Duration::from_secs(300)).await;
-    h.poster
-        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "later");
-    h.poster
-        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "later still");
     h.poster.flush().await;
-    assert_eq!(creates(&h).len(), 26, "one token back after 300 s");
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 26);
+    assert_eq!(sent[25]["message"], "[pvc-6f1c0a4e] on [a]: a new failure");
+    assert_eq!(
+        sent[25]["firstTimestamp"],
+        at(20),
+        "written at 600 s, posted at 20 s"
+    );
+    assert_eq!(h.poster.queued(), 0);
+    let stored: i64 = h
+        .mock
+        .events(NS)
+        .iter()
+        .map(|e| e["count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(stored, 36, "every post is in a count");
+    let mut registry = prometheus_client::registry::Registry::with_prefix("rds_csi");
+    metrics.register(&mut registry);
+    let text = csi_events::metrics::encode_text(&registry);
+    assert!(
+        text.contains(r#"rds_csi_events_deferred_total{reason="MountFailure"} 11"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_warning_after_a_storm_of_normal_events_takes_the_very_next_token() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    for i in 0..30 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node(&format!("n{i}")));
+        h.clock.advance(Duration::from_secs(1)).await;
+    }
+    h.poster.post_migration_failed(
+        Some(&claim()),
+        &vol(),
+        &node("a"),
+        &node("b"),
+        MigrationFailure::Timeout,
+        Duration::from_secs(300),
+    );
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 25);
+    assert_eq!(h.poster.metrics().deferred(Reason::VolumeDetached), 5);
+    assert_eq!(h.poster.metrics().deferred(Reason::MigrationFailed), 1);
+
+    // The first token after the burst goes to the Warning, ahead of five older Normals.
+    h.clock.advance(Duration::from_secs(300)).await;
+    h.poster.flush().await;
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 26);
+    assert_eq!(sent[25]["reason"], "MigrationFailed");
+    assert_eq!(sent[25]["type"], "Warning");
+    assert_eq!(sent[25]["firstTimestamp"], at(30));
+    // Then the Normals, first posted first written.
+    for i in 25..30 {
+        h.clock.advance(Duration::from_secs(300)).await;
+        h.poster.flush().await;
+        let sent = creates(&h);
+        assert_eq!(
+            sent.last().expect("a create")["message"],
+            format!("[pvc-6f1c0a4e]: Detached from node n{i}")
+        );
+    }
+    assert_eq!(creates(&h).len(), 31);
+    assert_eq!(h.poster.queued(), 0);
+    assert_eq!(h.poster.metrics().dropped_total(DropCause::RateLimited), 0);
+}
+
+#[tokio::test]
+async fn a_waiting_series_evicted_from_the_series_cache_is_counted_rate_limited() {
+    let h = harness(|mut c| {
+        c.cache_size = std::num::NonZeroUsize::new(2).expect("non-zero");
+        c.spam_filter(1, Duration::from_secs(300))
+    });
+    with_claim(&h);
+    for name in ["a", "b", "c", "d"] {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node(name));
+        h.poster.flush().await;
+    }
+    assert_eq!(creates(&h).len(), 1, "a took the one token; b, c, d wait");
     assert_eq!(
         h.poster
             .metrics()
-            .dropped(Reason::MountFailure, DropCause::RateLimited),
-        6
+            .dropped(Reason::VolumeDetached, DropCause::RateLimited),
+        1,
+        "two series fit: b, the least recently posted to, was evicted"
     );
+    assert!(
+        h.logs.text().contains("rate_limited"),
+        "a warning says so: {}",
+        h.logs.text()
+    );
+    assert_eq!(h.poster.queued(), 2);
+    h.clock.advance(Duration::from_secs(600)).await;
+    h.poster.flush().await;
+    let messages: Vec<_> = creates(&h)
+        .iter()
+        .map(|e| e["message"].as_str().expect("message").to_owned())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "[pvc-6f1c0a4e]: Detached from node a",
+            "[pvc-6f1c0a4e]: Detached from node c",
+            "[pvc-6f1c0a4e]: Detached from node d"
+        ]
+    );
+    assert_eq!(h.poster.queued(), 0);
+}
+
+#[tokio::test]
+async fn retries_of_one_write_take_no_token() {
+    let h = harness(|c| c.spam_filter(1, Duration::from_secs(300)));
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::Status(503, None), 3);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    for _ in 0..4 {
+        h.poster.flush().await;
+        h.clock.advance(Duration::from_secs(5)).await;
+    }
+    h.poster.flush().await;
+    assert_eq!(
+        creates(&h).len(),
+        4,
+        "three failures and the success, one token"
+    );
+    assert_eq!(h.mock.events(NS).len(), 1);
+    assert_eq!(h.poster.metrics().deferred(Reason::VolumeDetached), 0);
 }
 
 #[tokio::test]
@@ -787,4 +944,320 @@ async fn folding_memory_is_lru_bounded() {
     );
     assert_eq!(patches(&h).len(), 2, "b and c were still cached: patched");
     assert_eq!(creates(&h).len(), 4);
+}
+
+// ---- Defects of round one (issue 9, item 6): each test failed on the round-one poster. ----
+
+#[tokio::test]
+async fn a_patch_landing_after_its_retry_does_not_turn_the_count_back() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    // The PATCH for the second post reaches a slow server and stays unanswered.
+    h.mock.fault(Method::PATCH, "/events/", Action::Hold, 1);
+    h.clock.advance(Duration::from_secs(10)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    support::settle().await;
+    assert_eq!(h.mock.held(), 1);
+    // It times out at 40 s; a third post comes; the retry writes count 3.
+    h.clock.advance(Duration::from_secs(30)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.clock.advance(Duration::from_secs(1)).await;
+    h.poster.flush().await;
+    assert_eq!(h.mock.events(NS)[0]["count"], 3);
+    // Then the slow server applies the old PATCH (count 2, lastTimestamp 10 s).
+    h.mock.release_held();
+    support::settle().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0]["count"], 3,
+        "the late PATCH must not lower the count"
+    );
+    assert_eq!(stored[0]["lastTimestamp"], at(40), "nor move time back");
+    assert!(
+        patches(&h)
+            .iter()
+            .all(|p| p["metadata"]["resourceVersion"].is_string()),
+        "every PATCH is conditional on the version last seen"
+    );
+}
+
+#[tokio::test]
+async fn a_conflicting_patch_re_reads_and_counts_on_from_the_server() {
+    // The PATCH lands but its answer is lost; its retry (same version) meets 409, reads the
+    // event back and finds its own count there: no double count, no lower count.
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.mock
+        .fault(Method::PATCH, "/events/", Action::ApplyThenDrop, 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(h.mock.events(NS)[0]["count"], 2, "the lost PATCH landed");
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.clock.advance(Duration::from_secs(5)).await;
+    h.poster.flush().await;
+    assert_eq!(h.mock.events(NS)[0]["count"], 3, "three posts, count 3");
+    let name = creates(&h)[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert_eq!(
+        h.mock
+            .requests_to(Method::GET, &format!("/events/{name}"))
+            .len(),
+        1,
+        "the 409 was resolved by reading the event back"
+    );
+    assert_eq!(h.poster.queued(), 0);
+}
+
+#[tokio::test]
+async fn two_instances_posting_one_event_at_one_instant_write_two_events() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    let other = csi_events::EventPoster::new(
+        h.mock.client(),
+        csi_events::PosterConfig::default()
+            .instance("other-host")
+            .clock(std::sync::Arc::new(h.clock.clone())),
+    );
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    other.post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    other.flush().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 2, "one Event per instance: {stored:#?}");
+    let instances: std::collections::BTreeSet<_> = stored
+        .iter()
+        .map(|e| {
+            e["reportingInstance"]
+                .as_str()
+                .expect("instance")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        instances,
+        ["other-host".to_owned(), "test-host".to_owned()].into()
+    );
+    assert!(stored.iter().all(|e| e["count"] == 1));
+}
+
+#[tokio::test]
+async fn a_restarted_poster_never_adopts_or_lowers_its_predecessors_event() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    for _ in 0..3 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        h.poster.flush().await;
+    }
+    assert_eq!(h.mock.events(NS)[0]["count"], 3);
+    assert!(h.poster.shutdown(Duration::from_secs(5)).await.is_clean());
+    // The same instance comes back at the same instant and posts the same event twice.
+    let successor = csi_events::EventPoster::new(
+        h.mock.client(),
+        csi_events::PosterConfig::default()
+            .instance("test-host")
+            .clock(std::sync::Arc::new(h.clock.clone())),
+    );
+    for _ in 0..2 {
+        successor.post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        successor.flush().await;
+    }
+    let counts: Vec<i64> = h
+        .mock
+        .events(NS)
+        .iter()
+        .map(|e| e["count"].as_i64().expect("count"))
+        .collect();
+    assert!(
+        counts.contains(&3),
+        "the predecessor's Event keeps its count 3: {counts:?}"
+    );
+    assert_eq!(counts.iter().sum::<i64>(), 5, "five posts, five counted");
+}
+
+#[tokio::test]
+async fn concurrent_shutdowns_both_report_the_abandoned_event() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.hold_everything();
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    let (one, two) = (h.poster.clone(), h.poster.clone());
+    let first = tokio::spawn(async move { one.shutdown(Duration::from_secs(5)).await });
+    let second = tokio::spawn(async move { two.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    let first = first.await.expect("first shutdown");
+    let second = second.await.expect("second shutdown");
+    assert_eq!(first.abandoned.len(), 1, "{first:?}");
+    assert_eq!(first, second);
+    // A later call gets the same report.
+    assert_eq!(h.poster.shutdown(Duration::from_secs(5)).await, first);
+    assert_eq!(
+        h.poster.metrics().dropped_total(DropCause::Shutdown),
+        1,
+        "counted once"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_post_leaves_no_time_in_the_series_cache() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::Status(403, None), 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Rejected),
+        1
+    );
+    h.clock.advance(Duration::from_secs(60)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["count"], 1);
+    assert_eq!(
+        stored[0]["firstTimestamp"],
+        at(60),
+        "the Event starts with the post that was written"
+    );
+    let sent = creates(&h);
+    assert_ne!(
+        sent[0]["metadata"]["name"], sent[1]["metadata"]["name"],
+        "and carries a name of its own time"
+    );
+}
+
+/// A clock that, once armed, stops the first thread that reads it until released: it holds a
+/// post between its "not shut down" check and its send, so the test can let the worker exit
+/// exactly then.
+struct TrapClock {
+    inner: csi_events::clock::VirtualClock,
+    trap: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+}
+
+impl csi_events::clock::Clock for TrapClock {
+    fn now(&self) -> jiff::Timestamp {
+        let armed = self.trap.lock().expect("trap lock").take();
+        if let Some((trapped, go)) = armed {
+            trapped.send(()).expect("the test waits");
+            go.recv().expect("the test releases the post");
+        }
+        self.inner.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> csi_events::clock::Sleep {
+        self.inner.sleep(duration)
+    }
+}
+
+/// A log writer that, on the line with `marker`, runs `hook` once (on the logging thread).
+#[derive(Clone)]
+struct HookWriter {
+    marker: &'static str,
+    hook: std::sync::Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+}
+
+impl std::io::Write for HookWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if String::from_utf8_lossy(buf).contains(self.marker) {
+            let hook = self.hook.lock().expect("hook lock").take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_post_racing_the_workers_exit_is_counted_and_returns_its_slot() {
+    use std::sync::mpsc::channel;
+    use std::sync::{Arc, Mutex};
+
+    let (go_tx, go_rx) = channel::<()>();
+    let (trapped_tx, trapped_rx) = channel::<()>();
+    let (sent_tx, sent_rx) = channel::<()>();
+    // When the worker logs that it gives up at its deadline, the trapped post is let go and
+    // the worker waits until that post's send is over: the post meets the exiting worker.
+    let hook: Box<dyn FnOnce() + Send> = Box::new(move || {
+        go_tx.send(()).expect("the post waits");
+        sent_rx.recv().expect("the post finishes");
+    });
+    let writer = HookWriter {
+        marker: "shutdown deadline passed",
+        hook: Arc::new(Mutex::new(Some(hook))),
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let virtual_clock = csi_events::clock::VirtualClock::new(START.parse().expect("start"));
+    let clock = Arc::new(TrapClock {
+        inner: virtual_clock.clone(),
+        trap: Mutex::new(None),
+    });
+    let (client, mock) = support::mock_api::MockApi::start();
+    mock.add_claim(NS, CLAIM, UID);
+    let poster = csi_events::EventPoster::new(
+        client,
+        csi_events::PosterConfig::default()
+            .instance("test-host")
+            .clock(clock.clone()),
+    );
+    mock.hold_everything();
+    poster.post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    support::settle().await;
+
+    // A second post passes the shutdown check, then stops just before its send.
+    *clock.trap.lock().expect("trap lock") = Some((trapped_tx, go_rx));
+    let racing = poster.clone();
+    let thread = std::thread::spawn(move || {
+        racing.post_volume_detached(Some(&claim()), &vol(), &node("b"));
+        sent_tx.send(()).expect("the worker waits");
+    });
+    trapped_rx.recv().expect("the post is trapped");
+    assert_eq!(poster.queued(), 2);
+
+    let stopping = poster.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    virtual_clock.advance(Duration::from_secs(5)).await;
+    let report = shutdown.await.expect("shutdown");
+    thread.join().expect("post thread");
+
+    assert_eq!(poster.queued(), 0, "both queue slots are returned");
+    assert_eq!(
+        poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Shutdown),
+        2,
+        "both posts are counted"
+    );
+    assert!(!report.abandoned.is_empty());
 }
