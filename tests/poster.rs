@@ -1261,3 +1261,251 @@ async fn a_post_racing_the_workers_exit_is_counted_and_returns_its_slot() {
     );
     assert!(!report.abandoned.is_empty());
 }
+
+// ---- Claim sources (issue 9, item 3): both pass the same tests, on the fake cluster. ----
+
+mod claim_sources {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use csi_events::metrics::SkipCause;
+    use csi_events::{ClaimName, ClaimSource, EventPoster, PosterConfig, Reason};
+    use fake_apiserver::FakeCluster;
+    use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolume, PersistentVolumeClaim};
+    use kube::api::{Api, DeleteParams, ListParams, PostParams};
+    use serde_json::json;
+
+    const SOURCES: [ClaimSource; 2] = [ClaimSource::Get, ClaimSource::Reflector];
+
+    struct Rig {
+        cluster: FakeCluster,
+        clock: csi_events::clock::VirtualClock,
+        poster: EventPoster,
+    }
+
+    async fn rig(source: ClaimSource) -> Rig {
+        let (cluster, clock) = FakeCluster::virtual_at(super::START.parse().expect("start"));
+        let namespaces: Api<Namespace> = Api::all(cluster.client());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "vms"}})).expect("ns"),
+            )
+            .await
+            .expect("namespace");
+        create_claim(&cluster, "disk-a").await;
+        let poster = EventPoster::new(
+            cluster.client(),
+            PosterConfig::default()
+                .instance("test-host")
+                .clock(Arc::new(clock.clone()))
+                .claim_source(source),
+        );
+        poster.claims_ready().await;
+        cluster.clear_requests();
+        Rig {
+            cluster,
+            clock,
+            poster,
+        }
+    }
+
+    async fn create_claim(cluster: &FakeCluster, name: &str) -> String {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), "vms");
+        let claim = json!({
+            "metadata": {"name": name, "namespace": "vms"},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}
+        });
+        claims
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(claim).expect("claim"),
+            )
+            .await
+            .expect("create claim")
+            .metadata
+            .uid
+            .expect("uid")
+    }
+
+    async fn delete_claim(cluster: &FakeCluster, name: &str) {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), "vms");
+        claims
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete claim");
+    }
+
+    async fn create_volume(cluster: &FakeCluster, volume: &str, claim: &str, uid: &str) {
+        let volumes: Api<PersistentVolume> = Api::all(cluster.client());
+        let pv = json!({
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                "csi": {"driver": "rds.csi.srvlab.io", "volumeHandle": volume},
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                             "namespace": "vms", "name": claim, "uid": uid}
+            }
+        });
+        volumes
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(pv).expect("pv"),
+            )
+            .await
+            .expect("create volume");
+    }
+
+    impl Rig {
+        fn detach(&self, claim: Option<&str>, node: &str) {
+            let claim = claim.map(|name| ClaimName::new("vms", name));
+            self.poster
+                .post_volume_detached(claim.as_ref(), &"pvc-1".into(), &node.into());
+        }
+
+        async fn settle(&self) {
+            // Watch events travel through tasks of their own: let them run, then flush.
+            csi_events::clock::settle().await;
+            self.poster.flush().await;
+        }
+
+        async fn events(&self) -> Vec<Event> {
+            let api: Api<Event> = Api::namespaced(self.cluster.client(), "vms");
+            api.list(&ListParams::default()).await.expect("list").items
+        }
+
+        fn claim_gets(&self) -> usize {
+            self.cluster
+                .requests()
+                .iter()
+                .filter(|r| {
+                    r.method == http::Method::GET && r.path.contains("/persistentvolumeclaims/")
+                })
+                .count()
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_write_on_the_live_claim_uid() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            let claims: Api<PersistentVolumeClaim> = Api::namespaced(rig.cluster.client(), "vms");
+            let uid = claims.get("disk-a").await.expect("claim").metadata.uid;
+            rig.detach(Some("disk-a"), "a");
+            rig.settle().await;
+            let events = rig.events().await;
+            assert_eq!(events.len(), 1, "{source:?}");
+            assert_eq!(events[0].involved_object.uid, uid, "{source:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_skip_a_missing_claim() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            rig.detach(Some("no-such-claim"), "a");
+            rig.settle().await;
+            assert!(rig.events().await.is_empty(), "{source:?}");
+            assert_eq!(
+                rig.poster
+                    .metrics()
+                    .skipped(Reason::VolumeDetached, SkipCause::PvcNotFound),
+                1,
+                "{source:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_follow_the_volume_and_skip_a_re_created_claim() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            let claims: Api<PersistentVolumeClaim> = Api::namespaced(rig.cluster.client(), "vms");
+            let uid = claims
+                .get("disk-a")
+                .await
+                .expect("claim")
+                .metadata
+                .uid
+                .expect("uid");
+            create_volume(&rig.cluster, "pvc-1", "disk-a", &uid).await;
+            rig.detach(None, "a");
+            rig.settle().await;
+            assert_eq!(
+                rig.events().await.len(),
+                1,
+                "{source:?}: found through the PV"
+            );
+
+            delete_claim(&rig.cluster, "disk-a").await;
+            create_claim(&rig.cluster, "disk-a").await;
+            rig.settle().await;
+            rig.detach(None, "b");
+            rig.settle().await;
+            assert_eq!(rig.events().await.len(), 1, "{source:?}");
+            assert_eq!(
+                rig.poster
+                    .metrics()
+                    .skipped(Reason::VolumeDetached, SkipCause::PvcUidMismatch),
+                1,
+                "{source:?}: the re-created claim is not the bound one"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_see_a_re_created_claim_by_name() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            rig.detach(Some("disk-a"), "a");
+            rig.settle().await;
+            delete_claim(&rig.cluster, "disk-a").await;
+            let new_uid = create_claim(&rig.cluster, "disk-a").await;
+            rig.settle().await;
+            rig.detach(Some("disk-a"), "a");
+            rig.settle().await;
+            let events = rig.events().await;
+            assert_eq!(events.len(), 2, "{source:?}: a new claim, a new Event");
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.involved_object.uid.as_deref() == Some(new_uid.as_str())),
+                "{source:?}: the new claim's uid"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reflector_looks_claims_up_without_a_request_and_get_once_per_burst() {
+        for (source, gets) in [(ClaimSource::Get, 3), (ClaimSource::Reflector, 0)] {
+            let rig = rig(source).await;
+            for burst in 0..3 {
+                rig.detach(Some("disk-a"), "a");
+                rig.detach(Some("disk-a"), "b");
+                rig.settle().await;
+                rig.clock
+                    .advance(Duration::from_secs(60 * (burst + 1)))
+                    .await;
+            }
+            assert_eq!(rig.claim_gets(), gets, "{source:?}");
+            let counts: i32 = rig.events().await.iter().filter_map(|e| e.count).sum();
+            assert_eq!(counts, 6, "{source:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_created_after_the_reflector_listed_is_found_at_once() {
+        let rig = rig(ClaimSource::Reflector).await;
+        create_claim(&rig.cluster, "disk-new").await;
+        // Posted before the watch event can have arrived: the GET fallback finds it.
+        rig.detach(Some("disk-new"), "a");
+        rig.settle().await;
+        assert_eq!(rig.events().await.len(), 1);
+        assert_eq!(
+            rig.poster
+                .metrics()
+                .skipped(Reason::VolumeDetached, SkipCause::PvcNotFound),
+            0
+        );
+    }
+}

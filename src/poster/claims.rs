@@ -129,6 +129,21 @@ impl ClaimIndex {
         }
     }
 
+    /// Waits until the reflector has listed the claims (at once for the GET source, or when
+    /// the reflector has stopped).
+    pub(crate) async fn ready(&self) {
+        if let ClaimIndex::Reflector { store, .. } = self {
+            let _ = store.wait_until_ready().await;
+        }
+    }
+
+    /// Stops the reflector's watch (the poster has shut down).
+    pub(crate) fn stop(&self) {
+        if let ClaimIndex::Reflector { task, .. } = self {
+            task.abort();
+        }
+    }
+
     /// The claim as the reflector holds it (`None`: not there, or no reflector).
     fn cached(&self, claim: &ClaimName) -> Option<LiveClaim> {
         let ClaimIndex::Reflector { store, .. } = self else {

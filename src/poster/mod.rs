@@ -233,6 +233,7 @@ struct Shared {
     worker: SharedFuture<BoxFuture<'static, ()>>,
     /// The worker's report, left there when it stops.
     report: Arc<Mutex<Option<ShutdownReport>>>,
+    claims: Arc<ClaimIndex>,
 }
 
 /// Warnings about dropped posts are logged at most once per this interval.
@@ -279,7 +280,7 @@ impl EventPoster {
         let admitted = Arc::new(AtomicUsize::new(0));
         let report = Arc::new(Mutex::new(None));
         let tag = poster_tag(&config);
-        let claims = ClaimIndex::start(config.claim_source, &client);
+        let claims = Arc::new(ClaimIndex::start(config.claim_source, &client));
         let api = ApiCaller {
             client,
             clock: config.clock.clone(),
@@ -300,7 +301,7 @@ impl EventPoster {
             admitted: admitted.clone(),
             report: report.clone(),
         };
-        let worker = Worker::new(api, claims, settings, links, rx);
+        let worker = Worker::new(api, claims.clone(), settings, links, rx);
         let handle = tokio::spawn(worker.run());
         // A worker that panicked has stopped too: every waiter is released either way.
         let stopped = handle.map(|_| ()).boxed().shared();
@@ -315,6 +316,7 @@ impl EventPoster {
                 drop_warnings: WarnLimiter::new(),
                 worker: stopped,
                 report,
+                claims,
             }),
         }
     }
@@ -411,6 +413,13 @@ impl EventPoster {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
             .unwrap_or_default()
+    }
+
+    /// Waits until the claim source is ready: at once for [`ClaimSource::Get`]; for
+    /// [`ClaimSource::Reflector`], until it has listed the claims. Posting before that is fine
+    /// (a claim not in the reflector yet is read with a GET); this only saves those GETs.
+    pub async fn claims_ready(&self) {
+        self.shared.claims.ready().await;
     }
 
     /// Events accepted and not yet finished (written, skipped or dropped).

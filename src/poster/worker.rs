@@ -226,7 +226,7 @@ pub(crate) struct Worker {
 impl Worker {
     pub(crate) fn new(
         api: ApiCaller,
-        claims: ClaimIndex,
+        claims: Arc<ClaimIndex>,
         settings: Settings,
         links: Links,
         rx: mpsc::UnboundedReceiver<Message>,
@@ -234,7 +234,7 @@ impl Worker {
         Self {
             clock: api.clock.clone(),
             metrics: api.metrics.clone(),
-            claims: Arc::new(claims),
+            claims,
             idle: LruCache::new(settings.cache_size),
             buckets: LruCache::new(settings.cache_size),
             waiting_order: LruCache::new(settings.cache_size),
@@ -316,6 +316,7 @@ impl Worker {
     /// its queue slot is returned either way. Then leaves the report and answers flushes.
     fn stop(&mut self, mut abandoned: Vec<Abandoned>) {
         self.rx.close();
+        self.claims.stop();
         while let Ok(message) = self.rx.try_recv() {
             match message {
                 Message::Post(posted) => {
