@@ -2,9 +2,11 @@
 //!
 //! A CSI driver holds one [`EventPoster`] (cheap to clone) and calls a `post_*` method where
 //! something happens to a volume. The call builds the exact message, counts it, and hands it to
-//! a background worker; it never waits for the API server. The worker finds the claim, applies
-//! the spam filter, folds repeats into one Event (`count`), writes core/v1 Events, and retries
-//! or gives up as events.md §5 says.
+//! a background worker; it never waits for the API server. The worker finds the claim (a GET,
+//! or a reflector: [`ClaimSource`]), folds repeats into one Event (`count`), writes core/v1
+//! Events within the spam filter's budget of writes per claim (posts over it wait and are
+//! written whole when a token comes; none is dropped for it), and retries or gives up as
+//! events.md §5 says.
 //!
 //! ```
 //! use csi_events::{ClaimName, EventPoster, PosterConfig};
