@@ -91,7 +91,7 @@ fn run(steps: Vec<Step>, (burst, refill): (u32, u64), cache: usize) -> Result<()
         h.mock.clear_faults();
         for _ in 0..2_000 {
             h.poster.flush().await;
-            if h.poster.queued() == 0 {
+            if h.poster.queued() + h.poster.waiting() == 0 {
                 break;
             }
             h.clock.advance(Duration::from_secs(31)).await;
@@ -99,6 +99,7 @@ fn run(steps: Vec<Step>, (burst, refill): (u32, u64), cache: usize) -> Result<()
         h.poster.flush().await;
 
         prop_assert_eq!(h.poster.queued(), 0);
+        prop_assert_eq!(h.poster.waiting(), 0);
         for cause in [
             DropCause::QueueFull,
             DropCause::RetriesExhausted,

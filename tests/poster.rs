@@ -398,10 +398,11 @@ async fn spam_filter_writes_a_burst_of_25_then_waiting_posts_whole_at_the_next_t
     assert_eq!(creates(&h).len(), 25);
     assert!(patches(&h).is_empty());
     assert_eq!(
-        h.poster.queued(),
+        h.poster.waiting(),
         11,
         "the waiting posts are held, not dropped"
     );
+    assert_eq!(h.poster.queued(), 0, "as counts: they hold no queue slot");
     let metrics = h.poster.metrics();
     assert_eq!(metrics.deferred(Reason::MountFailure), 11);
     assert_eq!(metrics.dropped_total(DropCause::RateLimited), 0);
@@ -432,7 +433,7 @@ async fn spam_filter_writes_a_burst_of_25_then_waiting_posts_whole_at_the_next_t
         at(20),
         "written at 600 s, posted at 20 s"
     );
-    assert_eq!(h.poster.queued(), 0);
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
     let stored: i64 = h
         .mock
         .events(NS)
@@ -490,7 +491,7 @@ async fn a_warning_after_a_storm_of_normal_events_takes_the_very_next_token() {
         );
     }
     assert_eq!(creates(&h).len(), 31);
-    assert_eq!(h.poster.queued(), 0);
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
     assert_eq!(h.poster.metrics().dropped_total(DropCause::RateLimited), 0);
 }
 
@@ -519,7 +520,7 @@ async fn a_waiting_series_evicted_from_the_series_cache_is_counted_rate_limited(
         "a warning says so: {}",
         h.logs.text()
     );
-    assert_eq!(h.poster.queued(), 2);
+    assert_eq!(h.poster.waiting(), 2);
     h.clock.advance(Duration::from_secs(600)).await;
     h.poster.flush().await;
     let messages: Vec<_> = creates(&h)
@@ -534,7 +535,38 @@ async fn a_waiting_series_evicted_from_the_series_cache_is_counted_rate_limited(
             "[pvc-6f1c0a4e]: Detached from node d"
         ]
     );
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+}
+
+#[tokio::test]
+async fn a_claim_over_its_write_budget_never_fills_the_queue_of_the_others() {
+    let h = harness(|c| c.queue_size(10).spam_filter(1, Duration::from_secs(300)));
+    with_claim(&h);
+    h.mock.add_claim(NS, "disk-b", "uid-b");
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    for _ in 0..50 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        h.poster.flush().await;
+    }
+    assert_eq!(h.poster.waiting(), 50, "fifty repeats wait as one count");
     assert_eq!(h.poster.queued(), 0);
+    h.poster
+        .post_volume_detached(Some(&ClaimName::new(NS, "disk-b")), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(h.poster.metrics().dropped_total(DropCause::QueueFull), 0);
+    assert_eq!(
+        creates(&h).len(),
+        2,
+        "the other claim's event is written at once"
+    );
+    h.clock.advance(Duration::from_secs(300)).await;
+    h.poster.flush().await;
+    assert_eq!(patches(&h).len(), 1);
+    assert_eq!(patches(&h)[0]["count"], 51);
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
 }
 
 #[tokio::test]

@@ -226,6 +226,7 @@ pub struct EventPoster {
 struct Shared {
     tx: mpsc::UnboundedSender<Message>,
     admitted: Arc<AtomicUsize>,
+    folded: Arc<AtomicUsize>,
     capacity: usize,
     closed: AtomicBool,
     clock: SharedClock,
@@ -280,6 +281,7 @@ impl EventPoster {
     pub fn new(client: kube::Client, config: PosterConfig) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let admitted = Arc::new(AtomicUsize::new(0));
+        let folded = Arc::new(AtomicUsize::new(0));
         let report = Arc::new(Mutex::new(None));
         let tag = poster_tag(&config);
         let claims = Arc::new(ClaimIndex::start(config.claim_source, &client));
@@ -301,6 +303,7 @@ impl EventPoster {
         };
         let links = Links {
             admitted: admitted.clone(),
+            folded: folded.clone(),
             report: report.clone(),
         };
         let worker = Worker::new(api, claims.clone(), settings, links, rx);
@@ -311,6 +314,7 @@ impl EventPoster {
             shared: Arc::new(Shared {
                 tx,
                 admitted,
+                folded,
                 capacity: config.queue_size,
                 closed: AtomicBool::new(false),
                 clock: config.clock,
@@ -424,9 +428,20 @@ impl EventPoster {
         self.shared.claims.ready().await;
     }
 
-    /// Events accepted and not yet finished (written, skipped or dropped).
+    /// Events holding a queue slot: accepted and not yet finished (written, skipped or
+    /// dropped). A post folded into a series that waits for a spam-filter token gives its slot
+    /// back and is counted by [`waiting`](Self::waiting) instead.
     pub fn queued(&self) -> usize {
         self.shared.admitted.load(Ordering::Acquire)
+    }
+
+    /// Posts that waited for a spam-filter token and are not written yet. They hold no queue
+    /// slot (each waiting series is one entry of the series cache with a count), so a claim
+    /// over its write budget never crowds out the others. Zero when nothing waits.
+    ///
+    /// Everything posted is finished when `queued() + waiting() == 0`.
+    pub fn waiting(&self) -> usize {
+        self.shared.folded.load(Ordering::Acquire)
     }
 
     /// MountFailure (Warning): `[{vol}] on [{node}]: {message}`.

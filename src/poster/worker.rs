@@ -13,7 +13,9 @@
 //! (their count grows, nothing is dropped); when the claim's next token is due the worker
 //! wakes on the clock and gives it to the waiting Warning series first, otherwise to the one
 //! posted first. Waiting series are bounded by the series cache size: the least recently
-//! posted-to one is evicted, its posts dropped and counted `rate_limited`.
+//! posted-to one is evicted, its posts dropped and counted `rate_limited`. A post folded into a
+//! waiting series gives its queue slot back (it is a count now, not an object), so a claim
+//! over its budget never fills the queue that every other claim shares.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
@@ -77,6 +79,8 @@ pub(crate) struct Settings {
 pub(crate) struct Links {
     /// Queue slots held (posts accepted and not finished).
     pub(crate) admitted: Arc<AtomicUsize>,
+    /// Posts not finished that hold no queue slot (folded while waiting for a token).
+    pub(crate) folded: Arc<AtomicUsize>,
     /// Where the worker leaves its shutdown report when it stops.
     pub(crate) report: Arc<Mutex<Option<ShutdownReport>>>,
 }
@@ -97,6 +101,53 @@ struct Mark {
     at: Timestamp,
 }
 
+/// Posts of a series taken together (not yet written, or in one write).
+#[derive(Debug, Default)]
+struct Batch {
+    /// Posts holding a queue slot, oldest first.
+    marks: Vec<Mark>,
+    /// Posts folded while their series waited for a token: only counted, no queue slot.
+    folded: usize,
+    /// The oldest folded post: it stands for all of them in flush and first-posted order.
+    folded_first: Option<Mark>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.marks.len() + self.folded
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn oldest(&self) -> Option<Mark> {
+        self.marks
+            .iter()
+            .copied()
+            .chain(self.folded_first.filter(|_| self.folded > 0))
+            .min_by_key(|m| m.seq)
+    }
+
+    /// The arrival numbers a flush waits for while this batch is being written.
+    fn active_seqs(&self) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self.marks.iter().map(|m| m.seq).collect();
+        if self.folded > 0 {
+            seqs.extend(self.folded_first.map(|m| m.seq));
+        }
+        seqs
+    }
+
+    /// Appends `later` (posted after this batch's posts).
+    fn append(&mut self, later: Batch) {
+        self.marks.extend(later.marks);
+        self.folded += later.folded;
+        self.folded_first = match (self.folded_first, later.folded_first) {
+            (Some(a), Some(b)) => Some(if a.seq <= b.seq { a } else { b }),
+            (a, b) => a.or(b),
+        };
+    }
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// Nothing to do.
@@ -147,10 +198,10 @@ struct Series {
     written: i32,
     first: Timestamp,
     last: Timestamp,
-    /// Posts in the write in flight (or being retried), oldest first.
-    in_flight: Vec<Mark>,
+    /// Posts in the write in flight (or being retried).
+    in_flight: Batch,
     /// Posts not yet part of a write.
-    pending: Vec<Mark>,
+    pending: Batch,
     stage: Stage,
     failures: u32,
     /// The write in progress has its token (its re-attempts take none).
@@ -441,8 +492,8 @@ impl Worker {
                     return;
                 };
                 series.stage = Stage::Queued;
-                self.active.extend(series.in_flight.iter().map(|m| m.seq));
-                self.active.extend(series.pending.iter().map(|m| m.seq));
+                self.active.extend(series.in_flight.active_seqs());
+                self.active.extend(series.pending.active_seqs());
             }
         }
         self.ready.push_back(job);
@@ -539,8 +590,8 @@ impl Worker {
                     written: written.as_ref().map_or(0, |w| w.count),
                     first: written.as_ref().map_or(item.at, |w| w.first),
                     last: written.as_ref().map_or(item.at, |w| w.last),
-                    in_flight: Vec::new(),
-                    pending: Vec::new(),
+                    in_flight: Batch::default(),
+                    pending: Batch::default(),
                     stage: Stage::Idle,
                     failures: 0,
                     tokened: false,
@@ -548,16 +599,27 @@ impl Worker {
             }
         };
         series.last = series.last.max(item.at);
-        series.pending.push(Mark {
+        let mark = Mark {
             seq: item.seq,
             at: item.at,
-        });
+        };
         let stage = series.stage;
+        if stage == Stage::Waiting {
+            // Folded into a waiting series: a count, not a queue slot.
+            self.active.remove(&item.seq);
+            self.release_slot();
+            series.pending.append(Batch {
+                marks: Vec::new(),
+                folded: 1,
+                folded_first: Some(mark),
+            });
+        } else {
+            series.pending.marks.push(mark);
+        }
         self.busy.insert(key.clone(), series);
         match stage {
             Stage::Idle => self.want_write(key),
             Stage::Waiting => {
-                self.active.remove(&item.seq);
                 self.metrics.count_deferred(item.reason, 1);
                 // Recently posted to: the last one to be evicted.
                 self.waiting_order.promote(&key);
@@ -581,8 +643,8 @@ impl Worker {
             return;
         }
         series.stage = Stage::Waiting;
-        for mark in &series.pending {
-            self.active.remove(&mark.seq);
+        for seq in series.pending.active_seqs() {
+            self.active.remove(&seq);
         }
         let uid = key.uid.clone();
         self.waiting
@@ -595,10 +657,20 @@ impl Worker {
             }
         }
         self.serve_claim(&uid);
-        if let Some(series) = self.busy.get(&key) {
+        let mut released = 0;
+        if let Some(series) = self.busy.get_mut(&key) {
             if series.stage == Stage::Waiting {
                 self.metrics
                     .count_deferred(key.reason, series.pending.len() as u64);
+                // Its posts wait as a count and give their queue slots back.
+                let marks = std::mem::take(&mut series.pending.marks);
+                released = marks.len();
+                let oldest = marks.first().copied();
+                series.pending.append(Batch {
+                    marks: Vec::new(),
+                    folded: marks.len(),
+                    folded_first: oldest,
+                });
                 if !series.created {
                     tracing::debug!(
                         reason = %key.reason,
@@ -608,6 +680,48 @@ impl Worker {
                 }
             }
         }
+        for _ in 0..released {
+            self.release_slot();
+        }
+    }
+
+    /// A post stops holding a queue slot (it is folded into a waiting series).
+    fn release_slot(&mut self) {
+        self.links.admitted.fetch_sub(1, Ordering::AcqRel);
+        self.links.folded.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Every post of `batch` is finished (written, dropped): flushes stop waiting for them,
+    /// and their queue slots or folded counts are given back.
+    fn finish_batch(&mut self, batch: Batch) {
+        for mark in batch.marks {
+            self.complete(mark.seq);
+        }
+        if batch.folded > 0 {
+            if let Some(first) = batch.folded_first {
+                self.active.remove(&first.seq);
+            }
+            self.links.folded.fetch_sub(batch.folded, Ordering::AcqRel);
+        }
+    }
+
+    /// Finishes the first `n` posts written of the batch in flight (an earlier attempt of
+    /// this write landed with them).
+    fn finish_landed(&mut self, series: &mut Series, n: usize) {
+        let folded = n.min(series.in_flight.folded);
+        let marks = (n - folded).min(series.in_flight.marks.len());
+        let landed = Batch {
+            marks: series.in_flight.marks.drain(..marks).collect(),
+            folded,
+            folded_first: None,
+        };
+        series.in_flight.folded -= folded;
+        if series.in_flight.folded == 0 {
+            if let Some(first) = series.in_flight.folded_first.take() {
+                self.active.remove(&first.seq);
+            }
+        }
+        self.finish_batch(landed);
     }
 
     /// Gives the claim's available tokens to its waiting series (Warnings first, then the
@@ -645,7 +759,7 @@ impl Worker {
                 .min_by_key(|(_, key)| {
                     let oldest = busy
                         .get(*key)
-                        .and_then(|s| s.pending.first().map(|m| m.seq))
+                        .and_then(|s| s.pending.oldest().map(|m| m.seq))
                         .unwrap_or(u64::MAX);
                     (key.event_type != EventType::Warning, oldest)
                 })
@@ -660,7 +774,7 @@ impl Worker {
             };
             series.tokened = true;
             series.stage = Stage::Queued;
-            self.active.extend(series.pending.iter().map(|m| m.seq));
+            self.active.extend(series.pending.active_seqs());
             self.ready.push_back(Job::Write(key));
         }
     }
@@ -689,9 +803,8 @@ impl Worker {
                 "events dropped: too many series waiting for a spam-filter token (rate_limited)"
             );
         }
-        for mark in std::mem::take(&mut series.pending) {
-            self.complete(mark.seq);
-        }
+        let dropped = std::mem::take(&mut series.pending);
+        self.finish_batch(dropped);
         if series.created {
             self.remember(key, series);
         }
@@ -701,7 +814,8 @@ impl Worker {
         let Some(series) = self.busy.get_mut(&key) else {
             return;
         };
-        series.in_flight.append(&mut series.pending);
+        let pending = std::mem::take(&mut series.pending);
+        series.in_flight.append(pending);
         series.stage = Stage::Running;
         let name = match &series.name {
             Some(name) => name.clone(),
@@ -762,9 +876,7 @@ impl Worker {
                 let landed = usize::try_from(count.saturating_sub(series.written))
                     .unwrap_or(0)
                     .min(series.in_flight.len());
-                for mark in series.in_flight.drain(..landed).collect::<Vec<_>>() {
-                    self.complete(mark.seq);
-                }
+                self.finish_landed(&mut series, landed);
                 series.written = count;
                 if series.in_flight.is_empty() {
                     series.failures = 0;
@@ -811,11 +923,9 @@ impl Worker {
                         .retry
                         .delay(series.failures, after, &mut self.rng);
                     tracing::debug!(reason = %key.reason, claim = %series.claim.name, ?delay, %detail, "event write failed; retrying");
-                    series
-                        .pending
-                        .splice(0..0, std::mem::take(&mut series.in_flight));
-                    for mark in &series.pending {
-                        self.active.remove(&mark.seq);
+                    put_back_in_flight(&mut series);
+                    for seq in series.pending.active_seqs() {
+                        self.active.remove(&seq);
                     }
                     series.stage = Stage::Backoff;
                     self.busy.insert(key.clone(), series);
@@ -845,9 +955,8 @@ impl Worker {
             message = %key.message,
             "event written"
         );
-        for mark in std::mem::take(&mut series.in_flight) {
-            self.complete(mark.seq);
-        }
+        let written = std::mem::take(&mut series.in_flight);
+        self.finish_batch(written);
         series.tokened = false;
     }
 
@@ -862,9 +971,8 @@ impl Worker {
             error = %detail,
             "event dropped"
         );
-        for mark in std::mem::take(&mut series.in_flight) {
-            self.complete(mark.seq);
-        }
+        let dropped = std::mem::take(&mut series.in_flight);
+        self.finish_batch(dropped);
         series.failures = 0;
         series.tokened = false;
         if !series.created {
@@ -873,11 +981,14 @@ impl Worker {
             series.name = None;
             series.resource_version = None;
             if series.written == 0 {
-                if let Some(first) = series.pending.iter().map(|m| m.at).min() {
-                    series.first = first;
-                }
-                if let Some(last) = series.pending.iter().map(|m| m.at).max() {
-                    series.last = last;
+                if let Some(oldest) = series.pending.oldest() {
+                    series.first = oldest.at;
+                    series.last = series
+                        .pending
+                        .marks
+                        .iter()
+                        .map(|m| m.at)
+                        .fold(oldest.at, Timestamp::max);
                 }
             }
         }
@@ -886,9 +997,7 @@ impl Worker {
     /// Puts the batch in flight back in front of the pending posts and queues the same write
     /// again at once (it keeps its token).
     fn write_again_now(&mut self, key: SeriesKey, mut series: Series) {
-        series
-            .pending
-            .splice(0..0, std::mem::take(&mut series.in_flight));
+        put_back_in_flight(&mut series);
         self.settle_series(key, series);
     }
 
@@ -960,23 +1069,30 @@ impl Worker {
             }
         }
         for (key, series) in std::mem::take(&mut self.busy) {
-            let marks: Vec<Mark> = series.in_flight.into_iter().chain(series.pending).collect();
+            let mut held = series.in_flight;
+            held.append(series.pending);
+            let n = held.len();
             self.metrics
-                .count_dropped(key.reason, DropCause::Shutdown, marks.len() as u64);
+                .count_dropped(key.reason, DropCause::Shutdown, n as u64);
             abandoned.push(Abandoned {
                 reason: key.reason,
                 claim: format!("claim {}", series.claim.name),
                 message: key.message,
-                count: marks.len(),
+                count: n,
             });
-            for mark in marks {
-                self.complete(mark.seq);
-            }
+            self.finish_batch(held);
         }
         self.waiting.clear();
         self.waiting_order.clear();
         abandoned
     }
+}
+
+/// Puts the batch in flight back in front of the pending posts.
+fn put_back_in_flight(series: &mut Series) {
+    let mut batch = std::mem::take(&mut series.in_flight);
+    batch.append(std::mem::take(&mut series.pending));
+    series.pending = batch;
 }
 
 /// One write attempt of a series: create (409: read back, ours or not) or patch on condition
