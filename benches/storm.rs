@@ -96,7 +96,7 @@ fn post_csi(poster: &EventPoster, c: usize, i: usize) {
     let volume = format!("pvc-{c}").into();
     match i % 4 {
         0 | 1 => {
-            let target = if i % 4 == 0 { "node-b" } else { "node-c" };
+            let target = if i % 4 == 1 { "node-c" } else { "node-b" };
             poster.post_migration_started(
                 Some(&claim),
                 &volume,

@@ -1203,11 +1203,14 @@ impl csi_events::clock::Clock for TrapClock {
     }
 }
 
+/// Something to run once, from whichever thread gets to it first.
+type Once = std::sync::Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
 /// A log writer that, on the line with `marker`, runs `hook` once (on the logging thread).
 #[derive(Clone)]
 struct HookWriter {
     marker: &'static str,
-    hook: std::sync::Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    hook: Once,
 }
 
 impl std::io::Write for HookWriter {

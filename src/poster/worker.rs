@@ -651,33 +651,33 @@ impl Worker {
             .entry(uid.clone())
             .or_default()
             .push(key.clone());
-        if let Some((evicted, ())) = self.waiting_order.push(key.clone(), ()) {
-            if evicted != key {
-                self.evict_waiting(evicted);
-            }
+        if let Some((evicted, ())) = self.waiting_order.push(key.clone(), ())
+            && evicted != key
+        {
+            self.evict_waiting(evicted);
         }
         self.serve_claim(&uid);
         let mut released = 0;
-        if let Some(series) = self.busy.get_mut(&key) {
-            if series.stage == Stage::Waiting {
-                self.metrics
-                    .count_deferred(key.reason, series.pending.len() as u64);
-                // Its posts wait as a count and give their queue slots back.
-                let marks = std::mem::take(&mut series.pending.marks);
-                released = marks.len();
-                let oldest = marks.first().copied();
-                series.pending.append(Batch {
-                    marks: Vec::new(),
-                    folded: marks.len(),
-                    folded_first: oldest,
-                });
-                if !series.created {
-                    tracing::debug!(
-                        reason = %key.reason,
-                        claim = %series.claim.name,
-                        "event waits for a spam-filter token"
-                    );
-                }
+        if let Some(series) = self.busy.get_mut(&key)
+            && series.stage == Stage::Waiting
+        {
+            self.metrics
+                .count_deferred(key.reason, series.pending.len() as u64);
+            // Its posts wait as a count and give their queue slots back.
+            let marks = std::mem::take(&mut series.pending.marks);
+            released = marks.len();
+            let oldest = marks.first().copied();
+            series.pending.append(Batch {
+                marks: Vec::new(),
+                folded: marks.len(),
+                folded_first: oldest,
+            });
+            if !series.created {
+                tracing::debug!(
+                    reason = %key.reason,
+                    claim = %series.claim.name,
+                    "event waits for a spam-filter token"
+                );
             }
         }
         for _ in 0..released {
@@ -716,10 +716,10 @@ impl Worker {
             folded_first: None,
         };
         series.in_flight.folded -= folded;
-        if series.in_flight.folded == 0 {
-            if let Some(first) = series.in_flight.folded_first.take() {
-                self.active.remove(&first.seq);
-            }
+        if series.in_flight.folded == 0
+            && let Some(first) = series.in_flight.folded_first.take()
+        {
+            self.active.remove(&first.seq);
         }
         self.finish_batch(landed);
     }
@@ -980,16 +980,16 @@ impl Worker {
             // create gets a fresh name and the times of the posts it carries.
             series.name = None;
             series.resource_version = None;
-            if series.written == 0 {
-                if let Some(oldest) = series.pending.oldest() {
-                    series.first = oldest.at;
-                    series.last = series
-                        .pending
-                        .marks
-                        .iter()
-                        .map(|m| m.at)
-                        .fold(oldest.at, Timestamp::max);
-                }
+            if series.written == 0
+                && let Some(oldest) = series.pending.oldest()
+            {
+                series.first = oldest.at;
+                series.last = series
+                    .pending
+                    .marks
+                    .iter()
+                    .map(|m| m.at)
+                    .fold(oldest.at, Timestamp::max);
             }
         }
     }
