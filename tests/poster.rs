@@ -407,6 +407,12 @@ async fn spam_filter_writes_a_burst_of_25_then_waiting_posts_whole_at_the_next_t
     assert_eq!(metrics.deferred(Reason::MountFailure), 11);
     assert_eq!(metrics.dropped_total(DropCause::RateLimited), 0);
 
+    // The worker sleeps on the clock until the token is due (one timer, no polling).
+    assert_eq!(h.clock.sleepers(), 1);
+    assert_eq!(
+        h.clock.next_deadline().map(|t| t.to_string()),
+        Some(at(300))
+    );
     // The token is due 300 s after the burst: not a moment earlier.
     h.clock.advance(Duration::from_secs(279)).await;
     h.poster.flush().await;
@@ -566,6 +572,39 @@ async fn a_claim_over_its_write_budget_never_fills_the_queue_of_the_others() {
     h.poster.flush().await;
     assert_eq!(patches(&h).len(), 1);
     assert_eq!(patches(&h)[0]["count"], 51);
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_reports_posts_still_waiting_for_a_token() {
+    let h = harness(|c| c.spam_filter(1, Duration::from_secs(300)));
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    for _ in 0..3 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("b"));
+    }
+    h.poster.flush().await;
+    assert_eq!(h.poster.waiting(), 3);
+    let poster = h.poster.clone();
+    let shutdown = tokio::spawn(async move { poster.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    let report = shutdown.await.expect("shutdown");
+    assert_eq!(report.abandoned.len(), 1);
+    assert_eq!(report.abandoned[0].count, 3);
+    assert_eq!(
+        report.abandoned[0].message,
+        "[pvc-6f1c0a4e]: Detached from node b"
+    );
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Shutdown),
+        3
+    );
     assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
 }
 
