@@ -116,13 +116,22 @@ impl ClaimIndex {
                     watcher(api, watcher::Config::default()).default_backoff(),
                 );
                 let task = tokio::spawn(async move {
-                    stream
-                        .for_each(|event| async move {
-                            if let Err(error) = event {
-                                tracing::debug!(%error, "claim watch failed; it restarts after a backoff");
+                    // One warning per failing stretch (e.g. RBAC without list/watch on claims),
+                    // debug lines for the retries; lookups fall back to a GET meanwhile.
+                    let mut failing = false;
+                    futures::pin_mut!(stream);
+                    while let Some(event) = stream.next().await {
+                        match event {
+                            Err(error) if !failing => {
+                                failing = true;
+                                tracing::warn!(%error, "claim watch failed; claims are read with a GET until it recovers");
                             }
-                        })
-                        .await;
+                            Err(error) => {
+                                tracing::debug!(%error, "claim watch failed again");
+                            }
+                            Ok(_) => failing = false,
+                        }
+                    }
                 });
                 ClaimIndex::Reflector { store, task }
             }
@@ -130,7 +139,7 @@ impl ClaimIndex {
     }
 
     /// Waits until the reflector has listed the claims (at once for the GET source, or when
-    /// the reflector has stopped).
+    /// the reflector has stopped). Never returns while the list is refused (RBAC).
     pub(crate) async fn ready(&self) {
         if let ClaimIndex::Reflector { store, .. } = self {
             let _ = store.wait_until_ready().await;

@@ -424,6 +424,8 @@ impl EventPoster {
     /// Waits until the claim source is ready: at once for [`ClaimSource::Get`]; for
     /// [`ClaimSource::Reflector`], until it has listed the claims. Posting before that is fine
     /// (a claim not in the reflector yet is read with a GET); this only saves those GETs.
+    /// While the list is refused (no `list`/`watch` on claims) it does not return: bound it
+    /// with a timeout.
     pub async fn claims_ready(&self) {
         self.shared.claims.ready().await;
     }
