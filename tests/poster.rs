@@ -1568,6 +1568,44 @@ mod claim_sources {
     }
 
     #[tokio::test]
+    async fn the_reflector_without_list_rights_falls_back_to_the_get() {
+        let (cluster, clock) = FakeCluster::virtual_at(super::START.parse().expect("start"));
+        let namespaces: Api<Namespace> = Api::all(cluster.client());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "vms"}})).expect("ns"),
+            )
+            .await
+            .expect("namespace");
+        create_claim(&cluster, "disk-a").await;
+        cluster.faults().add(
+            fake_apiserver::control::Fault::new(
+                fake_apiserver::control::Verb::List,
+                "persistentvolumeclaims",
+            )
+            .status(403),
+        );
+        let poster = EventPoster::new(
+            cluster.client(),
+            PosterConfig::default()
+                .instance("test-host")
+                .clock(Arc::new(clock.clone()))
+                .claim_source(ClaimSource::Reflector),
+        );
+        poster.post_volume_detached(
+            Some(&ClaimName::new("vms", "disk-a")),
+            &"pvc-1".into(),
+            &"a".into(),
+        );
+        csi_events::clock::settle().await;
+        poster.flush().await;
+        let api: Api<Event> = Api::namespaced(cluster.client(), "vms");
+        let events = api.list(&ListParams::default()).await.expect("list").items;
+        assert_eq!(events.len(), 1, "written after a GET of the claim");
+    }
+
+    #[tokio::test]
     async fn a_claim_created_after_the_reflector_listed_is_found_at_once() {
         let rig = rig(ClaimSource::Reflector).await;
         create_claim(&rig.cluster, "disk-new").await;
