@@ -71,7 +71,8 @@ pub struct PosterConfig {
     /// Entries of each cache: folding and spam filter (default 4096).
     pub cache_size: NonZeroUsize,
     /// Spam filter: writes (creates and patches) per claim in a burst (default 25). Posts over
-    /// it wait for a token; none is dropped for it.
+    /// it wait for a token; none is dropped for it. 0 is taken as 1 (a claim whose bucket
+    /// never held a token would never be written).
     pub spam_burst: u32,
     /// Spam filter: one token back every this long (default 300 s).
     pub spam_refill: Duration,
@@ -296,7 +297,7 @@ impl EventPoster {
             instance: config.instance,
             tag,
             cache_size: config.cache_size,
-            spam_burst: config.spam_burst,
+            spam_burst: config.spam_burst.max(1),
             spam_refill: config.spam_refill,
             retry: config.retry,
             max_in_flight: config.max_in_flight,
