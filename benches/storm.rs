@@ -1,12 +1,18 @@
 //! `storm`: many claims × repeated lifecycle events (identical repeats and distinct messages
 //! mixed), each peer against its own in-process fake cluster of the same shape.
 //!
-//! Peers: csi-events (defaults, and with the spam filter opened to show folding alone),
-//! kube-rs's `Recorder`, and a naive poster (GET the claim, create an Event, inline).
-//! Figures: API requests, distinct messages visible, sum of counts, wall time; and ratios
-//! against the Recorder measured in the same run.
+//! Two variants:
+//! - `burst`: every post at once. Peers: csi-events (defaults, the reflector claim source, and
+//!   the spam filter opened to show folding alone), kube-rs's `Recorder`, and a naive poster
+//!   (GET the claim, create an Event, inline). Figures: API requests, distinct messages
+//!   visible, sum of counts, wall time; ratios against the Recorder measured in the same run.
+//! - `spread`: the same kind of posts spread over an hour of virtual time, in bursts of 1–4
+//!   posts per claim at seeded random instants. Figures: API requests beside the physical
+//!   minimum (one create per distinct Event plus one patch per burst that changes a count),
+//!   for csi-events with each claim source and for kube-rs's `Recorder`.
 //!
-//! `cargo bench --bench storm [-- --claims 1000 --repeats 100 --json]`
+//! `cargo bench --bench storm [-- --variant burst|spread|all --claims 200 --repeats 100
+//! --bursts 6 --seed 7 --json]`
 
 #[path = "support/mod.rs"]
 mod support;
@@ -14,12 +20,15 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use csi_events::{ClaimName, EventPoster, PosterConfig};
+use std::sync::Arc;
+
+use csi_events::clock::{Clock, VirtualClock};
+use csi_events::{ClaimName, ClaimSource, EventPoster, PosterConfig};
 use fake_apiserver::FakeCluster;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference, PersistentVolumeClaim};
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use support::{Figure, arg, cluster_with_claims, report};
+use support::{Figure, Rng, arg, arg_text, cluster_with_claims, cluster_with_claims_on, report};
 
 /// The i-th post on a claim: (reason, type, message).
 fn post_of(claim: usize, i: usize) -> (&'static str, &'static str, String) {
@@ -81,9 +90,41 @@ async fn measure(cluster: &FakeCluster, started: Instant) -> Outcome {
     }
 }
 
-async fn csi_events(claims: usize, repeats: usize, open_filter: bool) -> Outcome {
+/// Posts the `i`-th post of claim `c` (see [`post_of`]) through the poster's typed API.
+fn post_csi(poster: &EventPoster, c: usize, i: usize) {
+    let claim = ClaimName::new("vms", format!("disk-{c}"));
+    let volume = format!("pvc-{c}").into();
+    match i % 4 {
+        0 | 1 => {
+            let target = if i % 4 == 1 { "node-c" } else { "node-b" };
+            poster.post_migration_started(
+                Some(&claim),
+                &volume,
+                &"node-a".into(),
+                &target.into(),
+                Duration::from_secs(300),
+            );
+        }
+        2 => poster.post_volume_detached(Some(&claim), &volume, &"node-a".into()),
+        _ => poster.post_volume_attached(
+            Some(&claim),
+            &volume,
+            &"node-a".into(),
+            Duration::from_millis(153),
+        ),
+    }
+}
+
+async fn csi_events(
+    claims: usize,
+    repeats: usize,
+    open_filter: bool,
+    source: ClaimSource,
+) -> Outcome {
     let (cluster, _) = cluster_with_claims(claims).await;
-    let mut config = PosterConfig::default().instance("bench");
+    let mut config = PosterConfig::default()
+        .instance("bench")
+        .claim_source(source);
     if open_filter {
         config = config.spam_filter(u32::MAX, Duration::from_secs(300));
     }
@@ -92,31 +133,7 @@ async fn csi_events(claims: usize, repeats: usize, open_filter: bool) -> Outcome
     let started = Instant::now();
     for i in 0..repeats {
         for c in 0..claims {
-            let (reason, _, message) = post_of(c, i);
-            let claim = ClaimName::new("vms", format!("disk-{c}"));
-            let volume = format!("pvc-{c}").into();
-            match reason {
-                "MigrationStarted" => {
-                    let target = if i % 4 == 0 { "node-b" } else { "node-c" };
-                    poster.post_migration_started(
-                        Some(&claim),
-                        &volume,
-                        &"node-a".into(),
-                        &target.into(),
-                        Duration::from_secs(300),
-                    );
-                }
-                "VolumeDetached" => {
-                    poster.post_volume_detached(Some(&claim), &volume, &"node-a".into())
-                }
-                _ => poster.post_volume_attached(
-                    Some(&claim),
-                    &volume,
-                    &"node-a".into(),
-                    Duration::from_millis(153),
-                ),
-            }
-            debug_assert!(!message.is_empty());
+            post_csi(&poster, c, i);
         }
     }
     poster.flush().await;
@@ -190,73 +207,263 @@ async fn naive(claims: usize, repeats: usize) -> Outcome {
     measure(&cluster, started).await
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+/// One burst of the spread variant: at `at` seconds, claim `claim` posts `posts` (indices
+/// into [`post_of`]).
+struct Burst {
+    at: u64,
+    claim: usize,
+    posts: Vec<usize>,
+}
+
+/// The spread schedule: `bursts` bursts per claim at seeded random instants within an hour,
+/// each of 1–4 posts; sorted by time.
+fn spread_schedule(claims: usize, bursts: usize, seed: u64) -> Vec<Burst> {
+    let mut rng = Rng::new(seed);
+    let mut schedule = Vec::new();
+    for claim in 0..claims {
+        for _ in 0..bursts {
+            let at = rng.below(3600);
+            let n = 1 + rng.below(4) as usize;
+            let posts = (0..n).map(|_| rng.below(4) as usize).collect();
+            schedule.push(Burst { at, claim, posts });
+        }
+    }
+    schedule.sort_by_key(|b| (b.at, b.claim));
+    schedule
+}
+
+/// The physical minimum of requests: one create per distinct Event, one patch per burst that
+/// changes the count of an Event created before.
+fn minimum_requests(schedule: &[Burst]) -> usize {
+    // Each distinct message of a burst is one write: a create the first time, a patch after.
+    schedule
+        .iter()
+        .map(|burst| {
+            burst
+                .posts
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        })
+        .sum()
+}
+
+async fn csi_events_spread(claims: usize, schedule: &[Burst], source: ClaimSource) -> Outcome {
+    let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
+    let (cluster, _) = cluster_with_claims_on(Arc::new(clock.clone()), claims).await;
+    let config = PosterConfig::default()
+        .instance("bench")
+        .clock(Arc::new(clock.clone()))
+        .claim_source(source);
+    let poster = EventPoster::new(cluster.client(), config);
+    let start = clock.now();
+    let started = Instant::now();
+    for burst in schedule {
+        let now = clock.now().duration_since(start).as_secs() as u64;
+        if burst.at > now {
+            clock.advance(Duration::from_secs(burst.at - now)).await;
+        }
+        for &i in &burst.posts {
+            post_csi(&poster, burst.claim, i);
+        }
+        poster.flush().await;
+    }
+    // Anything waiting on the clock (none expected: the spread stays within the filter).
+    for _ in 0..100 {
+        if poster.queued() + poster.waiting() == 0 {
+            break;
+        }
+        clock.advance(Duration::from_secs(60)).await;
+        poster.flush().await;
+    }
+    assert_eq!(poster.queued() + poster.waiting(), 0, "every post finished");
+    measure(&cluster, started).await
+}
+
+async fn recorder_spread(claims: usize, schedule: &[Burst]) -> Outcome {
+    let (cluster, references) = cluster_with_claims(claims).await;
+    let recorder = Recorder::new(
+        cluster.client(),
+        Reporter::from("rds-csi-controller".to_string()),
+    );
+    let started = Instant::now();
+    for burst in schedule {
+        for &i in &burst.posts {
+            let (reason, _, message) = post_of(burst.claim, i);
+            let event = Event {
+                type_: EventType::Normal,
+                reason: reason.into(),
+                note: Some(message),
+                action: reason.into(),
+                secondary: None,
+            };
+            let _ = recorder.publish(&event, &references[burst.claim]).await;
+        }
+    }
+    measure(&cluster, started).await
+}
+
+fn figure(variant: &str, metric: &'static str, value: f64, unit: &'static str) -> Figure {
+    Figure {
+        bench: "storm",
+        variant: variant.to_owned(),
+        metric,
+        value,
+        unit,
+    }
+}
+
+async fn spread(figures: &mut Vec<Figure>) {
+    let claims = arg("--claims", 200);
+    let bursts = arg("--bursts", 6);
+    let seed = arg("--seed", 7) as u64;
+    let schedule = spread_schedule(claims, bursts, seed);
+    let posts: usize = schedule.iter().map(|b| b.posts.len()).sum();
+    let minimum = minimum_requests(&schedule);
+    let distinct = {
+        let mut set = std::collections::BTreeSet::new();
+        for b in &schedule {
+            for &i in &b.posts {
+                set.insert((b.claim, i));
+            }
+        }
+        set.len()
+    };
+    let runs = [
+        (
+            "spread/csi-events-get",
+            csi_events_spread(claims, &schedule, ClaimSource::Get).await,
+        ),
+        (
+            "spread/csi-events-reflector",
+            csi_events_spread(claims, &schedule, ClaimSource::Reflector).await,
+        ),
+        (
+            "spread/kube-rs-recorder",
+            recorder_spread(claims, &schedule).await,
+        ),
+    ];
+    for (variant, outcome) in &runs {
+        figures.push(figure(variant, "posts", posts as f64, "events"));
+        figures.push(figure(
+            variant,
+            "physical_minimum",
+            minimum as f64,
+            "requests",
+        ));
+        figures.push(figure(
+            variant,
+            "api_requests",
+            outcome.requests as f64,
+            "requests",
+        ));
+        figures.push(figure(
+            variant,
+            "requests_vs_minimum",
+            outcome.requests as f64 / minimum.max(1) as f64,
+            "x",
+        ));
+        figures.push(figure(
+            variant,
+            "distinct_messages_visible",
+            100.0 * outcome.visible as f64 / distinct.max(1) as f64,
+            "%",
+        ));
+        figures.push(figure(
+            variant,
+            "sum_of_counts",
+            outcome.count_sum as f64,
+            "events",
+        ));
+        figures.push(figure(
+            variant,
+            "wall",
+            outcome.wall.as_secs_f64() * 1000.0,
+            "ms",
+        ));
+    }
+}
+
+async fn burst(figures: &mut Vec<Figure>) {
     let claims = arg("--claims", 200);
     let repeats = arg("--repeats", 100);
     let expected_distinct = claims * 4;
     let runs = [
-        ("csi-events", csi_events(claims, repeats, false).await),
+        (
+            "csi-events",
+            csi_events(claims, repeats, false, ClaimSource::Get).await,
+        ),
+        (
+            "csi-events-reflector",
+            csi_events(claims, repeats, false, ClaimSource::Reflector).await,
+        ),
         (
             "csi-events-no-spam-filter",
-            csi_events(claims, repeats, true).await,
+            csi_events(claims, repeats, true, ClaimSource::Get).await,
         ),
         ("kube-rs-recorder", recorder(claims, repeats).await),
         ("naive-inline", naive(claims, repeats).await),
     ];
-    let recorder_run = &runs[2].1;
-    let mut figures = Vec::new();
+    let recorder_run = &runs[3].1;
     for (variant, outcome) in &runs {
-        let v = || variant.to_string();
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "posts",
-            value: (claims * repeats) as f64,
-            unit: "events",
-        });
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "api_requests",
-            value: outcome.requests as f64,
-            unit: "requests",
-        });
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "distinct_messages_visible",
-            value: 100.0 * outcome.visible as f64 / expected_distinct as f64,
-            unit: "%",
-        });
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "sum_of_counts",
-            value: outcome.count_sum as f64,
-            unit: "events",
-        });
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "wall",
-            value: outcome.wall.as_secs_f64() * 1000.0,
-            unit: "ms",
-        });
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "requests_vs_recorder",
-            value: recorder_run.requests as f64 / outcome.requests.max(1) as f64,
-            unit: "x fewer",
-        });
-        figures.push(Figure {
-            bench: "storm",
-            variant: v(),
-            metric: "wall_vs_recorder",
-            value: outcome.wall.as_secs_f64() / recorder_run.wall.as_secs_f64(),
-            unit: "ratio",
-        });
+        figures.push(figure(
+            variant,
+            "posts",
+            (claims * repeats) as f64,
+            "events",
+        ));
+        figures.push(figure(
+            variant,
+            "api_requests",
+            outcome.requests as f64,
+            "requests",
+        ));
+        figures.push(figure(
+            variant,
+            "distinct_messages_visible",
+            100.0 * outcome.visible as f64 / expected_distinct as f64,
+            "%",
+        ));
+        figures.push(figure(
+            variant,
+            "sum_of_counts",
+            outcome.count_sum as f64,
+            "events",
+        ));
+        figures.push(figure(
+            variant,
+            "wall",
+            outcome.wall.as_secs_f64() * 1000.0,
+            "ms",
+        ));
+        figures.push(figure(
+            variant,
+            "requests_vs_recorder",
+            recorder_run.requests as f64 / outcome.requests.max(1) as f64,
+            "x fewer",
+        ));
+        figures.push(figure(
+            variant,
+            "wall_vs_recorder",
+            outcome.wall.as_secs_f64() / recorder_run.wall.as_secs_f64(),
+            "ratio",
+        ));
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let variant = arg_text("--variant", "all");
+    let mut figures = Vec::new();
+    if variant == "all" || variant == "burst" {
+        burst(&mut figures).await;
+    }
+    if variant == "all" || variant == "spread" {
+        spread(&mut figures).await;
+    }
+    if figures.is_empty() {
+        eprintln!("--variant must be burst, spread or all (got {variant:?})");
+        std::process::exit(2);
     }
     report(&figures);
 }

@@ -36,7 +36,7 @@ pub use model::{
     AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, MigrationResult, Publish,
     RpcError, VolumeView,
 };
-pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
+pub use poster::{Abandoned, ClaimSource, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};
 
 /// The README's example is compiled as a doctest, so it stays true.

@@ -54,7 +54,8 @@ impl SkipCause {
 pub enum DropCause {
     /// The queue was full when it was posted.
     QueueFull,
-    /// The spam filter's bucket for its claim was empty.
+    /// It waited for a spam-filter token and its waiting series was evicted from the series
+    /// cache (more claims waiting at once than the cache holds).
     RateLimited,
     /// Every attempt failed with a retryable error.
     RetriesExhausted,
@@ -100,6 +101,7 @@ pub struct EventMetrics {
     posted: Family<ReasonLabels, Counter>,
     skipped: Family<ReasonCauseLabels, Counter>,
     dropped: Family<ReasonCauseLabels, Counter>,
+    deferred: Family<ReasonLabels, Counter>,
     writes: Family<WriteLabels, Counter>,
 }
 
@@ -120,6 +122,11 @@ impl EventMetrics {
             "events_dropped",
             "Events given up: queue full, rate limited, retries exhausted, rejected, shutdown",
             self.dropped.clone(),
+        );
+        registry.register(
+            "events_deferred",
+            "Events that waited for a spam-filter token before being written (none is lost)",
+            self.deferred.clone(),
         );
         registry.register(
             "event_writes",
@@ -153,6 +160,15 @@ impl EventMetrics {
             .get_or_create(&ReasonCauseLabels {
                 reason: reason.as_str(),
                 cause: cause.as_str(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts `n` posts that have to wait for a spam-filter token.
+    pub fn count_deferred(&self, reason: Reason, n: u64) {
+        self.deferred
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
             })
             .inc_by(n);
     }
@@ -196,6 +212,15 @@ impl EventMetrics {
     /// `events_dropped_total{cause}` summed over every reason.
     pub fn dropped_total(&self, cause: DropCause) -> u64 {
         Reason::ALL.iter().map(|r| self.dropped(*r, cause)).sum()
+    }
+
+    /// `events_deferred_total{reason}`.
+    pub fn deferred(&self, reason: Reason) -> u64 {
+        self.deferred
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .get()
     }
 
     /// `event_writes_total{verb,result}`.

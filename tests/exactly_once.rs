@@ -1,7 +1,12 @@
 //! Exactly once (events.md §5): under any fault schedule that ends, every event not dropped for
 //! a counted cause appears exactly once in the API server, as one Event object with the right
 //! `count`. Random schedules of posts, faults (5xx, 429 with Retry-After, dropped connections,
-//! writes whose answer is lost) and clock moves, checked against the mock server's store.
+//! writes whose answer is lost) and clock moves, checked against the mock server's store, with
+//! the spam filter **on** (a random small burst and refill, so posts do wait for tokens).
+//!
+//! A second property shrinks the series cache to two entries: waiting series are then evicted
+//! (dropped, counted `rate_limited`) and evicted written series start new Events, so the check
+//! is that every post is in a `count` or in the `rate_limited` counter, nothing else.
 
 mod support;
 
@@ -43,14 +48,20 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+/// The spam filter of a run: (burst, refill in seconds).
+fn filter() -> impl Strategy<Value = (u32, u64)> {
+    (1u32..4, prop_oneof![Just(30u64), Just(60), Just(300)])
+}
+
+fn run(steps: Vec<Step>, (burst, refill): (u32, u64), cache: usize) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let h = support::harness(|c| {
-            c.spam_filter(100_000, Duration::from_secs(300))
+        let h = support::harness(|mut c| {
+            c.cache_size = std::num::NonZeroUsize::new(cache).expect("non-zero");
+            c.spam_filter(burst, Duration::from_secs(refill))
                 .retry(RetryPolicy {
                     max_attempts: 1_000,
                     ..RetryPolicy::default()
@@ -75,24 +86,40 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 Step::Flush => h.poster.flush().await,
             }
         }
-        // The schedule ends: no more faults; let every backoff run out.
+        // The schedule ends: no more faults; let every backoff run out and every waiting post
+        // get its token.
         h.mock.clear_faults();
-        for _ in 0..40 {
+        for _ in 0..2_000 {
             h.poster.flush().await;
+            if h.poster.queued() + h.poster.waiting() == 0 {
+                break;
+            }
             h.clock.advance(Duration::from_secs(31)).await;
         }
         h.poster.flush().await;
 
         prop_assert_eq!(h.poster.queued(), 0);
+        prop_assert_eq!(h.poster.waiting(), 0);
         for cause in [
             DropCause::QueueFull,
-            DropCause::RateLimited,
             DropCause::RetriesExhausted,
             DropCause::Rejected,
+            DropCause::Shutdown,
         ] {
             prop_assert_eq!(h.poster.metrics().dropped_total(cause), 0, "{:?}", cause);
         }
         let stored = h.mock.events("vms");
+        if cache < 16 {
+            // Evictions happen: every post is in a count or counted rate_limited.
+            let counted: i64 = stored
+                .iter()
+                .map(|e| e["count"].as_i64().unwrap_or(0))
+                .sum();
+            let limited = h.poster.metrics().dropped_total(DropCause::RateLimited) as i64;
+            prop_assert_eq!(counted + limited, posted.values().sum::<i64>());
+            return Ok(());
+        }
+        prop_assert_eq!(h.poster.metrics().dropped_total(DropCause::RateLimited), 0);
         let mut seen: BTreeMap<(usize, usize), i64> = BTreeMap::new();
         for event in &stored {
             let uid = event["involvedObject"]["uid"].as_str().unwrap_or_default();
@@ -123,7 +150,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_event_lands_exactly_once_with_its_count(steps in proptest::collection::vec(step(), 1..40)) {
-        run(steps)?;
+    fn every_event_lands_exactly_once_with_its_count_under_the_spam_filter(
+        steps in proptest::collection::vec(step(), 1..40),
+        filter in filter(),
+    ) {
+        run(steps, filter, 4096)?;
+    }
+
+    #[test]
+    fn with_a_tiny_series_cache_every_post_is_in_a_count_or_counted_rate_limited(
+        steps in proptest::collection::vec(step(), 1..40),
+        filter in filter(),
+    ) {
+        run(steps, filter, 2)?;
     }
 }

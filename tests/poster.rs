@@ -364,11 +364,17 @@ async fn distinct_messages_are_never_folded_and_names_are_unique_at_one_instant(
     )));
 }
 
+/// The instant `secs` seconds after [`START`], as the API server writes it.
+fn at(secs: u64) -> String {
+    let start: jiff::Timestamp = START.parse().expect("start");
+    (start + jiff::SignedDuration::from_secs(secs as i64)).to_string()
+}
+
 #[tokio::test]
-async fn spam_filter_allows_a_burst_of_25_then_one_per_refill() {
+async fn spam_filter_writes_a_burst_of_25_then_waiting_posts_whole_at_the_next_token() {
     let h = harness(|c| c);
     with_claim(&h);
-    for i in 0..30 {
+    for i in 0..25 {
         h.poster.post_mount_failure(
             Some(&claim()),
             &vol(),
@@ -377,29 +383,251 @@ async fn spam_filter_allows_a_burst_of_25_then_one_per_refill() {
         );
     }
     h.poster.flush().await;
-    assert_eq!(creates(&h).len(), 25);
-    assert_eq!(
+    assert_eq!(creates(&h).len(), 25, "the burst: 25 writes");
+
+    // Over the burst: ten repeats of a written message and one new message wait.
+    h.clock.advance(Duration::from_secs(10)).await;
+    for _ in 0..10 {
         h.poster
-            .metrics()
-            .dropped(Reason::MountFailure, DropCause::RateLimited),
-        5
+            .post_mount_failure(Some(&claim()), &vol(), &node("a"), "attempt 0 failed");
+    }
+    h.clock.advance(Duration::from_secs(10)).await;
+    h.poster
+        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "a new failure");
+    h.poster.flush().await; // returns: waiting for a token is like waiting out a backoff
+    assert_eq!(creates(&h).len(), 25);
+    assert!(patches(&h).is_empty());
+    assert_eq!(
+        h.poster.waiting(),
+        11,
+        "the waiting posts are held, not dropped"
     );
-    let warnings = h.logs.text().matches("rate limited").count();
-    assert_eq!(warnings, 1, "the rate-limit warning is itself rate limited");
+    assert_eq!(h.poster.queued(), 0, "as counts: they hold no queue slot");
+    let metrics = h.poster.metrics();
+    assert_eq!(metrics.deferred(Reason::MountFailure), 11);
+    assert_eq!(metrics.dropped_total(DropCause::RateLimited), 0);
+
+    // The worker sleeps on the clock until the token is due (one timer, no polling).
+    assert_eq!(h.clock.sleepers(), 1);
+    assert_eq!(
+        h.clock.next_deadline().map(|t| t.to_string()),
+        Some(at(300))
+    );
+    // The token is due 300 s after the burst: not a moment earlier.
+    h.clock.advance(Duration::from_secs(279)).await;
+    h.poster.flush().await;
+    assert!(patches(&h).is_empty() && creates(&h).len() == 25);
+    h.clock.advance(Duration::from_secs(1)).await;
+    h.poster.flush().await;
+    let patched = patches(&h);
+    assert_eq!(patched.len(), 1, "one PATCH carries the ten repeats");
+    assert_eq!(patched[0]["count"], 11, "count exact");
+    assert_eq!(patched[0]["lastTimestamp"], at(10), "the posts' own time");
+    assert_eq!(
+        creates(&h).len(),
+        25,
+        "the new message waits for the next token"
+    );
 
     h.clock.advance(Duration::from_secs(300)).await;
-    h.poster
-        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "later");
-    h.poster
-        .post_mount_failure(Some(&claim()), &vol(), &node("a"), "later still");
     h.poster.flush().await;
-    assert_eq!(creates(&h).len(), 26, "one token back after 300 s");
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 26);
+    assert_eq!(sent[25]["message"], "[pvc-6f1c0a4e] on [a]: a new failure");
+    assert_eq!(
+        sent[25]["firstTimestamp"],
+        at(20),
+        "written at 600 s, posted at 20 s"
+    );
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+    let stored: i64 = h
+        .mock
+        .events(NS)
+        .iter()
+        .map(|e| e["count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(stored, 36, "every post is in a count");
+    let mut registry = prometheus_client::registry::Registry::with_prefix("rds_csi");
+    metrics.register(&mut registry);
+    let text = csi_events::metrics::encode_text(&registry);
+    assert!(
+        text.contains(r#"rds_csi_events_deferred_total{reason="MountFailure"} 11"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_warning_after_a_storm_of_normal_events_takes_the_very_next_token() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    for i in 0..30 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node(&format!("n{i}")));
+        h.clock.advance(Duration::from_secs(1)).await;
+    }
+    h.poster.post_migration_failed(
+        Some(&claim()),
+        &vol(),
+        &node("a"),
+        &node("b"),
+        MigrationFailure::Timeout,
+        Duration::from_secs(300),
+    );
+    h.poster.flush().await;
+    assert_eq!(creates(&h).len(), 25);
+    assert_eq!(h.poster.metrics().deferred(Reason::VolumeDetached), 5);
+    assert_eq!(h.poster.metrics().deferred(Reason::MigrationFailed), 1);
+
+    // The first token after the burst goes to the Warning, ahead of five older Normals.
+    h.clock.advance(Duration::from_secs(300)).await;
+    h.poster.flush().await;
+    let sent = creates(&h);
+    assert_eq!(sent.len(), 26);
+    assert_eq!(sent[25]["reason"], "MigrationFailed");
+    assert_eq!(sent[25]["type"], "Warning");
+    assert_eq!(sent[25]["firstTimestamp"], at(30));
+    // Then the Normals, first posted first written.
+    for i in 25..30 {
+        h.clock.advance(Duration::from_secs(300)).await;
+        h.poster.flush().await;
+        let sent = creates(&h);
+        assert_eq!(
+            sent.last().expect("a create")["message"],
+            format!("[pvc-6f1c0a4e]: Detached from node n{i}")
+        );
+    }
+    assert_eq!(creates(&h).len(), 31);
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+    assert_eq!(h.poster.metrics().dropped_total(DropCause::RateLimited), 0);
+}
+
+#[tokio::test]
+async fn a_waiting_series_evicted_from_the_series_cache_is_counted_rate_limited() {
+    let h = harness(|mut c| {
+        c.cache_size = std::num::NonZeroUsize::new(2).expect("non-zero");
+        c.spam_filter(1, Duration::from_secs(300))
+    });
+    with_claim(&h);
+    for name in ["a", "b", "c", "d"] {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node(name));
+        h.poster.flush().await;
+    }
+    assert_eq!(creates(&h).len(), 1, "a took the one token; b, c, d wait");
     assert_eq!(
         h.poster
             .metrics()
-            .dropped(Reason::MountFailure, DropCause::RateLimited),
-        6
+            .dropped(Reason::VolumeDetached, DropCause::RateLimited),
+        1,
+        "two series fit: b, the least recently posted to, was evicted"
     );
+    assert!(
+        h.logs.text().contains("rate_limited"),
+        "a warning says so: {}",
+        h.logs.text()
+    );
+    assert_eq!(h.poster.waiting(), 2);
+    h.clock.advance(Duration::from_secs(600)).await;
+    h.poster.flush().await;
+    let messages: Vec<_> = creates(&h)
+        .iter()
+        .map(|e| e["message"].as_str().expect("message").to_owned())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "[pvc-6f1c0a4e]: Detached from node a",
+            "[pvc-6f1c0a4e]: Detached from node c",
+            "[pvc-6f1c0a4e]: Detached from node d"
+        ]
+    );
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+}
+
+#[tokio::test]
+async fn a_claim_over_its_write_budget_never_fills_the_queue_of_the_others() {
+    let h = harness(|c| c.queue_size(10).spam_filter(1, Duration::from_secs(300)));
+    with_claim(&h);
+    h.mock.add_claim(NS, "disk-b", "uid-b");
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    for _ in 0..50 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        h.poster.flush().await;
+    }
+    assert_eq!(h.poster.waiting(), 50, "fifty repeats wait as one count");
+    assert_eq!(h.poster.queued(), 0);
+    h.poster
+        .post_volume_detached(Some(&ClaimName::new(NS, "disk-b")), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(h.poster.metrics().dropped_total(DropCause::QueueFull), 0);
+    assert_eq!(
+        creates(&h).len(),
+        2,
+        "the other claim's event is written at once"
+    );
+    h.clock.advance(Duration::from_secs(300)).await;
+    h.poster.flush().await;
+    assert_eq!(patches(&h).len(), 1);
+    assert_eq!(patches(&h)[0]["count"], 51);
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_reports_posts_still_waiting_for_a_token() {
+    let h = harness(|c| c.spam_filter(1, Duration::from_secs(300)));
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    for _ in 0..3 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("b"));
+    }
+    h.poster.flush().await;
+    assert_eq!(h.poster.waiting(), 3);
+    let poster = h.poster.clone();
+    let shutdown = tokio::spawn(async move { poster.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    let report = shutdown.await.expect("shutdown");
+    assert_eq!(report.abandoned.len(), 1);
+    assert_eq!(report.abandoned[0].count, 3);
+    assert_eq!(
+        report.abandoned[0].message,
+        "[pvc-6f1c0a4e]: Detached from node b"
+    );
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Shutdown),
+        3
+    );
+    assert_eq!(h.poster.queued() + h.poster.waiting(), 0);
+}
+
+#[tokio::test]
+async fn retries_of_one_write_take_no_token() {
+    let h = harness(|c| c.spam_filter(1, Duration::from_secs(300)));
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::Status(503, None), 3);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    for _ in 0..4 {
+        h.poster.flush().await;
+        h.clock.advance(Duration::from_secs(5)).await;
+    }
+    h.poster.flush().await;
+    assert_eq!(
+        creates(&h).len(),
+        4,
+        "three failures and the success, one token"
+    );
+    assert_eq!(h.mock.events(NS).len(), 1);
+    assert_eq!(h.poster.metrics().deferred(Reason::VolumeDetached), 0);
 }
 
 #[tokio::test]
@@ -787,4 +1015,609 @@ async fn folding_memory_is_lru_bounded() {
     );
     assert_eq!(patches(&h).len(), 2, "b and c were still cached: patched");
     assert_eq!(creates(&h).len(), 4);
+}
+
+// ---- Defects of round one (issue 9, item 6): each test failed on the round-one poster. ----
+
+#[tokio::test]
+async fn a_patch_landing_after_its_retry_does_not_turn_the_count_back() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    // The PATCH for the second post reaches a slow server and stays unanswered.
+    h.mock.fault(Method::PATCH, "/events/", Action::Hold, 1);
+    h.clock.advance(Duration::from_secs(10)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    support::settle().await;
+    assert_eq!(h.mock.held(), 1);
+    // It times out at 40 s; a third post comes; the retry writes count 3.
+    h.clock.advance(Duration::from_secs(30)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.clock.advance(Duration::from_secs(1)).await;
+    h.poster.flush().await;
+    assert_eq!(h.mock.events(NS)[0]["count"], 3);
+    // Then the slow server applies the old PATCH (count 2, lastTimestamp 10 s).
+    h.mock.release_held();
+    support::settle().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0]["count"], 3,
+        "the late PATCH must not lower the count"
+    );
+    assert_eq!(stored[0]["lastTimestamp"], at(40), "nor move time back");
+    assert!(
+        patches(&h)
+            .iter()
+            .all(|p| p["metadata"]["resourceVersion"].is_string()),
+        "every PATCH is conditional on the version last seen"
+    );
+}
+
+#[tokio::test]
+async fn a_conflicting_patch_re_reads_and_counts_on_from_the_server() {
+    // The PATCH lands but its answer is lost; its retry (same version) meets 409, reads the
+    // event back and finds its own count there: no double count, no lower count.
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    h.mock
+        .fault(Method::PATCH, "/events/", Action::ApplyThenDrop, 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(h.mock.events(NS)[0]["count"], 2, "the lost PATCH landed");
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.clock.advance(Duration::from_secs(5)).await;
+    h.poster.flush().await;
+    assert_eq!(h.mock.events(NS)[0]["count"], 3, "three posts, count 3");
+    let name = creates(&h)[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert_eq!(
+        h.mock
+            .requests_to(Method::GET, &format!("/events/{name}"))
+            .len(),
+        1,
+        "the 409 was resolved by reading the event back"
+    );
+    assert_eq!(h.poster.queued(), 0);
+}
+
+#[tokio::test]
+async fn two_instances_posting_one_event_at_one_instant_write_two_events() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    let other = csi_events::EventPoster::new(
+        h.mock.client(),
+        csi_events::PosterConfig::default()
+            .instance("other-host")
+            .clock(std::sync::Arc::new(h.clock.clone())),
+    );
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    other.post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    other.flush().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 2, "one Event per instance: {stored:#?}");
+    let instances: std::collections::BTreeSet<_> = stored
+        .iter()
+        .map(|e| {
+            e["reportingInstance"]
+                .as_str()
+                .expect("instance")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        instances,
+        ["other-host".to_owned(), "test-host".to_owned()].into()
+    );
+    assert!(stored.iter().all(|e| e["count"] == 1));
+}
+
+#[tokio::test]
+async fn a_restarted_poster_never_adopts_or_lowers_its_predecessors_event() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    for _ in 0..3 {
+        h.poster
+            .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        h.poster.flush().await;
+    }
+    assert_eq!(h.mock.events(NS)[0]["count"], 3);
+    assert!(h.poster.shutdown(Duration::from_secs(5)).await.is_clean());
+    // The same instance comes back at the same instant and posts the same event twice.
+    let successor = csi_events::EventPoster::new(
+        h.mock.client(),
+        csi_events::PosterConfig::default()
+            .instance("test-host")
+            .clock(std::sync::Arc::new(h.clock.clone())),
+    );
+    for _ in 0..2 {
+        successor.post_volume_detached(Some(&claim()), &vol(), &node("a"));
+        successor.flush().await;
+    }
+    let counts: Vec<i64> = h
+        .mock
+        .events(NS)
+        .iter()
+        .map(|e| e["count"].as_i64().expect("count"))
+        .collect();
+    assert!(
+        counts.contains(&3),
+        "the predecessor's Event keeps its count 3: {counts:?}"
+    );
+    assert_eq!(counts.iter().sum::<i64>(), 5, "five posts, five counted");
+}
+
+#[tokio::test]
+async fn concurrent_shutdowns_both_report_the_abandoned_event() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock.hold_everything();
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    let (one, two) = (h.poster.clone(), h.poster.clone());
+    let first = tokio::spawn(async move { one.shutdown(Duration::from_secs(5)).await });
+    let second = tokio::spawn(async move { two.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    h.clock.advance(Duration::from_secs(5)).await;
+    let first = first.await.expect("first shutdown");
+    let second = second.await.expect("second shutdown");
+    assert_eq!(first.abandoned.len(), 1, "{first:?}");
+    assert_eq!(first, second);
+    // A later call gets the same report.
+    assert_eq!(h.poster.shutdown(Duration::from_secs(5)).await, first);
+    assert_eq!(
+        h.poster.metrics().dropped_total(DropCause::Shutdown),
+        1,
+        "counted once"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_post_leaves_no_time_in_the_series_cache() {
+    let h = harness(|c| c);
+    with_claim(&h);
+    h.mock
+        .fault(Method::POST, "/events", Action::Status(403, None), 1);
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    assert_eq!(
+        h.poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Rejected),
+        1
+    );
+    h.clock.advance(Duration::from_secs(60)).await;
+    h.poster
+        .post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    h.poster.flush().await;
+    let stored = h.mock.events(NS);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["count"], 1);
+    assert_eq!(
+        stored[0]["firstTimestamp"],
+        at(60),
+        "the Event starts with the post that was written"
+    );
+    let sent = creates(&h);
+    assert_ne!(
+        sent[0]["metadata"]["name"], sent[1]["metadata"]["name"],
+        "and carries a name of its own time"
+    );
+}
+
+/// A clock that, once armed, stops the first thread that reads it until released: it holds a
+/// post between its "not shut down" check and its send, so the test can let the worker exit
+/// exactly then.
+struct TrapClock {
+    inner: csi_events::clock::VirtualClock,
+    trap: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+}
+
+impl csi_events::clock::Clock for TrapClock {
+    fn now(&self) -> jiff::Timestamp {
+        let armed = self.trap.lock().expect("trap lock").take();
+        if let Some((trapped, go)) = armed {
+            trapped.send(()).expect("the test waits");
+            go.recv().expect("the test releases the post");
+        }
+        self.inner.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> csi_events::clock::Sleep {
+        self.inner.sleep(duration)
+    }
+}
+
+/// Something to run once, from whichever thread gets to it first.
+type Once = std::sync::Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
+/// A log writer that, on the line with `marker`, runs `hook` once (on the logging thread).
+#[derive(Clone)]
+struct HookWriter {
+    marker: &'static str,
+    hook: Once,
+}
+
+impl std::io::Write for HookWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if String::from_utf8_lossy(buf).contains(self.marker) {
+            let hook = self.hook.lock().expect("hook lock").take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_post_racing_the_workers_exit_is_counted_and_returns_its_slot() {
+    use std::sync::mpsc::channel;
+    use std::sync::{Arc, Mutex};
+
+    let (go_tx, go_rx) = channel::<()>();
+    let (trapped_tx, trapped_rx) = channel::<()>();
+    let (sent_tx, sent_rx) = channel::<()>();
+    // When the worker logs that it gives up at its deadline, the trapped post is let go and
+    // the worker waits until that post's send is over: the post meets the exiting worker.
+    let hook: Box<dyn FnOnce() + Send> = Box::new(move || {
+        go_tx.send(()).expect("the post waits");
+        sent_rx.recv().expect("the post finishes");
+    });
+    let writer = HookWriter {
+        marker: "shutdown deadline passed",
+        hook: Arc::new(Mutex::new(Some(hook))),
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let virtual_clock = csi_events::clock::VirtualClock::new(START.parse().expect("start"));
+    let clock = Arc::new(TrapClock {
+        inner: virtual_clock.clone(),
+        trap: Mutex::new(None),
+    });
+    let (client, mock) = support::mock_api::MockApi::start();
+    mock.add_claim(NS, CLAIM, UID);
+    let poster = csi_events::EventPoster::new(
+        client,
+        csi_events::PosterConfig::default()
+            .instance("test-host")
+            .clock(clock.clone()),
+    );
+    mock.hold_everything();
+    poster.post_volume_detached(Some(&claim()), &vol(), &node("a"));
+    support::settle().await;
+
+    // A second post passes the shutdown check, then stops just before its send.
+    *clock.trap.lock().expect("trap lock") = Some((trapped_tx, go_rx));
+    let racing = poster.clone();
+    let thread = std::thread::spawn(move || {
+        racing.post_volume_detached(Some(&claim()), &vol(), &node("b"));
+        sent_tx.send(()).expect("the worker waits");
+    });
+    trapped_rx.recv().expect("the post is trapped");
+    assert_eq!(poster.queued(), 2);
+
+    let stopping = poster.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown(Duration::from_secs(5)).await });
+    support::settle().await;
+    virtual_clock.advance(Duration::from_secs(5)).await;
+    let report = shutdown.await.expect("shutdown");
+    thread.join().expect("post thread");
+
+    assert_eq!(poster.queued(), 0, "both queue slots are returned");
+    assert_eq!(
+        poster
+            .metrics()
+            .dropped(Reason::VolumeDetached, DropCause::Shutdown),
+        2,
+        "both posts are counted"
+    );
+    assert!(!report.abandoned.is_empty());
+}
+
+// ---- Claim sources (issue 9, item 3): both pass the same tests, on the fake cluster. ----
+
+mod claim_sources {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use csi_events::metrics::SkipCause;
+    use csi_events::{ClaimName, ClaimSource, EventPoster, PosterConfig, Reason};
+    use fake_apiserver::FakeCluster;
+    use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolume, PersistentVolumeClaim};
+    use kube::api::{Api, DeleteParams, ListParams, PostParams};
+    use serde_json::json;
+
+    const SOURCES: [ClaimSource; 2] = [ClaimSource::Get, ClaimSource::Reflector];
+
+    struct Rig {
+        cluster: FakeCluster,
+        clock: csi_events::clock::VirtualClock,
+        poster: EventPoster,
+    }
+
+    async fn rig(source: ClaimSource) -> Rig {
+        let (cluster, clock) = FakeCluster::virtual_at(super::START.parse().expect("start"));
+        let namespaces: Api<Namespace> = Api::all(cluster.client());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "vms"}})).expect("ns"),
+            )
+            .await
+            .expect("namespace");
+        create_claim(&cluster, "disk-a").await;
+        let poster = EventPoster::new(
+            cluster.client(),
+            PosterConfig::default()
+                .instance("test-host")
+                .clock(Arc::new(clock.clone()))
+                .claim_source(source),
+        );
+        poster.claims_ready().await;
+        cluster.clear_requests();
+        Rig {
+            cluster,
+            clock,
+            poster,
+        }
+    }
+
+    async fn create_claim(cluster: &FakeCluster, name: &str) -> String {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), "vms");
+        let claim = json!({
+            "metadata": {"name": name, "namespace": "vms"},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}
+        });
+        claims
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(claim).expect("claim"),
+            )
+            .await
+            .expect("create claim")
+            .metadata
+            .uid
+            .expect("uid")
+    }
+
+    async fn delete_claim(cluster: &FakeCluster, name: &str) {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), "vms");
+        claims
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete claim");
+    }
+
+    async fn create_volume(cluster: &FakeCluster, volume: &str, claim: &str, uid: &str) {
+        let volumes: Api<PersistentVolume> = Api::all(cluster.client());
+        let pv = json!({
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                "csi": {"driver": "rds.csi.srvlab.io", "volumeHandle": volume},
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                             "namespace": "vms", "name": claim, "uid": uid}
+            }
+        });
+        volumes
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(pv).expect("pv"),
+            )
+            .await
+            .expect("create volume");
+    }
+
+    impl Rig {
+        fn detach(&self, claim: Option<&str>, node: &str) {
+            let claim = claim.map(|name| ClaimName::new("vms", name));
+            self.poster
+                .post_volume_detached(claim.as_ref(), &"pvc-1".into(), &node.into());
+        }
+
+        async fn settle(&self) {
+            // Watch events travel through tasks of their own: let them run, then flush.
+            csi_events::clock::settle().await;
+            self.poster.flush().await;
+        }
+
+        async fn events(&self) -> Vec<Event> {
+            let api: Api<Event> = Api::namespaced(self.cluster.client(), "vms");
+            api.list(&ListParams::default()).await.expect("list").items
+        }
+
+        fn claim_gets(&self) -> usize {
+            self.cluster
+                .requests()
+                .iter()
+                .filter(|r| {
+                    r.method == http::Method::GET && r.path.contains("/persistentvolumeclaims/")
+                })
+                .count()
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_write_on_the_live_claim_uid() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            let claims: Api<PersistentVolumeClaim> = Api::namespaced(rig.cluster.client(), "vms");
+            let uid = claims.get("disk-a").await.expect("claim").metadata.uid;
+            rig.detach(Some("disk-a"), "a");
+            rig.settle().await;
+            let events = rig.events().await;
+            assert_eq!(events.len(), 1, "{source:?}");
+            assert_eq!(events[0].involved_object.uid, uid, "{source:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_skip_a_missing_claim() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            rig.detach(Some("no-such-claim"), "a");
+            rig.settle().await;
+            assert!(rig.events().await.is_empty(), "{source:?}");
+            assert_eq!(
+                rig.poster
+                    .metrics()
+                    .skipped(Reason::VolumeDetached, SkipCause::PvcNotFound),
+                1,
+                "{source:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_follow_the_volume_and_skip_a_re_created_claim() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            let claims: Api<PersistentVolumeClaim> = Api::namespaced(rig.cluster.client(), "vms");
+            let uid = claims
+                .get("disk-a")
+                .await
+                .expect("claim")
+                .metadata
+                .uid
+                .expect("uid");
+            create_volume(&rig.cluster, "pvc-1", "disk-a", &uid).await;
+            rig.detach(None, "a");
+            rig.settle().await;
+            assert_eq!(
+                rig.events().await.len(),
+                1,
+                "{source:?}: found through the PV"
+            );
+
+            delete_claim(&rig.cluster, "disk-a").await;
+            create_claim(&rig.cluster, "disk-a").await;
+            rig.settle().await;
+            rig.detach(None, "b");
+            rig.settle().await;
+            assert_eq!(rig.events().await.len(), 1, "{source:?}");
+            assert_eq!(
+                rig.poster
+                    .metrics()
+                    .skipped(Reason::VolumeDetached, SkipCause::PvcUidMismatch),
+                1,
+                "{source:?}: the re-created claim is not the bound one"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn both_sources_see_a_re_created_claim_by_name() {
+        for source in SOURCES {
+            let rig = rig(source).await;
+            rig.detach(Some("disk-a"), "a");
+            rig.settle().await;
+            delete_claim(&rig.cluster, "disk-a").await;
+            let new_uid = create_claim(&rig.cluster, "disk-a").await;
+            rig.settle().await;
+            rig.detach(Some("disk-a"), "a");
+            rig.settle().await;
+            let events = rig.events().await;
+            assert_eq!(events.len(), 2, "{source:?}: a new claim, a new Event");
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.involved_object.uid.as_deref() == Some(new_uid.as_str())),
+                "{source:?}: the new claim's uid"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reflector_looks_claims_up_without_a_request_and_get_once_per_burst() {
+        for (source, gets) in [(ClaimSource::Get, 3), (ClaimSource::Reflector, 0)] {
+            let rig = rig(source).await;
+            for burst in 0..3 {
+                rig.detach(Some("disk-a"), "a");
+                rig.detach(Some("disk-a"), "b");
+                rig.settle().await;
+                rig.clock
+                    .advance(Duration::from_secs(60 * (burst + 1)))
+                    .await;
+            }
+            assert_eq!(rig.claim_gets(), gets, "{source:?}");
+            let counts: i32 = rig.events().await.iter().filter_map(|e| e.count).sum();
+            assert_eq!(counts, 6, "{source:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reflector_without_list_rights_falls_back_to_the_get() {
+        let (cluster, clock) = FakeCluster::virtual_at(super::START.parse().expect("start"));
+        let namespaces: Api<Namespace> = Api::all(cluster.client());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "vms"}})).expect("ns"),
+            )
+            .await
+            .expect("namespace");
+        create_claim(&cluster, "disk-a").await;
+        cluster.faults().add(
+            fake_apiserver::control::Fault::new(
+                fake_apiserver::control::Verb::List,
+                "persistentvolumeclaims",
+            )
+            .status(403),
+        );
+        let poster = EventPoster::new(
+            cluster.client(),
+            PosterConfig::default()
+                .instance("test-host")
+                .clock(Arc::new(clock.clone()))
+                .claim_source(ClaimSource::Reflector),
+        );
+        poster.post_volume_detached(
+            Some(&ClaimName::new("vms", "disk-a")),
+            &"pvc-1".into(),
+            &"a".into(),
+        );
+        csi_events::clock::settle().await;
+        poster.flush().await;
+        let api: Api<Event> = Api::namespaced(cluster.client(), "vms");
+        let events = api.list(&ListParams::default()).await.expect("list").items;
+        assert_eq!(events.len(), 1, "written after a GET of the claim");
+    }
+
+    #[tokio::test]
+    async fn a_claim_created_after_the_reflector_listed_is_found_at_once() {
+        let rig = rig(ClaimSource::Reflector).await;
+        create_claim(&rig.cluster, "disk-new").await;
+        // Posted before the watch event can have arrived: the GET fallback finds it.
+        rig.detach(Some("disk-new"), "a");
+        rig.settle().await;
+        assert_eq!(rig.events().await.len(), 1);
+        assert_eq!(
+            rig.poster
+                .metrics()
+                .skipped(Reason::VolumeDetached, SkipCause::PvcNotFound),
+            0
+        );
+    }
 }

@@ -84,7 +84,7 @@ impl Rig {
         let mut waited = Duration::ZERO;
         loop {
             self.poster.flush().await;
-            if self.poster.queued() == 0 || waited >= limit {
+            if self.poster.queued() + self.poster.waiting() == 0 || waited >= limit {
                 return;
             }
             self.clock.advance(step).await;
@@ -283,4 +283,65 @@ async fn queue_overflow_drops_exactly_the_excess_and_delivers_the_rest() {
         .await;
     // The queue held the first 1000 posts: one per claim and node.
     rig.assert_exactly_once(EVENTS, 1).await;
+}
+
+#[tokio::test]
+async fn a_storm_of_1000_posts_on_one_claim_is_counted_whole_within_the_write_budget() {
+    // One post a second for 1000 s on one claim, ten distinct messages, the default spam
+    // filter (burst 25, one token per 300 s): every post ends up in a `count`, and the writes
+    // for the claim stay within 25 + one per 300 s.
+    let rig = rig().await;
+    rig.cluster.clear_requests();
+    let start = csi_events::clock::Clock::now(&rig.clock);
+    let claim = ClaimName::new("vms", "disk-0");
+    for i in 0..EVENTS {
+        rig.poster.post_volume_detached(
+            Some(&claim),
+            &"pvc-0".into(),
+            &format!("node-{}", i % MESSAGES).into(),
+        );
+        rig.clock.advance(Duration::from_secs(1)).await;
+    }
+    rig.drive(Duration::from_secs(10), Duration::from_secs(4 * 3600))
+        .await;
+    assert_eq!(
+        rig.poster.queued() + rig.poster.waiting(),
+        0,
+        "every post finished"
+    );
+    let elapsed = csi_events::clock::Clock::now(&rig.clock)
+        .duration_since(start)
+        .as_secs();
+
+    let events = rig.events().await;
+    assert_eq!(events.len(), MESSAGES, "one Event per message");
+    let counted: i32 = events.iter().filter_map(|e| e.count).sum();
+    assert_eq!(counted as usize, EVENTS, "every post is in a count");
+    for cause in [
+        DropCause::QueueFull,
+        DropCause::RateLimited,
+        DropCause::RetriesExhausted,
+        DropCause::Rejected,
+    ] {
+        assert_eq!(rig.dropped(cause), 0, "{cause:?}");
+    }
+    let writes = rig
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.contains("/events")
+                && (r.method == http::Method::POST || r.method == http::Method::PATCH)
+        })
+        .count() as u64;
+    let elapsed = elapsed.max(0) as u64;
+    let budget = 25 + elapsed.div_ceil(300);
+    assert!(
+        writes <= budget,
+        "{writes} writes in {elapsed} s; the filter allows {budget}"
+    );
+    assert!(
+        rig.poster.metrics().deferred(Reason::VolumeDetached) > 0,
+        "posts did wait for tokens"
+    );
 }

@@ -6,14 +6,22 @@
 use std::sync::Arc;
 
 use fake_apiserver::FakeCluster;
-use fake_apiserver::clock::SystemClock;
+use fake_apiserver::clock::{SharedClock, SystemClock};
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, PersistentVolumeClaim};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
 /// A fake cluster (real time) with namespace `vms` and claims `disk-0..n`.
 pub async fn cluster_with_claims(n: usize) -> (FakeCluster, Vec<ObjectReference>) {
-    let cluster = FakeCluster::new(Arc::new(SystemClock));
+    cluster_with_claims_on(Arc::new(SystemClock), n).await
+}
+
+/// A fake cluster on `clock` with namespace `vms` and claims `disk-0..n`.
+pub async fn cluster_with_claims_on(
+    clock: SharedClock,
+    n: usize,
+) -> (FakeCluster, Vec<ObjectReference>) {
+    let cluster = FakeCluster::new(clock);
     let client = cluster.client();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
@@ -71,15 +79,47 @@ pub fn report(figures: &[Figure]) {
         return;
     }
     println!(
-        "{:<10} {:<22} {:<28} {:>16} unit",
+        "{:<10} {:<28} {:<28} {:>16} unit",
         "bench", "variant", "metric", "value"
     );
     for f in figures {
         println!(
-            "{:<10} {:<22} {:<28} {:>16.3} {}",
+            "{:<10} {:<28} {:<28} {:>16.3} {}",
             f.bench, f.variant, f.metric, f.value, f.unit
         );
     }
+}
+
+/// A small seeded generator (SplitMix64) for schedules that replay the same in every run.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// The value of `--name TEXT` on the command line, or `default`.
+pub fn arg_text(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
 }
 
 /// The value of `--name N` on the command line, or `default`.

@@ -2,9 +2,11 @@
 //!
 //! A CSI driver holds one [`EventPoster`] (cheap to clone) and calls a `post_*` method where
 //! something happens to a volume. The call builds the exact message, counts it, and hands it to
-//! a background worker; it never waits for the API server. The worker finds the claim, applies
-//! the spam filter, folds repeats into one Event (`count`), writes core/v1 Events, and retries
-//! or gives up as events.md §5 says.
+//! a background worker; it never waits for the API server. The worker finds the claim (a GET,
+//! or a reflector: [`ClaimSource`]), folds repeats into one Event (`count`), writes core/v1
+//! Events within the spam filter's budget of writes per claim (posts over it wait and are
+//! written whole when a token comes; none is dropped for it), and retries or gives up as
+//! events.md §5 says.
 //!
 //! ```
 //! use csi_events::{ClaimName, EventPoster, PosterConfig};
@@ -33,14 +35,17 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared as SharedFuture};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 pub use backoff::RetryPolicy;
+pub use claims::ClaimSource;
+pub use write::WRITER_ANNOTATION;
 
 use self::api::ApiCaller;
-use self::claims::Subject;
-use self::worker::{Message, Posted, Settings, Worker};
+use self::claims::{ClaimIndex, Subject};
+use self::worker::{Links, Message, Posted, Settings, Worker};
 use crate::clock::{SharedClock, SystemClock};
 use crate::event::{LifecycleEvent, MigrationFailure};
 use crate::ids::{ClaimName, NodeName, VolumeId};
@@ -65,10 +70,14 @@ pub struct PosterConfig {
     pub queue_size: usize,
     /// Entries of each cache: folding and spam filter (default 4096).
     pub cache_size: NonZeroUsize,
-    /// Spam filter burst per claim (default 25).
+    /// Spam filter: writes (creates and patches) per claim in a burst (default 25). Posts over
+    /// it wait for a token; none is dropped for it. 0 is taken as 1 (a claim whose bucket
+    /// never held a token would never be written).
     pub spam_burst: u32,
     /// Spam filter: one token back every this long (default 300 s).
     pub spam_refill: Duration,
+    /// Where claim uids come from (default: a GET per burst; see [`ClaimSource`]).
+    pub claim_source: ClaimSource,
     /// Retry timing and attempts.
     pub retry: RetryPolicy,
     /// A request without an answer after this long is a retryable failure (default 30 s).
@@ -91,6 +100,7 @@ impl Default for PosterConfig {
             cache_size: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
             spam_burst: 25,
             spam_refill: Duration::from_secs(300),
+            claim_source: ClaimSource::Get,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 8,
@@ -131,7 +141,13 @@ impl PosterConfig {
         self
     }
 
-    /// Sets the spam filter: `burst` events per claim, one more every `refill`.
+    /// Sets where claim uids come from.
+    pub fn claim_source(mut self, source: ClaimSource) -> Self {
+        self.claim_source = source;
+        self
+    }
+
+    /// Sets the spam filter: `burst` writes per claim, one more every `refill`.
     pub fn spam_filter(mut self, burst: u32, refill: Duration) -> Self {
         self.spam_burst = burst;
         self.spam_refill = refill;
@@ -143,6 +159,21 @@ impl PosterConfig {
         self.retry = retry;
         self
     }
+}
+
+/// A poster's tag: different for every poster (another instance, a restart, another poster in
+/// the same process), deterministic for a given configuration, clock reading and creation order.
+fn poster_tag(config: &PosterConfig) -> u64 {
+    static CREATED: AtomicU64 = AtomicU64::new(0);
+    let mut mix = backoff::SplitMix64::new(config.retry.seed);
+    let mut tag = mix.next_u64();
+    for byte in config.instance.bytes().chain(config.component.bytes()) {
+        tag = (tag ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let now = config.clock.now().as_nanosecond() as u64;
+    let order = CREATED.fetch_add(1, Ordering::Relaxed);
+    let mut mix = backoff::SplitMix64::new(tag ^ now ^ order.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    mix.next_u64()
 }
 
 fn host_name() -> String {
@@ -196,12 +227,17 @@ pub struct EventPoster {
 struct Shared {
     tx: mpsc::UnboundedSender<Message>,
     admitted: Arc<AtomicUsize>,
+    folded: Arc<AtomicUsize>,
     capacity: usize,
     closed: AtomicBool,
     clock: SharedClock,
     metrics: EventMetrics,
     drop_warnings: WarnLimiter,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    /// Completes when the worker has stopped; every `shutdown` call waits on it.
+    worker: SharedFuture<BoxFuture<'static, ()>>,
+    /// The worker's report, left there when it stops.
+    report: Arc<Mutex<Option<ShutdownReport>>>,
+    claims: Arc<ClaimIndex>,
 }
 
 /// Warnings about dropped posts are logged at most once per this interval.
@@ -214,6 +250,14 @@ struct WarnLimiter {
 }
 
 impl WarnLimiter {
+    /// A limiter that lets the next warning through.
+    fn new() -> Self {
+        Self {
+            next_allowed_nanos: AtomicI64::new(i64::MIN),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
     /// `Some(held back since the last warning)` when a warning may be logged now.
     fn allow(&self, now: jiff::Timestamp) -> Option<u64> {
         let now_nanos = i64::try_from(now.as_nanosecond()).unwrap_or(i64::MAX);
@@ -238,6 +282,10 @@ impl EventPoster {
     pub fn new(client: kube::Client, config: PosterConfig) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let admitted = Arc::new(AtomicUsize::new(0));
+        let folded = Arc::new(AtomicUsize::new(0));
+        let report = Arc::new(Mutex::new(None));
+        let tag = poster_tag(&config);
+        let claims = Arc::new(ClaimIndex::start(config.claim_source, &client));
         let api = ApiCaller {
             client,
             clock: config.clock.clone(),
@@ -247,27 +295,35 @@ impl EventPoster {
         let settings = Settings {
             component: config.component,
             instance: config.instance,
+            tag,
             cache_size: config.cache_size,
-            spam_burst: config.spam_burst,
+            spam_burst: config.spam_burst.max(1),
             spam_refill: config.spam_refill,
             retry: config.retry,
             max_in_flight: config.max_in_flight,
         };
-        let worker = Worker::new(api, settings, admitted.clone(), rx);
+        let links = Links {
+            admitted: admitted.clone(),
+            folded: folded.clone(),
+            report: report.clone(),
+        };
+        let worker = Worker::new(api, claims.clone(), settings, links, rx);
         let handle = tokio::spawn(worker.run());
+        // A worker that panicked has stopped too: every waiter is released either way.
+        let stopped = handle.map(|_| ()).boxed().shared();
         Self {
             shared: Arc::new(Shared {
                 tx,
                 admitted,
+                folded,
                 capacity: config.queue_size,
                 closed: AtomicBool::new(false),
                 clock: config.clock,
                 metrics: config.metrics,
-                drop_warnings: WarnLimiter {
-                    next_allowed_nanos: AtomicI64::new(i64::MIN),
-                    suppressed: AtomicU64::new(0),
-                },
-                worker: Mutex::new(Some(handle)),
+                drop_warnings: WarnLimiter::new(),
+                worker: stopped,
+                report,
+                claims,
             }),
         }
     }
@@ -340,7 +396,7 @@ impl EventPoster {
     }
 
     /// Waits until every event posted before this call is written, skipped or dropped, or is
-    /// waiting out a retry delay (which only the clock moving ends).
+    /// waiting out a retry delay or for a spam-filter token (which only the clock moving ends).
     pub async fn flush(&self) {
         let (reply, done) = oneshot::channel();
         if self.shared.tx.send(Message::Flush(reply)).is_ok() {
@@ -350,33 +406,45 @@ impl EventPoster {
 
     /// Stops accepting events and lets the worker write what it holds for at most `grace` on
     /// the poster's clock; reports what it had to abandon.
+    ///
+    /// Every call (concurrent or later, from any clone) returns the same report once the
+    /// worker has stopped; the earliest deadline asked for ends it.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.shared.closed.store(true, Ordering::Release);
-        let (reply, report) = oneshot::channel();
-        if self
-            .shared
-            .tx
-            .send(Message::Shutdown { grace, reply })
-            .is_err()
-        {
-            return ShutdownReport::default();
-        }
-        let report = report.await.unwrap_or_default();
-        let handle = self
-            .shared
-            .worker
+        // When the worker has stopped already the send fails; its report is there anyway.
+        let _ = self.shared.tx.send(Message::Shutdown { grace });
+        self.shared.worker.clone().await;
+        self.shared
+            .report
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.await;
-        }
-        report
+            .clone()
+            .unwrap_or_default()
     }
 
-    /// Events accepted and not yet finished (written, skipped or dropped).
+    /// Waits until the claim source is ready: at once for [`ClaimSource::Get`]; for
+    /// [`ClaimSource::Reflector`], until it has listed the claims. Posting before that is fine
+    /// (a claim not in the reflector yet is read with a GET); this only saves those GETs.
+    /// While the list is refused (no `list`/`watch` on claims) it does not return: bound it
+    /// with a timeout.
+    pub async fn claims_ready(&self) {
+        self.shared.claims.ready().await;
+    }
+
+    /// Events holding a queue slot: accepted and not yet finished (written, skipped or
+    /// dropped). A post folded into a series that waits for a spam-filter token gives its slot
+    /// back and is counted by [`waiting`](Self::waiting) instead.
     pub fn queued(&self) -> usize {
         self.shared.admitted.load(Ordering::Acquire)
+    }
+
+    /// Posts that waited for a spam-filter token and are not written yet. They hold no queue
+    /// slot (each waiting series is one entry of the series cache with a count), so a claim
+    /// over its write budget never crowds out the others. Zero when nothing waits.
+    ///
+    /// Everything posted is finished when `queued() + waiting() == 0`.
+    pub fn waiting(&self) -> usize {
+        self.shared.folded.load(Ordering::Acquire)
     }
 
     /// MountFailure (Warning): `[{vol}] on [{node}]: {message}`.

@@ -1,16 +1,26 @@
-//! The background worker: claim lookups, spam filter, folding, writes, retries, flush, shutdown.
+//! The background worker: claim lookups, folding, the spam filter, writes, retries, flush,
+//! shutdown.
 //!
 //! One task owns all mutable state, so there are no locks on the data path. Posts arrive on a
 //! channel; each becomes a lookup (shared by every post waiting on the same claim), then a
-//! token from its claim's bucket, then a count in a *series* (one Event object per claim uid,
-//! type, reason and message). A series has at most one write in flight; posts that arrive
-//! meanwhile are coalesced into the next write. Requests run concurrently (bounded), retry
-//! timers sleep on the shared clock.
+//! count in a *series* (one Event object per claim uid, type, reason and message). A series
+//! has at most one write in flight; posts that arrive meanwhile are coalesced into the next
+//! write. Requests run concurrently (bounded), retry timers sleep on the shared clock.
+//!
+//! The spam filter (events.md §5) limits *writes*, never information: each new write of a
+//! series (a create, or a patch carrying new posts) takes a token from its claim's bucket;
+//! re-attempts of the same write take none. A series without a token *waits* with its posts
+//! (their count grows, nothing is dropped); when the claim's next token is due the worker
+//! wakes on the clock and gives it to the waiting Warning series first, otherwise to the one
+//! posted first. Waiting series are bounded by the series cache size: the least recently
+//! posted-to one is evicted, its posts dropped and counted `rate_limited`. A post folded into a
+//! waiting series gives its queue slot back (it is a count now, not an object), so a claim
+//! over its budget never fills the queue that every other claim shares.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -22,10 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::api::{ApiCaller, Failure};
 use super::backoff::{RetryPolicy, SplitMix64};
-use super::claims::{LiveClaim, Lookup, Subject, find_claim};
+use super::claims::{ClaimIndex, LiveClaim, Lookup, Subject, find_claim};
 use super::spam::TokenBucket;
 use super::write::{EventNamer, EventRecord};
-use super::{Abandoned, ShutdownReport};
+use super::{Abandoned, ShutdownReport, WarnLimiter};
 use crate::clock::SharedClock;
 use crate::metrics::{DropCause, EventMetrics};
 use crate::reason::{EventType, Reason};
@@ -37,9 +47,9 @@ const BATCH: usize = 4096;
 pub(crate) enum Message {
     Post(Posted),
     Flush(oneshot::Sender<()>),
+    /// Stop within `grace`; the report goes to the shared report slot.
     Shutdown {
         grace: Duration,
-        reply: oneshot::Sender<ShutdownReport>,
     },
 }
 
@@ -56,11 +66,23 @@ pub(crate) struct Posted {
 pub(crate) struct Settings {
     pub(crate) component: String,
     pub(crate) instance: String,
+    /// This poster's tag: the writer annotation and the low bits of its event names.
+    pub(crate) tag: u64,
     pub(crate) cache_size: NonZeroUsize,
     pub(crate) spam_burst: u32,
     pub(crate) spam_refill: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_in_flight: usize,
+}
+
+/// What the worker shares with the poster handles.
+pub(crate) struct Links {
+    /// Queue slots held (posts accepted and not finished).
+    pub(crate) admitted: Arc<AtomicUsize>,
+    /// Posts not finished that hold no queue slot (folded while waiting for a token).
+    pub(crate) folded: Arc<AtomicUsize>,
+    /// Where the worker leaves its shutdown report when it stops.
+    pub(crate) report: Arc<Mutex<Option<ShutdownReport>>>,
 }
 
 /// A post inside the worker: its arrival number and what it says.
@@ -72,10 +94,66 @@ struct Item {
     at: Timestamp,
 }
 
+/// A post counted in a series: its arrival number and its instant.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    seq: u64,
+    at: Timestamp,
+}
+
+/// Posts of a series taken together (not yet written, or in one write).
+#[derive(Debug, Default)]
+struct Batch {
+    /// Posts holding a queue slot, oldest first.
+    marks: Vec<Mark>,
+    /// Posts folded while their series waited for a token: only counted, no queue slot.
+    folded: usize,
+    /// The oldest folded post: it stands for all of them in flush and first-posted order.
+    folded_first: Option<Mark>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.marks.len() + self.folded
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn oldest(&self) -> Option<Mark> {
+        self.marks
+            .iter()
+            .copied()
+            .chain(self.folded_first.filter(|_| self.folded > 0))
+            .min_by_key(|m| m.seq)
+    }
+
+    /// The arrival numbers a flush waits for while this batch is being written.
+    fn active_seqs(&self) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self.marks.iter().map(|m| m.seq).collect();
+        if self.folded > 0 {
+            seqs.extend(self.folded_first.map(|m| m.seq));
+        }
+        seqs
+    }
+
+    /// Appends `later` (posted after this batch's posts).
+    fn append(&mut self, later: Batch) {
+        self.marks.extend(later.marks);
+        self.folded += later.folded;
+        self.folded_first = match (self.folded_first, later.folded_first) {
+            (Some(a), Some(b)) => Some(if a.seq <= b.seq { a } else { b }),
+            (a, b) => a.or(b),
+        };
+    }
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// Nothing to do.
     Idle,
+    /// Waiting for a spam-filter token.
+    Waiting,
     /// Waiting for a request slot.
     Queued,
     /// A request is in flight.
@@ -104,6 +182,7 @@ struct SeriesKey {
 struct Written {
     name: Option<String>,
     created: bool,
+    resource_version: Option<String>,
     count: i32,
     first: Timestamp,
     last: Timestamp,
@@ -113,16 +192,20 @@ struct Series {
     claim: LiveClaim,
     name: Option<String>,
     created: bool,
+    /// The stored event's `resourceVersion` as last seen (the PATCH precondition).
+    resource_version: Option<String>,
     /// `count` as the server holds it.
     written: i32,
     first: Timestamp,
     last: Timestamp,
     /// Posts in the write in flight (or being retried).
-    in_flight: Vec<u64>,
+    in_flight: Batch,
     /// Posts not yet part of a write.
-    pending: Vec<u64>,
+    pending: Batch,
     stage: Stage,
     failures: u32,
+    /// The write in progress has its token (its re-attempts take none).
+    tokened: bool,
 }
 
 enum Job {
@@ -131,15 +214,19 @@ enum Job {
 }
 
 enum WriteOutcome {
-    /// Created or patched to the record's count.
-    Done,
-    /// A create hit 409 and the stored event is ours, holding `count`.
-    AlreadyThere {
+    /// Created or patched to the record's count; the new `resourceVersion`.
+    Written {
+        resource_version: Option<String>,
+    },
+    /// The server holds our event with `count` (a create answered 409 found it ours, or a
+    /// patch answered 409 read it back).
+    Stored {
         count: i32,
+        resource_version: Option<String>,
     },
     /// A create hit 409 and the name belongs to another event.
     NameTaken,
-    /// A patch hit 404: the event expired.
+    /// A patch (or the read after its 409) hit 404: the event expired.
     Expired,
     Failed(Failure),
 }
@@ -151,59 +238,75 @@ enum Done {
 
 enum Timer {
     Retry(Job),
+    /// The claim with this uid has a token due.
+    Token(String),
     ShutdownDeadline,
 }
 
 pub(crate) struct Worker {
     api: ApiCaller,
+    claims: Arc<ClaimIndex>,
     clock: SharedClock,
     metrics: EventMetrics,
     settings: Settings,
-    admitted: Arc<AtomicUsize>,
+    links: Links,
     rx: mpsc::UnboundedReceiver<Message>,
     next_seq: u64,
     lookups: HashMap<Subject, PendingLookup>,
     busy: HashMap<SeriesKey, Series>,
     idle: LruCache<SeriesKey, Written>,
     buckets: LruCache<String, TokenBucket>,
+    /// Series waiting for a token, by claim uid.
+    waiting: HashMap<String, Vec<SeriesKey>>,
+    /// Every waiting series, least recently posted-to first (bounded: the series cache size).
+    waiting_order: LruCache<SeriesKey, ()>,
+    /// Claims whose token timer is armed.
+    token_timers: HashSet<String>,
     ready: VecDeque<Job>,
     requests: FuturesUnordered<BoxFuture<'static, Done>>,
     timers: FuturesUnordered<BoxFuture<'static, Timer>>,
-    /// Posts that are neither finished nor waiting on a retry delay.
+    /// Posts that are neither finished nor waiting on a retry delay or a token.
     active: BTreeSet<u64>,
     flushes: Vec<(u64, oneshot::Sender<()>)>,
-    shutdown: Option<oneshot::Sender<ShutdownReport>>,
+    shutting_down: bool,
     namer: EventNamer,
     rng: SplitMix64,
+    evictions: WarnLimiter,
 }
 
 impl Worker {
     pub(crate) fn new(
         api: ApiCaller,
+        claims: Arc<ClaimIndex>,
         settings: Settings,
-        admitted: Arc<AtomicUsize>,
+        links: Links,
         rx: mpsc::UnboundedReceiver<Message>,
     ) -> Self {
         Self {
             clock: api.clock.clone(),
             metrics: api.metrics.clone(),
+            claims,
             idle: LruCache::new(settings.cache_size),
             buckets: LruCache::new(settings.cache_size),
+            waiting_order: LruCache::new(settings.cache_size),
             rng: SplitMix64::new(settings.retry.seed),
+            namer: EventNamer::new(settings.tag),
             api,
             settings,
-            admitted,
+            links,
             rx,
             next_seq: 0,
             lookups: HashMap::new(),
             busy: HashMap::new(),
+            waiting: HashMap::new(),
+            token_timers: HashSet::new(),
             ready: VecDeque::new(),
             requests: FuturesUnordered::new(),
             timers: FuturesUnordered::new(),
             active: BTreeSet::new(),
             flushes: Vec::new(),
-            shutdown: None,
-            namer: EventNamer::default(),
+            shutting_down: false,
+            evictions: WarnLimiter::new(),
         }
     }
 
@@ -213,8 +316,8 @@ impl Worker {
         loop {
             self.launch();
             self.answer_flushes();
-            if self.is_idle() && (senders_gone || self.shutdown.is_some()) {
-                self.finish(Vec::new());
+            if self.is_idle() && (senders_gone || self.shutting_down) {
+                self.stop(Vec::new());
                 return;
             }
             tokio::select! {
@@ -235,16 +338,20 @@ impl Worker {
                 Some(done) = self.requests.next(), if !self.requests.is_empty() => self.on_done(done),
                 Some(timer) = self.timers.next(), if !self.timers.is_empty() => match timer {
                     Timer::Retry(job) => self.on_retry_due(job),
+                    Timer::Token(uid) => {
+                        self.token_timers.remove(&uid);
+                        self.serve_claim(&uid);
+                    }
                     Timer::ShutdownDeadline => {
                         let abandoned = self.abandon_all();
-                        self.finish(abandoned);
+                        self.stop(abandoned);
                         return;
                     }
                 },
                 else => {
                     // Nothing can make progress: abandon what is left rather than spin.
                     let abandoned = self.abandon_all();
-                    self.finish(abandoned);
+                    self.stop(abandoned);
                     return;
                 }
             }
@@ -255,21 +362,54 @@ impl Worker {
         self.lookups.is_empty() && self.busy.is_empty()
     }
 
-    fn finish(&mut self, abandoned: Vec<Abandoned>) {
+    /// Stops: closes the channel first, so a post racing the exit is either refused at `send`
+    /// (the handle counts it) or is still in the channel here (counted and reported now), and
+    /// its queue slot is returned either way. Then leaves the report and answers flushes.
+    fn stop(&mut self, mut abandoned: Vec<Abandoned>) {
+        self.rx.close();
+        self.claims.stop();
+        while let Ok(message) = self.rx.try_recv() {
+            match message {
+                Message::Post(posted) => {
+                    self.metrics
+                        .count_dropped(posted.reason, DropCause::Shutdown, 1);
+                    self.links.admitted.fetch_sub(1, Ordering::AcqRel);
+                    abandoned.push(Abandoned {
+                        reason: posted.reason,
+                        claim: posted.subject.to_string(),
+                        message: posted.message,
+                        count: 1,
+                    });
+                }
+                Message::Flush(reply) => {
+                    let _ = reply.send(());
+                }
+                Message::Shutdown { .. } => {}
+            }
+        }
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                events = abandoned.iter().map(|a| a.count).sum::<usize>(),
+                "shutdown deadline passed; events not written"
+            );
+        }
         for (_, reply) in self.flushes.drain(..) {
             let _ = reply.send(());
         }
-        if let Some(reply) = self.shutdown.take() {
-            let _ = reply.send(ShutdownReport { abandoned });
-        }
+        let mut report = self
+            .links
+            .report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *report = Some(ShutdownReport { abandoned });
     }
 
     fn on_message(&mut self, message: Message) {
         match message {
             Message::Post(posted) => self.on_post(posted),
             Message::Flush(reply) => self.flushes.push((self.next_seq, reply)),
-            Message::Shutdown { grace, reply } => {
-                self.shutdown = Some(reply);
+            Message::Shutdown { grace } => {
+                self.shutting_down = true;
                 let sleep = self.clock.sleep(grace);
                 self.timers.push(Box::pin(async move {
                     sleep.await;
@@ -320,8 +460,9 @@ impl Worker {
                     };
                     lookup.stage = Stage::Running;
                     let api = self.api.clone();
+                    let claims = self.claims.clone();
                     self.requests.push(Box::pin(async move {
-                        let found = find_claim(&api, &subject).await;
+                        let found = find_claim(&api, &claims, &subject).await;
                         Done::Lookup(subject, found)
                     }));
                 }
@@ -351,8 +492,8 @@ impl Worker {
                     return;
                 };
                 series.stage = Stage::Queued;
-                self.active.extend(series.in_flight.iter().copied());
-                self.active.extend(series.pending.iter().copied());
+                self.active.extend(series.in_flight.active_seqs());
+                self.active.extend(series.pending.active_seqs());
             }
         }
         self.ready.push_back(job);
@@ -428,34 +569,16 @@ impl Worker {
         }
     }
 
-    /// A post whose claim is known: the spam filter, then into its series.
+    /// A post whose claim is known: into its series, which writes now, waits for a token,
+    /// or carries it in its next write.
     fn admit(&mut self, claim: &LiveClaim, item: Item) {
-        let now = self.clock.now();
-        let (burst, refill) = (self.settings.spam_burst, self.settings.spam_refill);
-        let bucket = self
-            .buckets
-            .get_or_insert_mut(claim.uid.clone(), || TokenBucket::full(burst, now));
-        if !bucket.take(burst, refill, now) {
-            if !bucket.limited {
-                bucket.limited = true;
-                tracing::warn!(
-                    claim = %claim.name,
-                    reason = %item.reason,
-                    "events for this claim are rate limited; dropping until the bucket refills"
-                );
-            }
-            self.metrics
-                .count_dropped(item.reason, DropCause::RateLimited, 1);
-            self.complete(item.seq);
-            return;
-        }
         let key = SeriesKey {
             uid: claim.uid.clone(),
             event_type: item.event_type,
             reason: item.reason,
             message: item.message,
         };
-        let series = match self.busy.remove(&key) {
+        let mut series = match self.busy.remove(&key) {
             Some(series) => series,
             None => {
                 let written = self.idle.pop(&key);
@@ -463,37 +586,236 @@ impl Worker {
                     claim: claim.clone(),
                     name: written.as_ref().and_then(|w| w.name.clone()),
                     created: written.as_ref().is_some_and(|w| w.created),
+                    resource_version: written.as_ref().and_then(|w| w.resource_version.clone()),
                     written: written.as_ref().map_or(0, |w| w.count),
                     first: written.as_ref().map_or(item.at, |w| w.first),
                     last: written.as_ref().map_or(item.at, |w| w.last),
-                    in_flight: Vec::new(),
-                    pending: Vec::new(),
+                    in_flight: Batch::default(),
+                    pending: Batch::default(),
                     stage: Stage::Idle,
                     failures: 0,
+                    tokened: false,
                 }
             }
         };
-        let mut series = series;
         series.last = series.last.max(item.at);
-        series.pending.push(item.seq);
-        match series.stage {
-            Stage::Idle => {
-                series.stage = Stage::Queued;
-                self.ready.push_back(Job::Write(key.clone()));
+        let mark = Mark {
+            seq: item.seq,
+            at: item.at,
+        };
+        let stage = series.stage;
+        if stage == Stage::Waiting {
+            // Folded into a waiting series: a count, not a queue slot.
+            self.active.remove(&item.seq);
+            self.release_slot();
+            series.pending.append(Batch {
+                marks: Vec::new(),
+                folded: 1,
+                folded_first: Some(mark),
+            });
+        } else {
+            series.pending.marks.push(mark);
+        }
+        self.busy.insert(key.clone(), series);
+        match stage {
+            Stage::Idle => self.want_write(key),
+            Stage::Waiting => {
+                self.metrics.count_deferred(item.reason, 1);
+                // Recently posted to: the last one to be evicted.
+                self.waiting_order.promote(&key);
             }
             Stage::Backoff => {
                 self.active.remove(&item.seq);
             }
             Stage::Queued | Stage::Running => {}
         }
-        self.busy.insert(key, series);
+    }
+
+    /// A series (in `busy`, idle, with pending posts) needs a new write: it takes a token from
+    /// its claim's bucket, or waits for one.
+    fn want_write(&mut self, key: SeriesKey) {
+        let Some(series) = self.busy.get_mut(&key) else {
+            return;
+        };
+        if series.tokened {
+            series.stage = Stage::Queued;
+            self.ready.push_back(Job::Write(key));
+            return;
+        }
+        series.stage = Stage::Waiting;
+        for seq in series.pending.active_seqs() {
+            self.active.remove(&seq);
+        }
+        let uid = key.uid.clone();
+        self.waiting
+            .entry(uid.clone())
+            .or_default()
+            .push(key.clone());
+        if let Some((evicted, ())) = self.waiting_order.push(key.clone(), ())
+            && evicted != key
+        {
+            self.evict_waiting(evicted);
+        }
+        self.serve_claim(&uid);
+        let mut released = 0;
+        if let Some(series) = self.busy.get_mut(&key)
+            && series.stage == Stage::Waiting
+        {
+            self.metrics
+                .count_deferred(key.reason, series.pending.len() as u64);
+            // Its posts wait as a count and give their queue slots back.
+            let marks = std::mem::take(&mut series.pending.marks);
+            released = marks.len();
+            let oldest = marks.first().copied();
+            series.pending.append(Batch {
+                marks: Vec::new(),
+                folded: marks.len(),
+                folded_first: oldest,
+            });
+            if !series.created {
+                tracing::debug!(
+                    reason = %key.reason,
+                    claim = %series.claim.name,
+                    "event waits for a spam-filter token"
+                );
+            }
+        }
+        for _ in 0..released {
+            self.release_slot();
+        }
+    }
+
+    /// A post stops holding a queue slot (it is folded into a waiting series).
+    fn release_slot(&mut self) {
+        self.links.admitted.fetch_sub(1, Ordering::AcqRel);
+        self.links.folded.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Every post of `batch` is finished (written, dropped): flushes stop waiting for them,
+    /// and their queue slots or folded counts are given back.
+    fn finish_batch(&mut self, batch: Batch) {
+        for mark in batch.marks {
+            self.complete(mark.seq);
+        }
+        if batch.folded > 0 {
+            if let Some(first) = batch.folded_first {
+                self.active.remove(&first.seq);
+            }
+            self.links.folded.fetch_sub(batch.folded, Ordering::AcqRel);
+        }
+    }
+
+    /// Finishes the first `n` posts written of the batch in flight (an earlier attempt of
+    /// this write landed with them).
+    fn finish_landed(&mut self, series: &mut Series, n: usize) {
+        let folded = n.min(series.in_flight.folded);
+        let marks = (n - folded).min(series.in_flight.marks.len());
+        let landed = Batch {
+            marks: series.in_flight.marks.drain(..marks).collect(),
+            folded,
+            folded_first: None,
+        };
+        series.in_flight.folded -= folded;
+        if series.in_flight.folded == 0
+            && let Some(first) = series.in_flight.folded_first.take()
+        {
+            self.active.remove(&first.seq);
+        }
+        self.finish_batch(landed);
+    }
+
+    /// Gives the claim's available tokens to its waiting series (Warnings first, then the
+    /// series posted to first); arms a timer for the next token if some still wait.
+    fn serve_claim(&mut self, uid: &str) {
+        let (burst, refill) = (self.settings.spam_burst, self.settings.spam_refill);
+        loop {
+            let Some(list) = self.waiting.get_mut(uid) else {
+                return;
+            };
+            if list.is_empty() {
+                self.waiting.remove(uid);
+                return;
+            }
+            let now = self.clock.now();
+            let bucket = self
+                .buckets
+                .get_or_insert_mut(uid.to_owned(), || TokenBucket::full(burst, refill, now));
+            if !bucket.take(burst, refill, now) {
+                let wait = bucket.until_next(burst, refill, now);
+                if self.token_timers.insert(uid.to_owned()) {
+                    let sleep = self.clock.sleep(wait);
+                    let uid = uid.to_owned();
+                    self.timers.push(Box::pin(async move {
+                        sleep.await;
+                        Timer::Token(uid)
+                    }));
+                }
+                return;
+            }
+            let busy = &self.busy;
+            let best = list
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, key)| {
+                    let oldest = busy
+                        .get(*key)
+                        .and_then(|s| s.pending.oldest().map(|m| m.seq))
+                        .unwrap_or(u64::MAX);
+                    (key.event_type != EventType::Warning, oldest)
+                })
+                .map(|(index, _)| index);
+            let Some(index) = best else {
+                return;
+            };
+            let key = list.swap_remove(index);
+            self.waiting_order.pop(&key);
+            let Some(series) = self.busy.get_mut(&key) else {
+                continue;
+            };
+            series.tokened = true;
+            series.stage = Stage::Queued;
+            self.active.extend(series.pending.active_seqs());
+            self.ready.push_back(Job::Write(key));
+        }
+    }
+
+    /// A waiting series pushed out of the bounded waiting set: its posts are dropped and
+    /// counted `rate_limited`; what the server already holds stays remembered.
+    fn evict_waiting(&mut self, key: SeriesKey) {
+        if let Some(list) = self.waiting.get_mut(&key.uid) {
+            list.retain(|k| *k != key);
+            if list.is_empty() {
+                self.waiting.remove(&key.uid);
+            }
+        }
+        let Some(mut series) = self.busy.remove(&key) else {
+            return;
+        };
+        let n = series.pending.len() as u64;
+        self.metrics
+            .count_dropped(key.reason, DropCause::RateLimited, n);
+        if let Some(suppressed) = self.evictions.allow(self.clock.now()) {
+            tracing::warn!(
+                reason = %key.reason,
+                claim = %series.claim.name,
+                events = n,
+                evicted_since_last_warning = suppressed,
+                "events dropped: too many series waiting for a spam-filter token (rate_limited)"
+            );
+        }
+        let dropped = std::mem::take(&mut series.pending);
+        self.finish_batch(dropped);
+        if series.created {
+            self.remember(key, series);
+        }
     }
 
     fn start_write(&mut self, key: SeriesKey) {
         let Some(series) = self.busy.get_mut(&key) else {
             return;
         };
-        series.in_flight.append(&mut series.pending);
+        let pending = std::mem::take(&mut series.pending);
+        series.in_flight.append(pending);
         series.stage = Stage::Running;
         let name = match &series.name {
             Some(name) => name.clone(),
@@ -509,6 +831,8 @@ impl Worker {
         let count = series.written + i32::try_from(series.in_flight.len()).unwrap_or(i32::MAX);
         let record = EventRecord {
             name,
+            writer: format!("{:016x}", self.settings.tag),
+            resource_version: series.resource_version.clone(),
             claim: series.claim.clone(),
             event_type: key.event_type,
             reason: key.reason.as_str(),
@@ -533,30 +857,50 @@ impl Worker {
         };
         let target = series.written + i32::try_from(series.in_flight.len()).unwrap_or(i32::MAX);
         match outcome {
-            WriteOutcome::Done => {
+            WriteOutcome::Written { resource_version } => {
                 series.created = true;
+                series.resource_version = resource_version;
                 series.written = target;
                 series.failures = 0;
                 self.delivered(&key, &mut series);
             }
-            WriteOutcome::AlreadyThere { count } => {
+            WriteOutcome::Stored {
+                count,
+                resource_version,
+            } => {
                 series.created = true;
-                series.failures = 0;
-                if count >= target {
-                    series.written = target;
+                series.resource_version = resource_version;
+                // The server holds `count`: the earliest `count - written` posts in flight
+                // landed with an earlier attempt of this write (its answer was lost); the
+                // series counts on from what the server holds, never below it.
+                let landed = usize::try_from(count.saturating_sub(series.written))
+                    .unwrap_or(0)
+                    .min(series.in_flight.len());
+                self.finish_landed(&mut series, landed);
+                series.written = count;
+                if series.in_flight.is_empty() {
+                    series.failures = 0;
                     self.delivered(&key, &mut series);
                 } else {
-                    // An earlier attempt of ours landed with a smaller count (the answer was
-                    // lost): `written` still counts what preceded this batch, so the next
-                    // write is a PATCH to the same absolute target.
-                    self.write_again_now(key, series);
-                    return;
+                    series.failures += 1;
+                    if series.failures >= self.settings.retry.max_attempts {
+                        self.give_up(
+                            &key,
+                            &mut series,
+                            DropCause::RetriesExhausted,
+                            "the event keeps changing under its writes",
+                        );
+                    } else {
+                        self.write_again_now(key, series);
+                        return;
+                    }
                 }
             }
             WriteOutcome::NameTaken | WriteOutcome::Expired => {
                 series.failures += 1;
                 series.name = None;
                 series.created = false;
+                series.resource_version = None;
                 if series.failures >= self.settings.retry.max_attempts {
                     self.give_up(
                         &key,
@@ -579,11 +923,9 @@ impl Worker {
                         .retry
                         .delay(series.failures, after, &mut self.rng);
                     tracing::debug!(reason = %key.reason, claim = %series.claim.name, ?delay, %detail, "event write failed; retrying");
-                    series
-                        .pending
-                        .splice(0..0, std::mem::take(&mut series.in_flight));
-                    for seq in &series.pending {
-                        self.active.remove(seq);
+                    put_back_in_flight(&mut series);
+                    for seq in series.pending.active_seqs() {
+                        self.active.remove(&seq);
                     }
                     series.stage = Stage::Backoff;
                     self.busy.insert(key.clone(), series);
@@ -613,9 +955,9 @@ impl Worker {
             message = %key.message,
             "event written"
         );
-        for seq in std::mem::take(&mut series.in_flight) {
-            self.complete(seq);
-        }
+        let written = std::mem::take(&mut series.in_flight);
+        self.finish_batch(written);
+        series.tokened = false;
     }
 
     fn give_up(&mut self, key: &SeriesKey, series: &mut Series, cause: DropCause, detail: &str) {
@@ -629,38 +971,61 @@ impl Worker {
             error = %detail,
             "event dropped"
         );
-        for seq in std::mem::take(&mut series.in_flight) {
-            self.complete(seq);
-        }
+        let dropped = std::mem::take(&mut series.in_flight);
+        self.finish_batch(dropped);
         series.failures = 0;
+        series.tokened = false;
+        if !series.created {
+            // Nothing of it is on the server: the dropped posts leave no trace, and the next
+            // create gets a fresh name and the times of the posts it carries.
+            series.name = None;
+            series.resource_version = None;
+            if series.written == 0
+                && let Some(oldest) = series.pending.oldest()
+            {
+                series.first = oldest.at;
+                series.last = series
+                    .pending
+                    .marks
+                    .iter()
+                    .map(|m| m.at)
+                    .fold(oldest.at, Timestamp::max);
+            }
+        }
     }
 
-    /// Puts the batch in flight back in front of the pending posts and queues a write at once.
+    /// Puts the batch in flight back in front of the pending posts and queues the same write
+    /// again at once (it keeps its token).
     fn write_again_now(&mut self, key: SeriesKey, mut series: Series) {
-        series
-            .pending
-            .splice(0..0, std::mem::take(&mut series.in_flight));
+        put_back_in_flight(&mut series);
         self.settle_series(key, series);
     }
 
-    /// After a write ended: write again if posts arrived meanwhile, else remember the series.
+    /// After a write ended: write again if posts are waiting, else remember the series.
     fn settle_series(&mut self, key: SeriesKey, mut series: Series) {
+        series.stage = Stage::Idle;
         if series.pending.is_empty() {
-            self.idle.put(
-                key,
-                Written {
-                    name: series.name,
-                    created: series.created,
-                    count: series.written,
-                    first: series.first,
-                    last: series.last,
-                },
-            );
-        } else {
-            series.stage = Stage::Queued;
-            self.ready.push_back(Job::Write(key.clone()));
-            self.busy.insert(key, series);
+            if series.created || series.written > 0 {
+                self.remember(key, series);
+            }
+            return;
         }
+        self.busy.insert(key.clone(), series);
+        self.want_write(key);
+    }
+
+    fn remember(&mut self, key: SeriesKey, series: Series) {
+        self.idle.put(
+            key,
+            Written {
+                name: series.name,
+                created: series.created,
+                resource_version: series.resource_version,
+                count: series.written,
+                first: series.first,
+                last: series.last,
+            },
+        );
     }
 
     fn arm_retry(&mut self, job: Job, delay: Duration) {
@@ -673,7 +1038,7 @@ impl Worker {
 
     fn complete(&mut self, seq: u64) {
         self.active.remove(&seq);
-        self.admitted.fetch_sub(1, Ordering::AcqRel);
+        self.links.admitted.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn answer_flushes(&mut self) {
@@ -704,47 +1069,58 @@ impl Worker {
             }
         }
         for (key, series) in std::mem::take(&mut self.busy) {
-            let seqs: Vec<u64> = series.in_flight.into_iter().chain(series.pending).collect();
+            let mut held = series.in_flight;
+            held.append(series.pending);
+            let n = held.len();
             self.metrics
-                .count_dropped(key.reason, DropCause::Shutdown, seqs.len() as u64);
+                .count_dropped(key.reason, DropCause::Shutdown, n as u64);
             abandoned.push(Abandoned {
                 reason: key.reason,
                 claim: format!("claim {}", series.claim.name),
                 message: key.message,
-                count: seqs.len(),
+                count: n,
             });
-            for seq in seqs {
-                self.complete(seq);
-            }
+            self.finish_batch(held);
         }
-        if !abandoned.is_empty() {
-            tracing::warn!(
-                events = abandoned.iter().map(|a| a.count).sum::<usize>(),
-                "shutdown deadline passed; events not written"
-            );
-        }
+        self.waiting.clear();
+        self.waiting_order.clear();
         abandoned
     }
 }
 
-/// One write attempt of a series: create (with 409 read-back) or patch (404 → expired).
+/// Puts the batch in flight back in front of the pending posts.
+fn put_back_in_flight(series: &mut Series) {
+    let mut batch = std::mem::take(&mut series.in_flight);
+    batch.append(std::mem::take(&mut series.pending));
+    series.pending = batch;
+}
+
+/// One write attempt of a series: create (409: read back, ours or not) or patch on condition
+/// of the last seen `resourceVersion` (409: read back; 404: expired).
 async fn write(api: &ApiCaller, record: &EventRecord, create: bool) -> WriteOutcome {
     if !create {
         return match record.patch_count(api).await {
-            Ok(()) => WriteOutcome::Done,
+            Ok(resource_version) => WriteOutcome::Written { resource_version },
             Err(Failure::NotFound) => WriteOutcome::Expired,
-            Err(Failure::Conflict) => WriteOutcome::Failed(Failure::Retryable {
-                after: None,
-                detail: "409 on patch".to_owned(),
-            }),
+            // The event changed since we last saw it (typically: an earlier attempt of ours
+            // landed after all): read what it holds now.
+            Err(Failure::Conflict) => match record.read_stored(api).await {
+                Ok(Some(stored)) => WriteOutcome::Stored {
+                    count: stored.count.unwrap_or(1),
+                    resource_version: stored.metadata.resource_version,
+                },
+                Ok(None) => WriteOutcome::Expired,
+                Err(failure) => WriteOutcome::Failed(failure),
+            },
             Err(failure) => WriteOutcome::Failed(failure),
         };
     }
     match record.create(api).await {
-        Ok(()) => WriteOutcome::Done,
+        Ok(resource_version) => WriteOutcome::Written { resource_version },
         Err(Failure::Conflict) => match record.read_stored(api).await {
-            Ok(Some(stored)) if record.is_same_as(&stored) => WriteOutcome::AlreadyThere {
+            Ok(Some(stored)) if record.is_same_as(&stored) => WriteOutcome::Stored {
                 count: stored.count.unwrap_or(1),
+                resource_version: stored.metadata.resource_version,
             },
             Ok(Some(_)) => WriteOutcome::NameTaken,
             // Gone between the 409 and the read: try the create again.

@@ -1,4 +1,17 @@
 //! Writing core/v1 Events (events.md §3): the object, its name, create, patch and read-back.
+//!
+//! Two guards keep a write from undoing another (issue 9):
+//! - every PATCH carries the `resourceVersion` the poster last saw as a precondition, so a
+//!   PATCH that lands late (after its own retry) is refused with 409 instead of putting an
+//!   older `count`/`lastTimestamp` back; the worker then re-reads the event and counts on
+//!   from what the server holds;
+//! - every Event carries its writer's tag (annotation [`WRITER_ANNOTATION`], one random value
+//!   per poster) and its name carries the low 16 bits of it, so names are unique across
+//!   posters writing at one instant, and a create answered 409 adopts the stored event only
+//!   when it is truly this poster's (a lost answer), never another instance's or a
+//!   predecessor's.
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -10,10 +23,17 @@ use super::api::{ApiCaller, Failure};
 use super::claims::LiveClaim;
 use crate::reason::EventType;
 
+/// The annotation naming the poster that wrote an Event (its tag, 16 hex digits).
+pub const WRITER_ANNOTATION: &str = "csi-events/writer";
+
 /// Everything one Event object holds.
 #[derive(Debug, Clone)]
 pub(crate) struct EventRecord {
     pub(crate) name: String,
+    /// This poster's tag (the writer annotation's value).
+    pub(crate) writer: String,
+    /// The `resourceVersion` a PATCH requires the stored event to have.
+    pub(crate) resource_version: Option<String>,
     pub(crate) claim: LiveClaim,
     pub(crate) event_type: EventType,
     pub(crate) reason: &'static str,
@@ -32,6 +52,10 @@ impl EventRecord {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 namespace: Some(self.claim.name.namespace().to_owned()),
+                annotations: Some(BTreeMap::from([(
+                    WRITER_ANNOTATION.to_owned(),
+                    self.writer.clone(),
+                )])),
                 ..ObjectMeta::default()
             },
             involved_object: ObjectReference {
@@ -60,10 +84,18 @@ impl EventRecord {
         }
     }
 
-    /// Whether `stored` is this event (same claim uid, type, reason, message, component):
-    /// a create answered 409 after a lost response wrote it already.
+    /// Whether `stored` is this event, written by this very poster (same writer tag, claim uid,
+    /// type, reason, message, component and instance): a create answered 409 after a lost
+    /// response wrote it already. Anything else under this name is someone else's.
     pub(crate) fn is_same_as(&self, stored: &Event) -> bool {
-        stored.involved_object.uid.as_deref() == Some(self.claim.uid.as_str())
+        stored
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(WRITER_ANNOTATION))
+            == Some(&self.writer)
+            && stored.reporting_instance.as_deref() == Some(self.instance.as_str())
+            && stored.involved_object.uid.as_deref() == Some(self.claim.uid.as_str())
             && stored.type_.as_deref() == Some(self.event_type.as_str())
             && stored.reason.as_deref() == Some(self.reason)
             && stored.message.as_deref() == Some(self.message.as_str())
@@ -75,8 +107,8 @@ impl EventRecord {
         format!("/api/v1/namespaces/{}/events", self.claim.name.namespace())
     }
 
-    /// POST the event.
-    pub(crate) async fn create(&self, api: &ApiCaller) -> Result<(), Failure> {
+    /// POST the event; returns the stored `resourceVersion`.
+    pub(crate) async fn create(&self, api: &ApiCaller) -> Result<Option<String>, Failure> {
         let body = serde_json::to_vec(&self.to_event()).map_err(|e| Failure::Rejected {
             code: 0,
             detail: format!("cannot encode the event: {e}"),
@@ -84,20 +116,28 @@ impl EventRecord {
         let request = Request::new(self.events_path())
             .create(&PostParams::default(), body)
             .map_err(build_error)?;
-        api.call("create", request).await.map(|_| ())
+        api.call("create", request)
+            .await
+            .map(|body| resource_version_of(&body))
     }
 
-    /// PATCH `count` and `lastTimestamp` (a merge patch with absolute values, so a retry after
-    /// a lost answer writes the same thing again).
-    pub(crate) async fn patch_count(&self, api: &ApiCaller) -> Result<(), Failure> {
-        let patch = serde_json::json!({
+    /// PATCH `count` and `lastTimestamp` (a merge patch with absolute values) on condition that
+    /// the stored event still has the `resourceVersion` last seen: a PATCH that lands after a
+    /// newer one is refused (409) instead of turning the count back. Returns the new version.
+    pub(crate) async fn patch_count(&self, api: &ApiCaller) -> Result<Option<String>, Failure> {
+        let mut patch = serde_json::json!({
             "count": self.count,
             "lastTimestamp": Time(self.last),
         });
+        if let Some(version) = &self.resource_version {
+            patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+        }
         let request = Request::new(self.events_path())
             .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch))
             .map_err(build_error)?;
-        api.call("patch", request).await.map(|_| ())
+        api.call("patch", request)
+            .await
+            .map(|body| resource_version_of(&body))
     }
 
     /// GET the stored event of this name; `Ok(None)` when there is none.
@@ -118,6 +158,18 @@ impl EventRecord {
     }
 }
 
+/// The `metadata.resourceVersion` of an answer's object, if it has one.
+fn resource_version_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        metadata: ObjectMeta,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .ok()
+        .and_then(|answer| answer.metadata.resource_version)
+}
+
 fn build_error(error: kube::core::request::Error) -> Failure {
     Failure::Rejected {
         code: 0,
@@ -125,17 +177,31 @@ fn build_error(error: kube::core::request::Error) -> Failure {
     }
 }
 
-/// Names events `{claim}.{hex nanos}` like client-go, unique even when the clock stands still.
-#[derive(Debug, Default)]
+/// Names events `{claim}.{hex nanos}` like client-go, unique even when the clock stands still,
+/// and unique across posters: the low 16 bits of the nanoseconds are this poster's tag (the
+/// name's time is off by less than 66 µs), and further names at one instant step by 2^16.
+#[derive(Debug)]
 pub(crate) struct EventNamer {
     last_nanos: i128,
+    tag: i128,
 }
 
 impl EventNamer {
+    /// A namer for the poster whose tag is `tag`.
+    pub(crate) fn new(tag: u64) -> Self {
+        Self {
+            last_nanos: i128::MIN,
+            tag: i128::from(tag & 0xffff),
+        }
+    }
+
     /// The name for an event on `claim` at `at`; `random` supplies the fallback when the
     /// name would not be a valid DNS subdomain (over 253 characters).
     pub(crate) fn name(&mut self, claim: &str, at: Timestamp, random: u64) -> String {
-        let nanos = at.as_nanosecond().max(self.last_nanos + 1);
+        let mut nanos = (at.as_nanosecond() & !0xffff) | self.tag;
+        if nanos <= self.last_nanos {
+            nanos = self.last_nanos + 0x1_0000;
+        }
         self.last_nanos = nanos;
         let name = format!("{claim}.{nanos:x}");
         if name.len() <= 253 {
@@ -153,11 +219,17 @@ mod tests {
     #[test]
     fn names_are_unique_at_one_instant_and_fall_back_when_too_long() {
         let at: Timestamp = "2026-01-01T00:00:00Z".parse().expect("timestamp");
-        let mut namer = EventNamer::default();
+        let mut namer = EventNamer::new(0xbeef);
         let a = namer.name("data", at, 1);
         let b = namer.name("data", at, 2);
         assert_ne!(a, b);
-        assert_eq!(a, format!("data.{:x}", at.as_nanosecond()));
+        assert_eq!(a, format!("data.{:x}", at.as_nanosecond() | 0xbeef));
+        assert_eq!(
+            b,
+            format!("data.{:x}", (at.as_nanosecond() | 0xbeef) + 0x1_0000)
+        );
+        let other = EventNamer::new(0xf00d).name("data", at, 1);
+        assert_ne!(a, other, "another poster at the same instant: another name");
         let long = "x".repeat(250);
         let fallback = namer.name(&long, at, 3);
         assert!(fallback.len() <= 253 && !fallback.starts_with('x'));

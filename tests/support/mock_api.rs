@@ -66,9 +66,14 @@ impl MockApi {
     /// A `kube::Client` wired to a new mock, and the mock. The serving task runs on the
     /// current runtime.
     pub fn start() -> (kube::Client, MockApi) {
-        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
         let api = MockApi::default();
-        let server = api.clone();
+        (api.client(), api)
+    }
+
+    /// Another client on this same server (a second poster, a restarted one).
+    pub fn client(&self) -> kube::Client {
+        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let server = self.clone();
         tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
                 let (parts, body) = request.into_parts();
@@ -80,7 +85,7 @@ impl MockApi {
                 server.serve(Request::from_parts(parts, bytes), send);
             }
         });
-        (kube::Client::new(service, "default"), api)
+        kube::Client::new(service, "default")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -277,6 +282,20 @@ impl MockApi {
                 state.next_rv += 1;
                 let rv = state.next_rv;
                 match state.objects.get_mut(&path) {
+                    // As the real server: a resourceVersion in the patch is a precondition.
+                    Some(object)
+                        if patch["metadata"]["resourceVersion"]
+                            .as_str()
+                            .is_some_and(|sent| {
+                                Some(sent) != object["metadata"]["resourceVersion"].as_str()
+                            }) =>
+                    {
+                        status(
+                            409,
+                            "Conflict",
+                            "Operation cannot be fulfilled on events: the object has been modified; please apply your changes to the latest version and try again",
+                        )
+                    }
                     Some(object) => {
                         json_patch::merge(object, &patch);
                         object["metadata"]["resourceVersion"] = json!(rv.to_string());
