@@ -14,7 +14,8 @@
 //! - [`duration`]: Go duration text;
 //! - [`event`]: lifecycle events and their messages;
 //! - [`poster`]: the non-blocking poster and its worker;
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters;
+//! - `scenario` (feature `simulation`): scenario files, the runner and its snapshots.
 
 pub mod duration;
 pub mod event;
@@ -22,6 +23,8 @@ pub mod ids;
 pub mod metrics;
 pub mod poster;
 pub mod reason;
+#[cfg(feature = "simulation")]
+pub mod scenario;
 
 /// The project's one clock abstraction (the `csi-clock` crate), shared with the fake cluster
 /// and the simulation.
