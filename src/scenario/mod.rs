@@ -19,3 +19,8 @@ pub mod schema;
 
 pub use diagnostics::{FileProblems, Problem};
 pub use plan::Scenario;
+pub mod runner;
+pub mod transcript;
+
+pub use runner::{RunError, RunResult, Target};
+pub use transcript::Transcript;
