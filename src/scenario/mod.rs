@@ -24,3 +24,6 @@ pub mod transcript;
 
 pub use runner::{RunError, RunResult, Target};
 pub use transcript::Transcript;
+pub mod report;
+pub mod snapshot;
+pub mod suite;

@@ -334,6 +334,15 @@ fn parse_series(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// A metric value as a number: integral values without a fraction.
+fn number(value: f64) -> serde_json::Number {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        serde_json::Number::from(value as i64)
+    } else {
+        serde_json::Number::from_f64(value).unwrap_or_else(|| serde_json::Number::from(0))
+    }
+}
+
 /// Splits `name{a="b",c="d"}` into its name and labels.
 fn split_series(series: &str) -> (&str, BTreeMap<String, String>) {
     let Some((name, rest)) = series.split_once('{') else {
@@ -566,6 +575,7 @@ impl World {
             .series()
             .into_iter()
             .filter(|(_, v)| *v != 0.0)
+            .map(|(series, value)| (series.replace('"', ""), number(value)))
             .collect();
         Ok(RunResult {
             name: scenario.name.clone(),
@@ -1182,4 +1192,51 @@ mod tests {
         assert_ne!(seeded_uid(7, "vms/d"), seeded_uid(8, "vms/d"));
         assert_eq!(seeded_uid(7, "vms/d").len(), 36);
     }
+}
+
+/// Runs `scenarios` on `jobs` threads (each scenario on its own runtime); results in input
+/// order, whatever order they finished in.
+pub fn run_many(
+    scenarios: &[Scenario],
+    target: &Target,
+    jobs: usize,
+) -> Vec<Result<RunResult, RunError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<RunResult, RunError>>>> =
+        Mutex::new(scenarios.iter().map(|_| None).collect());
+    let jobs = jobs.clamp(1, scenarios.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(scenario) = scenarios.get(index) else {
+                        break;
+                    };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run(scenario, target)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let why = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                            .unwrap_or_default();
+                        Err(RunError::Setup(format!("the run panicked: {why}")))
+                    });
+                    results
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(RunError::Setup("the scenario did not run".to_owned()))))
+        .collect()
 }

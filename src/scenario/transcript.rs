@@ -21,10 +21,10 @@ use serde::Serialize;
 pub struct Transcript {
     /// Every step, in order.
     pub steps: Vec<StepRecord>,
-    /// The non-zero metric series at the end (`name{labels}` → value), sorted; histogram
-    /// buckets left out (their `_sum` and `_count` stay).
+    /// The non-zero metric series at the end (`name{label=value,...}` → value), sorted;
+    /// histogram buckets left out (their `_sum` and `_count` stay).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, f64>,
+    pub metrics: BTreeMap<String, serde_json::Number>,
 }
 
 impl Transcript {
