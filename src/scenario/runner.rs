@@ -629,10 +629,11 @@ impl World {
             }
             Action::DeleteNode { node, observed } => {
                 let api: Api<Node> = Api::all(self.admin.clone());
-                let result = api
-                    .delete(node.as_str(), &DeleteParams::default())
-                    .await
-                    .map(|_| ());
+                // Already gone (an earlier unobserved deletion) is fine: now it is seen.
+                let result = match api.delete(node.as_str(), &DeleteParams::default()).await {
+                    Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                    other => other.map(|_| ()),
+                };
                 if result.is_ok() && *observed {
                     run.process.controller.node_deleted(node);
                 }
@@ -755,13 +756,19 @@ impl World {
         match result {
             Ok(()) => Outcome::ok(),
             Err(error) => {
+                let message = match &error {
+                    kube::Error::Api(status) => {
+                        format!("{} {}: {}", status.code, status.reason, status.message)
+                    }
+                    other => other.to_string(),
+                };
                 run.failures.push(format!(
-                    "line {}: {}: the API server refused it: {error}",
+                    "line {}: {}: the API server refused it: {message}",
                     step.line, step.text
                 ));
                 Outcome::Error {
                     code: "Internal".to_owned(),
-                    message: error.to_string(),
+                    message,
                 }
             }
         }

@@ -30,8 +30,11 @@ pub struct Transcript {
 impl Transcript {
     /// The snapshot text (YAML).
     pub fn to_yaml(&self) -> String {
+        // One line per message, however long, so a snapshot diff shows whole messages.
+        let mut options = serde_saphyr::SerializerOptions::default();
+        options.prefer_block_scalars = false;
         // Plain data (strings, numbers, lists, maps): serializing cannot fail.
-        serde_saphyr::to_string(self).unwrap_or_default()
+        serde_saphyr::to_string_with_options(self, options).unwrap_or_default()
     }
 }
 
