@@ -77,7 +77,7 @@ impl FileProblems {
         } else {
             GraphicalTheme::unicode_nocolor()
         };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(120);
+        let handler = GraphicalReportHandler::new_themed(theme).with_wrap_lines(false);
         let mut out = String::new();
         for problem in &self.problems {
             out.push_str(&format!(
@@ -163,10 +163,14 @@ fn token_len(text: &str) -> usize {
             .map(|i| i + 2)
             .unwrap_or(trimmed.len()),
         Some((_, '{' | '[')) => trimmed.len(),
-        Some(_) => trimmed
-            .find([',', '}', ']', '#'])
-            .map(|i| trimmed[..i].trim_end().len())
-            .unwrap_or(trimmed.trim_end().len()),
+        Some(_) => {
+            let end = [", ", ",", "}", "]", " #", ": "]
+                .iter()
+                .filter_map(|stop| trimmed.find(stop))
+                .min()
+                .unwrap_or(trimmed.len());
+            trimmed[..end].trim_end().len()
+        }
         None => 0,
     }
 }
