@@ -81,7 +81,10 @@ fn an_invalid_file_gets_diagnostics_at_its_lines_and_nothing_runs() {
         "did you mean `NotFound`?",
         "nothing was run",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
     assert!(!stderr.contains('\u{1b}'), "no colour off a terminal");
 }
@@ -192,7 +195,9 @@ fn junit_has_one_testcase_per_scenario_named_by_file() {
     let xml = text(&out.stdout);
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
-    assert!(xml.contains("<testcase name=\"scenarios/smoke-pvc-missing.yaml\" classname=\"scenarios\""));
+    assert!(
+        xml.contains("<testcase name=\"scenarios/smoke-pvc-missing.yaml\" classname=\"scenarios\"")
+    );
     assert!(xml.contains("<testcase name=\"tests/fixtures/failing/wrong-expectation.yaml\""));
     assert_eq!(xml.matches("<failure ").count(), 1);
     assert!(xml.contains("tests=\"2\" failures=\"1\""));
@@ -217,10 +222,15 @@ fn a_failing_scenario_shows_its_timeline_and_a_changed_transcript_its_diff() {
     let original = std::fs::read_to_string(&snap).unwrap();
     assert_eq!(
         original,
-        std::fs::read_to_string(root().join("snapshots/smoke-rwx-migration-completes.snap")).unwrap(),
+        std::fs::read_to_string(root().join("snapshots/smoke-rwx-migration-completes.snap"))
+            .unwrap(),
         "the command writes the snapshot exactly as insta does"
     );
-    std::fs::write(&snap, original.replace("(duration: 2m15s)", "(duration: 2m16s)")).unwrap();
+    std::fs::write(
+        &snap,
+        original.replace("(duration: 2m15s)", "(duration: 2m16s)"),
+    )
+    .unwrap();
     let differs = csi_events(&["run", file, "--snapshots", snapshots]);
     assert_eq!(differs.status.code(), Some(1));
     let out = text(&differs.stdout);
@@ -229,15 +239,27 @@ fn a_failing_scenario_shows_its_timeline_and_a_changed_transcript_its_diff() {
     assert!(out.contains("-    message: \"[pvc-6f1c]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 2m16s)\""), "{out}");
     assert!(out.contains("+    message: \"[pvc-6f1c]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 2m15s)\""), "{out}");
     assert!(out.contains("timeline:"), "{out}");
-    assert!(out.contains("2m15s  detach pvc-6f1c from node-a  → ok"), "{out}");
+    assert!(
+        out.contains("2m15s  detach pvc-6f1c from node-a  → ok"),
+        "{out}"
+    );
     assert!(!out.contains('\u{1b}'), "no colour off a terminal");
-    assert!(pending.exists(), "a differing transcript waits as .snap.new");
+    assert!(
+        pending.exists(),
+        "a differing transcript waits as .snap.new"
+    );
     // A failing expectation names its line and shows the timeline.
     let failing = csi_events(&["run", "tests/fixtures/failing", "--snapshots", snapshots]);
     assert_eq!(failing.status.code(), Some(1));
     let out = text(&failing.stdout);
-    assert!(out.contains("line 10: expectEvents: event 1 (line 11) differs in reason"), "{out}");
-    assert!(out.contains("Normal VolumeAttached on vms/disk-0 (count 1)"), "{out}");
+    assert!(
+        out.contains("line 10: expectEvents: event 1 (line 11) differs in reason"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Normal VolumeAttached on vms/disk-0 (count 1)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -253,7 +275,10 @@ fn filter_picks_by_name_or_path() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("PASS smoke-pvc-missing"), "{stdout}");
-    assert!(stdout.contains("1 scenarios: 1 passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("1 scenarios: 1 passed, 0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -272,7 +297,11 @@ fn fault_steps_are_refused_up_front_against_a_kubeconfig() {
     );
     assert!(stderr.contains("nothing was run"));
     let keep_alone = csi_events(&["run", "--keep"]);
-    assert_eq!(keep_alone.status.code(), Some(2), "--keep needs --kubeconfig");
+    assert_eq!(
+        keep_alone.status.code(),
+        Some(2),
+        "--keep needs --kubeconfig"
+    );
 }
 
 /// The whole library, twice, with different parallelism: byte-identical JSON.
@@ -280,12 +309,31 @@ fn fault_steps_are_refused_up_front_against_a_kubeconfig() {
 fn output_is_byte_identical_whatever_the_jobs() {
     let a = Scratch::new("jobs-a");
     let b = Scratch::new("jobs-b");
-    let one = csi_events(&["run", "--format", "json", "--jobs", "1", "--snapshots", a.path().to_str().unwrap()]);
-    let many = csi_events(&["run", "--format", "json", "--jobs", "4", "--snapshots", b.path().to_str().unwrap()]);
+    let one = csi_events(&[
+        "run",
+        "--format",
+        "json",
+        "--jobs",
+        "1",
+        "--snapshots",
+        a.path().to_str().unwrap(),
+    ]);
+    let many = csi_events(&[
+        "run",
+        "--format",
+        "json",
+        "--jobs",
+        "4",
+        "--snapshots",
+        b.path().to_str().unwrap(),
+    ]);
     assert!(!one.stdout.is_empty());
     assert_eq!(text(&one.stdout), text(&many.stdout));
     // And the transcripts (the snapshot texts) too.
-    let mut names: Vec<_> = std::fs::read_dir(a.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(a.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
     assert!(!names.is_empty());
     for name in names {

@@ -20,7 +20,10 @@ fn root() -> PathBuf {
 }
 
 fn require_kubectl() {
-    match Command::new("kubectl").args(["version", "--client"]).output() {
+    match Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+    {
         Ok(output) if output.status.success() => {}
         other => panic!(
             "\n\n*** kubectl is needed on the PATH for the external-mode test ({other:?}).\n*** Install kubectl (v1.32.x) and put it on the PATH.\n"
@@ -35,7 +38,8 @@ fn fake_apiserver_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("FAKE_APISERVER_BIN") {
         return PathBuf::from(path);
     }
-    let sibling = Path::new(CSI_EVENTS).with_file_name(format!("fake-apiserver{}", std::env::consts::EXE_SUFFIX));
+    let sibling = Path::new(CSI_EVENTS)
+        .with_file_name(format!("fake-apiserver{}", std::env::consts::EXE_SUFFIX));
     if sibling.exists() {
         return sibling;
     }
@@ -66,7 +70,8 @@ struct FakeServer {
 
 impl FakeServer {
     fn start(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("csi-events-external-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("csi-events-external-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let kubeconfig = dir.join("kubeconfig");
@@ -164,9 +169,15 @@ fn kubectl_describe_shows_the_scenarios_events_with_their_exact_messages() {
     let describe = server.kubectl(&["describe", "pvc", "disk-0", "-n", "vms"]);
     assert!(describe.status.success(), "{}", text(&describe.stderr));
     let out = text(&describe.stdout);
-    let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("Normal")).collect();
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Normal"))
+        .collect();
     for (reason, message) in [
-        ("VolumeAttached", "[pvc-6f1c]: Attached to node node-a (duration: 153ms)"),
+        (
+            "VolumeAttached",
+            "[pvc-6f1c]: Attached to node node-a (duration: 153ms)",
+        ),
         (
             "MigrationStarted",
             "[pvc-6f1c]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s",
@@ -177,19 +188,29 @@ fn kubectl_describe_shows_the_scenarios_events_with_their_exact_messages() {
         ),
     ] {
         assert!(
-            rows.iter().any(|row| row.contains(reason) && row.trim_end().ends_with(message)),
+            rows.iter()
+                .any(|row| row.contains(reason) && row.trim_end().ends_with(message)),
             "no {reason} row ending in {message:?} in:\n{out}"
         );
     }
     // --keep left the volume's objects for inspection.
     let pv = server.kubectl(&["get", "pv", "pvc-6f1c", "-o", "name"]);
-    assert_eq!(text(&pv.stdout).trim(), "persistentvolume/pvc-6f1c", "{}", text(&pv.stderr));
+    assert_eq!(
+        text(&pv.stdout).trim(),
+        "persistentvolume/pvc-6f1c",
+        "{}",
+        text(&pv.stderr)
+    );
 
     // Without --keep a second run cleans up after itself.
     let again = server.csi_events(&["run", "scenarios/smoke-rwx-migration-completes.yaml"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
     let gone = server.kubectl(&["get", "pv", "pvc-6f1c", "-o", "name"]);
-    assert!(!gone.status.success(), "the PV should be gone: {}", text(&gone.stdout));
+    assert!(
+        !gone.status.success(),
+        "the PV should be gone: {}",
+        text(&gone.stdout)
+    );
 }
 
 #[test]
@@ -199,7 +220,10 @@ fn fault_steps_are_refused_before_anything_runs() {
     let run = server.csi_events(&["run", "scenarios/smoke-api-faults.yaml", "--keep"]);
     assert_eq!(run.status.code(), Some(2));
     let stderr = text(&run.stderr);
-    assert!(stderr.contains("needs the embedded fake API server"), "{stderr}");
+    assert!(
+        stderr.contains("needs the embedded fake API server"),
+        "{stderr}"
+    );
     assert!(stderr.contains("nothing was run"), "{stderr}");
     let claims = server.kubectl(&["get", "pvc", "-A", "-o", "name"]);
     assert_eq!(text(&claims.stdout).trim(), "", "nothing was created");

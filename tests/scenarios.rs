@@ -17,7 +17,9 @@ fn root() -> PathBuf {
 
 fn main() {
     let args = Arguments::from_args();
-    let mut trials = vec![Trial::test("schema_is_up_to_date", || guard(schema_is_up_to_date))];
+    let mut trials = vec![Trial::test("schema_is_up_to_date", || {
+        guard(schema_is_up_to_date)
+    })];
     let files = match discover(&[root().join("scenarios")]) {
         Ok(files) => files,
         Err(why) => {
@@ -39,7 +41,9 @@ fn main() {
 }
 
 /// Runs a check, turning a panic (an insta mismatch) into a failure with its message.
-fn guard(check: impl FnOnce() -> Result<(), Failed> + std::panic::UnwindSafe) -> Result<(), Failed> {
+fn guard(
+    check: impl FnOnce() -> Result<(), Failed> + std::panic::UnwindSafe,
+) -> Result<(), Failed> {
     match std::panic::catch_unwind(check) {
         Ok(result) => result,
         Err(panic) => Err(panic

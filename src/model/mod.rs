@@ -331,7 +331,10 @@ impl Controller {
                 stopped: false,
             }),
         });
-        inner.config.metrics.set_active(inner.lock().state.running());
+        inner
+            .config
+            .metrics
+            .set_active(inner.lock().state.running());
         Self { inner }
     }
 
@@ -414,7 +417,12 @@ impl Inner {
     /// the running migrations, and events are posted after the lock is released.
     fn decide(
         self: &Arc<Self>,
-        decision: impl FnOnce(&mut State, jiff::Timestamp, &MigrationMetrics, &mut Effects) -> Result<(), RpcError>,
+        decision: impl FnOnce(
+            &mut State,
+            jiff::Timestamp,
+            &MigrationMetrics,
+            &mut Effects,
+        ) -> Result<(), RpcError>,
     ) -> Result<(), RpcError> {
         let mut effects = Effects::default();
         let (result, stopped) = {
@@ -445,12 +453,7 @@ impl Inner {
         }
         for arm in effects.arm.drain(..) {
             let id = arm.migration;
-            let handle = timer::spawn(
-                &self.runtime,
-                &self.config.clock,
-                Arc::downgrade(self),
-                arm,
-            );
+            let handle = timer::spawn(&self.runtime, &self.config.clock, Arc::downgrade(self), arm);
             locked.timers.insert(id, handle);
         }
     }

@@ -60,12 +60,7 @@ impl FileProblems {
     pub fn short_lines(&self) -> Vec<String> {
         self.problems
             .iter()
-            .map(|p| {
-                format!(
-                    "{}:{}:{}: {}",
-                    self.path, p.at.line, p.at.column, p.message
-                )
-            })
+            .map(|p| format!("{}:{}:{}: {}", self.path, p.at.line, p.at.column, p.message))
             .collect()
     }
 
@@ -191,7 +186,10 @@ mod tests {
             ],
         };
         let text = file.render(false);
-        assert!(text.starts_with("scenarios/x.yaml:3:5: error: unknown step `atach`\n"), "{text}");
+        assert!(
+            text.starts_with("scenarios/x.yaml:3:5: error: unknown step `atach`\n"),
+            "{text}"
+        );
         assert!(text.contains("  - atach: {volume: v}"), "{text}");
         assert!(text.contains("not a step"), "{text}");
         assert!(text.contains("did you mean `attach`?"), "{text}");
@@ -201,7 +199,14 @@ mod tests {
     #[test]
     fn spans_cover_the_value() {
         let source = "a: [node-a, Node_B]\n";
-        let span = span_of(source, Position { line: 1, column: 13 }).unwrap();
+        let span = span_of(
+            source,
+            Position {
+                line: 1,
+                column: 13,
+            },
+        )
+        .unwrap();
         assert_eq!(&source[span.offset()..span.offset() + span.len()], "Node_B");
     }
 }

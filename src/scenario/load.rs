@@ -110,7 +110,10 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, Vec<FileProblems>> {
                 problems: vec![
                     Problem::new(
                         name_position(text),
-                        format!("the scenario name `{}` is already used by {first}", scenario.name),
+                        format!(
+                            "the scenario name `{}` is already used by {first}",
+                            scenario.name
+                        ),
                     )
                     .label("duplicate name")
                     .help("names are unique in a suite: each names its snapshot"),
@@ -179,13 +182,15 @@ fn parse_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
     match error {
         E::SerdeUnknownVariant {
             variant, expected, ..
-        } if expected.as_slice() == STEP_NAMES => Problem::new(at, format!("unknown step `{variant}`"))
-            .label("not a step")
-            .help(format!(
-                "{}the steps are: {}",
-                did_you_mean(variant, expected.iter().copied()),
-                STEP_NAMES.join(", ")
-            )),
+        } if expected.as_slice() == STEP_NAMES => {
+            Problem::new(at, format!("unknown step `{variant}`"))
+                .label("not a step")
+                .help(format!(
+                    "{}the steps are: {}",
+                    did_you_mean(variant, expected.iter().copied()),
+                    STEP_NAMES.join(", ")
+                ))
+        }
         E::SerdeUnknownVariant {
             variant, expected, ..
         } => Problem::new(at, format!("unknown value `{variant}`"))
@@ -204,9 +209,8 @@ fn parse_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
                 did_you_mean(field, expected.iter().copied()),
                 expected.join(", ")
             )),
-        E::SerdeMissingField { field, .. } => {
-            Problem::new(at, format!("missing key `{field}`")).label(format!("`{field}` is required here"))
-        }
+        E::SerdeMissingField { field, .. } => Problem::new(at, format!("missing key `{field}`"))
+            .label(format!("`{field}` is required here")),
         other => {
             let message = strip_location(&other.to_string());
             let line = text
@@ -259,7 +263,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
-            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
         }
         previous = current;
     }
@@ -288,7 +296,11 @@ pub fn dns1123_label(name: &str) -> Result<(), String> {
 fn dns1123_label_chars(label: &str) -> Result<(), String> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if label.is_empty() || !label.chars().all(ok_char) || !alnum(label.chars().next()) || !alnum(label.chars().last()) {
+    if label.is_empty()
+        || !label.chars().all(ok_char)
+        || !alnum(label.chars().next())
+        || !alnum(label.chars().last())
+    {
         return Err("must consist of lower case letters, digits and '-' (or '.' between parts), and start and end with a letter or digit".into());
     }
     Ok(())
@@ -310,9 +322,12 @@ impl Checker {
     fn check(&mut self, path: &str, file: ScenarioFile) -> Scenario {
         if let Err(why) = dns1123_subdomain(&file.name.value) {
             self.problem(
-                Problem::new(file.name.at, format!("bad scenario name `{}`: {why}", file.name.value))
-                    .label("not a DNS-1123 name")
-                    .help("scenario names name their snapshot file; e.g. rwx-migration-completes"),
+                Problem::new(
+                    file.name.at,
+                    format!("bad scenario name `{}`: {why}", file.name.value),
+                )
+                .label("not a DNS-1123 name")
+                .help("scenario names name their snapshot file; e.g. rwx-migration-completes"),
             );
         }
         let nodes: Vec<NodeName> = file
@@ -340,17 +355,23 @@ impl Checker {
             if let Some(at) = self.volumes.get(&spec.id.value) {
                 let line = at.line;
                 self.problem(
-                    Problem::new(spec.id.at, format!("volume `{}` is declared twice", spec.id.value))
-                        .label("second declaration")
-                        .help(format!("its first declaration is on line {line}")),
+                    Problem::new(
+                        spec.id.at,
+                        format!("volume `{}` is declared twice", spec.id.value),
+                    )
+                    .label("second declaration")
+                    .help(format!("its first declaration is on line {line}")),
                 );
                 continue;
             }
             if let Err(why) = dns1123_subdomain(&spec.id.value) {
                 self.problem(
-                    Problem::new(spec.id.at, format!("bad volume id `{}`: {why}", spec.id.value))
-                        .label("not a PersistentVolume name")
-                        .help("a volume id is its PV's name, e.g. pvc-6f1c"),
+                    Problem::new(
+                        spec.id.at,
+                        format!("bad volume id `{}`: {why}", spec.id.value),
+                    )
+                    .label("not a PersistentVolume name")
+                    .help("a volume id is its PV's name, e.g. pvc-6f1c"),
                 );
             }
             self.volumes.insert(spec.id.value.clone(), spec.id.at);
@@ -435,10 +456,7 @@ impl Checker {
         let parsed: ClaimName = match claim.value.parse() {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.problem(
-                    Problem::new(claim.at, e.to_string())
-                        .label("not namespace/name"),
-                );
+                self.problem(Problem::new(claim.at, e.to_string()).label("not namespace/name"));
                 return None;
             }
         };
@@ -446,15 +464,29 @@ impl Checker {
         if let Err(why) = dns1123_label(parsed.namespace()) {
             ok = false;
             self.problem(
-                Problem::new(claim.at, format!("bad namespace `{}` in claim `{}`: {why}", parsed.namespace(), claim.value))
-                    .label("not a DNS-1123 label"),
+                Problem::new(
+                    claim.at,
+                    format!(
+                        "bad namespace `{}` in claim `{}`: {why}",
+                        parsed.namespace(),
+                        claim.value
+                    ),
+                )
+                .label("not a DNS-1123 label"),
             );
         }
         if let Err(why) = dns1123_subdomain(parsed.name()) {
             ok = false;
             self.problem(
-                Problem::new(claim.at, format!("bad claim name `{}` in `{}`: {why}", parsed.name(), claim.value))
-                    .label("not a DNS-1123 name"),
+                Problem::new(
+                    claim.at,
+                    format!(
+                        "bad claim name `{}` in `{}`: {why}",
+                        parsed.name(),
+                        claim.value
+                    ),
+                )
+                .label("not a DNS-1123 name"),
             );
         }
         ok.then_some(parsed)
@@ -465,9 +497,12 @@ impl Checker {
         if let Some(first) = self.claims.get(&claim.value) {
             let line = first.line;
             self.problem(
-                Problem::new(claim.at, format!("claim `{}` is declared twice", claim.value))
-                    .label("second declaration")
-                    .help(format!("its first declaration is on line {line}")),
+                Problem::new(
+                    claim.at,
+                    format!("claim `{}` is declared twice", claim.value),
+                )
+                .label("second declaration")
+                .help(format!("its first declaration is on line {line}")),
             );
             return None;
         }
@@ -529,7 +564,9 @@ impl Checker {
         match parse_duration(&text.value.0) {
             Ok(d) => d,
             Err(why) => {
-                self.problem(Problem::new(text.at, format!("bad duration: {why}")).label("not a duration"));
+                self.problem(
+                    Problem::new(text.at, format!("bad duration: {why}")).label("not a duration"),
+                );
                 Duration::ZERO
             }
         }
@@ -604,7 +641,10 @@ impl Checker {
             }
             Step::Advance(d) => {
                 let d = self.duration(d);
-                (format!("advance {}", GoDuration::from_std(d)), Action::Advance(d))
+                (
+                    format!("advance {}", GoDuration::from_std(d)),
+                    Action::Advance(d),
+                )
             }
             Step::AddNode(node) => {
                 let node = NodeName::new(node.value.clone());
@@ -631,7 +671,9 @@ impl Checker {
                 let claim = self.known_claim(claim)?;
                 (format!("delete claim {claim}"), Action::DeleteClaim(claim))
             }
-            Step::RestartController(_) => ("restart controller".to_owned(), Action::RestartController),
+            Step::RestartController(_) => {
+                ("restart controller".to_owned(), Action::RestartController)
+            }
             Step::Fault(fault) => {
                 let rule = self.fault(fault)?;
                 (format!("fault: {rule}"), Action::Fault(rule))
@@ -678,8 +720,11 @@ impl Checker {
         let m = &matcher.value;
         if m.message.is_some() && m.message_contains.is_some() {
             self.problem(
-                Problem::new(matcher.at, "give either `message` or `messageContains`, not both")
-                    .label("both given"),
+                Problem::new(
+                    matcher.at,
+                    "give either `message` or `messageContains`, not both",
+                )
+                .label("both given"),
             );
         }
         if let Some(t) = &m.event_type
@@ -687,8 +732,10 @@ impl Checker {
             && t != "Warning"
         {
             self.problem(
-                Problem::new(matcher.at, format!("unknown event type `{t}`"))
-                    .help(format!("{}the types are Normal and Warning", did_you_mean(t, ["Normal", "Warning"]))),
+                Problem::new(matcher.at, format!("unknown event type `{t}`")).help(format!(
+                    "{}the types are Normal and Warning",
+                    did_you_mean(t, ["Normal", "Warning"])
+                )),
             );
         }
         if let Some(reason) = &m.reason {
@@ -697,7 +744,11 @@ impl Checker {
                 self.problem(
                     Problem::new(matcher.at, format!("unknown reason `{reason}`"))
                         .label("not a reason")
-                        .help(format!("{}the reasons are: {}", did_you_mean(reason, names.iter().copied()), names.join(", "))),
+                        .help(format!(
+                            "{}the reasons are: {}",
+                            did_you_mean(reason, names.iter().copied()),
+                            names.join(", ")
+                        )),
                 );
             }
         }
@@ -706,12 +757,11 @@ impl Checker {
         {
             let names: Vec<String> = self.claims.keys().cloned().collect();
             self.problem(
-                Problem::new(matcher.at, format!("unknown claim `{claim}`"))
-                    .help(format!(
-                        "{}known claims: {}",
-                        did_you_mean(claim, names.iter().map(String::as_str)),
-                        list_or_none(&names)
-                    )),
+                Problem::new(matcher.at, format!("unknown claim `{claim}`")).help(format!(
+                    "{}known claims: {}",
+                    did_you_mean(claim, names.iter().map(String::as_str)),
+                    list_or_none(&names)
+                )),
             );
         }
         EventExpectation {
@@ -726,19 +776,29 @@ impl Checker {
 
     fn fault(&mut self, fault: &FaultStep) -> Option<FaultRule> {
         const VERBS: &[&str] = &[
-            "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+            "get",
+            "list",
+            "watch",
+            "create",
+            "update",
+            "patch",
+            "delete",
+            "deletecollection",
         ];
         let verb = match fault.verb.value.parse::<fake_apiserver::control::Verb>() {
             Ok(verb) => Some(verb),
             Err(_) => {
                 self.problem(
-                    Problem::new(fault.verb.at, format!("unknown verb `{}`", fault.verb.value))
-                        .label("not a verb")
-                        .help(format!(
-                            "{}the verbs are: {}",
-                            did_you_mean(&fault.verb.value, VERBS.iter().copied()),
-                            VERBS.join(", ")
-                        )),
+                    Problem::new(
+                        fault.verb.at,
+                        format!("unknown verb `{}`", fault.verb.value),
+                    )
+                    .label("not a verb")
+                    .help(format!(
+                        "{}the verbs are: {}",
+                        did_you_mean(&fault.verb.value, VERBS.iter().copied()),
+                        VERBS.join(", ")
+                    )),
                 );
                 None
             }
@@ -759,13 +819,19 @@ impl Checker {
             && !(400..=599).contains(&status.value)
         {
             self.problem(
-                Problem::new(status.at, format!("status {} is not an error", status.value))
-                    .help("a fault answers with a 4xx or 5xx status, e.g. 500, 503, 429, 403, 409, 404"),
+                Problem::new(
+                    status.at,
+                    format!("status {} is not an error", status.value),
+                )
+                .help(
+                    "a fault answers with a 4xx or 5xx status, e.g. 500, 503, 429, 403, 409, 404",
+                ),
             );
         }
         let latency = fault.latency.as_ref().map(|l| self.duration(l));
-        let actions = usize::from(fault.status.is_some() || fault.reason.is_some() || fault.retry_after.is_some())
-            + usize::from(latency.is_some())
+        let actions = usize::from(
+            fault.status.is_some() || fault.reason.is_some() || fault.retry_after.is_some(),
+        ) + usize::from(latency.is_some())
             + usize::from(fault.lose_response);
         if actions > 1 {
             self.problem(
@@ -777,7 +843,10 @@ impl Checker {
         if let Some(namespace) = &fault.namespace
             && let Err(why) = dns1123_label(&namespace.value)
         {
-            self.problem(Problem::new(namespace.at, format!("bad namespace `{}`: {why}", namespace.value)));
+            self.problem(Problem::new(
+                namespace.at,
+                format!("bad namespace `{}`: {why}", namespace.value),
+            ));
         }
         if fault.times == Some(0) {
             self.problem(
@@ -821,10 +890,16 @@ mod tests {
         let text = "name: ok\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/disk-0]\n  volumes:\n    - {id: pvc-1, claim: vms/disk-0, accessMode: RWX, migrationTimeoutSeconds: 300}\nsteps:\n  - attach: {volume: pvc-1, node: node-a, took: 153ms}\n  - advance: 2m15s\n  - deleteNode: {name: node-b, observed: false}\n  - deleteNode: node-a\n  - expectEvents: [{reason: VolumeAttached}]\n";
         let scenario = load_text("t.yaml", text).unwrap();
         assert_eq!(scenario.steps.len(), 5);
-        assert_eq!(scenario.steps[0].text, "attach pvc-1 to node-a (took 153ms)");
+        assert_eq!(
+            scenario.steps[0].text,
+            "attach pvc-1 to node-a (took 153ms)"
+        );
         assert_eq!(scenario.steps[0].line, 8);
         assert_eq!(scenario.steps[1].text, "advance 2m15s");
-        assert_eq!(scenario.volumes[0].migration_timeout_seconds.as_deref(), Some("300"));
+        assert_eq!(
+            scenario.volumes[0].migration_timeout_seconds.as_deref(),
+            Some("300")
+        );
         assert_eq!(scenario.volumes[0].mode, AccessModeSpec::Rwx);
     }
 
@@ -841,10 +916,17 @@ mod tests {
 
     #[test]
     fn unknown_key_suggests() {
-        let p = problems("name: x\ncluster: {nodes: [n]}\nsteps:\n  - addNode: m\n  - detach: {volme: v, node: n}\n");
+        let p = problems(
+            "name: x\ncluster: {nodes: [n]}\nsteps:\n  - addNode: m\n  - detach: {volme: v, node: n}\n",
+        );
         assert_eq!(p[0].message, "unknown key `volme`");
         assert_eq!(p[0].at.line, 5);
-        assert!(p[0].help.as_deref().unwrap().contains("did you mean `volume`?"));
+        assert!(
+            p[0].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `volume`?")
+        );
     }
 
     #[test]
@@ -857,18 +939,40 @@ mod tests {
         assert!(messages[1].starts_with("bad node name `Node_B`"));
         assert_eq!(p[1].at.line, 3);
         assert_eq!(messages[2], "unknown volume `pvc-2`");
-        assert!(p[2].help.as_deref().unwrap().contains("did you mean `pvc-1`?"));
+        assert!(
+            p[2].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `pvc-1`?")
+        );
         assert_eq!(messages[3], "unknown node `node-b`");
         assert!(messages[4].starts_with("bad duration"));
         assert_eq!(messages[5], "unknown claim `vms/e`");
-        assert!(p[5].help.as_deref().unwrap().contains("did you mean `vms/d`?"));
+        assert!(
+            p[5].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `vms/d`?")
+        );
         assert_eq!(messages[6], "unknown gRPC code `Notfound`");
-        assert!(p[6].help.as_deref().unwrap().contains("did you mean `NotFound`?"));
+        assert!(
+            p[6].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `NotFound`?")
+        );
     }
 
     #[test]
     fn bad_yaml_and_missing_keys_are_problems_not_panics() {
-        for text in ["", "name: [", "steps: []\n", "name: x\nsteps: 5\n", "name: x\nsteps:\n  - deleteNode: {nam: a}\n", "\u{0}"] {
+        for text in [
+            "",
+            "name: [",
+            "steps: []\n",
+            "name: x\nsteps: 5\n",
+            "name: x\nsteps:\n  - deleteNode: {nam: a}\n",
+            "\u{0}",
+        ] {
             let p = load_text("t.yaml", text);
             assert!(p.is_err(), "{text:?} should not load");
         }

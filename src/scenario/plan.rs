@@ -305,7 +305,8 @@ impl fmt::Display for EventExpectation {
 /// assert!(parse_duration("5 minutes").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const HELP: &str = "write a Go duration: numbers with units h, m, s, ms, us, ns, e.g. 90s, 2m15s, 153ms, 1h";
+    const HELP: &str =
+        "write a Go duration: numbers with units h, m, s, ms, us, ns, e.g. 90s, 2m15s, 153ms, 1h";
     if text == "0" {
         return Ok(Duration::ZERO);
     }

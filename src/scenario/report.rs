@@ -162,7 +162,10 @@ fn timeline_line(step: &StepRecord) -> String {
         ));
     }
     for s in &step.skipped {
-        out.push_str(&format!("    {:>9}    not written: {} ({})\n", "", s.reason, s.cause));
+        out.push_str(&format!(
+            "    {:>9}    not written: {} ({})\n",
+            "", s.reason, s.cause
+        ));
     }
     out
 }

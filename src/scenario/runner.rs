@@ -45,9 +45,7 @@ use crate::clock::{Clock, SharedClock, VirtualClock, settle};
 use crate::duration::GoDuration;
 use crate::ids::{ClaimName, NodeName, VolumeId};
 use crate::metrics::{DropCause, EventMetrics, SkipCause};
-use crate::model::{
-    AccessMode, Controller, ControllerConfig, MigrationMetrics, Publish, RpcError,
-};
+use crate::model::{AccessMode, Controller, ControllerConfig, MigrationMetrics, Publish, RpcError};
 use crate::{EventPoster, PosterConfig, Reason, RetryPolicy};
 use fake_apiserver::FakeCluster;
 
@@ -202,8 +200,12 @@ async fn external_client(kubeconfig: &PathBuf) -> Result<kube::Client, RunError>
     let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
         .await
         .map_err(|e| RunError::Setup(format!("bad kubeconfig {}: {e}", kubeconfig.display())))?;
-    kube::Client::try_from(config)
-        .map_err(|e| RunError::Setup(format!("cannot build a client for {}: {e}", kubeconfig.display())))
+    kube::Client::try_from(config).map_err(|e| {
+        RunError::Setup(format!(
+            "cannot build a client for {}: {e}",
+            kubeconfig.display()
+        ))
+    })
 }
 
 /// The controller process: poster, model and their metrics. A restart replaces all of it.
@@ -215,7 +217,15 @@ struct Process {
 }
 
 impl Process {
-    fn config(clock: &SharedClock, seed: u64) -> (PosterConfig, ControllerConfig, EventMetrics, MigrationMetrics) {
+    fn config(
+        clock: &SharedClock,
+        seed: u64,
+    ) -> (
+        PosterConfig,
+        ControllerConfig,
+        EventMetrics,
+        MigrationMetrics,
+    ) {
         let events = EventMetrics::default();
         let migrations = MigrationMetrics::default();
         let retry = RetryPolicy {
@@ -329,7 +339,8 @@ fn parse_series(text: &str) -> BTreeMap<String, f64> {
             let (series, value) = line.rsplit_once(' ')?;
             let value: f64 = value.parse().ok()?;
             let name = series.split('{').next().unwrap_or(series);
-            (!name.ends_with("_bucket") && !name.ends_with("_created")).then(|| (series.to_owned(), value))
+            (!name.ends_with("_bucket") && !name.ends_with("_created"))
+                .then(|| (series.to_owned(), value))
         })
         .collect()
 }
@@ -360,7 +371,11 @@ fn split_series(series: &str) -> (&str, BTreeMap<String, String>) {
 
 /// The sum of the series of metric `name` (with or without the `rds_csi_` prefix and the
 /// `_total` suffix) whose labels include `labels`.
-fn metric_value(series: &BTreeMap<String, f64>, name: &str, labels: &BTreeMap<String, String>) -> f64 {
+fn metric_value(
+    series: &BTreeMap<String, f64>,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> f64 {
     let wanted: Vec<String> = {
         let base = name.strip_prefix("rds_csi_").unwrap_or(name);
         vec![format!("rds_csi_{base}"), format!("rds_csi_{base}_total")]
@@ -378,7 +393,10 @@ fn metric_value(series: &BTreeMap<String, f64>, name: &str, labels: &BTreeMap<St
 /// Where written events are read from.
 enum EventFeed {
     /// The fake server's watch stream over every namespace (every stored write, in order).
-    Watch(http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>, Vec<u8>),
+    Watch(
+        http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>,
+        Vec<u8>,
+    ),
     /// Listing (external mode): new Events and count changes since the last listing.
     Listing {
         client: kube::Client,
@@ -390,9 +408,7 @@ enum EventFeed {
 impl EventFeed {
     async fn watch(cluster: &FakeCluster) -> Result<Self, RunError> {
         let rv = cluster.server().resource_version();
-        let uri = format!(
-            "/api/v1/events?watch=true&resourceVersion={rv}&timeoutSeconds=86400"
-        );
+        let uri = format!("/api/v1/events?watch=true&resourceVersion={rv}&timeoutSeconds=86400");
         let request = http::Request::get(uri)
             .body(Bytes::new())
             .map_err(|e| RunError::Setup(format!("cannot build the event watch: {e}")))?;
@@ -494,11 +510,7 @@ fn written_event(event: &Event) -> WrittenEvent {
     WrittenEvent {
         event_type: event.type_.clone().unwrap_or_default(),
         reason: event.reason.clone().unwrap_or_default(),
-        namespace: event
-            .involved_object
-            .namespace
-            .clone()
-            .unwrap_or_default(),
+        namespace: event.involved_object.namespace.clone().unwrap_or_default(),
         name: event.involved_object.name.clone().unwrap_or_default(),
         message: event.message.clone().unwrap_or_default(),
         count: event.count.unwrap_or(1),
@@ -533,7 +545,11 @@ struct Run<'a> {
 }
 
 impl World {
-    async fn play_and_clean(mut self, scenario: &Scenario, keep: bool) -> Result<RunResult, RunError> {
+    async fn play_and_clean(
+        mut self,
+        scenario: &Scenario,
+        keep: bool,
+    ) -> Result<RunResult, RunError> {
         let result = self.play_inner(scenario).await;
         if !keep {
             self.clean(scenario).await;
@@ -589,13 +605,8 @@ impl World {
     }
 
     async fn step(&mut self, run: &mut Run<'_>, step: &PlannedStep) -> StepRecord {
-        let at = GoDuration::from_std(
-            self.clock
-                .now()
-                .duration_since(self.start)
-                .unsigned_abs(),
-        )
-        .to_string();
+        let at = GoDuration::from_std(self.clock.now().duration_since(self.start).unsigned_abs())
+            .to_string();
         let before = run.process.not_written();
         let mut skipped = Vec::new();
         let outcome = match &step.action {
@@ -657,7 +668,9 @@ impl World {
                 let report = run.process.poster.shutdown(Duration::ZERO).await;
                 drop(report);
                 skipped.extend(not_written_delta(&before, &run.process.not_written()));
-                match Process::rebuild(self.driver.clone(), &self.shared_clock, run.scenario.seed).await {
+                match Process::rebuild(self.driver.clone(), &self.shared_clock, run.scenario.seed)
+                    .await
+                {
                     Ok(process) => {
                         run.process = process;
                         Outcome::ok()
@@ -802,7 +815,9 @@ impl World {
             .into_iter()
             .flat_map(|view| {
                 let volume = view.volume.clone();
-                view.nodes.into_iter().map(move |node| (volume.clone(), node))
+                view.nodes
+                    .into_iter()
+                    .map(move |node| (volume.clone(), node))
             })
             .collect();
         let api: Api<VolumeAttachment> = Api::all(self.admin.clone());
@@ -818,7 +833,10 @@ impl World {
             }
         }
         for (volume, node) in attached {
-            if run.attachments.contains_key(&(volume.clone(), node.clone())) {
+            if run
+                .attachments
+                .contains_key(&(volume.clone(), node.clone()))
+            {
                 continue;
             }
             let name = attachment_name(&volume, &node);
@@ -838,7 +856,11 @@ impl World {
                 status: None,
             };
             let _ = api.delete(&name, &DeleteParams::default()).await;
-            if api.create(&PostParams::default(), &attachment).await.is_ok() {
+            if api
+                .create(&PostParams::default(), &attachment)
+                .await
+                .is_ok()
+            {
                 let status = json!({"status": {"attached": true}});
                 let _ = api
                     .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
@@ -935,13 +957,18 @@ impl World {
     }
 
     /// Creates the claim (a fresh uid); returns its uid.
-    async fn create_claim(&self, scenario: &Scenario, claim: &ClaimName) -> Result<String, kube::Error> {
+    async fn create_claim(
+        &self,
+        scenario: &Scenario,
+        claim: &ClaimName,
+    ) -> Result<String, kube::Error> {
         let volume: Option<&Volume> = scenario
             .volumes
             .iter()
             .find(|v| v.claim.as_ref() == Some(claim));
         let mode = volume.map(|v| v.mode).unwrap_or(AccessModeSpec::Rwo);
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.admin.clone(), claim.namespace());
+        let api: Api<PersistentVolumeClaim> =
+            Api::namespaced(self.admin.clone(), claim.namespace());
         let object = PersistentVolumeClaim {
             metadata: ObjectMeta {
                 name: Some(claim.name().to_owned()),
@@ -985,10 +1012,13 @@ impl World {
         }
         let pvs: Api<PersistentVolume> = Api::all(self.admin.clone());
         for volume in &scenario.volumes {
-            let _ = pvs.delete(volume.id.as_str(), &DeleteParams::default()).await;
+            let _ = pvs
+                .delete(volume.id.as_str(), &DeleteParams::default())
+                .await;
         }
         let nodes: Api<Node> = Api::all(self.admin.clone());
-        let mut all_nodes: BTreeSet<String> = scenario.nodes.iter().map(|n| n.to_string()).collect();
+        let mut all_nodes: BTreeSet<String> =
+            scenario.nodes.iter().map(|n| n.to_string()).collect();
         for step in &scenario.steps {
             if let Action::AddNode(node) = &step.action {
                 all_nodes.insert(node.to_string());
@@ -998,10 +1028,15 @@ impl World {
             let _ = nodes.delete(&node, &DeleteParams::default()).await;
         }
         for namespace in scenario.namespaces() {
-            let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.admin.clone(), &namespace);
+            let claims: Api<PersistentVolumeClaim> =
+                Api::namespaced(self.admin.clone(), &namespace);
             let events: Api<Event> = Api::namespaced(self.admin.clone(), &namespace);
-            let _ = claims.delete_collection(&DeleteParams::default(), &ListParams::default()).await;
-            let _ = events.delete_collection(&DeleteParams::default(), &ListParams::default()).await;
+            let _ = claims
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
+            let _ = events
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
         }
     }
 }
@@ -1064,7 +1099,16 @@ fn events_mismatch(expected: &[EventExpectation], written: &[WrittenEvent]) -> O
         }
         events
             .iter()
-            .map(|e| format!("  - {} {} on {}: {} (count {})", e.event_type, e.reason, e.claim(), e.message, e.count))
+            .map(|e| {
+                format!(
+                    "  - {} {} on {}: {} (count {})",
+                    e.event_type,
+                    e.reason,
+                    e.claim(),
+                    e.message,
+                    e.count
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -1078,7 +1122,11 @@ fn events_mismatch(expected: &[EventExpectation], written: &[WrittenEvent]) -> O
     }
     for (index, (want, got)) in expected.iter().zip(written).enumerate() {
         let mut wrong = Vec::new();
-        if want.event_type.as_ref().is_some_and(|t| t != &got.event_type) {
+        if want
+            .event_type
+            .as_ref()
+            .is_some_and(|t| t != &got.event_type)
+        {
             wrong.push("type");
         }
         if want.reason.as_ref().is_some_and(|r| r != &got.reason) {
@@ -1184,8 +1232,14 @@ mod tests {
         assert_eq!(series.len(), 2);
         let labels = BTreeMap::from([("reason".to_owned(), "VolumeAttached".to_owned())]);
         assert_eq!(metric_value(&series, "events_posted", &labels), 2.0);
-        assert_eq!(metric_value(&series, "rds_csi_events_posted_total", &BTreeMap::new()), 2.0);
-        assert_eq!(metric_value(&series, "migration_duration_seconds_sum", &BTreeMap::new()), 12.5);
+        assert_eq!(
+            metric_value(&series, "rds_csi_events_posted_total", &BTreeMap::new()),
+            2.0
+        );
+        assert_eq!(
+            metric_value(&series, "migration_duration_seconds_sum", &BTreeMap::new()),
+            12.5
+        );
         let other = BTreeMap::from([("reason".to_owned(), "VolumeDetached".to_owned())]);
         assert_eq!(metric_value(&series, "events_posted", &other), 0.0);
     }

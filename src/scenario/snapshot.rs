@@ -131,7 +131,10 @@ mod tests {
         assert_eq!(compare(&dir, "s", "a: 1\n"), Comparison::Missing);
         accept(&dir, "s", "a: 1\n").unwrap();
         assert_eq!(compare(&dir, "s", "a: 1\n"), Comparison::Matches);
-        assert_eq!(compare(&dir, "s", "a: 2\n"), Comparison::Differs("a: 1".into()));
+        assert_eq!(
+            compare(&dir, "s", "a: 2\n"),
+            Comparison::Differs("a: 1".into())
+        );
         let pending = write_pending(&dir, "s", "a: 2\n").unwrap();
         assert!(pending.ends_with("s.snap.new"));
         accept(&dir, "s", "a: 2\n").unwrap();
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn diff_marks_lines_and_colours_only_when_asked() {
         let plain = diff("a\nb\n", "a\nc\n", false);
-        assert!(plain.contains("  -b\n") && plain.contains("  +c\n"), "{plain}");
+        assert!(
+            plain.contains("  -b\n") && plain.contains("  +c\n"),
+            "{plain}"
+        );
         assert!(!plain.contains('\u{1b}'));
         assert!(diff("a\nb\n", "a\nc\n", true).contains("\u{1b}[31m-b"));
     }
