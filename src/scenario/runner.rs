@@ -19,7 +19,6 @@
 //! (several writes of one Event during one step show as one entry with the last count).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,8 +189,7 @@ async fn run_external(
         events,
         embedded: false,
     };
-    let result = world.play_and_clean(scenario, keep).await;
-    result
+    world.play_and_clean(scenario, keep).await
 }
 
 async fn external_client(kubeconfig: &PathBuf) -> Result<kube::Client, RunError> {
@@ -1212,49 +1210,6 @@ fn seeded_uid(seed: u64, what: &str) -> String {
     )
 }
 
-/// Runs `future` to completion on a fresh current-thread runtime (for callers outside tokio).
-pub fn block_on<F: Future>(future: F) -> Result<F::Output, RunError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Setup(format!("cannot start a tokio runtime: {e}")))?;
-    Ok(runtime.block_on(future))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prometheus_text_becomes_series() {
-        let text = "# HELP x y\nrds_csi_events_posted_total{reason=\"VolumeAttached\"} 2\nrds_csi_migration_duration_seconds_bucket{le=\"15.0\"} 1\nrds_csi_migration_duration_seconds_sum 12.5\n# EOF\n";
-        let series = parse_series(text);
-        assert_eq!(series.len(), 2);
-        let labels = BTreeMap::from([("reason".to_owned(), "VolumeAttached".to_owned())]);
-        assert_eq!(metric_value(&series, "events_posted", &labels), 2.0);
-        assert_eq!(
-            metric_value(&series, "rds_csi_events_posted_total", &BTreeMap::new()),
-            2.0
-        );
-        assert_eq!(
-            metric_value(&series, "migration_duration_seconds_sum", &BTreeMap::new()),
-            12.5
-        );
-        let other = BTreeMap::from([("reason".to_owned(), "VolumeDetached".to_owned())]);
-        assert_eq!(metric_value(&series, "events_posted", &other), 0.0);
-    }
-
-    #[test]
-    fn attachment_names_and_uids_are_stable() {
-        let a = attachment_name(&"pvc-1".into(), &"node-a".into());
-        assert_eq!(a, attachment_name(&"pvc-1".into(), &"node-a".into()));
-        assert_ne!(a, attachment_name(&"pvc-1".into(), &"node-b".into()));
-        assert_eq!(seeded_uid(7, "vms/d"), seeded_uid(7, "vms/d"));
-        assert_ne!(seeded_uid(7, "vms/d"), seeded_uid(8, "vms/d"));
-        assert_eq!(seeded_uid(7, "vms/d").len(), 36);
-    }
-}
-
 /// Runs `scenarios` on `jobs` threads (each scenario on its own runtime); results in input
 /// order, whatever order they finished in.
 pub fn run_many(
@@ -1300,4 +1255,38 @@ pub fn run_many(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(RunError::Setup("the scenario did not run".to_owned()))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_becomes_series() {
+        let text = "# HELP x y\nrds_csi_events_posted_total{reason=\"VolumeAttached\"} 2\nrds_csi_migration_duration_seconds_bucket{le=\"15.0\"} 1\nrds_csi_migration_duration_seconds_sum 12.5\n# EOF\n";
+        let series = parse_series(text);
+        assert_eq!(series.len(), 2);
+        let labels = BTreeMap::from([("reason".to_owned(), "VolumeAttached".to_owned())]);
+        assert_eq!(metric_value(&series, "events_posted", &labels), 2.0);
+        assert_eq!(
+            metric_value(&series, "rds_csi_events_posted_total", &BTreeMap::new()),
+            2.0
+        );
+        assert_eq!(
+            metric_value(&series, "migration_duration_seconds_sum", &BTreeMap::new()),
+            12.5
+        );
+        let other = BTreeMap::from([("reason".to_owned(), "VolumeDetached".to_owned())]);
+        assert_eq!(metric_value(&series, "events_posted", &other), 0.0);
+    }
+
+    #[test]
+    fn attachment_names_and_uids_are_stable() {
+        let a = attachment_name(&"pvc-1".into(), &"node-a".into());
+        assert_eq!(a, attachment_name(&"pvc-1".into(), &"node-a".into()));
+        assert_ne!(a, attachment_name(&"pvc-1".into(), &"node-b".into()));
+        assert_eq!(seeded_uid(7, "vms/d"), seeded_uid(7, "vms/d"));
+        assert_ne!(seeded_uid(7, "vms/d"), seeded_uid(8, "vms/d"));
+        assert_eq!(seeded_uid(7, "vms/d").len(), 36);
+    }
 }
