@@ -9,7 +9,7 @@
 //!     steps: vec![StepRecord { at: "0s".into(), step: "add node node-c".into(), outcome: Outcome::ok(), events: vec![], skipped: vec![] }],
 //!     metrics: Default::default(),
 //! };
-//! assert_eq!(transcript.to_yaml(), "steps:\n  - at: 0s\n    step: add node node-c\n    outcome: ok\n");
+//! assert_eq!(transcript.to_yaml(), "steps:\n- at: 0s\n  step: add node node-c\n  outcome: ok\n");
 //! ```
 
 use std::collections::BTreeMap;
