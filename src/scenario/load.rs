@@ -217,13 +217,20 @@ fn parse_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
                 .lines()
                 .nth(at.line.saturating_sub(1) as usize)
                 .unwrap_or("");
-            let mut problem = Problem::new(at, message);
-            if line.contains("deleteNode") || message_mentions_untagged(&problem.message) {
-                problem = problem.help(
-                    "write `deleteNode: node-a` or `deleteNode: {name: node-a, observed: false}`",
-                );
+            if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+                let key = rest.split(',').next().unwrap_or(rest);
+                return Problem::new(at, format!("duplicate key `{key}`"))
+                    .label("given twice")
+                    .help("a key appears once per mapping; remove one of them");
             }
-            problem
+            if message_mentions_untagged(&message) && line.contains("deleteNode") {
+                return Problem::new(at, "deleteNode takes a node name or {name, observed}")
+                    .label("neither")
+                    .help(
+                        "write `deleteNode: node-a` or `deleteNode: {name: node-a, observed: false}`",
+                    );
+            }
+            Problem::new(at, message)
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Verdict {
     pub snapshot_diff: Option<(String, String)>,
     /// Wall time the run took, in seconds.
     pub seconds: f64,
+    /// Remarks that are not failures (a new snapshot waiting for review).
+    pub notes: Vec<String>,
 }
 
 impl Verdict {
@@ -116,6 +118,9 @@ pub fn human(verdicts: &[Verdict], color: bool) -> String {
             None => "not run".to_owned(),
         };
         out.push_str(&format!("{mark} {} ({}) {detail}\n", v.name, v.file));
+        for note in &v.notes {
+            out.push_str(&format!("     {note}\n"));
+        }
     }
     for v in verdicts.iter().filter(|v| !v.passed()) {
         out.push('\n');

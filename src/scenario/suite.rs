@@ -103,6 +103,7 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
                 failures: Vec::new(),
                 snapshot_diff: None,
                 seconds,
+                notes: Vec::new(),
             };
             match result {
                 Err(error) => verdict.failures.push(error.to_string()),
@@ -134,7 +135,12 @@ fn hold_to_snapshot(config: &SuiteConfig, yaml: &str, verdict: &mut Verdict) {
         Comparison::Missing => {
             // No snapshot: the scenario passes on its expectations; the transcript waits
             // for review as a pending snapshot.
-            let _ = snapshot::write_pending(dir, name, yaml);
+            if let Ok(pending) = snapshot::write_pending(dir, name, yaml) {
+                verdict.notes.push(format!(
+                    "no snapshot yet: review {} with `cargo insta review` (or accept with `csi-events run --accept`)",
+                    pending.display()
+                ));
+            }
         }
         Comparison::Differs(old) => {
             let pending = snapshot::write_pending(dir, name, yaml)
