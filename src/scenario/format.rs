@@ -350,6 +350,9 @@ pub struct EventMatcher {
     /// The claim the event is on (`namespace/name`).
     #[serde(default)]
     pub claim: Option<String>,
+    /// The Event's count after this write (repeats fold into one Event).
+    #[serde(default)]
+    pub count: Option<i32>,
 }
 
 /// `expectMetric: {name, labels?, value}`.

@@ -778,6 +778,7 @@ impl Checker {
             message: m.message.clone(),
             message_contains: m.message_contains.clone(),
             claim: m.claim.clone(),
+            count: m.count,
         }
     }
 

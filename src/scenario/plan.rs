@@ -267,6 +267,8 @@ pub struct EventExpectation {
     pub message_contains: Option<String>,
     /// Claim `ns/name`.
     pub claim: Option<String>,
+    /// Count after the write.
+    pub count: Option<i32>,
 }
 
 impl fmt::Display for EventExpectation {
@@ -286,6 +288,9 @@ impl fmt::Display for EventExpectation {
         }
         if let Some(c) = &self.claim {
             parts.push(format!("claim {c}"));
+        }
+        if let Some(n) = self.count {
+            parts.push(format!("count {n}"));
         }
         if parts.is_empty() {
             f.write_str("any event")

@@ -1143,15 +1143,19 @@ fn events_mismatch(expected: &[EventExpectation], written: &[WrittenEvent]) -> O
         if want.claim.as_ref().is_some_and(|c| c != &got.claim()) {
             wrong.push("claim");
         }
+        if want.count.is_some_and(|n| n != got.count) {
+            wrong.push("count");
+        }
         if !wrong.is_empty() {
             return Some(format!(
-                "expectEvents: event {} (line {}) differs in {}: expected {want}, written: {} {} on {}: {}",
+                "expectEvents: event {} (line {}) differs in {}: expected {want}, written: {} {} on {} (count {}): {}",
                 index + 1,
                 want.line,
                 wrong.join(", "),
                 got.event_type,
                 got.reason,
                 got.claim(),
+                got.count,
                 got.message
             ));
         }
