@@ -121,7 +121,7 @@ impl Controller {
                         tracing::warn!(volume = %volume, "rebuild: {warning}");
                     }
                     let migration = Migration {
-                        id: state.new_migration_id(),
+                        id: state.begin_migration(),
                         source: source.node.clone(),
                         target: target.node.clone(),
                         started: target.created,
