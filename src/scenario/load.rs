@@ -384,15 +384,8 @@ impl Checker {
             self.volumes.insert(spec.id.value.clone(), spec.id.at);
             // A claim named only by a volume is a claim that does not exist (PVC missing).
             let claim = spec.claim.as_ref().and_then(|c| self.parse_claim(c));
-            if let Some(timeout) = &spec.migration_timeout_seconds {
-                // The model clamps and warns; only a text that cannot be a number is refused.
-                if timeout.value.0.trim().is_empty() {
-                    self.problem(
-                        Problem::new(timeout.at, "empty migrationTimeoutSeconds")
-                            .help("give seconds as the StorageClass would, e.g. \"300\", or leave the key out"),
-                    );
-                }
-            }
+            // Any text is a valid volume context value: the model reads it (empty, not a
+            // number, out of range: the default or a clamp, with a warning; lifecycle.md "Time").
             volumes.push(Volume {
                 id: VolumeId::new(spec.id.value.clone()),
                 claim,
