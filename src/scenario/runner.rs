@@ -385,7 +385,7 @@ fn metric_value(
             wanted.iter().any(|w| w == n) && labels.iter().all(|(k, v)| l.get(k) == Some(v))
         })
         .map(|(_, v)| *v)
-        .sum()
+        .fold(0.0, |sum, v| sum + v)
 }
 
 /// Where written events are read from.
