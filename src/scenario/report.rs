@@ -20,7 +20,7 @@ pub struct Verdict {
     pub failures: Vec<String>,
     /// The snapshot diff (old → new), if the transcript differs from its snapshot.
     pub snapshot_diff: Option<(String, String)>,
-    /// Wall time the run took, in seconds.
+    /// Wall time the run took, in seconds (JUnit `time`).
     pub seconds: f64,
     /// Remarks that are not failures (a new snapshot waiting for review).
     pub notes: Vec<String>,

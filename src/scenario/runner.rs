@@ -89,6 +89,8 @@ pub struct RunResult {
     pub transcript: Transcript,
     /// Failed expectations and unexpected step failures (empty: the expectations held).
     pub failures: Vec<String>,
+    /// Wall time the run took (runtime, cluster and all steps).
+    pub wall: Duration,
 }
 
 /// Why a scenario could not be run at all.
@@ -136,18 +138,21 @@ pub fn check_target(scenario: &Scenario, target: &Target) -> Result<(), RunError
 /// ```
 pub fn run(scenario: &Scenario, target: &Target) -> Result<RunResult, RunError> {
     check_target(scenario, target)?;
+    let started = std::time::Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| RunError::Setup(format!("cannot start a tokio runtime: {e}")))?;
-    runtime.block_on(async {
+    let mut result = runtime.block_on(async {
         match target {
             Target::Embedded => run_embedded(scenario).await,
             Target::External { kubeconfig, keep } => {
                 run_external(scenario, kubeconfig, *keep).await
             }
         }
-    })
+    })?;
+    result.wall = started.elapsed();
+    Ok(result)
 }
 
 async fn run_embedded(scenario: &Scenario) -> Result<RunResult, RunError> {
@@ -599,6 +604,7 @@ impl World {
                 metrics,
             },
             failures: run.failures,
+            wall: Duration::ZERO,
         })
     }
 

@@ -4,7 +4,6 @@
 //! difference, or accepting it), and give one verdict per scenario.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use super::diagnostics::FileProblems;
 use super::load;
@@ -88,9 +87,7 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
     if !refused.is_empty() {
         return Err(SuiteError::Refused(refused));
     }
-    let started = Instant::now();
     let results = runner::run_many(&scenarios, &config.target, config.jobs);
-    let seconds = started.elapsed().as_secs_f64() / scenarios.len().max(1) as f64;
     let embedded = matches!(config.target, Target::Embedded);
     Ok(scenarios
         .iter()
@@ -102,12 +99,13 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
                 run: None,
                 failures: Vec::new(),
                 snapshot_diff: None,
-                seconds,
+                seconds: 0.0,
                 notes: Vec::new(),
             };
             match result {
                 Err(error) => verdict.failures.push(error.to_string()),
                 Ok(run) => {
+                    verdict.seconds = run.wall.as_secs_f64();
                     verdict.failures.extend(run.failures.iter().cloned());
                     if embedded {
                         hold_to_snapshot(config, &run.transcript.to_yaml(), &mut verdict);
