@@ -17,9 +17,12 @@ fn root() -> PathBuf {
 
 fn main() {
     let args = Arguments::from_args();
-    let mut trials = vec![Trial::test("schema_is_up_to_date", || {
-        guard(schema_is_up_to_date)
-    })];
+    let mut trials = vec![
+        Trial::test("schema_is_up_to_date", || guard(schema_is_up_to_date)),
+        Trial::test("every_file_has_the_modeline_and_a_description", || {
+            guard(every_file_has_the_modeline_and_a_description)
+        }),
+    ];
     let files = match discover(&[root().join("scenarios")]) {
         Ok(files) => files,
         Err(why) => {
@@ -83,5 +86,38 @@ fn schema_is_up_to_date() -> Result<(), Failed> {
             path.display()
         )
         .into())
+    }
+}
+
+/// Editors check a file only with the modeline, and a scenario says what it proves.
+fn every_file_has_the_modeline_and_a_description() -> Result<(), Failed> {
+    const MODELINE: &str = "# yaml-language-server: $schema=scenario.schema.json";
+    let files = discover(&[root().join("scenarios")]).map_err(|e| e.to_string())?;
+    let mut wrong = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        let name = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        if text.lines().next() != Some(MODELINE) {
+            wrong.push(format!("{name}: the first line must be `{MODELINE}`"));
+        }
+        let scenario = load_text(&name, &text).map_err(|p| p.render(false))?;
+        if scenario
+            .description
+            .as_deref()
+            .is_none_or(|d| d.trim().is_empty())
+        {
+            wrong.push(format!(
+                "{name}: add a `description` saying what the scenario proves"
+            ));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("\n").into())
     }
 }

@@ -111,7 +111,7 @@ pub fn human(verdicts: &[Verdict], color: bool) -> String {
                     .map(|s| s.at.as_str())
                     .unwrap_or("0s");
                 format!(
-                    "{} steps, {events} events, until {last} virtual",
+                    "{} steps, {events} events, last step at {last} virtual",
                     run.transcript.steps.len()
                 )
             }
