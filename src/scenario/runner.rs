@@ -281,15 +281,33 @@ impl Process {
         parse_series(&crate::metrics::encode_text(&registry))
     }
 
-    /// Every skip and drop counter, in a fixed order.
-    fn not_written(&self) -> Vec<u64> {
+    /// Every skip and drop counter as ((reason, cause), count): the known causes in a fixed
+    /// order (reasons in `Reason::ALL` order, skip causes, then drop causes), then any cause
+    /// the poster counts that this list does not know yet, in series order.
+    fn not_written(&self) -> Vec<((String, String), u64)> {
         let mut counts = Vec::new();
         for reason in Reason::ALL {
             for cause in SKIP_CAUSES {
-                counts.push(self.events.skipped(*reason, cause));
+                let key = (reason.as_str().to_owned(), cause.as_str().to_owned());
+                counts.push((key, self.events.skipped(*reason, cause)));
             }
             for cause in DROP_CAUSES {
-                counts.push(self.events.dropped(*reason, cause));
+                let key = (reason.as_str().to_owned(), cause.as_str().to_owned());
+                counts.push((key, self.events.dropped(*reason, cause)));
+            }
+        }
+        let known: BTreeSet<(String, String)> = counts.iter().map(|(k, _)| k.clone()).collect();
+        for (series, value) in self.series() {
+            let (name, labels) = split_series(&series);
+            if name != "rds_csi_events_skipped_total" && name != "rds_csi_events_dropped_total" {
+                continue;
+            }
+            let (Some(reason), Some(cause)) = (labels.get("reason"), labels.get("cause")) else {
+                continue;
+            };
+            let key = (reason.clone(), cause.clone());
+            if !known.contains(&key) {
+                counts.push((key, value.max(0.0) as u64));
             }
         }
         counts
@@ -311,24 +329,19 @@ const DROP_CAUSES: [DropCause; 5] = [
 ];
 
 /// The skip/drop entries between two [`Process::not_written`] readings.
-fn not_written_delta(before: &[u64], after: &[u64]) -> Vec<Skipped> {
+fn not_written_delta(
+    before: &[((String, String), u64)],
+    after: &[((String, String), u64)],
+) -> Vec<Skipped> {
+    let was: BTreeMap<&(String, String), u64> = before.iter().map(|(k, v)| (k, *v)).collect();
     let mut out = Vec::new();
-    let mut index = 0;
-    for reason in Reason::ALL {
-        let causes = SKIP_CAUSES
-            .iter()
-            .map(|c| c.as_str())
-            .chain(DROP_CAUSES.iter().map(|c| c.as_str()));
-        for cause in causes {
-            let was = before.get(index).copied().unwrap_or(0);
-            let now = after.get(index).copied().unwrap_or(0);
-            for _ in was..now {
-                out.push(Skipped {
-                    reason: reason.as_str().to_owned(),
-                    cause: cause.to_owned(),
-                });
-            }
-            index += 1;
+    for (key, now) in after {
+        let was = was.get(key).copied().unwrap_or(0);
+        for _ in was..*now {
+            out.push(Skipped {
+                reason: key.0.clone(),
+                cause: key.1.clone(),
+            });
         }
     }
     out
