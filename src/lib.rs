@@ -16,7 +16,8 @@
 //! - [`poster`]: the non-blocking poster and its worker;
 //! - [`metrics`]: Prometheus counters;
 //! - [`model`]: the attachment/migration model (publish, unpublish, timers, deleted nodes,
-//!   restart) that decides which events to post.
+//!   restart) that decides which events to post;
+//! - `scenario` (feature `simulation`): scenario files, the runner and its snapshots.
 
 pub mod duration;
 pub mod event;
@@ -25,6 +26,8 @@ pub mod metrics;
 pub mod model;
 pub mod poster;
 pub mod reason;
+#[cfg(feature = "simulation")]
+pub mod scenario;
 
 /// The project's one clock abstraction (the `csi-clock` crate), shared with the fake cluster
 /// and the simulation.
