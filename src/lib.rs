@@ -14,20 +14,30 @@
 //! - [`duration`]: Go duration text;
 //! - [`event`]: lifecycle events and their messages;
 //! - [`poster`]: the non-blocking poster and its worker;
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters;
+//! - [`model`]: the attachment/migration model (publish, unpublish, timers, deleted nodes,
+//!   restart) that decides which events to post;
+//! - `scenario` (feature `simulation`): scenario files, the runner and its snapshots.
 
 pub mod duration;
 pub mod event;
 pub mod ids;
 pub mod metrics;
+pub mod model;
 pub mod poster;
 pub mod reason;
+#[cfg(feature = "simulation")]
+pub mod scenario;
 
 /// The project's one clock abstraction (the `csi-clock` crate), shared with the fake cluster
 /// and the simulation.
 pub use csi_clock as clock;
 
 pub use event::{LifecycleEvent, MigrationFailure};
+pub use model::{
+    AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, MigrationResult, Publish,
+    RpcError, VolumeView,
+};
 pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};

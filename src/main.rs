@@ -1,0 +1,173 @@
+//! `csi-events`: runs scenario files against the embedded fake cluster on a virtual clock (or
+//! a kubeconfig's API server), holds each transcript to its snapshot, and reports.
+//!
+//! The binary is thin: clap turns the command line into a [`SuiteConfig`], the library runs
+//! it, this file prints the result. Exit codes: 0 all passed (or all files valid), 1 a
+//! scenario failed, 2 bad input (invalid files, refused scenarios, bad paths): nothing ran.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use csi_events::scenario::report;
+use csi_events::scenario::suite::{self, SuiteConfig, SuiteError};
+use csi_events::scenario::{Target, schema};
+
+/// Scenario runner for csi-events: attach, migrate, advance the clock, break the API server,
+/// and hold every event to a reviewed snapshot.
+#[derive(Debug, Parser)]
+#[command(name = "csi-events", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load and check every file, then run them and compare with the snapshots.
+    Run {
+        /// Scenario files or directories (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Only scenarios whose name or path contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// Scenarios run at once (default: the number of CPUs).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Run against this kubeconfig's API server instead of the embedded fake cluster.
+        #[arg(long, value_name = "PATH")]
+        kubeconfig: Option<PathBuf>,
+        /// With --kubeconfig: keep the objects a scenario created.
+        #[arg(long, requires = "kubeconfig")]
+        keep: bool,
+        /// Accept every transcript as its snapshot (writes snapshots/<name>.snap).
+        #[arg(long)]
+        accept: bool,
+        /// The snapshot folder.
+        #[arg(long, value_name = "DIR", default_value = "snapshots")]
+        snapshots: PathBuf,
+    },
+    /// Only load and check the files: the same diagnostics, exit 0 when all are valid.
+    Check {
+        /// Scenario files or directories (default: scenarios/).
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = use_color();
+    match cli.command {
+        Command::Schema => {
+            print(&schema::schema_json());
+            ExitCode::SUCCESS
+        }
+        Command::Check { paths } => match suite::load(&default_paths(paths)) {
+            Ok(scenarios) => {
+                print(&format!("{} scenario files are valid\n", scenarios.len()));
+                ExitCode::SUCCESS
+            }
+            Err(error) => bad_input(&error, color),
+        },
+        Command::Run {
+            paths,
+            format,
+            filter,
+            jobs,
+            kubeconfig,
+            keep,
+            accept,
+            snapshots,
+        } => {
+            let defaults = SuiteConfig::default();
+            let config = SuiteConfig {
+                paths: default_paths(paths),
+                filter,
+                jobs: jobs.unwrap_or(defaults.jobs).max(1),
+                target: match kubeconfig {
+                    Some(kubeconfig) => Target::External { kubeconfig, keep },
+                    None => Target::Embedded,
+                },
+                snapshots,
+                accept,
+            };
+            match suite::run(&config) {
+                Ok(verdicts) => {
+                    let text = match format {
+                        Format::Human => report::human(&verdicts, color),
+                        Format::Json => report::json(&verdicts),
+                        Format::Junit => report::junit(&verdicts),
+                    };
+                    print(&text);
+                    if verdicts.iter().all(|v| v.passed()) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(error) => bad_input(&error, color),
+            }
+        }
+    }
+}
+
+fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    }
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn bad_input(error: &SuiteError, color: bool) -> ExitCode {
+    let color = color && std::io::stderr().is_terminal();
+    let mut stderr = std::io::stderr().lock();
+    match error {
+        SuiteError::Paths(why) => {
+            let _ = writeln!(stderr, "error: {why}");
+        }
+        SuiteError::Invalid(files) => {
+            let count: usize = files.iter().map(|f| f.problems.len()).sum();
+            for file in files {
+                let _ = write!(stderr, "{}", file.render(color));
+            }
+            let _ = writeln!(
+                stderr,
+                "{count} problem(s) in {} file(s); nothing was run",
+                files.len()
+            );
+        }
+        SuiteError::Refused(errors) => {
+            for error in errors {
+                let _ = writeln!(stderr, "error: {error}");
+            }
+            let _ = writeln!(stderr, "nothing was run");
+        }
+    }
+    ExitCode::from(2)
+}

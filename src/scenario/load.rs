@@ -1,0 +1,876 @@
+//! Loading scenario files: read, parse strictly, check every name, reference and duration,
+//! and report every problem at its line with a hint. Nothing runs until every file loads.
+//!
+//! ```
+//! use csi_events::scenario::load::load_text;
+//! let problems = load_text("x.yaml", "name: x\nsteps:\n  - atach: {volume: v, node: n}\n").unwrap_err();
+//! assert!(problems.problems[0].help.as_deref().unwrap().contains("did you mean `attach`"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::diagnostics::{FileProblems, Problem};
+use super::format::{
+    AttachStep, DeleteNodeStep, DetachStep, DurationText, EventMatcher, FaultStep, Located,
+    Position, STEP_NAMES, ScenarioFile, Step,
+};
+use super::plan::{
+    AccessModeSpec, Action, EventExpectation, FaultRule, PlannedStep, Scenario, Volume,
+    parse_duration,
+};
+use crate::duration::GoDuration;
+use crate::ids::{ClaimName, NodeName, VolumeId};
+
+/// The gRPC codes `expectError` accepts.
+pub const ERROR_CODES: &[&str] = &[
+    "InvalidArgument",
+    "NotFound",
+    "AlreadyExists",
+    "FailedPrecondition",
+    "Aborted",
+    "Internal",
+    "Unavailable",
+];
+
+/// The scenario files under `paths` (files as given, directories: their `*.yaml` / `*.yml`
+/// files, sorted, not recursing into hidden directories).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            collect_dir(path, &mut found)
+                .map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
+            found.sort();
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(format!(
+                "{}: no such file or directory (give scenario files or directories holding them)",
+                path.display()
+            ));
+        }
+    }
+    Ok(files)
+}
+
+fn collect_dir(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            collect_dir(&path, found)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every file; either all scenarios or the problems of every bad file (and duplicate
+/// names across files).
+pub fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, Vec<FileProblems>> {
+    let mut scenarios = Vec::new();
+    let mut failed = Vec::new();
+    for file in files {
+        let display = file.display().to_string();
+        match std::fs::read_to_string(file) {
+            Ok(text) => match load_text(&display, &text) {
+                Ok(scenario) => scenarios.push((scenario, text)),
+                Err(problems) => failed.push(problems),
+            },
+            Err(e) => failed.push(FileProblems {
+                path: display.clone(),
+                source: String::new(),
+                problems: vec![Problem::new(
+                    Position::default(),
+                    format!("cannot read {display}: {e}"),
+                )],
+            }),
+        }
+    }
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (scenario, text) in &scenarios {
+        if let Some(first) = seen.get(&scenario.name) {
+            failed.push(FileProblems {
+                path: scenario.file.clone(),
+                source: text.clone(),
+                problems: vec![
+                    Problem::new(
+                        name_position(text),
+                        format!("the scenario name `{}` is already used by {first}", scenario.name),
+                    )
+                    .label("duplicate name")
+                    .help("names are unique in a suite: each names its snapshot"),
+                ],
+            });
+        } else {
+            seen.insert(scenario.name.clone(), scenario.file.clone());
+        }
+    }
+    if failed.is_empty() {
+        Ok(scenarios.into_iter().map(|(s, _)| s).collect())
+    } else {
+        Err(failed)
+    }
+}
+
+fn name_position(text: &str) -> Position {
+    text.lines()
+        .position(|l| l.starts_with("name:"))
+        .map(|i| Position {
+            line: i as u32 + 1,
+            column: 7,
+        })
+        .unwrap_or_default()
+}
+
+/// Parses and checks one file's text; `path` names it in diagnostics and in the scenario.
+pub fn load_text(path: &str, text: &str) -> Result<Scenario, FileProblems> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    let file: ScenarioFile = match serde_saphyr::from_str_with_options(text, options) {
+        Ok(file) => file,
+        Err(error) => {
+            return Err(FileProblems {
+                path: path.to_owned(),
+                source: text.to_owned(),
+                problems: vec![parse_problem(&error, text)],
+            });
+        }
+    };
+    let mut checker = Checker::default();
+    let scenario = checker.check(path, file);
+    if checker.problems.is_empty() {
+        Ok(scenario)
+    } else {
+        checker.problems.sort_by_key(|p| p.at);
+        Err(FileProblems {
+            path: path.to_owned(),
+            source: text.to_owned(),
+            problems: checker.problems,
+        })
+    }
+}
+
+fn position_of(location: serde_saphyr::Location) -> Position {
+    Position {
+        line: u32::try_from(location.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(location.column()).unwrap_or(u32::MAX),
+    }
+}
+
+/// A parse error as a problem with a hint.
+fn parse_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
+    use serde_saphyr::Error as E;
+    let error = error.without_snippet();
+    let at = error.location().map(position_of).unwrap_or_default();
+    match error {
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } if expected.as_slice() == STEP_NAMES => Problem::new(at, format!("unknown step `{variant}`"))
+            .label("not a step")
+            .help(format!(
+                "{}the steps are: {}",
+                did_you_mean(variant, expected.iter().copied()),
+                STEP_NAMES.join(", ")
+            )),
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => Problem::new(at, format!("unknown value `{variant}`"))
+            .label("not allowed here")
+            .help(format!(
+                "{}expected one of: {}",
+                did_you_mean(variant, expected.iter().copied()),
+                expected.join(", ")
+            )),
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => Problem::new(at, format!("unknown key `{field}`"))
+            .label("not a key here")
+            .help(format!(
+                "{}the keys here are: {}",
+                did_you_mean(field, expected.iter().copied()),
+                expected.join(", ")
+            )),
+        E::SerdeMissingField { field, .. } => {
+            Problem::new(at, format!("missing key `{field}`")).label(format!("`{field}` is required here"))
+        }
+        other => {
+            let message = strip_location(&other.to_string());
+            let line = text
+                .lines()
+                .nth(at.line.saturating_sub(1) as usize)
+                .unwrap_or("");
+            let mut problem = Problem::new(at, message);
+            if line.contains("deleteNode") || message_mentions_untagged(&problem.message) {
+                problem = problem.help(
+                    "write `deleteNode: node-a` or `deleteNode: {name: node-a, observed: false}`",
+                );
+            }
+            problem
+        }
+    }
+}
+
+fn message_mentions_untagged(message: &str) -> bool {
+    message.contains("did not match any variant")
+}
+
+/// Cuts a trailing ` at line X column Y` from a parser message (the diagnostic shows it).
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `did you mean `x`? ` when a candidate is close to `word` (edit distance), else empty.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        let distance = edit_distance(&word.to_lowercase(), &candidate.to_lowercase());
+        let limit = (candidate.len().max(word.len()) / 3).max(1) + 1;
+        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    match best {
+        Some((_, candidate)) => format!("did you mean `{candidate}`? "),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Whether `name` is a DNS-1123 subdomain (what node, PV and PVC names must be).
+pub fn dns1123_subdomain(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("must be 1 to 253 characters".into());
+    }
+    for label in name.split('.') {
+        dns1123_label_chars(label)?;
+    }
+    Ok(())
+}
+
+/// Whether `name` is a DNS-1123 label (what a namespace must be).
+pub fn dns1123_label(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("must be 1 to 63 characters".into());
+    }
+    dns1123_label_chars(name)
+}
+
+fn dns1123_label_chars(label: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if label.is_empty() || !label.chars().all(ok_char) || !alnum(label.chars().next()) || !alnum(label.chars().last()) {
+        return Err("must consist of lower case letters, digits and '-' (or '.' between parts), and start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+    nodes: BTreeMap<String, Position>,
+    claims: BTreeMap<String, Position>,
+    volumes: BTreeMap<String, Position>,
+}
+
+impl Checker {
+    fn problem(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn check(&mut self, path: &str, file: ScenarioFile) -> Scenario {
+        if let Err(why) = dns1123_subdomain(&file.name.value) {
+            self.problem(
+                Problem::new(file.name.at, format!("bad scenario name `{}`: {why}", file.name.value))
+                    .label("not a DNS-1123 name")
+                    .help("scenario names name their snapshot file; e.g. rwx-migration-completes"),
+            );
+        }
+        let nodes: Vec<NodeName> = file
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| self.declare_node(n))
+            .collect();
+        // Nodes added by steps are known too (declared at their first occurrence).
+        for step in &file.steps {
+            if let Step::AddNode(node) = &step.value
+                && !self.nodes.contains_key(&node.value)
+            {
+                self.declare_node(node);
+            }
+        }
+        let claims: Vec<ClaimName> = file
+            .cluster
+            .claims
+            .iter()
+            .filter_map(|c| self.declare_claim(c, "claim"))
+            .collect();
+        let mut volumes = Vec::new();
+        for spec in &file.cluster.volumes {
+            if let Some(at) = self.volumes.get(&spec.id.value) {
+                let line = at.line;
+                self.problem(
+                    Problem::new(spec.id.at, format!("volume `{}` is declared twice", spec.id.value))
+                        .label("second declaration")
+                        .help(format!("its first declaration is on line {line}")),
+                );
+                continue;
+            }
+            if let Err(why) = dns1123_subdomain(&spec.id.value) {
+                self.problem(
+                    Problem::new(spec.id.at, format!("bad volume id `{}`: {why}", spec.id.value))
+                        .label("not a PersistentVolume name")
+                        .help("a volume id is its PV's name, e.g. pvc-6f1c"),
+                );
+            }
+            self.volumes.insert(spec.id.value.clone(), spec.id.at);
+            // A claim named only by a volume is a claim that does not exist (PVC missing).
+            let claim = spec.claim.as_ref().and_then(|c| self.parse_claim(c));
+            if let Some(timeout) = &spec.migration_timeout_seconds {
+                // The model clamps and warns; only a text that cannot be a number is refused.
+                if timeout.value.0.trim().is_empty() {
+                    self.problem(
+                        Problem::new(timeout.at, "empty migrationTimeoutSeconds")
+                            .help("give seconds as the StorageClass would, e.g. \"300\", or leave the key out"),
+                    );
+                }
+            }
+            volumes.push(Volume {
+                id: VolumeId::new(spec.id.value.clone()),
+                claim,
+                mode: spec
+                    .access_mode
+                    .as_ref()
+                    .map(|m| m.value)
+                    .unwrap_or(AccessModeSpec::Rwo),
+                migration_timeout_seconds: spec
+                    .migration_timeout_seconds
+                    .as_ref()
+                    .map(|t| t.value.0.clone()),
+                claim_in_context: spec.claim_in_context,
+            });
+        }
+        // Claims created by steps are known too.
+        for step in &file.steps {
+            if let Step::CreateClaim(claim) = &step.value
+                && !self.claims.contains_key(&claim.value)
+            {
+                self.declare_claim(claim, "claim");
+            }
+        }
+        for spec in &file.cluster.volumes {
+            if let Some(claim) = &spec.claim
+                && !self.claims.contains_key(&claim.value)
+            {
+                self.claims.insert(claim.value.clone(), claim.at);
+            }
+        }
+        let steps = file
+            .steps
+            .iter()
+            .filter_map(|step| self.check_step(step))
+            .collect();
+        Scenario {
+            name: file.name.value,
+            description: file.description,
+            seed: file.seed.unwrap_or(0),
+            file: path.to_owned(),
+            nodes,
+            claims,
+            volumes,
+            steps,
+        }
+    }
+
+    fn declare_node(&mut self, node: &Located<String>) -> NodeName {
+        if let Err(why) = dns1123_subdomain(&node.value) {
+            self.problem(
+                Problem::new(node.at, format!("bad node name `{}`: {why}", node.value))
+                    .label("not a DNS-1123 name")
+                    .help("node names look like node-a or worker-1.example"),
+            );
+        } else if let Some(first) = self.nodes.get(&node.value) {
+            let line = first.line;
+            self.problem(
+                Problem::new(node.at, format!("node `{}` is declared twice", node.value))
+                    .label("second declaration")
+                    .help(format!("its first declaration is on line {line}")),
+            );
+        }
+        self.nodes.entry(node.value.clone()).or_insert(node.at);
+        NodeName::new(node.value.clone())
+    }
+
+    fn parse_claim(&mut self, claim: &Located<String>) -> Option<ClaimName> {
+        let parsed: ClaimName = match claim.value.parse() {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.problem(
+                    Problem::new(claim.at, e.to_string())
+                        .label("not namespace/name"),
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        if let Err(why) = dns1123_label(parsed.namespace()) {
+            ok = false;
+            self.problem(
+                Problem::new(claim.at, format!("bad namespace `{}` in claim `{}`: {why}", parsed.namespace(), claim.value))
+                    .label("not a DNS-1123 label"),
+            );
+        }
+        if let Err(why) = dns1123_subdomain(parsed.name()) {
+            ok = false;
+            self.problem(
+                Problem::new(claim.at, format!("bad claim name `{}` in `{}`: {why}", parsed.name(), claim.value))
+                    .label("not a DNS-1123 name"),
+            );
+        }
+        ok.then_some(parsed)
+    }
+
+    fn declare_claim(&mut self, claim: &Located<String>, _what: &str) -> Option<ClaimName> {
+        let parsed = self.parse_claim(claim)?;
+        if let Some(first) = self.claims.get(&claim.value) {
+            let line = first.line;
+            self.problem(
+                Problem::new(claim.at, format!("claim `{}` is declared twice", claim.value))
+                    .label("second declaration")
+                    .help(format!("its first declaration is on line {line}")),
+            );
+            return None;
+        }
+        self.claims.insert(claim.value.clone(), claim.at);
+        Some(parsed)
+    }
+
+    fn known_node(&mut self, node: &Located<String>) -> NodeName {
+        if !self.nodes.contains_key(&node.value) {
+            let names: Vec<String> = self.nodes.keys().cloned().collect();
+            self.problem(
+                Problem::new(node.at, format!("unknown node `{}`", node.value))
+                    .label("not declared")
+                    .help(format!(
+                        "{}declare it in cluster.nodes or with an addNode step; known nodes: {}",
+                        did_you_mean(&node.value, names.iter().map(String::as_str)),
+                        list_or_none(&names)
+                    )),
+            );
+        }
+        NodeName::new(node.value.clone())
+    }
+
+    fn known_volume(&mut self, volume: &Located<String>) -> VolumeId {
+        if !self.volumes.contains_key(&volume.value) {
+            let names: Vec<String> = self.volumes.keys().cloned().collect();
+            self.problem(
+                Problem::new(volume.at, format!("unknown volume `{}`", volume.value))
+                    .label("not declared")
+                    .help(format!(
+                        "{}declare it in cluster.volumes; known volumes: {}",
+                        did_you_mean(&volume.value, names.iter().map(String::as_str)),
+                        list_or_none(&names)
+                    )),
+            );
+        }
+        VolumeId::new(volume.value.clone())
+    }
+
+    fn known_claim(&mut self, claim: &Located<String>) -> Option<ClaimName> {
+        let parsed = self.parse_claim(claim)?;
+        if !self.claims.contains_key(&claim.value) {
+            let names: Vec<String> = self.claims.keys().cloned().collect();
+            self.problem(
+                Problem::new(claim.at, format!("unknown claim `{}`", claim.value))
+                    .label("not declared")
+                    .help(format!(
+                        "{}declare it in cluster.claims, as a volume's claim or with createClaim; known claims: {}",
+                        did_you_mean(&claim.value, names.iter().map(String::as_str)),
+                        list_or_none(&names)
+                    )),
+            );
+            return None;
+        }
+        Some(parsed)
+    }
+
+    fn duration(&mut self, text: &Located<DurationText>) -> Duration {
+        match parse_duration(&text.value.0) {
+            Ok(d) => d,
+            Err(why) => {
+                self.problem(Problem::new(text.at, format!("bad duration: {why}")).label("not a duration"));
+                Duration::ZERO
+            }
+        }
+    }
+
+    fn code(&mut self, code: &Option<Located<String>>) -> Option<String> {
+        let code = code.as_ref()?;
+        if !ERROR_CODES.contains(&code.value.as_str()) {
+            self.problem(
+                Problem::new(code.at, format!("unknown gRPC code `{}`", code.value))
+                    .label("not a code")
+                    .help(format!(
+                        "{}expectError takes one of: {}",
+                        did_you_mean(&code.value, ERROR_CODES.iter().copied()),
+                        ERROR_CODES.join(", ")
+                    )),
+            );
+        }
+        Some(code.value.clone())
+    }
+
+    fn check_step(&mut self, step: &Located<Step>) -> Option<PlannedStep> {
+        let line = step.at.line;
+        let (text, action) = match &step.value {
+            Step::Attach(AttachStep {
+                volume,
+                node,
+                took,
+                expect_error,
+            }) => {
+                let volume = self.known_volume(volume);
+                let node = self.known_node(node);
+                let took = took.as_ref().map(|t| self.duration(t)).unwrap_or_default();
+                let expect_error = self.code(expect_error);
+                let mut text = format!("attach {volume} to {node}");
+                if !took.is_zero() {
+                    text.push_str(&format!(" (took {})", GoDuration::from_std(took)));
+                }
+                if let Some(code) = &expect_error {
+                    text.push_str(&format!(", expecting {code}"));
+                }
+                (
+                    text,
+                    Action::Attach {
+                        volume,
+                        node,
+                        took,
+                        expect_error,
+                    },
+                )
+            }
+            Step::Detach(DetachStep {
+                volume,
+                node,
+                expect_error,
+            }) => {
+                let volume = self.known_volume(volume);
+                let node = self.known_node(node);
+                let expect_error = self.code(expect_error);
+                let mut text = format!("detach {volume} from {node}");
+                if let Some(code) = &expect_error {
+                    text.push_str(&format!(", expecting {code}"));
+                }
+                (
+                    text,
+                    Action::Detach {
+                        volume,
+                        node,
+                        expect_error,
+                    },
+                )
+            }
+            Step::Advance(d) => {
+                let d = self.duration(d);
+                (format!("advance {}", GoDuration::from_std(d)), Action::Advance(d))
+            }
+            Step::AddNode(node) => {
+                let node = NodeName::new(node.value.clone());
+                (format!("add node {node}"), Action::AddNode(node))
+            }
+            Step::DeleteNode(spec) => {
+                let (node, observed) = match spec {
+                    DeleteNodeStep::Name(node) => (node, true),
+                    DeleteNodeStep::Detailed(d) => (&d.name, d.observed),
+                };
+                let node = self.known_node(node);
+                let text = if observed {
+                    format!("delete node {node}")
+                } else {
+                    format!("delete node {node} (unobserved)")
+                };
+                (text, Action::DeleteNode { node, observed })
+            }
+            Step::CreateClaim(claim) => {
+                let claim = self.known_claim(claim)?;
+                (format!("create claim {claim}"), Action::CreateClaim(claim))
+            }
+            Step::DeleteClaim(claim) => {
+                let claim = self.known_claim(claim)?;
+                (format!("delete claim {claim}"), Action::DeleteClaim(claim))
+            }
+            Step::RestartController(_) => ("restart controller".to_owned(), Action::RestartController),
+            Step::Fault(fault) => {
+                let rule = self.fault(fault)?;
+                (format!("fault: {rule}"), Action::Fault(rule))
+            }
+            Step::ClearFaults(_) => ("clear faults".to_owned(), Action::ClearFaults),
+            Step::ExpectEvents(matchers) => {
+                let expectations: Vec<EventExpectation> =
+                    matchers.iter().map(|m| self.matcher(m)).collect();
+                let text = match expectations.len() {
+                    0 => "expect no events".to_owned(),
+                    1 => "expect 1 event".to_owned(),
+                    n => format!("expect {n} events"),
+                };
+                (text, Action::ExpectEvents(expectations))
+            }
+            Step::ExpectMetric(metric) => {
+                if metric.name.value.trim().is_empty() {
+                    self.problem(Problem::new(metric.name.at, "empty metric name"));
+                }
+                let labels = metric
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect::<Vec<_>>();
+                let series = if labels.is_empty() {
+                    metric.name.value.clone()
+                } else {
+                    format!("{}{{{}}}", metric.name.value, labels.join(","))
+                };
+                (
+                    format!("expect metric {series} = {}", metric.value),
+                    Action::ExpectMetric {
+                        name: metric.name.value.clone(),
+                        labels: metric.labels.clone(),
+                        value: metric.value,
+                    },
+                )
+            }
+        };
+        Some(PlannedStep { line, text, action })
+    }
+
+    fn matcher(&mut self, matcher: &Located<EventMatcher>) -> EventExpectation {
+        let m = &matcher.value;
+        if m.message.is_some() && m.message_contains.is_some() {
+            self.problem(
+                Problem::new(matcher.at, "give either `message` or `messageContains`, not both")
+                    .label("both given"),
+            );
+        }
+        if let Some(t) = &m.event_type
+            && t != "Normal"
+            && t != "Warning"
+        {
+            self.problem(
+                Problem::new(matcher.at, format!("unknown event type `{t}`"))
+                    .help(format!("{}the types are Normal and Warning", did_you_mean(t, ["Normal", "Warning"]))),
+            );
+        }
+        if let Some(reason) = &m.reason {
+            let names: Vec<&str> = crate::Reason::ALL.iter().map(|r| r.as_str()).collect();
+            if !names.contains(&reason.as_str()) {
+                self.problem(
+                    Problem::new(matcher.at, format!("unknown reason `{reason}`"))
+                        .label("not a reason")
+                        .help(format!("{}the reasons are: {}", did_you_mean(reason, names.iter().copied()), names.join(", "))),
+                );
+            }
+        }
+        if let Some(claim) = &m.claim
+            && !self.claims.contains_key(claim)
+        {
+            let names: Vec<String> = self.claims.keys().cloned().collect();
+            self.problem(
+                Problem::new(matcher.at, format!("unknown claim `{claim}`"))
+                    .help(format!(
+                        "{}known claims: {}",
+                        did_you_mean(claim, names.iter().map(String::as_str)),
+                        list_or_none(&names)
+                    )),
+            );
+        }
+        EventExpectation {
+            line: matcher.at.line,
+            event_type: m.event_type.clone(),
+            reason: m.reason.clone(),
+            message: m.message.clone(),
+            message_contains: m.message_contains.clone(),
+            claim: m.claim.clone(),
+        }
+    }
+
+    fn fault(&mut self, fault: &FaultStep) -> Option<FaultRule> {
+        const VERBS: &[&str] = &[
+            "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+        ];
+        let verb = match fault.verb.value.parse::<fake_apiserver::control::Verb>() {
+            Ok(verb) => Some(verb),
+            Err(_) => {
+                self.problem(
+                    Problem::new(fault.verb.at, format!("unknown verb `{}`", fault.verb.value))
+                        .label("not a verb")
+                        .help(format!(
+                            "{}the verbs are: {}",
+                            did_you_mean(&fault.verb.value, VERBS.iter().copied()),
+                            VERBS.join(", ")
+                        )),
+                );
+                None
+            }
+        };
+        let resource = fault.resource.value.clone();
+        if resource.is_empty()
+            || !resource
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '/' || c == '.')
+        {
+            self.problem(
+                Problem::new(fault.resource.at, format!("bad resource `{resource}`"))
+                    .label("not a resource plural")
+                    .help("name the resource by its plural: events, persistentvolumeclaims, persistentvolumes, volumeattachments, nodes"),
+            );
+        }
+        if let Some(status) = &fault.status
+            && !(400..=599).contains(&status.value)
+        {
+            self.problem(
+                Problem::new(status.at, format!("status {} is not an error", status.value))
+                    .help("a fault answers with a 4xx or 5xx status, e.g. 500, 503, 429, 403, 409, 404"),
+            );
+        }
+        let latency = fault.latency.as_ref().map(|l| self.duration(l));
+        let actions = usize::from(fault.status.is_some() || fault.reason.is_some() || fault.retry_after.is_some())
+            + usize::from(latency.is_some())
+            + usize::from(fault.lose_response);
+        if actions > 1 {
+            self.problem(
+                Problem::new(fault.verb.at, "a fault either answers with an error (status, reason, retryAfter), delays (latency) or loses the answer (loseResponse)")
+                    .label("more than one action")
+                    .help("split it into two fault steps"),
+            );
+        }
+        if let Some(namespace) = &fault.namespace
+            && let Err(why) = dns1123_label(&namespace.value)
+        {
+            self.problem(Problem::new(namespace.at, format!("bad namespace `{}`: {why}", namespace.value)));
+        }
+        if fault.times == Some(0) {
+            self.problem(
+                Problem::new(fault.verb.at, "times: 0 would never apply")
+                    .help("leave `times` out for a fault that holds until clearFaults"),
+            );
+        }
+        Some(FaultRule {
+            verb: verb?,
+            resource,
+            namespace: fault.namespace.as_ref().map(|n| n.value.clone()),
+            name: fault.name.as_ref().map(|n| n.value.clone()),
+            status: fault.status.as_ref().map(|s| s.value),
+            reason: fault.reason.clone(),
+            retry_after: fault.retry_after,
+            latency,
+            lose_response: fault.lose_response,
+            times: fault.times,
+        })
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        load_text("t.yaml", text).expect_err("should fail").problems
+    }
+
+    #[test]
+    fn a_good_file_loads() {
+        let text = "name: ok\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/disk-0]\n  volumes:\n    - {id: pvc-1, claim: vms/disk-0, accessMode: RWX, migrationTimeoutSeconds: 300}\nsteps:\n  - attach: {volume: pvc-1, node: node-a, took: 153ms}\n  - advance: 2m15s\n  - deleteNode: {name: node-b, observed: false}\n  - deleteNode: node-a\n  - expectEvents: [{reason: VolumeAttached}]\n";
+        let scenario = load_text("t.yaml", text).unwrap();
+        assert_eq!(scenario.steps.len(), 5);
+        assert_eq!(scenario.steps[0].text, "attach pvc-1 to node-a (took 153ms)");
+        assert_eq!(scenario.steps[0].line, 8);
+        assert_eq!(scenario.steps[1].text, "advance 2m15s");
+        assert_eq!(scenario.volumes[0].migration_timeout_seconds.as_deref(), Some("300"));
+        assert_eq!(scenario.volumes[0].mode, AccessModeSpec::Rwx);
+    }
+
+    #[test]
+    fn unknown_step_points_at_it_and_suggests() {
+        let p = problems("name: x\nsteps:\n  - atach: {volume: v, node: n}\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].at.line, 3);
+        assert_eq!(p[0].message, "unknown step `atach`");
+        let help = p[0].help.as_deref().unwrap();
+        assert!(help.contains("did you mean `attach`?"), "{help}");
+        assert!(help.contains("expectMetric"), "{help}");
+    }
+
+    #[test]
+    fn unknown_key_suggests() {
+        let p = problems("name: x\ncluster: {nodes: [n]}\nsteps:\n  - addNode: m\n  - detach: {volme: v, node: n}\n");
+        assert_eq!(p[0].message, "unknown key `volme`");
+        assert_eq!(p[0].at.line, 5);
+        assert!(p[0].help.as_deref().unwrap().contains("did you mean `volume`?"));
+    }
+
+    #[test]
+    fn every_reference_and_name_problem_is_reported() {
+        let text = "name: Bad_Name\ncluster:\n  nodes: [node-a, Node_B]\n  volumes: [{id: pvc-1, claim: vms/d}]\nsteps:\n  - attach: {volume: pvc-2, node: node-b, took: 5 minutes}\n  - deleteClaim: vms/e\n  - detach: {volume: pvc-1, node: node-a, expectError: Notfound}\n";
+        let p = problems(text);
+        let messages: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(p.len(), 7, "{messages:#?}");
+        assert!(messages[0].starts_with("bad scenario name `Bad_Name`"));
+        assert!(messages[1].starts_with("bad node name `Node_B`"));
+        assert_eq!(p[1].at.line, 3);
+        assert_eq!(messages[2], "unknown volume `pvc-2`");
+        assert!(p[2].help.as_deref().unwrap().contains("did you mean `pvc-1`?"));
+        assert_eq!(messages[3], "unknown node `node-b`");
+        assert!(messages[4].starts_with("bad duration"));
+        assert_eq!(messages[5], "unknown claim `vms/e`");
+        assert!(p[5].help.as_deref().unwrap().contains("did you mean `vms/d`?"));
+        assert_eq!(messages[6], "unknown gRPC code `Notfound`");
+        assert!(p[6].help.as_deref().unwrap().contains("did you mean `NotFound`?"));
+    }
+
+    #[test]
+    fn bad_yaml_and_missing_keys_are_problems_not_panics() {
+        for text in ["", "name: [", "steps: []\n", "name: x\nsteps: 5\n", "name: x\nsteps:\n  - deleteNode: {nam: a}\n", "\u{0}"] {
+            let p = load_text("t.yaml", text);
+            assert!(p.is_err(), "{text:?} should not load");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Scenarios: QA's YAML files played against the in-process fake cluster on a virtual clock,
+//! with every event, skip, drop and metric recorded in a transcript that insta snapshots hold.
+//!
+//! Modules, in the order a file travels:
+//! - [`format`]: the file's YAML shape (serde, schemars), with positions;
+//! - [`load`]: discovery, strict parsing and checking; [`diagnostics`]: how problems show;
+//! - [`plan`]: the checked scenario the runner plays;
+//! - [`schema`]: the JSON Schema for editors;
+//! - [`runner`]: plays a scenario (embedded fake cluster or a kubeconfig) into a transcript;
+//! - [`transcript`]: what a run recorded, as the snapshot and JSON show it;
+//! - [`snapshot`]: insta `.snap` files: compare, write pending `.snap.new`, accept;
+//! - [`report`]: human, JSON and JUnit output of a run.
+
+pub mod diagnostics;
+pub mod format;
+pub mod load;
+pub mod plan;
+pub mod schema;
+
+pub use diagnostics::{FileProblems, Problem};
+pub use plan::Scenario;
+pub mod runner;
+pub mod transcript;
+
+pub use runner::{RunError, RunResult, Target};
+pub use transcript::Transcript;
+pub mod report;
+pub mod snapshot;
+pub mod suite;

@@ -1,0 +1,231 @@
+//! A suite's results as people and machines read them: human text (a line per scenario, a
+//! summary, and for a failing scenario its timeline and the diff against its snapshot), the
+//! JSON contract of scenarios.md §5, and JUnit XML (one testcase per scenario, named by file).
+
+use serde::Serialize;
+
+use super::runner::RunResult;
+use super::transcript::{Outcome, StepRecord};
+
+/// One scenario's verdict.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Its name (when it loaded and ran).
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// The run, if it ran.
+    pub run: Option<RunResult>,
+    /// Everything that failed: expectations, step errors, snapshot difference, run errors.
+    pub failures: Vec<String>,
+    /// The snapshot diff (old → new), if the transcript differs from its snapshot.
+    pub snapshot_diff: Option<(String, String)>,
+    /// Wall time the run took, in seconds.
+    pub seconds: f64,
+}
+
+impl Verdict {
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// `--format json`: exactly scenarios.md §5.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    /// Every scenario.
+    pub scenarios: Vec<JsonScenario<'a>>,
+    /// How many passed.
+    pub passed: usize,
+    /// How many failed.
+    pub failed: usize,
+}
+
+/// One scenario in the JSON report.
+#[derive(Debug, Serialize)]
+pub struct JsonScenario<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// File.
+    pub file: &'a str,
+    /// Passed.
+    pub passed: bool,
+    /// Failures.
+    pub failures: &'a [String],
+    /// Steps.
+    pub steps: &'a [StepRecord],
+}
+
+/// The JSON report text (one line of JSON, then a newline).
+pub fn json(verdicts: &[Verdict]) -> String {
+    let report = JsonReport {
+        scenarios: verdicts
+            .iter()
+            .map(|v| JsonScenario {
+                name: &v.name,
+                file: &v.file,
+                passed: v.passed(),
+                failures: &v.failures,
+                steps: v
+                    .run
+                    .as_ref()
+                    .map(|r| r.transcript.steps.as_slice())
+                    .unwrap_or(&[]),
+            })
+            .collect(),
+        passed: verdicts.iter().filter(|v| v.passed()).count(),
+        failed: verdicts.iter().filter(|v| !v.passed()).count(),
+    };
+    // Plain data: serializing cannot fail.
+    let mut text = serde_json::to_string(&report).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Human text; `color` adds ANSI colours.
+pub fn human(verdicts: &[Verdict], color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut out = String::new();
+    for v in verdicts {
+        let mark = if v.passed() {
+            paint("32", "PASS")
+        } else {
+            paint("31;1", "FAIL")
+        };
+        let detail = match &v.run {
+            Some(run) => {
+                let events: usize = run.transcript.steps.iter().map(|s| s.events.len()).sum();
+                let last = run
+                    .transcript
+                    .steps
+                    .last()
+                    .map(|s| s.at.as_str())
+                    .unwrap_or("0s");
+                format!(
+                    "{} steps, {events} events, until {last} virtual",
+                    run.transcript.steps.len()
+                )
+            }
+            None => "not run".to_owned(),
+        };
+        out.push_str(&format!("{mark} {} ({}) {detail}\n", v.name, v.file));
+    }
+    for v in verdicts.iter().filter(|v| !v.passed()) {
+        out.push('\n');
+        out.push_str(&paint("1", &format!("{} ({})", v.name, v.file)));
+        out.push('\n');
+        for failure in &v.failures {
+            out.push_str(&format!("  {} {failure}\n", paint("31", "✗")));
+        }
+        if let Some(run) = &v.run {
+            out.push_str("  timeline:\n");
+            for step in &run.transcript.steps {
+                out.push_str(&timeline_line(step));
+            }
+        }
+        if let Some((old, new)) = &v.snapshot_diff {
+            out.push_str("  transcript vs snapshot (- snapshot, + this run):\n");
+            out.push_str(&super::snapshot::diff(old, new, color));
+        }
+    }
+    let passed = verdicts.iter().filter(|v| v.passed()).count();
+    let failed = verdicts.len() - passed;
+    let summary = format!(
+        "\n{} scenarios: {passed} passed, {failed} failed\n",
+        verdicts.len()
+    );
+    out.push_str(&if failed == 0 {
+        paint("32", &summary)
+    } else {
+        paint("31", &summary)
+    });
+    out
+}
+
+fn timeline_line(step: &StepRecord) -> String {
+    let outcome = match &step.outcome {
+        Outcome::Ok(_) => "ok".to_owned(),
+        Outcome::Error { code, message } => format!("{code}: {message}"),
+    };
+    let mut out = format!("    {:>9}  {}  → {outcome}\n", step.at, step.step);
+    for e in &step.events {
+        out.push_str(&format!(
+            "    {:>9}    {} {} on {}/{} (count {}): {}\n",
+            "", e.event_type, e.reason, e.namespace, e.name, e.count, e.message
+        ));
+    }
+    for s in &step.skipped {
+        out.push_str(&format!("    {:>9}    not written: {} ({})\n", "", s.reason, s.cause));
+    }
+    out
+}
+
+/// JUnit XML: one testsuite, one testcase per scenario named by its file.
+pub fn junit(verdicts: &[Verdict]) -> String {
+    let failed = verdicts.iter().filter(|v| !v.passed()).count();
+    let total: f64 = verdicts.iter().map(|v| v.seconds).sum();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"csi-events\" tests=\"{}\" failures=\"{failed}\" time=\"{total:.3}\">\n",
+        verdicts.len()
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" time=\"{total:.3}\">\n",
+        verdicts.len()
+    ));
+    for v in verdicts {
+        out.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"scenarios\" time=\"{:.3}\"",
+            xml(&v.file),
+            v.seconds
+        ));
+        if v.passed() {
+            out.push_str("/>\n");
+            continue;
+        }
+        out.push_str(">\n");
+        let first = v.failures.first().map(String::as_str).unwrap_or("failed");
+        let mut body = v.failures.join("\n");
+        if let Some(run) = &v.run {
+            body.push_str("\n\ntimeline:\n");
+            for step in &run.transcript.steps {
+                body.push_str(&timeline_line(step));
+            }
+        }
+        if let Some((old, new)) = &v.snapshot_diff {
+            body.push_str("\ntranscript vs snapshot:\n");
+            body.push_str(&super::snapshot::diff(old, new, false));
+        }
+        out.push_str(&format!(
+            "      <failure message=\"{}\">{}</failure>\n",
+            xml(first),
+            xml(&body)
+        ));
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}

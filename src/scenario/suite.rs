@@ -1,0 +1,150 @@
+//! A suite run, as `csi-events run` does it: find the files, load and check **all** of them
+//! (any problem: nothing runs), pick by `--filter`, refuse what the target cannot run, run in
+//! parallel, hold each transcript to its snapshot (leaving a pending `.snap.new` on a
+//! difference, or accepting it), and give one verdict per scenario.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::diagnostics::FileProblems;
+use super::load;
+use super::plan::Scenario;
+use super::report::Verdict;
+use super::runner::{self, RunError, Target};
+use super::snapshot::{self, Comparison};
+
+/// What to run and how (the command line as a value).
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    /// Files or directories.
+    pub paths: Vec<PathBuf>,
+    /// Only scenarios whose name or path contains this.
+    pub filter: Option<String>,
+    /// Scenarios run at once.
+    pub jobs: usize,
+    /// Embedded or a kubeconfig.
+    pub target: Target,
+    /// Snapshot folder.
+    pub snapshots: PathBuf,
+    /// Write differing or missing snapshots instead of failing on them.
+    pub accept: bool,
+}
+
+impl Default for SuiteConfig {
+    fn default() -> Self {
+        Self {
+            paths: vec![PathBuf::from("scenarios")],
+            filter: None,
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            target: Target::Embedded,
+            snapshots: PathBuf::from(snapshot::DEFAULT_DIR),
+            accept: false,
+        }
+    }
+}
+
+/// Why a suite did not run.
+#[derive(Debug)]
+pub enum SuiteError {
+    /// The paths could not be read.
+    Paths(String),
+    /// Files with problems (nothing ran).
+    Invalid(Vec<FileProblems>),
+    /// Scenarios the target cannot run (nothing ran).
+    Refused(Vec<RunError>),
+}
+
+/// Finds and checks every file under `paths`.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, SuiteError> {
+    let files = load::discover(paths).map_err(SuiteError::Paths)?;
+    if files.is_empty() {
+        return Err(SuiteError::Paths(format!(
+            "no scenario files (*.yaml) under {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    load::load_all(&files).map_err(SuiteError::Invalid)
+}
+
+/// Runs the suite; one verdict per selected scenario, in file order.
+pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
+    let scenarios: Vec<Scenario> = load(&config.paths)?
+        .into_iter()
+        .filter(|s| match &config.filter {
+            Some(text) => s.name.contains(text.as_str()) || s.file.contains(text.as_str()),
+            None => true,
+        })
+        .collect();
+    let refused: Vec<RunError> = scenarios
+        .iter()
+        .filter_map(|s| runner::check_target(s, &config.target).err())
+        .collect();
+    if !refused.is_empty() {
+        return Err(SuiteError::Refused(refused));
+    }
+    let started = Instant::now();
+    let results = runner::run_many(&scenarios, &config.target, config.jobs);
+    let seconds = started.elapsed().as_secs_f64() / scenarios.len().max(1) as f64;
+    let embedded = matches!(config.target, Target::Embedded);
+    Ok(scenarios
+        .iter()
+        .zip(results)
+        .map(|(scenario, result)| {
+            let mut verdict = Verdict {
+                name: scenario.name.clone(),
+                file: scenario.file.clone(),
+                run: None,
+                failures: Vec::new(),
+                snapshot_diff: None,
+                seconds,
+            };
+            match result {
+                Err(error) => verdict.failures.push(error.to_string()),
+                Ok(run) => {
+                    verdict.failures.extend(run.failures.iter().cloned());
+                    if embedded {
+                        hold_to_snapshot(config, &run.transcript.to_yaml(), &mut verdict);
+                    }
+                    verdict.run = Some(run);
+                }
+            }
+            verdict
+        })
+        .collect())
+}
+
+fn hold_to_snapshot(config: &SuiteConfig, yaml: &str, verdict: &mut Verdict) {
+    let dir = &config.snapshots;
+    let name = &verdict.name;
+    match snapshot::compare(dir, name, yaml) {
+        Comparison::Matches => snapshot::clear_pending(dir, name),
+        _ if config.accept => {
+            if let Err(e) = snapshot::accept(dir, name, yaml) {
+                verdict
+                    .failures
+                    .push(format!("cannot write the snapshot of {name}: {e}"));
+            }
+        }
+        Comparison::Missing => {
+            // No snapshot: the scenario passes on its expectations; the transcript waits
+            // for review as a pending snapshot.
+            let _ = snapshot::write_pending(dir, name, yaml);
+        }
+        Comparison::Differs(old) => {
+            let pending = snapshot::write_pending(dir, name, yaml)
+                .map(|p| format!(" (pending: {}; accept with `cargo insta review` or `csi-events run --accept`)", p.display()))
+                .unwrap_or_default();
+            verdict.failures.push(format!(
+                "the transcript differs from {}{pending}",
+                snapshot::path(dir, name).display()
+            ));
+            verdict.snapshot_diff = Some((old, yaml.trim_end().to_owned()));
+        }
+    }
+}
