@@ -34,11 +34,11 @@ pub mod scenario;
 pub use csi_clock as clock;
 
 pub use event::{LifecycleEvent, MigrationFailure};
+pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use model::{
     AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, MigrationResult, Publish,
     RpcError, VolumeView,
 };
-pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};
 

@@ -2,20 +2,20 @@
 //! `ControllerUnpublishVolume` decide for a volume, and which event each decision posts.
 //!
 //! It is the Go driver's controller side without its defects: migration timeouts fire by
-//! themselves on a timer ([`timer`]), an aborted migration is reported as a failure
-//! (`target detached before source`), every event names its claim (the volume context's PVC
-//! keys, or the PV's claimRef through the poster), a restart ([`Controller::rebuild`]) keeps
-//! each migration's source, target, start and timeout, and the active-migrations gauge is the
-//! number of running migrations, never negative.
+//! themselves on a timer (one task per running migration), an aborted migration is reported as
+//! a failure (`target detached before source`), every event names its claim (the volume
+//! context's PVC keys, or the PV's claimRef through the poster), a restart
+//! ([`Controller::rebuild`]) keeps each migration's source, target, start and timeout, and the
+//! active-migrations gauge is the number of running migrations, never negative.
 //!
 //! Modules, one concept each:
-//! - [`state`](self) (private): per-volume state and every decision;
+//! - `state`: per-volume state and every decision (publish, unpublish, timer, deleted node);
 //! - [`timeout`]: `migrationTimeoutSeconds` with its default and clamps;
-//! - [`timer`](self) (private): one task per running migration on the shared clock;
-//! - [`rebuild`](Controller::rebuild): state from VolumeAttachments and PVs after a restart;
-//! - [`watcher`](watch_nodes): the production node watcher calling [`Controller::node_deleted`];
-//! - [`metrics`](MigrationMetrics): the lifecycle metrics;
-//! - [`rpc`](RpcError): gRPC codes and refusals (`tonic::Status` behind the `tonic` feature).
+//! - `timer`: one task per running migration on the shared clock;
+//! - `rebuild`: [`Controller::rebuild`], the state from VolumeAttachments and PVs after a restart;
+//! - `watcher`: [`watch_nodes`], the production node watcher calling [`Controller::node_deleted`];
+//! - `metrics`: [`MigrationMetrics`], the lifecycle metrics;
+//! - `rpc`: [`Code`] and [`RpcError`] (a `tonic::Status` behind the `tonic` feature).
 //!
 //! Decisions are synchronous: a `std::sync::Mutex` guards the state, no lock is held across an
 //! await, and events are handed to the [`EventPoster`] after the decision (the poster never
@@ -39,7 +39,8 @@
 //! use csi_events::{EventPoster, PosterConfig};
 //! # use fake_apiserver::FakeCluster;
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), csi_events::model::RpcError> {
 //! # let client = FakeCluster::default().client();
 //! // `client` is the driver's kube::Client.
 //! let poster = EventPoster::new(client.clone(), PosterConfig::default());
@@ -62,7 +63,7 @@
 //! );
 //! controller.unpublish(&"pvc-1".into(), &"node-a".into())?; // VolumeDetached
 //! assert!(controller.volumes().is_empty());
-//! # Ok::<(), csi_events::model::RpcError>(())
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -299,6 +300,20 @@ struct Locked {
     stopped: bool,
 }
 
+impl fmt::Debug for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let locked = self.inner.lock();
+        f.debug_struct("Controller")
+            .field("driver_name", &self.inner.config.driver_name)
+            .field("nodes", &locked.state.nodes.len())
+            .field("volumes", &locked.state.volumes.len())
+            .field("running_migrations", &locked.state.running())
+            .field("timers", &locked.timers.len())
+            .field("stopped", &locked.stopped)
+            .finish()
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         let locked = self
@@ -331,7 +346,10 @@ impl Controller {
                 stopped: false,
             }),
         });
-        inner.config.metrics.set_active(inner.lock().state.running());
+        inner
+            .config
+            .metrics
+            .set_active(inner.lock().state.running());
         Self { inner }
     }
 
@@ -414,7 +432,12 @@ impl Inner {
     /// the running migrations, and events are posted after the lock is released.
     fn decide(
         self: &Arc<Self>,
-        decision: impl FnOnce(&mut State, jiff::Timestamp, &MigrationMetrics, &mut Effects) -> Result<(), RpcError>,
+        decision: impl FnOnce(
+            &mut State,
+            jiff::Timestamp,
+            &MigrationMetrics,
+            &mut Effects,
+        ) -> Result<(), RpcError>,
     ) -> Result<(), RpcError> {
         let mut effects = Effects::default();
         let (result, stopped) = {
@@ -445,12 +468,7 @@ impl Inner {
         }
         for arm in effects.arm.drain(..) {
             let id = arm.migration;
-            let handle = timer::spawn(
-                &self.runtime,
-                &self.config.clock,
-                Arc::downgrade(self),
-                arm,
-            );
+            let handle = timer::spawn(&self.runtime, &self.config.clock, Arc::downgrade(self), arm);
             locked.timers.insert(id, handle);
         }
     }

@@ -137,7 +137,10 @@ impl State {
             took,
         } = request;
         if !self.nodes.contains(node) {
-            return Err(RpcError::new(Code::NotFound, format!("node {node} not found")));
+            return Err(RpcError::new(
+                Code::NotFound,
+                format!("node {node} not found"),
+            ));
         }
         let claim = ClaimName::from_volume_context(context);
         let Some(volume) = self.volumes.get(id) else {
