@@ -62,6 +62,7 @@
 mod discovery;
 mod events;
 mod patch;
+pub mod protobuf;
 mod resources;
 mod selectors;
 mod status;

@@ -3,7 +3,10 @@
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::storage::v1 as storage;
+use k8s_pb::api as pb;
 use serde::Serialize;
+
+use super::protobuf;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -90,6 +93,9 @@ pub struct ResourceDef {
     pub normalize: fn(Value) -> Result<Value, String>,
     /// The strategy's PrepareForCreate and defaulting (status reset, default phase, ...).
     pub prepare_create: fn(&mut Value),
+    /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
+    /// form of this row's version.
+    pub protobuf: fn(&[u8]) -> Result<Value, String>,
 }
 
 impl ResourceDef {
@@ -235,6 +241,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<core::Namespace>,
+        protobuf: protobuf::to_json::<pb::core::v1::Namespace, core::Namespace>,
         prepare_create: prepare_namespace,
     },
     ResourceDef {
@@ -253,6 +260,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<core::Node>,
+        protobuf: protobuf::to_json::<pb::core::v1::Node, core::Node>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -271,6 +279,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<core::PersistentVolume>,
+        protobuf: protobuf::to_json::<pb::core::v1::PersistentVolume, core::PersistentVolume>,
         prepare_create: prepare_pv,
     },
     ResourceDef {
@@ -289,6 +298,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<core::PersistentVolumeClaim>,
+        protobuf: protobuf::to_json::<pb::core::v1::PersistentVolumeClaim, core::PersistentVolumeClaim>,
         prepare_create: prepare_pvc,
     },
     ResourceDef {
@@ -307,6 +317,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: true,
         categories: &["all"],
         normalize: roundtrip::<core::Pod>,
+        protobuf: protobuf::to_json::<pb::core::v1::Pod, core::Pod>,
         prepare_create: prepare_pod,
     },
     ResourceDef {
@@ -325,6 +336,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<core::Event>,
+        protobuf: protobuf::to_json::<pb::core::v1::Event, core::Event>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -344,6 +356,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         // Bodies arrive here already converted to the core/v1 form.
         normalize: roundtrip::<core::Event>,
+        protobuf: protobuf::to_json::<pb::events::v1::Event, k8s_openapi::api::events::v1::Event>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -362,6 +375,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<storage::VolumeAttachment>,
+        protobuf: protobuf::to_json::<pb::storage::v1::VolumeAttachment, storage::VolumeAttachment>,
         prepare_create: prepare_va,
     },
 ];

@@ -255,14 +255,13 @@ impl ApiError {
         )
     }
 
-    /// 415 for a create/update body with an unknown Content-Type.
-    pub fn unsupported_body_type(content_type: &str) -> Self {
+    /// 415 for a create/update body with an unknown Content-Type (the types listed are the
+    /// ones [`decode_body`](super::verbs) really reads).
+    pub fn unsupported_body_type() -> Self {
         Self::status(
             415,
             "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
-            ),
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
             None,
         )
     }

@@ -473,8 +473,24 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
 }
 
 /// Decodes a create/update body by its Content-Type.
-fn decode_body(req: &Request) -> Result<Value, ApiError> {
+fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, ApiError> {
     let value: Value = match req.content_type().as_str() {
+        super::protobuf::MEDIA_TYPE => {
+            let envelope = super::protobuf::envelope(&req.body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; protobuf decode error: {e}"))
+            })?;
+            let mut value = (def.protobuf)(&envelope.raw).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {e}",
+                    def.kind, def.version, def.kind
+                ))
+            })?;
+            if let Some(map) = value.as_object_mut() {
+                map.insert("apiVersion".into(), json!(envelope.api_version));
+                map.insert("kind".into(), json!(envelope.kind));
+            }
+            value
+        }
         "" | "application/json" => serde_json::from_slice(&req.body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
@@ -486,7 +502,7 @@ fn decode_body(req: &Request) -> Result<Value, ApiError> {
                 ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
             })?
         }
-        other => return Err(ApiError::unsupported_body_type(other)),
+        _ => return Err(ApiError::unsupported_body_type()),
     };
     if !value.is_object() {
         return Err(ApiError::bad_request(
@@ -835,7 +851,7 @@ fn store_new(
 
 fn create(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
-    let body = decode_body(req)?;
+    let body = decode_body(def, req)?;
     let prepared = prepare_body(def, body, req)?;
     create_prepared(server, target, req, prepared)
 }
@@ -1008,7 +1024,7 @@ fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiE
 
 fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
-    let body = decode_body(req)?;
+    let body = decode_body(def, req)?;
     let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
     check_name_and_namespace(target, &mut obj)?;
     let name = target.name.clone().unwrap_or_default();
