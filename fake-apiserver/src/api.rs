@@ -59,6 +59,7 @@
 //! - Table columns follow kube-apiserver's printers for events, PVCs, PVs, nodes, pods (simplified
 //!   Ready/Status/Restarts), namespaces and volume attachments.
 
+mod controllers;
 mod discovery;
 mod events;
 mod patch;
@@ -67,6 +68,7 @@ mod resources;
 mod selectors;
 mod status;
 mod store;
+pub mod strategy;
 mod table;
 mod validation;
 mod verbs;

@@ -152,7 +152,10 @@ async fn discovery_serves_short_names_verbs_and_groups() {
     }
     let groups = client.list_api_groups().await.expect("apis");
     let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
-    assert_eq!(names, ["events.k8s.io", "storage.k8s.io"]);
+    assert_eq!(
+        names,
+        ["events.k8s.io", "storage.k8s.io", "coordination.k8s.io"]
+    );
     let storage = client
         .list_api_group_resources("storage.k8s.io/v1")
         .await
@@ -278,10 +281,14 @@ async fn pvc_lifecycle_and_error_statuses() {
         .delete("data", &DeleteParams::default())
         .await
         .expect("delete");
-    let status = deleted.right().expect("a Status for a PVC delete");
+    // As the real server (ReturnDeletedObject): the claim itself, marked for deletion with
+    // the protection finalizer the controller then removed (no Pod uses it).
+    let last = deleted.left().expect("the deleted claim, not a Status");
+    assert_eq!(last.metadata.name.as_deref(), Some("data"));
+    assert!(last.metadata.deletion_timestamp.is_some());
     assert_eq!(
-        status.status,
-        Some(kube::core::response::StatusSummary::Success)
+        last.metadata.finalizers,
+        Some(vec!["kubernetes.io/pvc-protection".to_string()])
     );
     assert!(pvcs.get_opt("data").await.expect("get_opt").is_none());
     let again = api_error(
@@ -768,7 +775,9 @@ async fn watcher_sees_creates_updates_and_deletes() {
         .expect("delete");
 
     let mut seen = Vec::new();
-    while seen.len() < 3 {
+    // A claim delete is MODIFIED (deletionTimestamp, finalizer) and then DELETED once the
+    // pvc-protection controller lets it go, as on a real cluster.
+    while seen.len() < 4 {
         let next = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
             .await
             .expect("no timeout")
@@ -786,7 +795,15 @@ async fn watcher_sees_creates_updates_and_deletes() {
             _ => {}
         }
     }
-    assert_eq!(seen, ["apply after 0", "apply before 1", "delete after"]);
+    assert_eq!(
+        seen,
+        [
+            "apply after 0",
+            "apply before 1",
+            "apply after 0",
+            "delete after"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1897,7 +1914,7 @@ async fn dry_run_writes_nothing() {
         )
         .await
         .expect("dry-run delete");
-    assert!(gone.is_right());
+    assert!(gone.is_left(), "a claim delete answers the claim");
     let still = pvcs.get("data").await.expect("still there");
     assert_eq!(
         still.metadata.resource_version,

@@ -31,7 +31,10 @@ async fn send(
         .method(method)
         .uri(uri)
         .header("content-type", content_type)
-        .header("accept", "application/vnd.kubernetes.protobuf,application/json")
+        .header(
+            "accept",
+            "application/vnd.kubernetes.protobuf,application/json",
+        )
         .body(body.into())
         .expect("valid request");
     let response = server.handle(request).await;
@@ -224,5 +227,443 @@ async fn bad_protobuf_is_400_and_unknown_types_get_the_truthful_415() {
     assert_eq!(
         body["message"],
         "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    );
+}
+
+// ---------------------------------------------------------------- 2. deletes, validation, classes, finalizers
+
+fn claim(name: &str, class: Option<&str>) -> Value {
+    let mut c = json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    });
+    if let Some(class) = class {
+        c["spec"]["storageClassName"] = json!(class);
+    }
+    c
+}
+
+fn volume(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "csi": {"driver": "csi.example.com", "volumeHandle": "h-1"}},
+    })
+}
+
+fn causes(body: &Value) -> Vec<String> {
+    body["details"]["causes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| {
+                    format!(
+                        "{}|{}|{}",
+                        c["reason"].as_str().unwrap_or(""),
+                        c["field"].as_str().unwrap_or(""),
+                        c["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn claim_volume_and_attachment_deletes_answer_the_object() {
+    let (server, _clock) = setup();
+    let pvcs = "/api/v1/namespaces/default/persistentvolumeclaims";
+    assert_eq!(
+        json_req(&server, "POST", pvcs, claim("data", None)).await.0,
+        201
+    );
+    let (code, body) = json_req(&server, "DELETE", &format!("{pvcs}/data"), Value::Null).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["kind"], "PersistentVolumeClaim", "{body}");
+    assert_eq!(
+        body["metadata"]["finalizers"],
+        json!(["kubernetes.io/pvc-protection"])
+    );
+    // Nothing uses it: it is gone at once, and the name can be used again.
+    assert!(
+        server
+            .object("", "v1", "persistentvolumeclaims", Some("default"), "data")
+            .is_none()
+    );
+    assert_eq!(
+        json_req(&server, "POST", pvcs, claim("data", None)).await.0,
+        201
+    );
+
+    assert_eq!(
+        json_req(&server, "POST", "/api/v1/persistentvolumes", volume("pv1"))
+            .await
+            .0,
+        201
+    );
+    let (code, body) = json_req(
+        &server,
+        "DELETE",
+        "/api/v1/persistentvolumes/pv1",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (code, body["kind"].as_str()),
+        (200, Some("PersistentVolume")),
+        "{body}"
+    );
+
+    let va = json!({"apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment", "metadata": {"name": "va1"},
+        "spec": {"attacher": "csi.example.com", "nodeName": "n1", "source": {"persistentVolumeName": "pv1"}}});
+    let vas = "/apis/storage.k8s.io/v1/volumeattachments";
+    assert_eq!(json_req(&server, "POST", vas, va).await.0, 201);
+    let (code, body) = json_req(&server, "DELETE", &format!("{vas}/va1"), Value::Null).await;
+    assert_eq!(
+        (code, body["kind"].as_str()),
+        (200, Some("VolumeAttachment")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn spec_validation_has_the_real_paths_and_texts() {
+    let (server, _clock) = setup();
+    let mut bad = claim("bad", None);
+    bad["spec"]["accessModes"] = json!(["ReadWriteSometimes"]);
+    bad["spec"]["resources"]["requests"]["storage"] = json!("-1Gi");
+    bad["spec"]["volumeMode"] = json!("Weird");
+    let (code, body) = json_req(
+        &server,
+        "POST",
+        "/api/v1/namespaces/default/persistentvolumeclaims",
+        bad,
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        causes(&body),
+        [
+            "FieldValueNotSupported|spec.accessModes|Unsupported value: \"ReadWriteSometimes\": supported values: \"ReadOnlyMany\", \"ReadWriteMany\", \"ReadWriteOnce\", \"ReadWriteOncePod\"",
+            "FieldValueInvalid|spec.resources[storage]|Invalid value: \"-1Gi\": must be greater than zero",
+            "FieldValueNotSupported|spec.volumeMode|Unsupported value: \"Weird\": supported values: \"Block\", \"Filesystem\"",
+        ]
+    );
+
+    let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "empty"},
+        "spec": {"accessModes": ["ReadWriteOnce"]}});
+    let (code, body) = json_req(&server, "POST", "/api/v1/persistentvolumes", pv).await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "PersistentVolume \"empty\" is invalid: [spec.capacity: Required value, spec.capacity: Unsupported value: core.ResourceList(nil): supported values: \"storage\", spec: Required value: must specify a volume type]"
+    );
+
+    let va = json!({"apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment", "metadata": {"name": "va"},
+        "spec": {"attacher": "", "nodeName": "", "source": {"persistentVolumeName": "pv1"}}});
+    let (code, body) = json_req(
+        &server,
+        "POST",
+        "/apis/storage.k8s.io/v1/volumeattachments",
+        va,
+    )
+    .await;
+    assert_eq!(code, 422);
+    let message = body["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("VolumeAttachment.storage.k8s.io \"va\" is invalid: [spec.attacher: Required value, spec.nodeName: Invalid value: \"\": a lowercase RFC 1123 subdomain"),
+        "{message}"
+    );
+    assert_eq!(body["details"]["group"], "storage.k8s.io");
+
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
+    let (code, body) = json_req(&server, "POST", "/api/v1/namespaces/default/pods", pod).await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "Pod \"p\" is invalid: spec.containers: Required value"
+    );
+
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+        "spec": {"taints": [{"key": "k", "effect": "Bogus"}]}});
+    let (code, body) = json_req(&server, "POST", "/api/v1/nodes", node).await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "Node \"n1\" is invalid: spec.taints[0].effect: Unsupported value: \"Bogus\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
+    );
+
+    let sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},
+        "provisioner": "", "reclaimPolicy": "Recycle", "volumeBindingMode": "Later"});
+    let (code, body) = json_req(
+        &server,
+        "POST",
+        "/apis/storage.k8s.io/v1/storageclasses",
+        sc,
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "StorageClass.storage.k8s.io \"fast\" is invalid: [provisioner: Required value, reclaimPolicy: Unsupported value: \"Recycle\": supported values: \"Delete\", \"Retain\", volumeBindingMode: Unsupported value: \"Later\": supported values: \"Immediate\", \"WaitForFirstConsumer\"]"
+    );
+}
+
+async fn bind(server: &ApiServer, ns: &str, claim_name: &str, pv: &str) {
+    let uid = server
+        .object("", "v1", "persistentvolumeclaims", Some(ns), claim_name)
+        .expect("claim")["metadata"]["uid"]
+        .clone();
+    let path = format!("/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim_name}");
+    let (code, _) = send(
+        server,
+        "PATCH",
+        &format!("{path}/status"),
+        "application/merge-patch+json",
+        serde_json::to_vec(&json!({"status": {"phase": "Bound", "capacity": {"storage": "1Gi"}}}))
+            .expect("json"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = send(
+        server,
+        "PATCH",
+        &path,
+        "application/merge-patch+json",
+        serde_json::to_vec(&json!({"spec": {"volumeName": pv}})).expect("json"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let pv_path = format!("/api/v1/persistentvolumes/{pv}");
+    let (code, _) = send(
+        server,
+        "PATCH",
+        &pv_path,
+        "application/merge-patch+json",
+        serde_json::to_vec(
+            &json!({"spec": {"claimRef": {"namespace": ns, "name": claim_name, "uid": uid}}}),
+        )
+        .expect("json"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = send(
+        server,
+        "PATCH",
+        &format!("{pv_path}/status"),
+        "application/merge-patch+json",
+        serde_json::to_vec(&json!({"status": {"phase": "Bound"}})).expect("json"),
+    )
+    .await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn storage_classes_are_served_and_decide_claim_expansion() {
+    let (server, _clock) = setup();
+    let classes = "/apis/storage.k8s.io/v1/storageclasses";
+    let sc = |name: &str, expand: bool| {
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": name}, "provisioner": "csi.example.com", "allowVolumeExpansion": expand,
+        "parameters": {"migrationTimeoutSeconds": "30"}})
+    };
+    let (code, body) = json_req(&server, "POST", classes, sc("fast", true)).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["reclaimPolicy"], "Delete");
+    assert_eq!(body["volumeBindingMode"], "Immediate");
+    assert_eq!(
+        json_req(&server, "POST", classes, sc("fixed", false))
+            .await
+            .0,
+        201
+    );
+    let (code, body) = send(
+        &server,
+        "PATCH",
+        &format!("{classes}/fast"),
+        "application/merge-patch+json",
+        serde_json::to_vec(&json!({"parameters": {"migrationTimeoutSeconds": "60"}}))
+            .expect("json"),
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "StorageClass.storage.k8s.io \"fast\" is invalid: parameters: Forbidden: updates to parameters are forbidden."
+    );
+
+    let pvcs = "/api/v1/namespaces/default/persistentvolumeclaims";
+    for (name, class) in [("grow", "fast"), ("stuck", "fixed")] {
+        assert_eq!(
+            json_req(&server, "POST", pvcs, claim(name, Some(class)))
+                .await
+                .0,
+            201
+        );
+        assert_eq!(
+            json_req(
+                &server,
+                "POST",
+                "/api/v1/persistentvolumes",
+                volume(&format!("pv-{name}"))
+            )
+            .await
+            .0,
+            201
+        );
+        bind(&server, "default", name, &format!("pv-{name}")).await;
+    }
+    let grow = |size: &str| {
+        serde_json::to_vec(&json!({"spec": {"resources": {"requests": {"storage": size}}}}))
+            .expect("json")
+    };
+    let (code, body) = send(
+        &server,
+        "PATCH",
+        &format!("{pvcs}/grow"),
+        "application/merge-patch+json",
+        grow("2Gi"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["spec"]["resources"]["requests"]["storage"], "2Gi");
+    let (code, body) = send(
+        &server,
+        "PATCH",
+        &format!("{pvcs}/stuck"),
+        "application/merge-patch+json",
+        grow("2Gi"),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        body["message"],
+        "persistentvolumeclaims \"stuck\" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"
+    );
+    // Below status.capacity is refused (RecoverVolumeExpansionFailure).
+    let (code, body) = send(
+        &server,
+        "PATCH",
+        &format!("{pvcs}/grow"),
+        "application/merge-patch+json",
+        grow("512Mi"),
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "PersistentVolumeClaim \"grow\" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than status.capacity"
+    );
+    // `kubectl get sc` columns.
+    let request = http::Request::get(classes)
+        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Bytes::new())
+        .expect("request");
+    let bytes = server
+        .handle(request)
+        .await
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let table: Value = serde_json::from_slice(&bytes).expect("json");
+    let cells = table["rows"][0]["cells"].as_array().expect("cells");
+    assert_eq!(
+        cells[..5],
+        json!(["fast", "csi.example.com", "Delete", "Immediate", "true"])
+            .as_array()
+            .expect("list")[..]
+    );
+}
+
+#[tokio::test]
+async fn protection_finalizers_hold_used_claims_and_bound_volumes() {
+    let (server, _clock) = setup();
+    let pvcs = "/api/v1/namespaces/default/persistentvolumeclaims";
+    assert_eq!(
+        json_req(&server, "POST", pvcs, claim("data", None)).await.0,
+        201
+    );
+    let (code, pv) = json_req(&server, "POST", "/api/v1/persistentvolumes", volume("pv1")).await;
+    assert_eq!(code, 201);
+    assert_eq!(
+        pv["metadata"]["finalizers"],
+        json!(["kubernetes.io/pv-protection"])
+    );
+    bind(&server, "default", "data", "pv1").await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                 "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]}});
+    assert_eq!(
+        json_req(&server, "POST", "/api/v1/namespaces/default/pods", pod)
+            .await
+            .0,
+        201
+    );
+
+    // The bound volume stays Terminating.
+    let (code, _) = json_req(
+        &server,
+        "DELETE",
+        "/api/v1/persistentvolumes/pv1",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let pv = server
+        .object("", "v1", "persistentvolumes", None, "pv1")
+        .expect("terminating");
+    assert!(pv["metadata"]["deletionTimestamp"].is_string());
+    // New finalizers are refused on an object being deleted.
+    let (code, body) = send(
+        &server,
+        "PATCH",
+        "/api/v1/persistentvolumes/pv1",
+        "application/merge-patch+json",
+        serde_json::to_vec(
+            &json!({"metadata": {"finalizers": ["kubernetes.io/pv-protection", "example.com/x"]}}),
+        )
+        .expect("json"),
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "PersistentVolume \"pv1\" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/x\"}"
+    );
+
+    // The claim a Pod uses stays Terminating until the Pod goes.
+    let (code, _) = json_req(&server, "DELETE", &format!("{pvcs}/data"), Value::Null).await;
+    assert_eq!(code, 200);
+    assert!(
+        server
+            .object("", "v1", "persistentvolumeclaims", Some("default"), "data")
+            .is_some()
+    );
+    let (code, _) = json_req(
+        &server,
+        "DELETE",
+        "/api/v1/namespaces/default/pods/app",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200);
+    // Pod gone → claim gone → volume Released → volume gone.
+    assert!(
+        server
+            .object("", "v1", "persistentvolumeclaims", Some("default"), "data")
+            .is_none()
+    );
+    assert!(
+        server
+            .object("", "v1", "persistentvolumes", None, "pv1")
+            .is_none()
+    );
+    assert_eq!(
+        json_req(&server, "POST", pvcs, claim("data", None)).await.0,
+        201
     );
 }

@@ -41,7 +41,11 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
     };
     let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown::decode(rest)
         .map_err(|e| format!("unable to decode the protobuf envelope: {e}"))?;
-    if let Some(encoding) = unknown.content_encoding.as_deref().filter(|e| !e.is_empty()) {
+    if let Some(encoding) = unknown
+        .content_encoding
+        .as_deref()
+        .filter(|e| !e.is_empty())
+    {
         return Err(format!("unsupported content encoding {encoding:?}"));
     }
     let type_meta = unknown.type_meta.unwrap_or_default();
@@ -160,7 +164,9 @@ impl<'a> Parser<'a> {
                         b'0' => out.push(0),
                         b'u' => {
                             let close = self.text[self.pos..].iter().position(|c| *c == b'}')?;
-                            let hex = std::str::from_utf8(&self.text[self.pos + 1..self.pos + close]).ok()?;
+                            let hex =
+                                std::str::from_utf8(&self.text[self.pos + 1..self.pos + close])
+                                    .ok()?;
                             let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
                             out.extend(c.to_string().as_bytes());
                             self.pos += close + 1;
@@ -497,9 +503,10 @@ mod tests {
             }),
             status: None,
         };
-        let value = to_json::<pb::PersistentVolumeClaim, k8s_openapi::api::core::v1::PersistentVolumeClaim>(
-            &claim.encode_to_vec(),
-        )
+        let value = to_json::<
+            pb::PersistentVolumeClaim,
+            k8s_openapi::api::core::v1::PersistentVolumeClaim,
+        >(&claim.encode_to_vec())
         .expect("decodes");
         assert_eq!(
             value,
@@ -528,8 +535,8 @@ mod tests {
             }),
             ..Default::default()
         };
-        let value =
-            to_json::<pb::Pod, k8s_openapi::api::core::v1::Pod>(&pod.encode_to_vec()).expect("decodes");
+        let value = to_json::<pb::Pod, k8s_openapi::api::core::v1::Pod>(&pod.encode_to_vec())
+            .expect("decodes");
         assert_eq!(value["spec"]["hostIPC"], json!(true));
         assert_eq!(
             value["spec"]["containers"][0]["ports"][0],
@@ -542,7 +549,10 @@ mod tests {
         let ns = pb::Namespace::default();
         let body = encode("v1", "Namespace", &ns);
         let env = envelope(&body).expect("envelope");
-        assert_eq!((env.api_version.as_str(), env.kind.as_str()), ("v1", "Namespace"));
+        assert_eq!(
+            (env.api_version.as_str(), env.kind.as_str()),
+            ("v1", "Namespace")
+        );
         assert!(envelope(b"{}").unwrap_err().contains("expected prefix"));
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");

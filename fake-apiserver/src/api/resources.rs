@@ -7,6 +7,7 @@ use k8s_pb::api as pb;
 use serde::Serialize;
 
 use super::protobuf;
+use super::strategy::Kind;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -55,6 +56,8 @@ pub enum TableKind {
     Namespace,
     /// VolumeAttachments.
     VolumeAttachment,
+    /// StorageClasses.
+    StorageClass,
 }
 
 /// One served resource.
@@ -96,6 +99,8 @@ pub struct ResourceDef {
     /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
     /// form of this row's version.
     pub protobuf: fn(&[u8]) -> Result<Value, String>,
+    /// The strategy: spec validation on create and update, defaults.
+    pub strategy: Kind,
 }
 
 impl ResourceDef {
@@ -242,6 +247,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Namespace>,
         protobuf: protobuf::to_json::<pb::core::v1::Namespace, core::Namespace>,
+        strategy: Kind::Plain,
         prepare_create: prepare_namespace,
     },
     ResourceDef {
@@ -261,6 +267,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Node>,
         protobuf: protobuf::to_json::<pb::core::v1::Node, core::Node>,
+        strategy: Kind::Node,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -276,10 +283,11 @@ pub static RESOURCES: &[ResourceDef] = &[
         field_labels: FieldLabels::MetaOnly,
         table: TableKind::Pv,
         has_status: true,
-        returns_deleted: false,
+        returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<core::PersistentVolume>,
         protobuf: protobuf::to_json::<pb::core::v1::PersistentVolume, core::PersistentVolume>,
+        strategy: Kind::Volume,
         prepare_create: prepare_pv,
     },
     ResourceDef {
@@ -295,10 +303,14 @@ pub static RESOURCES: &[ResourceDef] = &[
         field_labels: FieldLabels::MetaOnly,
         table: TableKind::Pvc,
         has_status: true,
-        returns_deleted: false,
+        returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<core::PersistentVolumeClaim>,
-        protobuf: protobuf::to_json::<pb::core::v1::PersistentVolumeClaim, core::PersistentVolumeClaim>,
+        protobuf: protobuf::to_json::<
+            pb::core::v1::PersistentVolumeClaim,
+            core::PersistentVolumeClaim,
+        >,
+        strategy: Kind::Claim,
         prepare_create: prepare_pvc,
     },
     ResourceDef {
@@ -318,6 +330,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &["all"],
         normalize: roundtrip::<core::Pod>,
         protobuf: protobuf::to_json::<pb::core::v1::Pod, core::Pod>,
+        strategy: Kind::Pod,
         prepare_create: prepare_pod,
     },
     ResourceDef {
@@ -337,6 +350,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Event>,
         protobuf: protobuf::to_json::<pb::core::v1::Event, core::Event>,
+        strategy: Kind::Event,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -357,6 +371,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         // Bodies arrive here already converted to the core/v1 form.
         normalize: roundtrip::<core::Event>,
         protobuf: protobuf::to_json::<pb::events::v1::Event, k8s_openapi::api::events::v1::Event>,
+        strategy: Kind::Event,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -372,11 +387,55 @@ pub static RESOURCES: &[ResourceDef] = &[
         field_labels: FieldLabels::MetaOnly,
         table: TableKind::VolumeAttachment,
         has_status: true,
-        returns_deleted: false,
+        returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<storage::VolumeAttachment>,
         protobuf: protobuf::to_json::<pb::storage::v1::VolumeAttachment, storage::VolumeAttachment>,
+        strategy: Kind::Attachment,
         prepare_create: prepare_va,
+    },
+    ResourceDef {
+        group: "storage.k8s.io",
+        version: "v1",
+        plural: "storageclasses",
+        singular: "storageclass",
+        kind: "StorageClass",
+        short_names: &["sc"],
+        namespaced: false,
+        storage: "storageclasses",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::StorageClass,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<storage::StorageClass>,
+        protobuf: protobuf::to_json::<pb::storage::v1::StorageClass, storage::StorageClass>,
+        strategy: Kind::Class,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        short_names: &[],
+        namespaced: true,
+        storage: "leases",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::Generic,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<k8s_openapi::api::coordination::v1::Lease>,
+        protobuf: protobuf::to_json::<
+            pb::coordination::v1::Lease,
+            k8s_openapi::api::coordination::v1::Lease,
+        >,
+        strategy: Kind::Plain,
+        prepare_create: no_prepare,
     },
 ];
 

@@ -294,7 +294,12 @@ impl ApiError {
         Self::status(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {agg}"),
+            // `schema.GroupKind.String()`: `VolumeAttachment.storage.k8s.io`, `Pod`.
+            if group.is_empty() {
+                format!("{kind} \"{name}\" is invalid: {agg}")
+            } else {
+                format!("{kind}.{group} \"{name}\" is invalid: {agg}")
+            },
             Some(Value::Object(d)),
         )
     }

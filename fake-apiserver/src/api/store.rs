@@ -50,6 +50,8 @@ pub struct State {
     pub history: VecDeque<Change>,
     /// Changes at or below this revision are gone (a watch from an older revision gets 410).
     pub compacted: u64,
+    /// Claims removed since the controllers last ran: (namespace, name, uid).
+    pub removed_claims: Vec<(String, String, String)>,
     uid_counter: u64,
 }
 
@@ -80,6 +82,15 @@ impl State {
     /// Removes the object under `key` at a new revision; returns its last state.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let old = self.objects.remove(key)?;
+        if key.0 == "persistentvolumeclaims" {
+            let uid = old
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            self.removed_claims
+                .push((key.1.clone(), key.2.clone(), uid));
+        }
         let rv = self.next_rv();
         let mut last = old.clone();
         set_rv(&mut last, rv);

@@ -477,7 +477,9 @@ fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, ApiError> {
     let value: Value = match req.content_type().as_str() {
         super::protobuf::MEDIA_TYPE => {
             let envelope = super::protobuf::envelope(&req.body).map_err(|e| {
-                ApiError::bad_request(format!("couldn't get version/kind; protobuf decode error: {e}"))
+                ApiError::bad_request(format!(
+                    "couldn't get version/kind; protobuf decode error: {e}"
+                ))
             })?;
             let mut value = (def.protobuf)(&envelope.raw).map_err(|e| {
                 ApiError::bad_request(format!(
@@ -644,7 +646,7 @@ fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         return Ok(());
     }
     let mut errs = validation::object_meta(obj, def.namespaced, name_rule(def));
-    errs.extend(kind_rules(def, obj));
+    errs.extend(def.strategy.validate(obj));
     if !errs.is_empty() {
         return Err(ApiError::invalid(def.kind, def.group, name, &errs));
     }
@@ -665,80 +667,92 @@ fn name_rule(def: &ResourceDef) -> fn(&str, bool) -> Vec<String> {
     }
 }
 
-/// The spec rules of the kinds this fake checks (a subset of the real strategies).
-fn kind_rules(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if def.plural == "persistentvolumeclaims" {
-        let modes = obj
-            .pointer("/spec/accessModes")
+/// `ValidateObjectMetaUpdate`: no new finalizers on an object being deleted.
+fn no_new_finalizers(new: &Value, old: &Value) -> Vec<FieldError> {
+    if meta(old, "deletionTimestamp").is_empty() {
+        return Vec::new();
+    }
+    let list = |o: &Value| -> Vec<String> {
+        o.pointer("/metadata/finalizers")
             .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        if modes == 0 {
-            errs.push(FieldError::required(
-                "spec.accessModes",
-                "at least 1 access mode is required",
-            ));
-        }
-        if obj.pointer("/spec/resources/requests/storage").is_none() {
-            errs.push(FieldError::required("spec.resources[storage]", ""));
-        }
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old_list = list(old);
+    let mut added: Vec<String> = list(new)
+        .into_iter()
+        .filter(|f| !old_list.contains(f))
+        .collect();
+    added.sort();
+    added.dedup();
+    if added.is_empty() {
+        return Vec::new();
     }
-    errs
+    let shown: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    vec![FieldError::forbidden(
+        "metadata.finalizers",
+        &format!(
+            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+            shown.join(", ")
+        ),
+    )]
 }
 
-/// The update rules of the kinds this fake checks: PVC spec immutability (volumeName may be
-/// set once; a bound claim may change its storage request) and VolumeAttachment spec
-/// immutability.
-fn kind_update_rules(def: &ResourceDef, new: &Value, old: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    match def.plural {
-        "persistentvolumeclaims" => {
-            let mut new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
-            let mut old_spec = old.get("spec").cloned().unwrap_or(Value::Null);
-            if s_at(&old_spec, "/volumeName").is_empty()
-                && let (Some(o), Some(v)) = (old_spec.as_object_mut(), new_spec.get("volumeName"))
-            {
-                o.insert("volumeName".into(), v.clone());
-            }
-            for spec in [&mut new_spec, &mut old_spec] {
-                if let Some(m) = spec.as_object_mut() {
-                    m.remove("volumeAttributesClassName");
-                }
-            }
-            if s_at(new, "/status/phase") == "Bound" {
-                for spec in [&mut new_spec, &mut old_spec] {
-                    if let Some(r) = spec
-                        .pointer_mut("/resources/requests")
-                        .and_then(Value::as_object_mut)
-                    {
-                        r.remove("storage");
-                    }
-                }
-            }
-            if new_spec != old_spec {
-                errs.push(FieldError::forbidden(
-                    "spec",
-                    "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
-                ));
-            }
-        }
-        "volumeattachments" => {
-            let new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
-            if new_spec != old.get("spec").cloned().unwrap_or(Value::Null) {
-                errs.push(FieldError::invalid_json(
-                    "spec",
-                    &new_spec,
-                    "field is immutable",
-                ));
-            }
-        }
-        _ => {}
+/// The `PersistentVolumeClaimResize` admission plugin: a claim may grow only when bound and
+/// its StorageClass allows expansion.
+fn admit_claim_resize(
+    state: &State,
+    target: &Target,
+    new: &Value,
+    old: &Value,
+) -> Result<(), ApiError> {
+    if target.def.strategy != super::strategy::Kind::Claim
+        || target.subresource.is_some()
+        || !super::strategy::claim_grows(new, old)
+    {
+        return Ok(());
     }
-    errs
-}
-
-fn s_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    let name = meta(old, "name");
+    let forbidden = |why: &str| {
+        ApiError::status(
+            403,
+            "Forbidden",
+            format!("persistentvolumeclaims \"{name}\" is forbidden: {why}"),
+            Some(json!({"name": name, "kind": "persistentvolumeclaims"})),
+        )
+    };
+    if old.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
+        return Err(forbidden(
+            "Only bound persistent volume claims can be expanded",
+        ));
+    }
+    let class = match old.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
+    {
+        Some(Value::String(c)) => c.clone(),
+        _ => old
+            .pointer("/spec/storageClassName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    };
+    let allowed = !class.is_empty()
+        && state
+            .objects
+            .get(&("storageclasses", String::new(), class))
+            .and_then(|sc| sc.get("allowVolumeExpansion"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if !allowed {
+        return Err(forbidden(
+            "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize",
+        ));
+    }
+    Ok(())
 }
 
 /// Wipes what a client may not set, fills namespace, name, uid and creationTimestamp.
@@ -874,8 +888,12 @@ fn create_prepared(
             target.namespace.as_deref(),
         )?;
         (def.prepare_create)(&mut obj);
+        def.strategy.default_fields(&mut obj);
         validate_new(def, &obj)?;
-        store_new(&mut state, def, obj)?
+        super::controllers::admit_create(def.strategy, &mut obj);
+        let stored = store_new(&mut state, def, obj)?;
+        super::controllers::settle(&mut state);
+        stored
     };
     server.store.notify();
     let mut response = respond(def, req, 201, &stored, server.clock.now());
@@ -962,9 +980,11 @@ fn apply_update(
         }
     } else {
         common.extend(events::meta_update(&new, &existing));
-        if target.subresource.is_none() {
-            common.extend(kind_update_rules(def, &new, &existing));
-        }
+        common.extend(
+            def.strategy
+                .validate_update(&new, &existing, target.subresource.is_some()),
+        );
+        common.extend(no_new_finalizers(&new, &existing));
         common.extend(validation::object_meta(
             &new,
             def.namespaced,
@@ -974,6 +994,7 @@ fn apply_update(
             return Err(ApiError::invalid(def.kind, def.group, &name, &common));
         }
     }
+    admit_claim_resize(state, target, &new, &existing)?;
     let key = key_of(target, &name);
     if strip_rv(&new) == strip_rv(&existing) {
         return Ok((existing, 200));
@@ -985,10 +1006,13 @@ fn apply_update(
     if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
         state.objects.insert(key.clone(), new);
         let last = state.remove(&key).unwrap_or_default();
+        super::controllers::settle(state);
         return Ok((last, 200));
     }
     let _ = server;
-    Ok((state.put(key, new, ChangeType::Modified), 200))
+    let stored = state.put(key, new, ChangeType::Modified);
+    super::controllers::settle(state);
+    Ok((stored, 200))
 }
 
 fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
@@ -1254,6 +1278,7 @@ fn finish_namespace_deletion(server: &ApiServer, namespace: &str) {
             state.remove(&key);
         }
         state.remove(&("namespaces", String::new(), namespace.to_owned()));
+        super::controllers::settle(&mut state);
     }
     server.store.notify();
 }
@@ -1273,7 +1298,9 @@ fn delete(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
     let name = target.name.clone().unwrap_or_default();
     let (obj, as_object) = {
         let mut state = server.store.lock();
-        delete_one(server, &mut state, def, key_of(target, &name), &options)?
+        let deleted = delete_one(server, &mut state, def, key_of(target, &name), &options)?;
+        super::controllers::settle(&mut state);
+        deleted
     };
     server.store.notify();
     if as_object {
@@ -1311,6 +1338,7 @@ fn delete_collection(
             }
             deleted.push(shown);
         }
+        super::controllers::settle(&mut state);
         state.rv
     };
     server.store.notify();
