@@ -348,6 +348,21 @@ impl ApiServer {
             return Ok(response);
         }
         let Some(target) = parse_resource_path(&segs) else {
+            // Inside a served group version the API handler answers (a NotFound Status);
+            // elsewhere the mux's plain-text 404.
+            let served = match segs.as_slice() {
+                ["api", "v1", _, ..] => true,
+                ["apis", g, v, _, ..] => resources::group_versions().contains(&(*g, *v)),
+                _ => false,
+            };
+            if served {
+                return Err(ApiError::status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                    Some(json!({})),
+                ));
+            }
             return Err(ApiError::page_not_found());
         };
         verbs::dispatch(self, target, req).await
@@ -433,15 +448,24 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether `key` is `true` or `1`.
-    /// Whether `key` is true as Go's `strconv.ParseBool` reads it (`true`, `1`, `True`, `t`...;
-    /// the Python client sends `watch=True`).
+    /// Whether the boolean parameter `key` is true, by the server's rule
+    /// (`runtime.Convert_Slice_string_To_bool`): present and not `0` or `false` (any case).
+    /// So `?watch`, `watch=True` and `watch=yes` are all true.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(
-            self.get(key),
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
-        )
+        self.get(key).is_some_and(query_bool)
     }
+}
+
+/// The server's reading of a boolean query value: anything but `0` and `false` (any case) is
+/// true (`runtime.Convert_Slice_string_To_bool`, and `RequestInfoFactory` for `watch`).
+///
+/// ```
+/// use fake_apiserver::api::query_bool;
+/// assert!(query_bool("") && query_bool("True") && query_bool("yes") && query_bool("1"));
+/// assert!(!query_bool("0") && !query_bool("FALSE"));
+/// ```
+pub fn query_bool(value: &str) -> bool {
+    value != "0" && !value.eq_ignore_ascii_case("false")
 }
 
 fn percent_decode(text: &str) -> String {

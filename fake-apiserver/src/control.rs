@@ -253,7 +253,8 @@ impl RequestInfo {
         if info.name.is_none() && verb == Verb::Get {
             let watch = params
                 .iter()
-                .any(|(key, value)| key == "watch" && parse_go_bool(value));
+                .find(|(key, _)| key == "watch")
+                .is_some_and(|(_, value)| crate::api::query_bool(value));
             verb = if watch { Verb::Watch } else { Verb::List };
         }
         if matches!(verb, Verb::List | Verb::Watch)
@@ -270,11 +271,6 @@ impl RequestInfo {
         }
         info
     }
-}
-
-/// Go's `strconv.ParseBool` truth values.
-fn parse_go_bool(value: &str) -> bool {
-    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 
 /// The name an exact `metadata.name=` / `==` term of a field selector requires, if any.

@@ -1159,7 +1159,12 @@ async fn raw_errors_match_the_real_server() {
         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
     );
 
-    let (code, headers, body) = raw(&server, "GET", "/api/v1/widgets", &[], "").await;
+    // An unknown resource in a served group version is a NotFound Status; an unserved
+    // group version is the mux's plain text.
+    let (code, _, body) = raw(&server, "GET", "/api/v1/widgets", &[], "").await;
+    assert_eq!(code, 404);
+    assert_eq!(json_of(&body)["reason"], "NotFound");
+    let (code, headers, body) = raw(&server, "GET", "/apis/apps/v1/deployments", &[], "").await;
     assert_eq!(code, 404);
     assert_eq!(body, "404 page not found\n");
     assert!(
@@ -2149,7 +2154,7 @@ async fn watcher_relists_after_410_gone() {
 
 #[tokio::test]
 async fn table_watch_streams_tables_and_table_bookmarks() {
-    let (server, _client, _clock) = setup();
+    let (server, _client, clock) = setup();
     let response = server
         .handle(
             http::Request::get(
@@ -2161,12 +2166,17 @@ async fn table_watch_streams_tables_and_table_bookmarks() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("infallible")
-        .to_bytes();
+    // timeoutSeconds runs on the server's (virtual) clock.
+    let collect = tokio::spawn(async move {
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("infallible")
+            .to_bytes()
+    });
+    clock.advance(Duration::from_secs(1)).await;
+    let body = collect.await.expect("joined");
     let lines: Vec<Value> = std::str::from_utf8(&body)
         .expect("utf8")
         .lines()

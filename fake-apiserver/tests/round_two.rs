@@ -667,3 +667,182 @@ async fn protection_finalizers_hold_used_claims_and_bound_volumes() {
         201
     );
 }
+
+// ---------------------------------------------------------------- 3. the small differences
+
+async fn body_lines(response: http::Response<fake_apiserver::ResponseBody>) -> Vec<Value> {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("infallible")
+        .to_bytes();
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("a JSON line"))
+        .collect()
+}
+
+fn get(uri: &str) -> http::Request<Bytes> {
+    http::Request::get(uri).body(Bytes::new()).expect("request")
+}
+
+#[tokio::test]
+async fn a_watcher_behind_compaction_gets_410_not_a_gap() {
+    let (server, _clock) = setup();
+    let rv = server.resource_version();
+    let response = server
+        .handle(get(&format!(
+            "/api/v1/namespaces/default/persistentvolumeclaims?watch=1&resourceVersion={rv}&timeoutSeconds=5"
+        )))
+        .await;
+    let pvcs = "/api/v1/namespaces/default/persistentvolumeclaims";
+    assert_eq!(
+        json_req(&server, "POST", pvcs, claim("a", None)).await.0,
+        201
+    );
+    assert_eq!(
+        json_req(&server, "POST", pvcs, claim("b", None)).await.0,
+        201
+    );
+    // The history the watcher has not read yet goes away (compaction, or the 20 000 trim).
+    server.compact();
+    let lines = body_lines(response).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["type"], "ERROR");
+    assert_eq!(lines[0]["object"]["code"], 410);
+    assert_eq!(lines[0]["object"]["reason"], "Expired");
+}
+
+#[tokio::test]
+async fn query_booleans_follow_the_server_rule() {
+    let (server, clock) = setup();
+    // `?watch` (no value) and `watch=yes` are watches on a real server.
+    for query in ["watch", "watch=yes", "watch=True"] {
+        let response = server
+            .handle(get(&format!("/api/v1/namespaces?{query}&timeoutSeconds=1")))
+            .await;
+        let collect = tokio::spawn(body_lines(response));
+        clock.advance(std::time::Duration::from_secs(2)).await;
+        let lines = collect.await.expect("joined");
+        assert_eq!(lines.len(), 4, "{query}: {lines:?}");
+        assert!(lines.iter().all(|l| l["type"] == "ADDED"), "{query}");
+    }
+    // `watch=false` / `0` are lists.
+    for query in ["watch=false", "watch=FALSE", "watch=0"] {
+        let lines = body_lines(
+            server
+                .handle(get(&format!("/api/v1/namespaces?{query}")))
+                .await,
+        )
+        .await;
+        assert_eq!(lines[0]["kind"], "NamespaceList", "{query}");
+    }
+    // sendInitialEvents=True is true: initial events and the end bookmark.
+    let response = server
+        .handle(get("/api/v1/namespaces?watch=1&sendInitialEvents=True&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=1&timeoutSeconds=1"))
+        .await;
+    let collect = tokio::spawn(body_lines(response));
+    clock.advance(std::time::Duration::from_secs(2)).await;
+    let lines = collect.await.expect("joined");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(lines[4]["type"], "BOOKMARK");
+    assert_eq!(
+        lines[4]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+}
+
+#[tokio::test]
+async fn watch_options_get_the_real_422() {
+    let (server, _clock) = setup();
+    let (code, body) = json_req(
+        &server,
+        "GET",
+        "/api/v1/namespaces?watch=1&sendInitialEvents=true",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+    );
+    let (code, body) = json_req(
+        &server,
+        "GET",
+        "/api/v1/namespaces?watch=1&resourceVersionMatch=Exact",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        body["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: [resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided, resourceVersionMatch: Unsupported value: \"Exact\": supported values: \"NotOlderThan\"]"
+    );
+}
+
+#[tokio::test]
+async fn removing_the_last_label_leaves_no_empty_map() {
+    let (server, _clock) = setup();
+    let pvcs = "/api/v1/namespaces/default/persistentvolumeclaims";
+    let mut c = claim("data", None);
+    c["metadata"]["labels"] = json!({"app": "db"});
+    c["metadata"]["annotations"] = json!({});
+    let (code, body) = json_req(&server, "POST", pvcs, c).await;
+    assert_eq!(code, 201);
+    assert!(body["metadata"].get("annotations").is_none(), "{body}");
+    let (code, body) = send(
+        &server,
+        "PATCH",
+        &format!("{pvcs}/data"),
+        "application/merge-patch+json",
+        serde_json::to_vec(&json!({"metadata": {"labels": {"app": null}}})).expect("json"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(body["metadata"].get("labels").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_resources_in_a_served_version_answer_a_status() {
+    let (server, _clock) = setup();
+    for path in [
+        "/api/v1/widgets",
+        "/apis/storage.k8s.io/v1/csidrivers/x",
+        "/api/v1/namespaces/default/widgets",
+    ] {
+        let (code, body) = json_req(&server, "GET", path, Value::Null).await;
+        assert_eq!(code, 404, "{path}");
+        assert_eq!(body["kind"], "Status", "{path}: {body}");
+        assert_eq!(body["reason"], "NotFound");
+        assert_eq!(
+            body["message"],
+            "the server could not find the requested resource"
+        );
+    }
+    // Outside any served group version: the mux's plain text.
+    let (code, body) = json_req(&server, "GET", "/apis/apps/v1/deployments", Value::Null).await;
+    assert_eq!((code, body), (404, json!("404 page not found\n")));
+}
+
+#[tokio::test]
+async fn the_watch_timeout_runs_on_the_server_clock() {
+    let (server, clock) = setup();
+    let response = server
+        .handle(get(
+            "/api/v1/nodes?watch=1&resourceVersion=1&timeoutSeconds=30",
+        ))
+        .await;
+    let collect = tokio::spawn(body_lines(response));
+    fake_apiserver::clock::settle().await;
+    assert!(!collect.is_finished());
+    clock.advance(std::time::Duration::from_secs(29)).await;
+    assert!(!collect.is_finished(), "closed before timeoutSeconds");
+    clock.advance(std::time::Duration::from_secs(1)).await;
+    let lines = collect
+        .await
+        .expect("the watch ended at 30 s of server time");
+    assert!(lines.is_empty());
+}

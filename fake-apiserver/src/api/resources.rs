@@ -121,7 +121,27 @@ impl ResourceDef {
 
 fn roundtrip<T: DeserializeOwned + Serialize>(value: Value) -> Result<Value, String> {
     let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    serde_json::to_value(typed).map_err(|e| e.to_string())
+    let mut value = serde_json::to_value(typed).map_err(|e| e.to_string())?;
+    omit_empty_metadata(&mut value);
+    Ok(value)
+}
+
+/// Go's `omitempty` on ObjectMeta's maps and lists: an empty `labels`, `annotations`,
+/// `finalizers`, `ownerReferences` or `managedFields` is left out, not written as `{}`/`[]`.
+fn omit_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|key, value| {
+            !(matches!(
+                key.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"
+            ) && match value {
+                Value::Object(m) => m.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Null => true,
+                _ => false,
+            })
+        });
+    }
 }
 
 fn no_prepare(_: &mut Value) {}
