@@ -143,9 +143,27 @@ impl ApiServer {
     /// A fresh cluster whose objects are stamped by `clock`, with the namespaces a real
     /// cluster starts with ([`INITIAL_NAMESPACES`]).
     pub fn new(clock: SharedClock) -> Self {
+        Self::seeded(clock, 0)
+    }
+
+    /// A fresh cluster as [`new`](Self::new) whose uids and `generateName` suffixes derive
+    /// from `seed`: the same seed and the same requests give the same ids on every run, so a
+    /// simulation can be replayed. [`new`](Self::new) uses seed 0.
+    ///
+    /// ```
+    /// use fake_apiserver::{ApiServer, SystemClock};
+    /// use std::sync::Arc;
+    /// let uid = |seed| {
+    ///     let server = ApiServer::seeded(Arc::new(SystemClock), seed);
+    ///     server.objects("", "v1", "namespaces")[0]["metadata"]["uid"].clone()
+    /// };
+    /// assert_eq!(uid(7), uid(7));
+    /// assert_ne!(uid(7), uid(8));
+    /// ```
+    pub fn seeded(clock: SharedClock, seed: u64) -> Self {
         let server = Self {
             clock,
-            store: Arc::new(Store::default()),
+            store: Arc::new(Store::seeded(seed)),
         };
         for ns in INITIAL_NAMESPACES {
             // Seeding a fixed, valid namespace into an empty store cannot fail.

@@ -56,6 +56,12 @@ impl FakeCluster {
         Self::from_server(ApiServer::new(clock))
     }
 
+    /// An empty cluster as [`new`](Self::new) whose uids and generated names derive from
+    /// `seed` (see [`ApiServer::seeded`]).
+    pub fn seeded(clock: SharedClock, seed: u64) -> Self {
+        Self::from_server(ApiServer::seeded(clock, seed))
+    }
+
     /// An empty cluster on a [`VirtualClock`] standing at `start`, and that clock (move it
     /// with [`VirtualClock::advance`]).
     ///

@@ -727,18 +727,50 @@ impl RequestRecord {
     }
 }
 
-/// Every request the cluster saw, in arrival order. Cheap to clone; clones share the log.
+/// The requests the cluster saw, in arrival order: a bounded ring keeping the latest
+/// [`capacity`](Self::capacity) records (default [`DEFAULT_LOG_CAPACITY`]), so a long
+/// simulation or a bench does not grow without bound. Cheap to clone; clones share the log.
 ///
 /// ```
 /// use fake_apiserver::control::RequestLog;
-/// let log = RequestLog::default();
+/// let log = RequestLog::with_capacity(2);
 /// assert!(log.records().is_empty());
+/// assert_eq!(log.capacity(), 2);
 /// log.clear();
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RequestLog {
-    inner: Arc<Mutex<Vec<RequestRecord>>>,
+    inner: Arc<Mutex<LogRing>>,
     next_seq: Arc<AtomicU64>,
+}
+
+/// How many records a [`RequestLog`] keeps unless told otherwise.
+pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+
+#[derive(Debug)]
+struct LogRing {
+    records: std::collections::VecDeque<RequestRecord>,
+    capacity: usize,
+    evicted: u64,
+}
+
+impl LogRing {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn trim(&mut self) {
+        while self.records.len() > self.capacity {
+            self.records.pop_front();
+            self.evicted += 1;
+        }
+    }
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_LOG_CAPACITY)
+    }
 }
 
 impl fmt::Debug for RequestLog {
@@ -748,14 +780,43 @@ impl fmt::Debug for RequestLog {
 }
 
 impl RequestLog {
+    /// An empty log keeping the latest `capacity` records (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(LogRing {
+                records: std::collections::VecDeque::new(),
+                capacity: capacity.max(1),
+                evicted: 0,
+            })),
+            next_seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many records the log keeps.
+    pub fn capacity(&self) -> usize {
+        lock(&self.inner).capacity
+    }
+
+    /// Changes how many records the log keeps (at least one); the oldest go first.
+    pub fn set_capacity(&self, capacity: usize) {
+        let mut ring = lock(&self.inner);
+        ring.capacity = capacity.max(1);
+        ring.trim();
+    }
+
+    /// How many records were pushed out of the ring so far.
+    pub fn evicted(&self) -> u64 {
+        lock(&self.inner).evicted
+    }
+
     /// A copy of the records, oldest first.
     pub fn records(&self) -> Vec<RequestRecord> {
-        lock(&self.inner).clone()
+        lock(&self.inner).records.iter().cloned().collect()
     }
 
     /// Forgets every record so far.
     pub fn clear(&self) {
-        lock(&self.inner).clear();
+        lock(&self.inner).records.clear();
     }
 
     /// Records the arrival of a request; returns its sequence number.
@@ -773,7 +834,8 @@ impl RequestLog {
         let path = uri.path().to_string();
         let query = uri.query().map(str::to_string);
         let info = RequestInfo::parse(method, &path, query.as_deref());
-        lock(&self.inner).push(RequestRecord {
+        let mut ring = lock(&self.inner);
+        ring.records.push_back(RequestRecord {
             seq,
             method: method.clone(),
             path,
@@ -786,6 +848,7 @@ impl RequestLog {
             content_type,
             body,
         });
+        ring.trim();
         seq
     }
 
@@ -797,8 +860,13 @@ impl RequestLog {
         latency: Duration,
         fault: Option<FaultId>,
     ) {
-        let mut records = lock(&self.inner);
-        if let Some(record) = records.iter_mut().rev().find(|record| record.seq == seq) {
+        let mut ring = lock(&self.inner);
+        if let Some(record) = ring
+            .records
+            .iter_mut()
+            .rev()
+            .find(|record| record.seq == seq)
+        {
             record.outcome = outcome;
             record.status = match outcome {
                 Outcome::Responded(status) => Some(status),

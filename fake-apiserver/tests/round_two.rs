@@ -846,3 +846,58 @@ async fn the_watch_timeout_runs_on_the_server_clock() {
         .expect("the watch ended at 30 s of server time");
     assert!(lines.is_empty());
 }
+
+// ---------------------------------------------------------------- 4. reproducible ids, bounded log
+
+#[tokio::test]
+async fn a_seed_gives_the_same_uids_and_generated_names_every_run() {
+    async fn run(seed: u64) -> Vec<String> {
+        let clock = VirtualClock::new(START.parse().expect("valid timestamp"));
+        let server = ApiServer::seeded(Arc::new(clock), seed);
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let mut c = claim("", None);
+            c["metadata"] = json!({"generateName": "data-"});
+            let (code, body) = json_req(
+                &server,
+                "POST",
+                "/api/v1/namespaces/default/persistentvolumeclaims",
+                c,
+            )
+            .await;
+            assert_eq!(code, 201);
+            out.push(format!(
+                "{} {}",
+                body["metadata"]["name"], body["metadata"]["uid"]
+            ));
+        }
+        out
+    }
+    let first = run(42).await;
+    assert_eq!(first, run(42).await);
+    assert_ne!(first, run(43).await);
+    let names: std::collections::BTreeSet<&String> = first.iter().collect();
+    assert_eq!(names.len(), 3, "distinct ids: {first:?}");
+}
+
+#[tokio::test]
+async fn the_request_log_is_a_bounded_ring() {
+    let cluster = fake_apiserver::FakeCluster::default();
+    assert_eq!(
+        cluster.request_log().capacity(),
+        fake_apiserver::control::DEFAULT_LOG_CAPACITY
+    );
+    cluster.request_log().set_capacity(3);
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(cluster.client());
+    for i in 0..5 {
+        let _ = nodes.get_opt(&format!("n{i}")).await.expect("get_opt");
+    }
+    let records = cluster.requests();
+    let paths: Vec<&str> = records.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/api/v1/nodes/n2", "/api/v1/nodes/n3", "/api/v1/nodes/n4"]
+    );
+    assert_eq!(records[0].seq, 2);
+    assert_eq!(cluster.request_log().evicted(), 2);
+}

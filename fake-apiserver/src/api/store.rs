@@ -2,7 +2,6 @@
 //! resourceVersion counter, the watch history and the change notifier.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -52,6 +51,8 @@ pub struct State {
     pub compacted: u64,
     /// Claims removed since the controllers last ran: (namespace, name, uid).
     pub removed_claims: Vec<(String, String, String)>,
+    /// The seed uids and generated names derive from (with `uid_counter`).
+    pub seed: u64,
     uid_counter: u64,
 }
 
@@ -119,11 +120,12 @@ impl State {
         self.compacted = self.rv;
     }
 
-    /// A new random-looking UUID (version 4 layout).
+    /// A new random-looking UUID (version 4 layout), a function of the seed and how many
+    /// ids came before: the same seed and the same requests give the same uids.
     pub fn new_uid(&mut self) -> String {
         self.uid_counter += 1;
-        let a = random_u64(self.uid_counter);
-        let b = random_u64(a ^ self.uid_counter.rotate_left(17));
+        let a = random_u64(self.seed, self.uid_counter);
+        let b = random_u64(self.seed ^ 0x5555_5555_5555_5555, self.uid_counter);
         format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
             (a >> 32) as u32,
@@ -138,7 +140,7 @@ impl State {
     pub fn name_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         self.uid_counter += 1;
-        let mut n = random_u64(self.uid_counter);
+        let mut n = random_u64(self.seed, self.uid_counter);
         let mut out = String::new();
         for _ in 0..5 {
             out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
@@ -148,10 +150,14 @@ impl State {
     }
 }
 
-fn random_u64(seed: u64) -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(seed);
-    h.finish()
+/// SplitMix64 of (seed, n): well mixed, and the same on every run and platform.
+fn random_u64(seed: u64, n: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Sets `metadata.resourceVersion`.
@@ -173,6 +179,19 @@ pub struct Store {
     notify: tokio::sync::watch::Sender<u64>,
 }
 
+impl Store {
+    /// An empty store whose uids and generated names derive from `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            state: Mutex::new(State {
+                seed,
+                ..State::default()
+            }),
+            notify: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
 impl Default for Store {
     fn default() -> Self {
         Self {
@@ -191,6 +210,7 @@ impl Store {
             rv: state.rv,
             objects: state.objects.clone(),
             compacted: state.rv,
+            seed: state.seed ^ state.uid_counter,
             ..State::default()
         };
         Store {
