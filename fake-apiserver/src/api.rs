@@ -62,6 +62,7 @@
 mod controllers;
 mod discovery;
 mod events;
+mod openapi;
 mod patch;
 pub mod protobuf;
 mod resources;

@@ -5,6 +5,8 @@
 //! - the pvc-protection controller removes its finalizer from a claim being deleted once no
 //!   running Pod mounts it;
 //! - the PV controller turns a Bound volume whose claim is gone `Released`;
+//! - the kubelet of every Node holds its heartbeat Lease in `kube-node-lease` (so
+//!   `kubectl describe node` shows it);
 //! - the pv-protection controller removes its finalizer from a volume being deleted once it
 //!   is not Bound.
 
@@ -153,4 +155,40 @@ pub fn settle(state: &mut State) {
             return;
         }
     }
+}
+
+/// The node's heartbeat Lease (`kube-node-lease/<node>`), as its kubelet keeps it; created
+/// with the Node when missing.
+pub fn node_lease(state: &mut State, node: &Value, now: &jiff::Timestamp) {
+    let name = s(node, "/metadata/name").to_string();
+    let key: Key = ("leases", "kube-node-lease".to_string(), name.clone());
+    if name.is_empty()
+        || state.objects.contains_key(&key)
+        || !state.objects.contains_key(&(
+            "namespaces",
+            String::new(),
+            "kube-node-lease".to_string(),
+        ))
+    {
+        return;
+    }
+    let uid = state.new_uid();
+    let renew = now.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+    let created = jiff::Timestamp::from_second(now.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-node-lease",
+            "uid": uid,
+            "creationTimestamp": created,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name,
+                                 "uid": s(node, "/metadata/uid")}],
+        },
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew},
+    });
+    state.put(key, lease, ChangeType::Added);
 }

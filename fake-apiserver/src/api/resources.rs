@@ -6,6 +6,7 @@ use k8s_openapi::api::storage::v1 as storage;
 use k8s_pb::api as pb;
 use serde::Serialize;
 
+use super::openapi;
 use super::protobuf;
 use super::strategy::Kind;
 use serde::de::DeserializeOwned;
@@ -101,6 +102,8 @@ pub struct ResourceDef {
     pub protobuf: fn(&[u8]) -> Result<Value, String>,
     /// The strategy: spec validation on create and update, defaults.
     pub strategy: Kind,
+    /// The JSON schema of this row's k8s-openapi type (for the OpenAPI documents).
+    pub schema: fn() -> Value,
 }
 
 impl ResourceDef {
@@ -110,6 +113,17 @@ impl ResourceDef {
             self.version.to_string()
         } else {
             format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The verbs this row serves (discovery lists them; others get 405).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        match (self.strategy, self.plural) {
+            (Kind::Review, _) => &["create"],
+            (_, "namespaces") => &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+            _ => ALL_VERBS,
         }
     }
 
@@ -243,11 +257,6 @@ const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
-/// The verbs every row serves.
-pub fn verbs() -> &'static [&'static str] {
-    ALL_VERBS
-}
-
 /// Every served resource.
 pub static RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -268,6 +277,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<core::Namespace>,
         protobuf: protobuf::to_json::<pb::core::v1::Namespace, core::Namespace>,
         strategy: Kind::Plain,
+        schema: openapi::schema_of::<core::Namespace>,
         prepare_create: prepare_namespace,
     },
     ResourceDef {
@@ -288,6 +298,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<core::Node>,
         protobuf: protobuf::to_json::<pb::core::v1::Node, core::Node>,
         strategy: Kind::Node,
+        schema: openapi::schema_of::<core::Node>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -308,6 +319,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<core::PersistentVolume>,
         protobuf: protobuf::to_json::<pb::core::v1::PersistentVolume, core::PersistentVolume>,
         strategy: Kind::Volume,
+        schema: openapi::schema_of::<core::PersistentVolume>,
         prepare_create: prepare_pv,
     },
     ResourceDef {
@@ -331,6 +343,7 @@ pub static RESOURCES: &[ResourceDef] = &[
             core::PersistentVolumeClaim,
         >,
         strategy: Kind::Claim,
+        schema: openapi::schema_of::<core::PersistentVolumeClaim>,
         prepare_create: prepare_pvc,
     },
     ResourceDef {
@@ -351,6 +364,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<core::Pod>,
         protobuf: protobuf::to_json::<pb::core::v1::Pod, core::Pod>,
         strategy: Kind::Pod,
+        schema: openapi::schema_of::<core::Pod>,
         prepare_create: prepare_pod,
     },
     ResourceDef {
@@ -371,6 +385,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<core::Event>,
         protobuf: protobuf::to_json::<pb::core::v1::Event, core::Event>,
         strategy: Kind::Event,
+        schema: openapi::schema_of::<core::Event>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -392,6 +407,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<core::Event>,
         protobuf: protobuf::to_json::<pb::events::v1::Event, k8s_openapi::api::events::v1::Event>,
         strategy: Kind::Event,
+        schema: openapi::schema_of::<k8s_openapi::api::events::v1::Event>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -412,6 +428,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<storage::VolumeAttachment>,
         protobuf: protobuf::to_json::<pb::storage::v1::VolumeAttachment, storage::VolumeAttachment>,
         strategy: Kind::Attachment,
+        schema: openapi::schema_of::<storage::VolumeAttachment>,
         prepare_create: prepare_va,
     },
     ResourceDef {
@@ -432,6 +449,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         normalize: roundtrip::<storage::StorageClass>,
         protobuf: protobuf::to_json::<pb::storage::v1::StorageClass, storage::StorageClass>,
         strategy: Kind::Class,
+        schema: openapi::schema_of::<storage::StorageClass>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -455,6 +473,31 @@ pub static RESOURCES: &[ResourceDef] = &[
             k8s_openapi::api::coordination::v1::Lease,
         >,
         strategy: Kind::Plain,
+        schema: openapi::schema_of::<k8s_openapi::api::coordination::v1::Lease>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectaccessreviews",
+        singular: "selfsubjectaccessreview",
+        kind: "SelfSubjectAccessReview",
+        short_names: &[],
+        namespaced: false,
+        storage: "selfsubjectaccessreviews",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::Generic,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>,
+        protobuf: protobuf::to_json::<
+            pb::authorization::v1::SelfSubjectAccessReview,
+            k8s_openapi::api::authorization::v1::SelfSubjectAccessReview,
+        >,
+        strategy: Kind::Review,
+        schema: openapi::schema_of::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>,
         prepare_create: no_prepare,
     },
 ];

@@ -29,6 +29,8 @@ pub enum Kind {
     Node,
     /// Pods.
     Pod,
+    /// SelfSubjectAccessReviews: create-only, never stored, always allowed.
+    Review,
 }
 
 /// `field.NotSupported(path, value, supported)`.
@@ -177,7 +179,7 @@ impl Kind {
     pub fn validate(self, obj: &Value) -> Vec<FieldError> {
         let mut errs = Vec::new();
         match self {
-            Kind::Plain | Kind::Event => {}
+            Kind::Plain | Kind::Event | Kind::Review => {}
             Kind::Claim => {
                 access_modes(&mut errs, obj, "at least 1 access mode is required");
                 class_name(&mut errs, obj);
@@ -467,7 +469,7 @@ impl Kind {
                 }
             }
             Kind::Node => errs.extend(self.validate(new)),
-            Kind::Pod | Kind::Plain | Kind::Event => {}
+            Kind::Pod | Kind::Plain | Kind::Event | Kind::Review => {}
         }
         errs
     }

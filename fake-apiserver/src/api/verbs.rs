@@ -154,6 +154,12 @@ async fn dispatch_verb(
     use http::Method;
     let has_name = target.name.is_some();
     let cluster_wide = target.def.namespaced && target.namespace.is_none();
+    if target.def.strategy == super::strategy::Kind::Review {
+        return match (&req.method, has_name) {
+            (&Method::POST, false) => access_review(server, &target, &req),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     match (&req.method, has_name) {
         (&Method::GET, false) if req.query.flag("watch") || target.watch_path => {
             watch::serve(server, &target, &req)
@@ -863,6 +869,41 @@ fn store_new(
     Ok(state.put(key, obj, ChangeType::Added))
 }
 
+/// A SelfSubjectAccessReview: the fake authorizes everything (as a cluster-admin would be),
+/// so `kubectl auth can-i` answers `yes`. Nothing is stored.
+fn access_review(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let body = decode_body(def, req)?;
+    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    if obj.pointer("/spec/resourceAttributes").is_none()
+        && obj.pointer("/spec/nonResourceAttributes").is_none()
+    {
+        return Err(ApiError::invalid(
+            def.kind,
+            def.group,
+            "",
+            &[FieldError::invalid_json(
+                "spec.resourceAttributes",
+                &Value::Null,
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            )],
+        ));
+    }
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("apiVersion".into(), json!(def.api_version()));
+        map.insert("kind".into(), json!(def.kind));
+        map.insert(
+            "status".into(),
+            json!({"allowed": true, "reason": "the fake API server allows every request"}),
+        );
+        map.entry("metadata").or_insert_with(|| json!({}));
+    }
+    let mut response = json_response(201, &obj);
+    add_warnings(&mut response, &warnings);
+    let _ = server;
+    Ok(response)
+}
+
 fn create(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
     let body = decode_body(def, req)?;
@@ -892,6 +933,9 @@ fn create_prepared(
         validate_new(def, &obj)?;
         super::controllers::admit_create(def.strategy, &mut obj);
         let stored = store_new(&mut state, def, obj)?;
+        if def.strategy == super::strategy::Kind::Node {
+            super::controllers::node_lease(&mut state, &stored, &server.clock.now());
+        }
         super::controllers::settle(&mut state);
         stored
     };
@@ -1421,5 +1465,9 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
             map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
         }
     }
-    store_new(&mut state, def, obj).map_err(|e| e.to_string())
+    let stored = store_new(&mut state, def, obj).map_err(|e| e.to_string())?;
+    if def.strategy == super::strategy::Kind::Node {
+        super::controllers::node_lease(&mut state, &stored, &server.clock.now());
+    }
+    Ok(stored)
 }

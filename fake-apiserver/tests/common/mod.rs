@@ -113,6 +113,24 @@ pub fn require_kubectl() {
     }
 }
 
+/// Every kubectl to test against: `kubectl` and each `kubectl.1.27` … `kubectl.1.33` found in
+/// the same directory (the version matrix). Fails loudly without kubectl.
+pub fn kubectl_versions() -> Vec<String> {
+    require_kubectl();
+    let mut out = vec!["kubectl".to_string()];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dir = std::env::split_paths(&path).find(|d| d.join("kubectl").is_file());
+    if let Some(dir) = dir {
+        for minor in 27..=33 {
+            let name = format!("kubectl.1.{minor}");
+            if dir.join(&name).is_file() {
+                out.push(dir.join(&name).to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
 /// The `fake-apiserver` binary running as a child, with its kubeconfig and a kubectl cache dir.
 pub struct FakeProcess {
     child: Child,
@@ -169,12 +187,21 @@ impl FakeProcess {
 
     /// A kubectl command with this server's kubeconfig and a private discovery cache.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("kubectl");
+        self.kubectl_command_with("kubectl", args)
+    }
+
+    /// As [`kubectl_command`](Self::kubectl_command) with another kubectl binary (the
+    /// version matrix), and a discovery cache of its own.
+    pub fn kubectl_command_with(&self, binary: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(binary);
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
-            .arg(self.dir.join("kube-cache"))
+            .arg(
+                self.dir
+                    .join(&format!("kube-cache-{}", binary.replace('/', "_"))),
+            )
             .args(args)
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null());
@@ -183,8 +210,13 @@ impl FakeProcess {
 
     /// Runs kubectl to completion (with a deadline); returns its output.
     pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with("kubectl", args)
+    }
+
+    /// Runs the kubectl `binary` to completion (with a deadline); returns its output.
+    pub fn kubectl_with(&self, binary: &str, args: &[&str]) -> Output {
         let mut child = self
-            .kubectl_command(args)
+            .kubectl_command_with(binary, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
