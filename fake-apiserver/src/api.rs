@@ -84,6 +84,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
+pub use crate::request_info::query_bool;
+use crate::request_info::{Query, RequestInfo, path_segments};
 
 pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
 pub use status::{ApiError, FieldError};
@@ -339,7 +341,7 @@ impl ApiServer {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<ResponseBody>, ApiError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::status(
                 413,
@@ -348,32 +350,29 @@ impl ApiServer {
                 None,
             ));
         }
-        let path = parts.uri.path().to_string();
-        let query = Query::parse(parts.uri.query().unwrap_or(""));
-        // Path segments are percent-decoded as Go's net/url does ('+' stays '+').
-        let decoded: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(&s.replace('+', "%2B")))
-            .collect();
-        let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        // The request's info, parsed once (by the control layer when it ran).
+        let info = parts.extensions.remove::<RequestInfo>().unwrap_or_else(|| {
+            RequestInfo::parse(&parts.method, parts.uri.path(), parts.uri.query())
+        });
         let req = Request {
             method: parts.method,
             headers: parts.headers,
-            query,
+            query: info.query.clone(),
             body,
         };
-        if let Some(response) = discovery::serve(&segs, &req)? {
-            return Ok(response);
+        if info.resource.is_none() {
+            let decoded = path_segments(parts.uri.path());
+            let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
+            if let Some(response) = discovery::serve(&segs, &req)? {
+                return Ok(response);
+            }
         }
-        let Some(target) = parse_resource_path(&segs) else {
+        let Some(target) = Target::from_info(&info) else {
             // Inside a served group version the API handler answers (a NotFound Status);
             // elsewhere the mux's plain-text 404.
-            let served = match segs.as_slice() {
-                ["api", "v1", _, ..] => true,
-                ["apis", g, v, _, ..] => resources::group_versions().contains(&(*g, *v)),
-                _ => false,
-            };
+            let served = info.resource.is_some()
+                && resources::group_versions()
+                    .contains(&(info.group.as_str(), info.version.as_str()));
             if served {
                 return Err(ApiError::status(
                     404,
@@ -442,83 +441,6 @@ pub(crate) fn partial_metadata(shown: &Value) -> Value {
     })
 }
 
-/// Query parameters (empty pairs such as a leading `&` are skipped; values percent-decoded).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(text: &str) -> Self {
-        Self(
-            text.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(k), percent_decode(v))
-                })
-                .collect(),
-        )
-    }
-
-    /// The first value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether the boolean parameter `key` is true, by the server's rule
-    /// (`runtime.Convert_Slice_string_To_bool`): present and not `0` or `false` (any case).
-    /// So `?watch`, `watch=True` and `watch=yes` are all true.
-    pub fn flag(&self, key: &str) -> bool {
-        self.get(key).is_some_and(query_bool)
-    }
-}
-
-/// The server's reading of a boolean query value: anything but `0` and `false` (any case) is
-/// true (`runtime.Convert_Slice_string_To_bool`, and `RequestInfoFactory` for `watch`).
-///
-/// ```
-/// use fake_apiserver::api::query_bool;
-/// assert!(query_bool("") && query_bool("True") && query_bool("yes") && query_bool("1"));
-/// assert!(!query_bool("0") && !query_bool("FALSE"));
-/// ```
-pub fn query_bool(value: &str) -> bool {
-    value != "0" && !value.eq_ignore_ascii_case("false")
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A resource URL, resolved against the table.
 pub(crate) struct Target {
     pub def: &'static ResourceDef,
@@ -528,56 +450,39 @@ pub(crate) struct Target {
     pub watch_path: bool,
 }
 
-fn parse_resource_path(segs: &[&str]) -> Option<Target> {
-    let (group, version, rest) = match segs {
-        ["api", "v1", rest @ ..] => ("", "v1", rest),
-        ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return None,
-    };
-    let (watch_path, rest) = match rest {
-        ["watch", rest @ ..] => (true, rest),
-        _ => (false, rest),
-    };
-    let (namespace, plural, tail) = match rest {
-        ["namespaces", ns, sub @ ("status" | "finalize")] if group.is_empty() => {
-            let def = resources::lookup("", "v1", "namespaces")?;
-            if *sub != "status" {
-                return None;
-            }
-            return Some(Target {
-                def,
-                namespace: None,
-                name: Some((*ns).to_string()),
-                subresource: Some("status".into()),
-                watch_path,
-            });
+impl Target {
+    /// Resolves a request's info against the resource table; `None` when no route serves it.
+    fn from_info(info: &RequestInfo) -> Option<Target> {
+        let resource = info.resource.as_deref()?;
+        if info.extra_segments {
+            return None;
         }
-        ["namespaces", ns, plural, tail @ ..] => (Some((*ns).to_string()), *plural, tail),
-        [plural, tail @ ..] => (None, *plural, tail),
-        [] => return None,
-    };
-    let def = resources::lookup(group, version, plural)?;
-    if namespace.is_some() && !def.namespaced {
-        return None;
-    }
-    let (name, subresource) = match tail {
-        [] => (None, None),
-        [name] => (Some((*name).to_string()), None),
-        [name, "status"] if def.has_status => {
-            (Some((*name).to_string()), Some("status".to_string()))
+        let def = resources::lookup(&info.group, &info.version, resource)?;
+        let name = info.path_name.clone();
+        let subresource = match info.subresource.as_deref() {
+            None => None,
+            Some("status") if def.has_status && name.is_some() => Some("status".to_string()),
+            Some(_) => return None,
+        };
+        let namespace = if def.plural == "namespaces" {
+            None
+        } else {
+            info.namespace.clone()
+        };
+        if namespace.is_some() && !def.namespaced {
+            return None;
         }
-        _ => return None,
-    };
-    if namespace.is_none() && def.namespaced && name.is_some() {
-        return None;
+        if namespace.is_none() && def.namespaced && name.is_some() {
+            return None;
+        }
+        Some(Target {
+            def,
+            namespace,
+            name,
+            subresource,
+            watch_path: info.watch_path,
+        })
     }
-    Some(Target {
-        def,
-        namespace,
-        name,
-        subresource,
-        watch_path,
-    })
 }
 
 /// Splits a YAML stream into documents on `---` lines (a line `...` ends a document).
@@ -673,8 +578,6 @@ mod tests {
         assert!(q.flag("watch"));
         assert_eq!(q.get("fieldSelector"), Some("involvedObject.name=data,b="));
         assert_eq!(q.get("x"), Some(""));
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("a%2"), "a%2");
     }
 
     #[test]
@@ -684,23 +587,25 @@ mod tests {
         assert!(docs[1].contains("b: 2"));
     }
 
+    fn target(path: &str) -> Option<Target> {
+        Target::from_info(&RequestInfo::parse(&http::Method::GET, path, None))
+    }
+
     #[test]
     fn resource_paths_resolve() {
-        let t = parse_resource_path(&[
-            "api",
-            "v1",
-            "namespaces",
-            "ns1",
-            "persistentvolumeclaims",
-            "x",
-        ])
-        .expect("pvc");
+        let t = target("/api/v1/namespaces/ns1/persistentvolumeclaims/x").expect("pvc");
         assert_eq!(t.def.plural, "persistentvolumeclaims");
         assert_eq!(t.name.as_deref(), Some("x"));
-        assert!(parse_resource_path(&["api", "v1", "namespaces", "ns1", "nodes"]).is_none());
-        let ns = parse_resource_path(&["api", "v1", "namespaces", "ns1"]).expect("namespace");
+        assert!(target("/api/v1/namespaces/ns1/nodes").is_none());
+        let ns = target("/api/v1/namespaces/ns1").expect("namespace");
         assert_eq!(ns.def.plural, "namespaces");
-        assert!(parse_resource_path(&["api", "v1", "events", "x"]).is_none());
-        assert!(parse_resource_path(&["apis", "events.k8s.io", "v1", "events"]).is_some());
+        assert_eq!(ns.name.as_deref(), Some("ns1"));
+        assert!(ns.namespace.is_none());
+        assert!(target("/api/v1/events/x").is_none());
+        assert!(target("/apis/events.k8s.io/v1/events").is_some());
+        assert!(target("/api/v1/namespaces/ns1/finalize").is_none());
+        assert!(target("/api/v1/namespaces/a/pods/b/status/d").is_none());
+        let status = target("/api/v1/namespaces/ns1/status").expect("namespace status");
+        assert_eq!(status.subresource.as_deref(), Some("status"));
     }
 }

@@ -154,7 +154,12 @@ async fn discovery_serves_short_names_verbs_and_groups() {
     let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(
         names,
-        ["events.k8s.io", "storage.k8s.io", "coordination.k8s.io"]
+        [
+            "events.k8s.io",
+            "storage.k8s.io",
+            "coordination.k8s.io",
+            "authorization.k8s.io"
+        ]
     );
     let storage = client
         .list_api_group_resources("storage.k8s.io/v1")

@@ -901,3 +901,45 @@ async fn the_request_log_is_a_bounded_ring() {
     assert_eq!(records[0].seq, 2);
     assert_eq!(cluster.request_log().evicted(), 2);
 }
+
+// ---------------------------------------------------------------- 6. structure
+
+#[tokio::test]
+async fn routing_faults_and_the_log_read_one_request_info() {
+    use fake_apiserver::control::{Fault, Verb};
+    use fake_apiserver::request_info::RequestInfo;
+    let (server, _clock) = setup();
+    // The API server routes by the info in the extensions, not by re-reading the path.
+    let mut request = get("/api/v1/namespaces/default/persistentvolumeclaims/anything");
+    request.extensions_mut().insert(RequestInfo::parse(
+        &http::Method::GET,
+        "/api/v1/namespaces",
+        None,
+    ));
+    let lines = body_lines(server.handle(request).await).await;
+    assert_eq!(lines[0]["kind"], "NamespaceList");
+
+    // Through the control layer: the fault rule, the log and the router agree on a
+    // percent-encoded name.
+    let cluster = fake_apiserver::FakeCluster::default();
+    cluster.faults().add(
+        Fault::new(Verb::Get, "persistentvolumeclaims")
+            .name("a b")
+            .status(503),
+    );
+    let client = cluster.client();
+    let request = http::Request::get("/api/v1/namespaces/default/persistentvolumeclaims/a%20b")
+        .body(Vec::new())
+        .expect("request");
+    let err = client
+        .request::<Value>(request)
+        .await
+        .expect_err("the fault answers");
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 503));
+    let record = &cluster.requests()[0];
+    assert_eq!(record.info.name.as_deref(), Some("a b"));
+    assert_eq!(
+        record.info.query,
+        fake_apiserver::request_info::Query::default()
+    );
+}
