@@ -62,6 +62,7 @@
 mod controllers;
 mod discovery;
 mod events;
+mod filter;
 mod openapi;
 mod patch;
 pub mod protobuf;
@@ -221,7 +222,7 @@ impl ApiServer {
             .objects
             .iter()
             .filter(|(key, _)| key.0 == def.storage)
-            .map(|(_, obj)| verbs::view(def, obj))
+            .map(|(_, obj)| filter::view(def, obj))
             .collect()
     }
 
@@ -241,7 +242,7 @@ impl ApiServer {
             name.to_string(),
         );
         let state = self.store.lock();
-        state.objects.get(&key).map(|obj| verbs::view(def, obj))
+        state.objects.get(&key).map(|obj| filter::view(def, obj))
     }
 
     /// Every object of the k8s-openapi type `K`, decoded, in list order.

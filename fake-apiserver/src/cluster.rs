@@ -143,8 +143,19 @@ impl FakeCluster {
         self.server.clock()
     }
 
-    /// Serves this cluster over HTTP (see [`transport::serve_http`]).
+    /// Serves this cluster over HTTP (see [`transport::serve_http`]): bearer-token and
+    /// body-limit layers, then the control layer and the API server.
     pub async fn serve_http(&self, options: HttpOptions) -> Result<HttpServer, TransportError> {
         transport::serve_http(self, options).await
+    }
+}
+
+impl transport::Servable for FakeCluster {
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn service(&self) -> ControlService<ApiService> {
+        FakeCluster::service(self)
     }
 }

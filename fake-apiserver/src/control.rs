@@ -748,30 +748,7 @@ fn fault_status(response: &FaultResponse, info: &RequestInfo) -> Status {
 /// assert_eq!(response.status(), 401);
 /// ```
 pub fn status_response(status: &Status) -> http::Response<ResponseBody> {
-    let code = status
-        .code
-        .and_then(|code| u16::try_from(code).ok())
-        .and_then(|code| http::StatusCode::from_u16(code).ok())
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    // Serializing a Status (strings, numbers, nested plain structs) cannot fail.
-    let body = serde_json::to_vec(status).unwrap_or_default();
-    let mut response = http::Response::new(Full::new(Bytes::from(body)).boxed());
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Some(secs) = status
-        .details
-        .as_ref()
-        .and_then(|details| details.retry_after_seconds)
-        .filter(|secs| *secs > 0)
-    {
-        response
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
-    }
-    response
+    crate::api::ApiError::from_status(status).response()
 }
 
 fn fault_response(response: &FaultResponse, info: &RequestInfo) -> http::Response<ResponseBody> {

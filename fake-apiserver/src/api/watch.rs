@@ -13,10 +13,10 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
 
+use super::filter::{Filter, view};
 use super::resources::ResourceDef;
 use super::status::{ApiError, FieldError};
 use super::store::{ChangeType, set_rv};
-use super::verbs::{Filter, view};
 use super::{ApiServer, Request, ResponseBody, Target, partial_metadata, table};
 
 type Response = http::Response<ResponseBody>;
