@@ -20,7 +20,7 @@ fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
 pub fn view(def: &ResourceDef, stored: &Value) -> Value {
     match def.view {
         View::EventsV1 => events::v1_view(stored),
-        View::Plain if def.storage == "events" => events::core_view(stored),
+        View::Plain if def.strategy.is_event() => events::core_view(stored),
         View::Plain => {
             let mut obj = stored.clone();
             if let Some(map) = obj.as_object_mut() {
@@ -125,7 +125,7 @@ fn map_field_label(def: &ResourceDef, label: &str) -> Result<String, ApiError> {
 }
 
 fn field_value(def: &ResourceDef, obj: &Value, label: &str) -> String {
-    if def.storage == "events" {
+    if def.strategy.is_event() {
         return events::field_value(obj, label);
     }
     match label {

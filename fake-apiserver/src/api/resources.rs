@@ -276,7 +276,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Namespace>,
         protobuf: protobuf::to_json::<pb::core::v1::Namespace, core::Namespace>,
-        strategy: Kind::Plain,
+        strategy: Kind::Namespace,
         schema: openapi::schema_of::<core::Namespace>,
         prepare_create: prepare_namespace,
     },

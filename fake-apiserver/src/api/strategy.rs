@@ -13,8 +13,10 @@ use super::validation;
 /// Which strategy a resource row follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// No spec rules beyond ObjectMeta (namespaces, leases, access reviews).
+    /// No spec rules beyond ObjectMeta (leases).
     Plain,
+    /// Namespaces: DNS-label names, finalized by the namespace controller, never collected.
+    Namespace,
     /// Events (their own rules, in `events`).
     Event,
     /// PersistentVolumeClaims.
@@ -179,7 +181,7 @@ impl Kind {
     pub fn validate(self, obj: &Value) -> Vec<FieldError> {
         let mut errs = Vec::new();
         match self {
-            Kind::Plain | Kind::Event | Kind::Review => {}
+            Kind::Plain | Kind::Namespace | Kind::Event | Kind::Review => {}
             Kind::Claim => {
                 access_modes(&mut errs, obj, "at least 1 access mode is required");
                 class_name(&mut errs, obj);
@@ -469,9 +471,46 @@ impl Kind {
                 }
             }
             Kind::Node => errs.extend(self.validate(new)),
-            Kind::Pod | Kind::Plain | Kind::Event | Kind::Review => {}
+            Kind::Pod | Kind::Plain | Kind::Namespace | Kind::Event | Kind::Review => {}
         }
         errs
+    }
+
+    /// Events: one store seen through two groups, their own validation, create on update
+    /// (`AllowCreateOnUpdate`), no watch cache.
+    pub fn is_event(self) -> bool {
+        self == Kind::Event
+    }
+
+    /// Namespaces.
+    pub fn is_namespace(self) -> bool {
+        self == Kind::Namespace
+    }
+
+    /// The name rule of ObjectMeta validation: DNS-1123 label for namespaces, subdomain
+    /// otherwise.
+    pub fn name_rule(self) -> fn(&str, bool) -> Vec<String> {
+        if self == Kind::Namespace {
+            |name, prefix| {
+                if prefix {
+                    validation::dns1123_label(&format!("{name}a"))
+                } else {
+                    validation::dns1123_label(name)
+                }
+            }
+        } else {
+            validation::subdomain_rule
+        }
+    }
+
+    /// The 410 text of a watch from a compacted revision: events skip the watch cache and
+    /// get etcd's wording, other kinds the cache's.
+    pub fn too_old(self, requested: u64, oldest: u64) -> String {
+        if self == Kind::Event {
+            "The resourceVersion for the provided watch is too old.".to_string()
+        } else {
+            format!("too old resource version: {requested} ({oldest})")
+        }
     }
 
     /// Defaults the real server applies on create (SetDefaults_*).

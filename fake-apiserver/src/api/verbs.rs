@@ -157,7 +157,9 @@ async fn dispatch_verb(
         (&Method::PUT, true) => update(server, &target, &req),
         (&Method::PATCH, true) => patch(server, &target, &req),
         (&Method::DELETE, true) if target.subresource.is_none() => delete(server, &target, &req),
-        (&Method::DELETE, false) if !cluster_wide && target.def.plural != "namespaces" => {
+        (&Method::DELETE, false)
+            if !cluster_wide && target.def.verbs().contains(&"deletecollection") =>
+        {
             delete_collection(server, &target, &req)
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -508,7 +510,7 @@ fn prepare_body(def: &ResourceDef, body: Value, req: &Request) -> Result<Prepare
 /// The strategy's validation of a new object plus the generic ObjectMeta check.
 fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     let name = meta(obj, "name");
-    if def.storage == "events" {
+    if def.strategy.is_event() {
         let errs = events::validate_create(obj, event_api(def));
         if !errs.is_empty() {
             return Err(ApiError::invalid("Event", "", name, &errs));
@@ -528,17 +530,7 @@ fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
 }
 
 fn name_rule(def: &ResourceDef) -> fn(&str, bool) -> Vec<String> {
-    if def.plural == "namespaces" {
-        |name, prefix| {
-            if prefix {
-                validation::dns1123_label(&format!("{name}a"))
-            } else {
-                validation::dns1123_label(name)
-            }
-        }
-    } else {
-        validation::subdomain_rule
-    }
+    def.strategy.name_rule()
 }
 
 /// `ValidateObjectMetaUpdate`: no new finalizers on an object being deleted.
@@ -885,7 +877,7 @@ fn apply_update(
         map.insert("apiVersion".into(), json!(canonical.api_version()));
         map.insert("kind".into(), json!(canonical.kind));
     }
-    if def.storage == "events" {
+    if def.strategy.is_event() {
         common.extend(events::validate_update(&new, &existing, event_api(def)));
         if !common.is_empty() {
             return Err(ApiError::invalid("Event", "", &name, &common));
@@ -969,7 +961,7 @@ fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
         match state.objects.get(&key_of(target, &name)).cloned() {
             Some(existing) => apply_update(server, &mut state, target, obj, existing)?,
             // Events allow create on update (AllowCreateOnUpdate).
-            None if def.storage == "events" && target.subresource.is_none() => {
+            None if def.strategy.is_event() && target.subresource.is_none() => {
                 stamp_new(
                     server,
                     &mut state,
@@ -1128,7 +1120,7 @@ fn delete_one(
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
-    if def.plural == "namespaces" {
+    if def.strategy.is_namespace() {
         if matches!(name.as_str(), "default" | "kube-system" | "kube-public") {
             return Err(ApiError::status(
                 403,
@@ -1297,7 +1289,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         return Err(format!("{kind} has no metadata.name"));
     }
     // A fixture naming a namespace the cluster already has (say `default`) is fine as it is.
-    if def.plural == "namespaces" {
+    if def.strategy.is_namespace() {
         let key: Key = ("namespaces", String::new(), name.clone());
         if let Some(existing) = state.objects.get(&key) {
             return Ok(existing.clone());
@@ -1316,7 +1308,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
     m.entry("uid").or_insert(json!(uid));
     m.entry("creationTimestamp").or_insert(json!(now));
     m.remove("resourceVersion");
-    if def.plural == "namespaces" {
+    if def.strategy.is_namespace() {
         let labels = m.entry("labels").or_insert_with(|| json!({}));
         if let Some(l) = labels.as_object_mut() {
             l.entry("kubernetes.io/metadata.name")

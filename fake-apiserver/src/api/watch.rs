@@ -113,15 +113,7 @@ impl WatchState {
         if self.cursor < state.compacted {
             // The changes after the cursor were trimmed or compacted away: as etcd's watcher,
             // end with 410 rather than skip them.
-            let message = if self.def.storage == "events" {
-                "The resourceVersion for the provided watch is too old.".to_string()
-            } else {
-                format!(
-                    "too old resource version: {} ({})",
-                    self.cursor,
-                    state.compacted + 1
-                )
-            };
+            let message = self.def.strategy.too_old(self.cursor, state.compacted + 1);
             drop(state);
             self.pending
                 .push_back(line("ERROR", &ApiError::expired(message).body));
@@ -275,11 +267,7 @@ pub(crate) fn serve(
         let initial = send_initial == Some(true) || matches!(requested, None | Some(0));
         match requested {
             Some(n) if n != 0 && n < state.compacted && send_initial != Some(true) => {
-                let message = if def.storage == "events" {
-                    "The resourceVersion for the provided watch is too old.".to_string()
-                } else {
-                    format!("too old resource version: {n} ({})", state.compacted + 1)
-                };
+                let message = def.strategy.too_old(n, state.compacted + 1);
                 st.pending
                     .push_back(line("ERROR", &ApiError::expired(message).body));
                 st.done = true;
