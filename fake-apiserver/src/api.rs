@@ -10,54 +10,20 @@
 //! - `validation`: name and ObjectMeta checks with the real message texts;
 //! - `patch`: JSON patch, merge patch and strategic merge patch;
 //! - `table`: meta.k8s.io `Table` output for `kubectl get`;
-//! - `discovery`: `/version`, `/api`, `/apis`, group versions and `/openapi/v3`;
+//! - `discovery`: `/version`, `/api`, `/apis`, group versions and the `/openapi` paths;
+//! - `openapi`: OpenAPI v2/v3 documents with schemas derived from k8s-openapi;
+//! - `protobuf`: protobuf request bodies (the `k8s\0` envelope, k8s-pb messages);
+//! - `strategy`: each kind's spec validation, update rules and defaults;
+//! - `controllers`: protection finalizers, PV release, node Leases (run inside writes);
+//! - `filter`: the view of a stored object through a row, and list/watch selectors;
 //! - `status`: `Status` error objects.
 //!
 //! # Where the fake still differs from kube-apiserver
 //!
-//! On the paths it serves it follows `shared/reference/kubernetes-api-fidelity.md`; these are the
-//! known differences:
-//! - **Strategic merge patch** knows the merge keys of the kinds served (`conditions`/`addresses`
-//!   by `type`, containers/volumes/env by `name`, `ownerReferences` by `uid`, `finalizers` as a
-//!   set, ...) and the `$patch`, `$deleteFromPrimitiveList` and `$retainKeys` directives; it
-//!   ignores `$setElementOrder` and does not read the OpenAPI `x-kubernetes-patch-*` markers.
-//! - **Server-side apply** (`application/apply-patch+yaml`) is a strategic merge of the applied
-//!   configuration (it creates when missing): no managedFields, no field ownership, no conflicts.
-//!   No object carries `managedFields`.
-//! - **Validation** is complete for Events (fidelity doc §1) and ObjectMeta (names, namespace,
-//!   label keys/values, uid immutability); of the other kinds' spec rules only the PVC's
-//!   `spec.accessModes` and `spec.resources[storage]` on create, PVC spec immutability (volumeName
-//!   set once, storage request of a bound claim) and VolumeAttachment spec immutability on
-//!   update. PV and pod spec rules, PVC shrink rules and annotation size limits are not.
-//! - **Defaulting** is a subset: PVC/PV `volumeMode: Filesystem`, PV reclaim policy `Retain`,
-//!   initial `status.phase` for PVC/PV/Pod/Namespace, namespace finalizer and
-//!   `kubernetes.io/metadata.name` label. No admission plugins beyond NamespaceLifecycle (a
-//!   create in a missing namespace is 404; `default`, `kube-system`, `kube-public` cannot be
-//!   deleted). No `pvc-protection` finalizers are added.
-//! - **Deletion** is immediate unless the object has finalizers (then it gets a
-//!   `deletionTimestamp` and goes when the last finalizer is removed). Pods are not graceful
-//!   (no 30 s grace period). A deleted namespace turns `Terminating` (new content gets the
-//!   real 403) and it and everything in it go [`NAMESPACE_CLEANUP_DELAY`] later on the server's
-//!   clock, the namespace controller's work in one step. `gracePeriodSeconds` and `propagationPolicy` are ignored. `dryRun=All` runs the
-//!   write against a scratch copy of the store (a dry-run create with a resourceVersion still
-//!   gets the 500 the real server gives only to real creates).
-//! - **Lists** always serve the latest state: `resourceVersion`/`resourceVersionMatch` on a list
-//!   are ignored, and a `continue` token resumes after its key at the *current* state rather than
-//!   at the snapshot of the first page (never 410 for an old token). Tokens are hex, not base64.
-//! - **Watch** history keeps the last 20 000 changes; older resourceVersions get
-//!   the 410 ERROR event. Bookmarks are sent after the initial events (when asked) and whenever a
-//!   change of the watched resource was filtered out by the selector, not once a minute.
-//!   `timeoutSeconds` runs on tokio time (not the server's clock); without it a watch lasts 30 min.
-//! - **Strict field validation** reports unknown fields (found by decoding through the
-//!   k8s-openapi type) but not duplicate JSON fields.
-//! - **Content types**: JSON and YAML bodies; protobuf and CBOR get 415; responses are always
-//!   JSON (Table and PartialObjectMetadata when asked). Aggregated discovery is not served (kubectl
-//!   falls back to the plain documents, as the fidelity doc §3.1 says it does).
-//! - **OpenAPI**: only `/openapi/v3` with per-kind operations (enough for kubectl's field
-//!   validation check); no schemas, no `/openapi/v2`.
-//! - **Events** are kept forever (no `--event-ttl`).
-//! - Table columns follow kube-apiserver's printers for events, PVCs, PVs, nodes, pods (simplified
-//!   Ready/Status/Restarts), namespaces and volume attachments.
+//! The list is kept in the crate's README (section "Where it still differs from a real
+//! kube-apiserver"): server-side apply without managedFields, a subset of spec validation and
+//! defaulting, synchronous controllers, lists of the latest state, JSON-only answers, OpenAPI
+//! schemas as k8s-openapi's `schemars` feature derives them, seeded ids, events kept forever.
 
 mod controllers;
 mod discovery;

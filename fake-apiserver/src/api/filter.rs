@@ -62,6 +62,19 @@ impl Filter {
         })
     }
 
+    /// The value an exact (`=`/`==`) term on the stored field `label` requires, if any.
+    pub fn exact(&self, label: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(l, _, negated)| l == label && !negated)
+            .map(|(_, v, _)| v.as_str())
+    }
+
+    /// The namespace the filter is restricted to, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
     /// Whether the filter has label or field terms.
     pub fn has_selectors(&self) -> bool {
         !self.labels.0.is_empty() || !self.fields.is_empty()

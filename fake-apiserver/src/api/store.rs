@@ -1,13 +1,19 @@
 //! The in-memory store: objects keyed by (storage key, namespace, name), one monotonic
 //! resourceVersion counter, the watch history and the change notifier.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
 /// How many watch events the history keeps before the oldest are compacted away.
 pub const HISTORY_LIMIT: usize = 20_000;
+
+/// The event fields indexed for field-selector LISTs: (stored field label, JSON pointer).
+pub const EVENT_INDEX: [(&str, &str); 2] = [
+    ("involvedObject.uid", "/involvedObject/uid"),
+    ("involvedObject.name", "/involvedObject/name"),
+];
 
 /// The kind of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,11 @@ pub struct State {
     pub removed_claims: Vec<(String, String, String)>,
     /// The seed uids and generated names derive from (with `uid_counter`).
     pub seed: u64,
+    /// Events by `involvedObject.uid` and `involvedObject.name` (the field selectors kubectl
+    /// describe and the poster use): a LIST with such a term reads its candidates here
+    /// instead of scanning. May hold keys of objects gone or changed since (they are checked
+    /// again); never misses one.
+    pub event_index: HashMap<(&'static str, String), BTreeSet<Key>>,
     uid_counter: u64,
 }
 
@@ -63,6 +74,49 @@ impl State {
         self.rv
     }
 
+    fn index_add(&mut self, key: &Key, object: &Value) {
+        if key.0 != "events" {
+            return;
+        }
+        for (label, pointer) in EVENT_INDEX {
+            if let Some(value) = object.pointer(pointer).and_then(Value::as_str) {
+                self.event_index
+                    .entry((label, value.to_string()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+    }
+
+    fn index_remove(&mut self, key: &Key, object: &Value) {
+        if key.0 != "events" {
+            return;
+        }
+        for (label, pointer) in EVENT_INDEX {
+            if let Some(value) = object.pointer(pointer).and_then(Value::as_str) {
+                let entry = (label, value.to_string());
+                if let Some(set) = self.event_index.get_mut(&entry) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.event_index.remove(&entry);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys of events whose indexed `label` (see [`EVENT_INDEX`]) is `value`; `None`
+    /// when `label` is not indexed.
+    pub fn indexed(&self, label: &str, value: &str) -> Option<Vec<Key>> {
+        let label = EVENT_INDEX.iter().find(|(l, _)| *l == label)?.0;
+        Some(
+            self.event_index
+                .get(&(label, value.to_string()))
+                .map(|set| set.iter().cloned().collect())
+                .unwrap_or_default(),
+        )
+    }
+
     /// Stores `object` under `key` at a new revision and records the change.
     ///
     /// The object's `metadata.resourceVersion` is set to the new revision.
@@ -70,6 +124,10 @@ impl State {
         let rv = self.next_rv();
         set_rv(&mut object, rv);
         let old = self.objects.insert(key.clone(), object.clone());
+        if let Some(old) = &old {
+            self.index_remove(&key, old);
+        }
+        self.index_add(&key, &object);
         self.record(Change {
             rv,
             storage: key.0,
@@ -83,6 +141,7 @@ impl State {
     /// Removes the object under `key` at a new revision; returns its last state.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let old = self.objects.remove(key)?;
+        self.index_remove(key, &old);
         if key.0 == "persistentvolumeclaims" {
             let uid = old
                 .pointer("/metadata/uid")
@@ -211,6 +270,7 @@ impl Store {
             objects: state.objects.clone(),
             compacted: state.rv,
             seed: state.seed ^ state.uid_counter,
+            event_index: state.event_index.clone(),
             ..State::default()
         };
         Store {

@@ -257,12 +257,34 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     let mut remaining = 0i64;
     // etcd orders keys `<namespace>/<name>` by bytes: sort by that string, not the tuple
     // (`a-b/x` comes before `a/x`).
-    let mut keyed: Vec<(String, &Value)> = state
-        .objects
-        .iter()
-        .filter(|((storage, _, _), _)| *storage == def.storage)
-        .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
-        .collect();
+    // Candidates: from the event index when an exact term on an indexed field allows it,
+    // else the range of this resource (and namespace) in key order.
+    let indexed = super::store::EVENT_INDEX.iter().find_map(|(label, _)| {
+        if def.storage != "events" {
+            return None;
+        }
+        filter
+            .exact(label)
+            .and_then(|value| state.indexed(label, value))
+    });
+    let mut keyed: Vec<(String, &Value)> = match indexed {
+        Some(keys) => keys
+            .iter()
+            .filter_map(|key| state.objects.get(key).map(|obj| (key, obj)))
+            .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
+            .collect(),
+        None => {
+            let ns = filter.namespace().unwrap_or("").to_string();
+            state
+                .objects
+                .range((def.storage, ns.clone(), String::new())..)
+                .take_while(|((storage, key_ns, _), _)| {
+                    *storage == def.storage && (ns.is_empty() || *key_ns == ns)
+                })
+                .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
+                .collect()
+        }
+    };
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     let start_key = start.as_ref().map(|(ns, name)| format!("{ns}/{name}"));
     for (key, obj) in keyed {
