@@ -10,62 +10,33 @@
 //! - `validation`: name and ObjectMeta checks with the real message texts;
 //! - `patch`: JSON patch, merge patch and strategic merge patch;
 //! - `table`: meta.k8s.io `Table` output for `kubectl get`;
-//! - `discovery`: `/version`, `/api`, `/apis`, group versions and `/openapi/v3`;
+//! - `discovery`: `/version`, `/api`, `/apis`, group versions and the `/openapi` paths;
+//! - `openapi`: OpenAPI v2/v3 documents with schemas derived from k8s-openapi;
+//! - `protobuf`: protobuf request bodies (the `k8s\0` envelope, k8s-pb messages);
+//! - `strategy`: each kind's spec validation, update rules and defaults;
+//! - `controllers`: protection finalizers, PV release, node Leases (run inside writes);
+//! - `filter`: the view of a stored object through a row, and list/watch selectors;
 //! - `status`: `Status` error objects.
 //!
 //! # Where the fake still differs from kube-apiserver
 //!
-//! On the paths it serves it follows `shared/reference/kubernetes-api-fidelity.md`; these are the
-//! known differences:
-//! - **Strategic merge patch** knows the merge keys of the kinds served (`conditions`/`addresses`
-//!   by `type`, containers/volumes/env by `name`, `ownerReferences` by `uid`, `finalizers` as a
-//!   set, ...) and the `$patch`, `$deleteFromPrimitiveList` and `$retainKeys` directives; it
-//!   ignores `$setElementOrder` and does not read the OpenAPI `x-kubernetes-patch-*` markers.
-//! - **Server-side apply** (`application/apply-patch+yaml`) is a strategic merge of the applied
-//!   configuration (it creates when missing): no managedFields, no field ownership, no conflicts.
-//!   No object carries `managedFields`.
-//! - **Validation** is complete for Events (fidelity doc §1) and ObjectMeta (names, namespace,
-//!   label keys/values, uid immutability); of the other kinds' spec rules only the PVC's
-//!   `spec.accessModes` and `spec.resources[storage]` on create, PVC spec immutability (volumeName
-//!   set once, storage request of a bound claim) and VolumeAttachment spec immutability on
-//!   update. PV and pod spec rules, PVC shrink rules and annotation size limits are not.
-//! - **Defaulting** is a subset: PVC/PV `volumeMode: Filesystem`, PV reclaim policy `Retain`,
-//!   initial `status.phase` for PVC/PV/Pod/Namespace, namespace finalizer and
-//!   `kubernetes.io/metadata.name` label. No admission plugins beyond NamespaceLifecycle (a
-//!   create in a missing namespace is 404; `default`, `kube-system`, `kube-public` cannot be
-//!   deleted). No `pvc-protection` finalizers are added.
-//! - **Deletion** is immediate unless the object has finalizers (then it gets a
-//!   `deletionTimestamp` and goes when the last finalizer is removed). Pods are not graceful
-//!   (no 30 s grace period). A deleted namespace turns `Terminating` (new content gets the
-//!   real 403) and it and everything in it go [`NAMESPACE_CLEANUP_DELAY`] later on the server's
-//!   clock, the namespace controller's work in one step. `gracePeriodSeconds` and `propagationPolicy` are ignored. `dryRun=All` runs the
-//!   write against a scratch copy of the store (a dry-run create with a resourceVersion still
-//!   gets the 500 the real server gives only to real creates).
-//! - **Lists** always serve the latest state: `resourceVersion`/`resourceVersionMatch` on a list
-//!   are ignored, and a `continue` token resumes after its key at the *current* state rather than
-//!   at the snapshot of the first page (never 410 for an old token). Tokens are hex, not base64.
-//! - **Watch** history keeps the last 20 000 changes; older resourceVersions get
-//!   the 410 ERROR event. Bookmarks are sent after the initial events (when asked) and whenever a
-//!   change of the watched resource was filtered out by the selector, not once a minute.
-//!   `timeoutSeconds` runs on tokio time (not the server's clock); without it a watch lasts 30 min.
-//! - **Strict field validation** reports unknown fields (found by decoding through the
-//!   k8s-openapi type) but not duplicate JSON fields.
-//! - **Content types**: JSON and YAML bodies; protobuf and CBOR get 415; responses are always
-//!   JSON (Table and PartialObjectMetadata when asked). Aggregated discovery is not served (kubectl
-//!   falls back to the plain documents, as the fidelity doc §3.1 says it does).
-//! - **OpenAPI**: only `/openapi/v3` with per-kind operations (enough for kubectl's field
-//!   validation check); no schemas, no `/openapi/v2`.
-//! - **Events** are kept forever (no `--event-ttl`).
-//! - Table columns follow kube-apiserver's printers for events, PVCs, PVs, nodes, pods (simplified
-//!   Ready/Status/Restarts), namespaces and volume attachments.
+//! The list is kept in the crate's README (section "Where it still differs from a real
+//! kube-apiserver"): server-side apply without managedFields, a subset of spec validation and
+//! defaulting, synchronous controllers, lists of the latest state, JSON-only answers, OpenAPI
+//! schemas as k8s-openapi's `schemars` feature derives them, seeded ids, events kept forever.
 
+mod controllers;
 mod discovery;
 mod events;
+mod filter;
+mod openapi;
 mod patch;
+pub mod protobuf;
 mod resources;
 mod selectors;
 mod status;
 mod store;
+pub mod strategy;
 mod table;
 mod validation;
 mod verbs;
@@ -80,6 +51,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
+pub use crate::request_info::query_bool;
+use crate::request_info::{Query, RequestInfo, path_segments};
 
 pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
 pub use status::{ApiError, FieldError};
@@ -140,9 +113,27 @@ impl ApiServer {
     /// A fresh cluster whose objects are stamped by `clock`, with the namespaces a real
     /// cluster starts with ([`INITIAL_NAMESPACES`]).
     pub fn new(clock: SharedClock) -> Self {
+        Self::seeded(clock, 0)
+    }
+
+    /// A fresh cluster as [`new`](Self::new) whose uids and `generateName` suffixes derive
+    /// from `seed`: the same seed and the same requests give the same ids on every run, so a
+    /// simulation can be replayed. [`new`](Self::new) uses seed 0.
+    ///
+    /// ```
+    /// use fake_apiserver::{ApiServer, SystemClock};
+    /// use std::sync::Arc;
+    /// let uid = |seed| {
+    ///     let server = ApiServer::seeded(Arc::new(SystemClock), seed);
+    ///     server.objects("", "v1", "namespaces")[0]["metadata"]["uid"].clone()
+    /// };
+    /// assert_eq!(uid(7), uid(7));
+    /// assert_ne!(uid(7), uid(8));
+    /// ```
+    pub fn seeded(clock: SharedClock, seed: u64) -> Self {
         let server = Self {
             clock,
-            store: Arc::new(Store::default()),
+            store: Arc::new(Store::seeded(seed)),
         };
         for ns in INITIAL_NAMESPACES {
             // Seeding a fixed, valid namespace into an empty store cannot fail.
@@ -197,7 +188,7 @@ impl ApiServer {
             .objects
             .iter()
             .filter(|(key, _)| key.0 == def.storage)
-            .map(|(_, obj)| verbs::view(def, obj))
+            .map(|(_, obj)| filter::view(def, obj))
             .collect()
     }
 
@@ -217,7 +208,7 @@ impl ApiServer {
             name.to_string(),
         );
         let state = self.store.lock();
-        state.objects.get(&key).map(|obj| verbs::view(def, obj))
+        state.objects.get(&key).map(|obj| filter::view(def, obj))
     }
 
     /// Every object of the k8s-openapi type `K`, decoded, in list order.
@@ -317,7 +308,7 @@ impl ApiServer {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<ResponseBody>, ApiError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::status(
                 413,
@@ -326,25 +317,37 @@ impl ApiServer {
                 None,
             ));
         }
-        let path = parts.uri.path().to_string();
-        let query = Query::parse(parts.uri.query().unwrap_or(""));
-        // Path segments are percent-decoded as Go's net/url does ('+' stays '+').
-        let decoded: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(&s.replace('+', "%2B")))
-            .collect();
-        let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        // The request's info, parsed once (by the control layer when it ran).
+        let info = parts.extensions.remove::<RequestInfo>().unwrap_or_else(|| {
+            RequestInfo::parse(&parts.method, parts.uri.path(), parts.uri.query())
+        });
         let req = Request {
             method: parts.method,
             headers: parts.headers,
-            query,
+            query: info.query.clone(),
             body,
         };
-        if let Some(response) = discovery::serve(&segs, &req)? {
-            return Ok(response);
+        if info.resource.is_none() {
+            let decoded = path_segments(parts.uri.path());
+            let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
+            if let Some(response) = discovery::serve(&segs, &req)? {
+                return Ok(response);
+            }
         }
-        let Some(target) = parse_resource_path(&segs) else {
+        let Some(target) = Target::from_info(&info) else {
+            // Inside a served group version the API handler answers (a NotFound Status);
+            // elsewhere the mux's plain-text 404.
+            let served = info.resource.is_some()
+                && resources::group_versions()
+                    .contains(&(info.group.as_str(), info.version.as_str()));
+            if served {
+                return Err(ApiError::status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                    Some(json!({})),
+                ));
+            }
             return Err(ApiError::page_not_found());
         };
         verbs::dispatch(self, target, req).await
@@ -405,74 +408,6 @@ pub(crate) fn partial_metadata(shown: &Value) -> Value {
     })
 }
 
-/// Query parameters (empty pairs such as a leading `&` are skipped; values percent-decoded).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(text: &str) -> Self {
-        Self(
-            text.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(k), percent_decode(v))
-                })
-                .collect(),
-        )
-    }
-
-    /// The first value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether `key` is `true` or `1`.
-    /// Whether `key` is true as Go's `strconv.ParseBool` reads it (`true`, `1`, `True`, `t`...;
-    /// the Python client sends `watch=True`).
-    pub fn flag(&self, key: &str) -> bool {
-        matches!(
-            self.get(key),
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
-        )
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A resource URL, resolved against the table.
 pub(crate) struct Target {
     pub def: &'static ResourceDef,
@@ -482,56 +417,39 @@ pub(crate) struct Target {
     pub watch_path: bool,
 }
 
-fn parse_resource_path(segs: &[&str]) -> Option<Target> {
-    let (group, version, rest) = match segs {
-        ["api", "v1", rest @ ..] => ("", "v1", rest),
-        ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return None,
-    };
-    let (watch_path, rest) = match rest {
-        ["watch", rest @ ..] => (true, rest),
-        _ => (false, rest),
-    };
-    let (namespace, plural, tail) = match rest {
-        ["namespaces", ns, sub @ ("status" | "finalize")] if group.is_empty() => {
-            let def = resources::lookup("", "v1", "namespaces")?;
-            if *sub != "status" {
-                return None;
-            }
-            return Some(Target {
-                def,
-                namespace: None,
-                name: Some((*ns).to_string()),
-                subresource: Some("status".into()),
-                watch_path,
-            });
+impl Target {
+    /// Resolves a request's info against the resource table; `None` when no route serves it.
+    fn from_info(info: &RequestInfo) -> Option<Target> {
+        let resource = info.resource.as_deref()?;
+        if info.extra_segments {
+            return None;
         }
-        ["namespaces", ns, plural, tail @ ..] => (Some((*ns).to_string()), *plural, tail),
-        [plural, tail @ ..] => (None, *plural, tail),
-        [] => return None,
-    };
-    let def = resources::lookup(group, version, plural)?;
-    if namespace.is_some() && !def.namespaced {
-        return None;
-    }
-    let (name, subresource) = match tail {
-        [] => (None, None),
-        [name] => (Some((*name).to_string()), None),
-        [name, "status"] if def.has_status => {
-            (Some((*name).to_string()), Some("status".to_string()))
+        let def = resources::lookup(&info.group, &info.version, resource)?;
+        let name = info.path_name.clone();
+        let subresource = match info.subresource.as_deref() {
+            None => None,
+            Some("status") if def.has_status && name.is_some() => Some("status".to_string()),
+            Some(_) => return None,
+        };
+        let namespace = if def.plural == "namespaces" {
+            None
+        } else {
+            info.namespace.clone()
+        };
+        if namespace.is_some() && !def.namespaced {
+            return None;
         }
-        _ => return None,
-    };
-    if namespace.is_none() && def.namespaced && name.is_some() {
-        return None;
+        if namespace.is_none() && def.namespaced && name.is_some() {
+            return None;
+        }
+        Some(Target {
+            def,
+            namespace,
+            name,
+            subresource,
+            watch_path: info.watch_path,
+        })
     }
-    Some(Target {
-        def,
-        namespace,
-        name,
-        subresource,
-        watch_path,
-    })
 }
 
 /// Splits a YAML stream into documents on `---` lines (a line `...` ends a document).
@@ -627,8 +545,6 @@ mod tests {
         assert!(q.flag("watch"));
         assert_eq!(q.get("fieldSelector"), Some("involvedObject.name=data,b="));
         assert_eq!(q.get("x"), Some(""));
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("a%2"), "a%2");
     }
 
     #[test]
@@ -638,23 +554,25 @@ mod tests {
         assert!(docs[1].contains("b: 2"));
     }
 
+    fn target(path: &str) -> Option<Target> {
+        Target::from_info(&RequestInfo::parse(&http::Method::GET, path, None))
+    }
+
     #[test]
     fn resource_paths_resolve() {
-        let t = parse_resource_path(&[
-            "api",
-            "v1",
-            "namespaces",
-            "ns1",
-            "persistentvolumeclaims",
-            "x",
-        ])
-        .expect("pvc");
+        let t = target("/api/v1/namespaces/ns1/persistentvolumeclaims/x").expect("pvc");
         assert_eq!(t.def.plural, "persistentvolumeclaims");
         assert_eq!(t.name.as_deref(), Some("x"));
-        assert!(parse_resource_path(&["api", "v1", "namespaces", "ns1", "nodes"]).is_none());
-        let ns = parse_resource_path(&["api", "v1", "namespaces", "ns1"]).expect("namespace");
+        assert!(target("/api/v1/namespaces/ns1/nodes").is_none());
+        let ns = target("/api/v1/namespaces/ns1").expect("namespace");
         assert_eq!(ns.def.plural, "namespaces");
-        assert!(parse_resource_path(&["api", "v1", "events", "x"]).is_none());
-        assert!(parse_resource_path(&["apis", "events.k8s.io", "v1", "events"]).is_some());
+        assert_eq!(ns.name.as_deref(), Some("ns1"));
+        assert!(ns.namespace.is_none());
+        assert!(target("/api/v1/events/x").is_none());
+        assert!(target("/apis/events.k8s.io/v1/events").is_some());
+        assert!(target("/api/v1/namespaces/ns1/finalize").is_none());
+        assert!(target("/api/v1/namespaces/a/pods/b/status/d").is_none());
+        let status = target("/api/v1/namespaces/ns1/status").expect("namespace status");
+        assert_eq!(status.subresource.as_deref(), Some("status"));
     }
 }

@@ -56,6 +56,12 @@ impl FakeCluster {
         Self::from_server(ApiServer::new(clock))
     }
 
+    /// An empty cluster as [`new`](Self::new) whose uids and generated names derive from
+    /// `seed` (see [`ApiServer::seeded`]).
+    pub fn seeded(clock: SharedClock, seed: u64) -> Self {
+        Self::from_server(ApiServer::seeded(clock, seed))
+    }
+
     /// An empty cluster on a [`VirtualClock`] standing at `start`, and that clock (move it
     /// with [`VirtualClock::advance`]).
     ///
@@ -137,8 +143,19 @@ impl FakeCluster {
         self.server.clock()
     }
 
-    /// Serves this cluster over HTTP (see [`transport::serve_http`]).
+    /// Serves this cluster over HTTP (see [`transport::serve_http`]): bearer-token and
+    /// body-limit layers, then the control layer and the API server.
     pub async fn serve_http(&self, options: HttpOptions) -> Result<HttpServer, TransportError> {
         transport::serve_http(self, options).await
+    }
+}
+
+impl transport::Servable for FakeCluster {
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn service(&self) -> ControlService<ApiService> {
+        FakeCluster::service(self)
     }
 }

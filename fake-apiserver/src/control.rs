@@ -37,7 +37,6 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -49,6 +48,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 
 use crate::api::{ApiServer, ResponseBody};
 use crate::clock::SharedClock;
+use crate::request_info::query_pairs;
+pub use crate::request_info::{RequestInfo, UnknownVerb, Verb};
 
 /// Boxed error, what tower services in this crate (and `kube::Client`) use.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -62,266 +63,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request classification
-// ---------------------------------------------------------------------------------------------
-
-/// A Kubernetes API verb, as the real server's authorizer and audit log name it.
-///
-/// ```
-/// use fake_apiserver::control::Verb;
-/// assert_eq!("deletecollection".parse::<Verb>(), Ok(Verb::DeleteCollection));
-/// assert_eq!(Verb::Watch.as_str(), "watch");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verb {
-    /// GET of one object.
-    Get,
-    /// GET of a collection.
-    List,
-    /// GET of a collection (or one object by field selector) with `?watch=true`.
-    Watch,
-    /// POST.
-    Create,
-    /// PUT.
-    Update,
-    /// PATCH (any patch type).
-    Patch,
-    /// DELETE of one object.
-    Delete,
-    /// DELETE of a collection.
-    DeleteCollection,
-}
-
-impl Verb {
-    /// The lower-case name the real server uses (`get`, `list`, `watch`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Get => "get",
-            Verb::List => "list",
-            Verb::Watch => "watch",
-            Verb::Create => "create",
-            Verb::Update => "update",
-            Verb::Patch => "patch",
-            Verb::Delete => "delete",
-            Verb::DeleteCollection => "deletecollection",
-        }
-    }
-}
-
-impl fmt::Display for Verb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The text is not one of the verbs of [`Verb`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown verb {0:?} (expected get, list, watch, create, update, patch, delete or deletecollection)"
-)]
-pub struct UnknownVerb(pub String);
-
-impl FromStr for Verb {
-    type Err = UnknownVerb;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Ok(match text {
-            "get" => Verb::Get,
-            "list" => Verb::List,
-            "watch" => Verb::Watch,
-            "create" => Verb::Create,
-            "update" => Verb::Update,
-            "patch" => Verb::Patch,
-            "delete" => Verb::Delete,
-            "deletecollection" => Verb::DeleteCollection,
-            other => return Err(UnknownVerb(other.to_string())),
-        })
-    }
-}
-
-/// What a request asks for, derived from method, path and query like the real server does.
-///
-/// Non-resource requests (`/version`, `/api`, `/openapi/v3`, ...) have no verb and no resource.
-///
-/// ```
-/// use fake_apiserver::control::{RequestInfo, Verb};
-/// let info = RequestInfo::parse(&http::Method::GET, "/api/v1/namespaces/ns/events", Some("watch=1"));
-/// assert_eq!(info.verb, Some(Verb::Watch));
-/// assert_eq!(info.resource.as_deref(), Some("events"));
-/// assert_eq!(info.namespace.as_deref(), Some("ns"));
-///
-/// let info = RequestInfo::parse(&http::Method::GET, "/apis/storage.k8s.io/v1/volumeattachments/va1", None);
-/// assert_eq!((info.verb, info.group.as_str(), info.name.as_deref()), (Some(Verb::Get), "storage.k8s.io", Some("va1")));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestInfo {
-    /// The verb; `None` for non-resource requests and methods the API does not serve.
-    pub verb: Option<Verb>,
-    /// API group (`""` for core).
-    pub group: String,
-    /// API version (`v1`).
-    pub version: String,
-    /// Resource plural (`events`, `persistentvolumeclaims`).
-    pub resource: Option<String>,
-    /// Subresource (`status`), if any.
-    pub subresource: Option<String>,
-    /// Namespace from the path, if any.
-    pub namespace: Option<String>,
-    /// Object name from the path (or from an exact `metadata.name` field selector on list/watch).
-    pub name: Option<String>,
-}
-
-impl RequestInfo {
-    /// Classifies a request. `query` is the raw query string (without `?`).
-    pub fn parse(method: &http::Method, path: &str, query: Option<&str>) -> Self {
-        let mut info = RequestInfo::default();
-        let parts: Vec<String> = path
-            .split('/')
-            .filter(|part| !part.is_empty())
-            .map(percent_decode)
-            .collect();
-        let mut rest: &[String] = match parts.first().map(String::as_str) {
-            Some("api") if parts.len() >= 2 => {
-                info.version = parts[1].clone();
-                &parts[2..]
-            }
-            Some("apis") if parts.len() >= 3 => {
-                info.group = parts[1].clone();
-                info.version = parts[2].clone();
-                &parts[3..]
-            }
-            _ => return info,
-        };
-        if rest.is_empty() {
-            // Discovery of a group version: a non-resource request.
-            return info;
-        }
-        let mut verb = match *method {
-            http::Method::GET | http::Method::HEAD => Verb::Get,
-            http::Method::POST => Verb::Create,
-            http::Method::PUT => Verb::Update,
-            http::Method::PATCH => Verb::Patch,
-            http::Method::DELETE => Verb::Delete,
-            _ => {
-                // The real server still classifies the resource; the verb is unknown.
-                Verb::Get
-            }
-        };
-        let known_method = matches!(
-            *method,
-            http::Method::GET
-                | http::Method::HEAD
-                | http::Method::POST
-                | http::Method::PUT
-                | http::Method::PATCH
-                | http::Method::DELETE
-        );
-        if rest[0] == "watch" {
-            if verb == Verb::Get {
-                verb = Verb::Watch;
-            }
-            rest = &rest[1..];
-        }
-        if rest.first().map(String::as_str) == Some("namespaces") && rest.len() > 1 {
-            info.namespace = Some(rest[1].clone());
-            // `/namespaces/{name}/status` and `/finalize` are subresources of the namespace.
-            if rest.len() > 2 && rest[2] != "status" && rest[2] != "finalize" {
-                rest = &rest[2..];
-            }
-        }
-        if let Some(resource) = rest.first() {
-            info.resource = Some(resource.clone());
-        }
-        if let Some(name) = rest.get(1) {
-            info.name = Some(name.clone());
-        }
-        if let Some(subresource) = rest.get(2) {
-            info.subresource = Some(subresource.clone());
-        }
-        if info.resource.as_deref() == Some("namespaces") {
-            // A namespace object is cluster scoped: `/api/v1/namespaces/ns` names it.
-            info.name = info.namespace.clone();
-            if rest.len() == 1 {
-                info.name = None;
-            }
-            info.namespace = info.name.clone();
-        }
-        let params = query_pairs(query.unwrap_or(""));
-        if info.name.is_none() && verb == Verb::Get {
-            let watch = params
-                .iter()
-                .any(|(key, value)| key == "watch" && parse_go_bool(value));
-            verb = if watch { Verb::Watch } else { Verb::List };
-        }
-        if matches!(verb, Verb::List | Verb::Watch)
-            && info.name.is_none()
-            && let Some((_, selector)) = params.iter().find(|(key, _)| key == "fieldSelector")
-        {
-            info.name = exact_name(selector);
-        }
-        if info.name.is_none() && verb == Verb::Delete {
-            verb = Verb::DeleteCollection;
-        }
-        if known_method {
-            info.verb = Some(verb);
-        }
-        info
-    }
-}
-
-/// Go's `strconv.ParseBool` truth values.
-fn parse_go_bool(value: &str) -> bool {
-    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
-}
-
-/// The name an exact `metadata.name=` / `==` term of a field selector requires, if any.
-fn exact_name(selector: &str) -> Option<String> {
-    selector.split(',').find_map(|term| {
-        let (key, value) = term
-            .split_once("==")
-            .or_else(|| term.split_once('='))
-            .filter(|(key, _)| !key.ends_with('!'))?;
-        (key.trim() == "metadata.name" && !value.is_empty() && !value.contains('/'))
-            .then(|| value.to_string())
-    })
-}
-
-/// Splits a query string into decoded pairs; empty pairs (a leading `&`) are skipped.
-pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(key),
-                percent_decode(&value.replace('+', " ")),
-            )
-        })
-        .collect()
-}
-
-/// Decodes `%XX` escapes; invalid escapes are kept as they are.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(byte) = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,18 +472,50 @@ impl RequestRecord {
     }
 }
 
-/// Every request the cluster saw, in arrival order. Cheap to clone; clones share the log.
+/// The requests the cluster saw, in arrival order: a bounded ring keeping the latest
+/// [`capacity`](Self::capacity) records (default [`DEFAULT_LOG_CAPACITY`]), so a long
+/// simulation or a bench does not grow without bound. Cheap to clone; clones share the log.
 ///
 /// ```
 /// use fake_apiserver::control::RequestLog;
-/// let log = RequestLog::default();
+/// let log = RequestLog::with_capacity(2);
 /// assert!(log.records().is_empty());
+/// assert_eq!(log.capacity(), 2);
 /// log.clear();
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RequestLog {
-    inner: Arc<Mutex<Vec<RequestRecord>>>,
+    inner: Arc<Mutex<LogRing>>,
     next_seq: Arc<AtomicU64>,
+}
+
+/// How many records a [`RequestLog`] keeps unless told otherwise.
+pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+
+#[derive(Debug)]
+struct LogRing {
+    records: std::collections::VecDeque<RequestRecord>,
+    capacity: usize,
+    evicted: u64,
+}
+
+impl LogRing {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn trim(&mut self) {
+        while self.records.len() > self.capacity {
+            self.records.pop_front();
+            self.evicted += 1;
+        }
+    }
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_LOG_CAPACITY)
+    }
 }
 
 impl fmt::Debug for RequestLog {
@@ -752,14 +525,43 @@ impl fmt::Debug for RequestLog {
 }
 
 impl RequestLog {
+    /// An empty log keeping the latest `capacity` records (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(LogRing {
+                records: std::collections::VecDeque::new(),
+                capacity: capacity.max(1),
+                evicted: 0,
+            })),
+            next_seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many records the log keeps.
+    pub fn capacity(&self) -> usize {
+        lock(&self.inner).capacity
+    }
+
+    /// Changes how many records the log keeps (at least one); the oldest go first.
+    pub fn set_capacity(&self, capacity: usize) {
+        let mut ring = lock(&self.inner);
+        ring.capacity = capacity.max(1);
+        ring.trim();
+    }
+
+    /// How many records were pushed out of the ring so far.
+    pub fn evicted(&self) -> u64 {
+        lock(&self.inner).evicted
+    }
+
     /// A copy of the records, oldest first.
     pub fn records(&self) -> Vec<RequestRecord> {
-        lock(&self.inner).clone()
+        lock(&self.inner).records.iter().cloned().collect()
     }
 
     /// Forgets every record so far.
     pub fn clear(&self) {
-        lock(&self.inner).clear();
+        lock(&self.inner).records.clear();
     }
 
     /// Records the arrival of a request; returns its sequence number.
@@ -769,6 +571,7 @@ impl RequestLog {
         uri: &http::Uri,
         headers: &http::HeaderMap,
         body: Bytes,
+        info: RequestInfo,
     ) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         let content_type = headers
@@ -776,8 +579,8 @@ impl RequestLog {
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let path = uri.path().to_string();
         let query = uri.query().map(str::to_string);
-        let info = RequestInfo::parse(method, &path, query.as_deref());
-        lock(&self.inner).push(RequestRecord {
+        let mut ring = lock(&self.inner);
+        ring.records.push_back(RequestRecord {
             seq,
             method: method.clone(),
             path,
@@ -790,6 +593,7 @@ impl RequestLog {
             content_type,
             body,
         });
+        ring.trim();
         seq
     }
 
@@ -801,8 +605,13 @@ impl RequestLog {
         latency: Duration,
         fault: Option<FaultId>,
     ) {
-        let mut records = lock(&self.inner);
-        if let Some(record) = records.iter_mut().rev().find(|record| record.seq == seq) {
+        let mut ring = lock(&self.inner);
+        if let Some(record) = ring
+            .records
+            .iter_mut()
+            .rev()
+            .find(|record| record.seq == seq)
+        {
             record.outcome = outcome;
             record.status = match outcome {
                 Outcome::Responded(status) => Some(status),
@@ -939,30 +748,7 @@ fn fault_status(response: &FaultResponse, info: &RequestInfo) -> Status {
 /// assert_eq!(response.status(), 401);
 /// ```
 pub fn status_response(status: &Status) -> http::Response<ResponseBody> {
-    let code = status
-        .code
-        .and_then(|code| u16::try_from(code).ok())
-        .and_then(|code| http::StatusCode::from_u16(code).ok())
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    // Serializing a Status (strings, numbers, nested plain structs) cannot fail.
-    let body = serde_json::to_vec(status).unwrap_or_default();
-    let mut response = http::Response::new(Full::new(Bytes::from(body)).boxed());
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Some(secs) = status
-        .details
-        .as_ref()
-        .and_then(|details| details.retry_after_seconds)
-        .filter(|secs| *secs > 0)
-    {
-        response
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
-    }
-    response
+    crate::api::ApiError::from_status(status).response()
 }
 
 fn fault_response(response: &FaultResponse, info: &RequestInfo) -> http::Response<ResponseBody> {
@@ -1093,7 +879,8 @@ impl Control {
         headers: &http::HeaderMap,
         status: u16,
     ) {
-        let seq = self.log.arrive(method, uri, headers, Bytes::new());
+        let info = RequestInfo::parse(method, uri.path(), uri.query());
+        let seq = self.log.arrive(method, uri, headers, Bytes::new(), info);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
         self.log
             .finish(seq, Outcome::Responded(status), Duration::ZERO, None);
@@ -1160,7 +947,11 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: http::Request<Bytes>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Bytes>) -> Self::Future {
+        // Parse the request once; the log, the fault rules and the API server's routing all
+        // read this value.
+        let info = RequestInfo::of(&request);
+        request.extensions_mut().insert(info.clone());
         // Take the service that was driven to readiness; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -1176,11 +967,7 @@ where
                 request.uri(),
                 request.headers(),
                 request.body().clone(),
-            );
-            let info = RequestInfo::parse(
-                request.method(),
-                request.uri().path(),
-                request.uri().query(),
+                info.clone(),
             );
             let (latency, ending) = control.faults.apply(&info);
             if !latency.is_zero() {
@@ -1236,6 +1023,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request_info::percent_decode;
     use http::Method;
 
     fn parse(method: Method, uri: &str) -> RequestInfo {

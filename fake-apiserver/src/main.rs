@@ -40,6 +40,14 @@ struct Args {
     /// Allow listening on an address that is not loopback (the server has no real security).
     #[arg(long)]
     allow_non_loopback: bool,
+
+    /// Seed of the uids and generated names (the same seed and requests give the same ids).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+
+    /// How many requests the request log keeps (the oldest are dropped first).
+    #[arg(long, value_name = "N", default_value_t = fake_apiserver::control::DEFAULT_LOG_CAPACITY)]
+    request_log: usize,
 }
 
 fn main() -> ExitCode {
@@ -65,7 +73,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let cluster = FakeCluster::default();
+    let cluster = FakeCluster::seeded(std::sync::Arc::new(fake_apiserver::SystemClock), args.seed);
+    cluster.request_log().set_capacity(args.request_log);
     for file in &args.load {
         let text = std::fs::read_to_string(file)
             .map_err(|error| format!("cannot read {}: {error}", file.display()))?;

@@ -15,15 +15,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::api::{ApiServer, ResponseBody};
-use crate::cluster::FakeCluster;
-use crate::control::{ApiService, BoxFuture, status_response};
+use crate::control::{ApiService, BoxFuture, Control, ControlService};
 
 pub use crate::control::BoxError;
 
@@ -35,7 +33,7 @@ pub const MAX_REQUEST_BODY: usize = 3 * 1024 * 1024;
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 /// A `kube::Client` whose every request is served by `server` in this process, without fault
-/// injection or request log (see [`FakeCluster::client`] for those).
+/// injection or request log (see [`FakeCluster::client`](crate::FakeCluster::client) for those).
 ///
 /// ```
 /// # async fn demo() {
@@ -50,7 +48,7 @@ pub fn in_process_client(server: ApiServer) -> kube::Client {
 }
 
 /// A `kube::Client` over any tower service of `http::Request<Bytes>` (such as
-/// [`FakeCluster::service`]). Its default namespace is `default`; it has no retry layer.
+/// [`FakeCluster::service`](crate::FakeCluster::service)). Its default namespace is `default`; it has no retry layer.
 ///
 /// ```
 /// # async fn demo() {
@@ -205,8 +203,8 @@ impl Drop for HttpServer {
 /// server.shutdown().await;
 /// # Ok(()) }
 /// ```
-pub async fn serve_http(
-    cluster: &FakeCluster,
+pub async fn serve_http<C: Servable>(
+    cluster: &C,
     options: HttpOptions,
 ) -> Result<HttpServer, TransportError> {
     if !options.listen.ip().is_loopback() && !options.allow_non_loopback {
@@ -226,8 +224,19 @@ pub async fn serve_http(
             source,
         })?;
     let (shutdown, stop) = oneshot::channel();
-    let cluster = cluster.clone();
-    let task = tokio::spawn(accept_loop(listener, cluster, options, async move {
+    // The HTTP stack, as a real server's filters: authentication, then the body limit, then
+    // the control layer and the API server.
+    let stack = tower::ServiceBuilder::new()
+        .layer(TokenAuthLayer::new(
+            options.token.clone(),
+            cluster.control().clone(),
+        ))
+        .layer(BodyLimitLayer::new(
+            options.max_body,
+            cluster.control().clone(),
+        ))
+        .service(cluster.service());
+    let task = tokio::spawn(accept_loop(listener, stack, async move {
         let _ = stop.await;
     }));
     Ok(HttpServer {
@@ -237,12 +246,19 @@ pub async fn serve_http(
     })
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    cluster: FakeCluster,
-    options: HttpOptions,
-    stop: impl Future<Output = ()>,
-) {
+/// What [`serve_http`] serves: a control layer (for logging refused requests) and the
+/// controlled API service. [`FakeCluster`](crate::FakeCluster) is one.
+pub trait Servable {
+    /// The control layer's shared state.
+    fn control(&self) -> &Control;
+    /// The API server behind its control layer.
+    fn service(&self) -> ControlService<ApiService>;
+}
+
+/// The HTTP service stack serving one connection's requests.
+type Stack = TokenAuth<BodyLimit<ControlService<ApiService>>>;
+
+async fn accept_loop(listener: TcpListener, stack: Stack, stop: impl Future<Output = ()>) {
     let mut connections = JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -255,13 +271,18 @@ async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let cluster = cluster.clone();
-                let options = options.clone();
+                let stack = stack.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
-                        let cluster = cluster.clone();
-                        let options = options.clone();
-                        handle_http(cluster, options, request)
+                        let stack = stack.clone();
+                        async move {
+                            // An error (a fault rule's ConnectionDropped) makes hyper close the
+                            // connection without writing a response.
+                            stack
+                                .oneshot(request)
+                                .await
+                                .map_err(|error| Aborted(error.to_string()))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -283,86 +304,197 @@ async fn accept_loop(
     connections.shutdown().await;
 }
 
-/// One HTTP request: authentication, body limit, then the control layer and the API server.
-fn handle_http(
-    cluster: FakeCluster,
-    options: HttpOptions,
-    request: http::Request<hyper::body::Incoming>,
-) -> BoxFuture<Result<http::Response<ResponseBody>, Aborted>> {
-    Box::pin(async move {
-        handle_http_inner(cluster, options, request)
-            .await
-            .map_err(|error| Aborted(error.to_string()))
-    })
-}
-
 /// The HTTP service failed (a fault rule dropped the connection): hyper closes the
 /// connection without a response.
 #[derive(Debug, thiserror::Error)]
 #[error("request aborted: {0}")]
 struct Aborted(String);
 
-async fn handle_http_inner(
-    cluster: FakeCluster,
-    options: HttpOptions,
-    request: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<ResponseBody>, BoxError> {
-    let (parts, body) = request.into_parts();
-    if let Some(token) = &options.token {
-        let expected = format!("Bearer {token}");
-        let authorized = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .is_some_and(|value| value.as_bytes() == expected.as_bytes());
-        if !authorized {
-            cluster
-                .control()
-                .log_rejected(&parts.method, &parts.uri, &parts.headers, 401);
-            return Ok(status_response(&failure(
-                401,
-                "Unauthorized",
-                "Unauthorized",
-            )));
+/// A tower layer refusing, with the real 401 Unauthorized Status, every request without
+/// `Authorization: Bearer <token>` (none when the token is `None`). Refusals are logged.
+///
+/// ```
+/// use fake_apiserver::transport::TokenAuthLayer;
+/// let cluster = fake_apiserver::FakeCluster::default();
+/// let layer = TokenAuthLayer::new(Some("t".into()), cluster.control().clone());
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenAuthLayer {
+    expected: Option<String>,
+    control: Control,
+}
+
+impl TokenAuthLayer {
+    /// Requires `token` (when `Some`); logs refusals in `control`'s request log.
+    pub fn new(token: Option<String>, control: Control) -> Self {
+        Self {
+            expected: token.map(|t| format!("Bearer {t}")),
+            control,
         }
     }
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    let body = match read_body(body, options.max_body, declared).await {
-        Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            cluster
-                .control()
-                .log_rejected(&parts.method, &parts.uri, &parts.headers, 413);
-            let mut response = status_response(&failure(
-                413,
-                "RequestEntityTooLarge",
-                &format!("Request entity too large: limit is {}", options.max_body),
-            ));
-            response.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
+}
+
+impl<S> tower::Layer<S> for TokenAuthLayer {
+    type Service = TokenAuth<S>;
+
+    fn layer(&self, inner: S) -> TokenAuth<S> {
+        TokenAuth {
+            layer: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of [`TokenAuthLayer`].
+#[derive(Clone, Debug)]
+pub struct TokenAuth<S> {
+    layer: TokenAuthLayer,
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TokenAuth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResponseBody>, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let authorized = self.layer.expected.as_ref().is_none_or(|expected| {
+            request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .is_some_and(|value| value.as_bytes() == expected.as_bytes())
+        });
+        if !authorized {
+            self.layer.control.log_rejected(
+                request.method(),
+                request.uri(),
+                request.headers(),
+                401,
             );
-            return Ok(response);
+            let response = failure(401, "Unauthorized", "Unauthorized").response();
+            return Box::pin(async move { Ok(response) });
         }
-        Err(BodyError::Broken(error)) => {
-            // The client broke the body off (or sent broken chunked framing).
-            cluster
-                .control()
-                .log_rejected(&parts.method, &parts.uri, &parts.headers, 400);
-            return Ok(status_response(&failure(
-                400,
-                "BadRequest",
-                &format!("error reading request body: {error}"),
-            )));
+        Box::pin(self.inner.call(request))
+    }
+}
+
+/// A tower layer reading an HTTP body of at most `max` bytes into memory; a larger one gets
+/// the real 413 RequestEntityTooLarge Status (and the connection closes), a broken one 400.
+/// Refusals are logged.
+#[derive(Clone, Debug)]
+pub struct BodyLimitLayer {
+    max: usize,
+    control: Control,
+}
+
+impl BodyLimitLayer {
+    /// Bodies up to `max` bytes pass; refusals are logged in `control`'s request log.
+    pub fn new(max: usize, control: Control) -> Self {
+        Self { max, control }
+    }
+}
+
+impl<S> tower::Layer<S> for BodyLimitLayer {
+    type Service = BodyLimit<S>;
+
+    fn layer(&self, inner: S) -> BodyLimit<S> {
+        BodyLimit {
+            layer: self.clone(),
+            inner,
         }
-    };
-    let request = http::Request::from_parts(parts, body);
-    // An error (a fault rule's ConnectionDropped) makes hyper close the connection without
-    // writing a response.
-    cluster.service().oneshot(request).await
+    }
+}
+
+/// The service of [`BodyLimitLayer`].
+#[derive(Clone, Debug)]
+pub struct BodyLimit<S> {
+    layer: BodyLimitLayer,
+    inner: S,
+}
+
+impl<S> tower::Service<http::Request<hyper::body::Incoming>> for BodyLimit<S>
+where
+    S: tower::Service<
+            http::Request<Bytes>,
+            Response = http::Response<ResponseBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        // The inner service is driven to readiness in `call` (after the body is read).
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let layer = self.layer.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let declared = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok());
+            let body = match read_body(body, layer.max, declared).await {
+                Ok(body) => body,
+                Err(BodyError::TooLarge) => {
+                    layer
+                        .control
+                        .log_rejected(&parts.method, &parts.uri, &parts.headers, 413);
+                    let mut response = failure(
+                        413,
+                        "RequestEntityTooLarge",
+                        &format!("Request entity too large: limit is {}", layer.max),
+                    )
+                    .response();
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                    return Ok(response);
+                }
+                Err(BodyError::Broken(error)) => {
+                    // The client broke the body off (or sent broken chunked framing).
+                    layer
+                        .control
+                        .log_rejected(&parts.method, &parts.uri, &parts.headers, 400);
+                    return Ok(failure(
+                        400,
+                        "BadRequest",
+                        &format!("error reading request body: {error}"),
+                    )
+                    .response());
+                }
+            };
+            inner.oneshot(http::Request::from_parts(parts, body)).await
+        })
+    }
 }
 
 enum BodyError {
@@ -409,15 +541,9 @@ async fn read_body(
     }
 }
 
-/// A failure Status with the given code, reason and message.
-fn failure(code: u16, reason: &str, message: &str) -> Status {
-    Status {
-        code: Some(i32::from(code)),
-        message: Some(message.to_string()),
-        reason: Some(reason.to_string()),
-        status: Some("Failure".to_string()),
-        ..Status::default()
-    }
+/// A failure Status with the given code, reason and message (the API server's one builder).
+fn failure(code: u16, reason: &str, message: &str) -> crate::api::ApiError {
+    crate::api::ApiError::status(code, reason, message, None)
 }
 
 /// The kubeconfig for a server at `url`: cluster `fake`, user `fake` (with `token` if given),

@@ -152,7 +152,15 @@ async fn discovery_serves_short_names_verbs_and_groups() {
     }
     let groups = client.list_api_groups().await.expect("apis");
     let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
-    assert_eq!(names, ["events.k8s.io", "storage.k8s.io"]);
+    assert_eq!(
+        names,
+        [
+            "events.k8s.io",
+            "storage.k8s.io",
+            "coordination.k8s.io",
+            "authorization.k8s.io"
+        ]
+    );
     let storage = client
         .list_api_group_resources("storage.k8s.io/v1")
         .await
@@ -278,10 +286,14 @@ async fn pvc_lifecycle_and_error_statuses() {
         .delete("data", &DeleteParams::default())
         .await
         .expect("delete");
-    let status = deleted.right().expect("a Status for a PVC delete");
+    // As the real server (ReturnDeletedObject): the claim itself, marked for deletion with
+    // the protection finalizer the controller then removed (no Pod uses it).
+    let last = deleted.left().expect("the deleted claim, not a Status");
+    assert_eq!(last.metadata.name.as_deref(), Some("data"));
+    assert!(last.metadata.deletion_timestamp.is_some());
     assert_eq!(
-        status.status,
-        Some(kube::core::response::StatusSummary::Success)
+        last.metadata.finalizers,
+        Some(vec!["kubernetes.io/pvc-protection".to_string()])
     );
     assert!(pvcs.get_opt("data").await.expect("get_opt").is_none());
     let again = api_error(
@@ -768,7 +780,9 @@ async fn watcher_sees_creates_updates_and_deletes() {
         .expect("delete");
 
     let mut seen = Vec::new();
-    while seen.len() < 3 {
+    // A claim delete is MODIFIED (deletionTimestamp, finalizer) and then DELETED once the
+    // pvc-protection controller lets it go, as on a real cluster.
+    while seen.len() < 4 {
         let next = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
             .await
             .expect("no timeout")
@@ -786,7 +800,15 @@ async fn watcher_sees_creates_updates_and_deletes() {
             _ => {}
         }
     }
-    assert_eq!(seen, ["apply after 0", "apply before 1", "delete after"]);
+    assert_eq!(
+        seen,
+        [
+            "apply after 0",
+            "apply before 1",
+            "apply after 0",
+            "delete after"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1142,7 +1164,12 @@ async fn raw_errors_match_the_real_server() {
         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
     );
 
-    let (code, headers, body) = raw(&server, "GET", "/api/v1/widgets", &[], "").await;
+    // An unknown resource in a served group version is a NotFound Status; an unserved
+    // group version is the mux's plain text.
+    let (code, _, body) = raw(&server, "GET", "/api/v1/widgets", &[], "").await;
+    assert_eq!(code, 404);
+    assert_eq!(json_of(&body)["reason"], "NotFound");
+    let (code, headers, body) = raw(&server, "GET", "/apis/apps/v1/deployments", &[], "").await;
     assert_eq!(code, 404);
     assert_eq!(body, "404 page not found\n");
     assert!(
@@ -1897,7 +1924,7 @@ async fn dry_run_writes_nothing() {
         )
         .await
         .expect("dry-run delete");
-    assert!(gone.is_right());
+    assert!(gone.is_left(), "a claim delete answers the claim");
     let still = pvcs.get("data").await.expect("still there");
     assert_eq!(
         still.metadata.resource_version,
@@ -2132,7 +2159,7 @@ async fn watcher_relists_after_410_gone() {
 
 #[tokio::test]
 async fn table_watch_streams_tables_and_table_bookmarks() {
-    let (server, _client, _clock) = setup();
+    let (server, _client, clock) = setup();
     let response = server
         .handle(
             http::Request::get(
@@ -2144,12 +2171,17 @@ async fn table_watch_streams_tables_and_table_bookmarks() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("infallible")
-        .to_bytes();
+    // timeoutSeconds runs on the server's (virtual) clock.
+    let collect = tokio::spawn(async move {
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("infallible")
+            .to_bytes()
+    });
+    clock.advance(Duration::from_secs(1)).await;
+    let body = collect.await.expect("joined");
     let lines: Vec<Value> = std::str::from_utf8(&body)
         .expect("utf8")
         .lines()

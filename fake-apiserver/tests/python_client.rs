@@ -76,7 +76,7 @@ fn python_kubernetes_client_works_unchanged() {
     );
     assert_eq!(
         stdout.matches("ok: ").count(),
-        9,
+        10,
         "every check ran:\n{stdout}"
     );
 }

@@ -399,13 +399,16 @@ async fn random_bytes_over_raw_tcp_never_hang_or_kill_the_server() {
         }
     }
     // Still serving properly.
-    let (status, _, _) = raw(
+    let (status, _, body) = raw(
         &client,
         request("GET", "/api/v1/nodes/none", None, Vec::new()),
     )
     .await
     .expect("server still answers");
-    assert!(status.as_u16() >= 200);
+    assert_eq!(status, http::StatusCode::NOT_FOUND);
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("a JSON Status");
+    assert_eq!(value["reason"], "NotFound");
+    assert_eq!(value["message"], "nodes \"none\" not found");
     server.shutdown().await;
 }
 

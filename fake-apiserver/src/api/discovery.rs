@@ -63,12 +63,30 @@ pub(crate) fn serve(segs: &[&str], req: &Request) -> Result<Option<Response>, Ap
             resource_list(group, version)
         }
         ["openapi", "v3"] => openapi_index(),
-        ["openapi", "v3", "api", "v1"] => openapi_doc("", "v1"),
+        ["openapi", "v3", "api", "v1"] => super::openapi::v3_document("", "v1", GIT_VERSION),
         ["openapi", "v3", "apis", group, version] => {
             if !resources::group_versions().contains(&(*group, *version)) {
                 return Err(ApiError::page_not_found());
             }
-            openapi_doc(group, version)
+            super::openapi::v3_document(group, version, GIT_VERSION)
+        }
+        ["openapi", "v2"] | ["swagger.json"] => {
+            let accept = req
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if accept.contains("protobuf") {
+                let mut r = http::Response::new(
+                    Full::new(Bytes::from(super::openapi::v2_protobuf(GIT_VERSION))).boxed(),
+                );
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(super::openapi::V2_PROTOBUF),
+                );
+                return Ok(Some(r));
+            }
+            super::openapi::v2_document(GIT_VERSION)
         }
         _ => return Ok(None),
     };
@@ -87,7 +105,17 @@ fn paths() -> Vec<String> {
             out.push(format!("/apis/{g}/{v}"));
         }
     }
-    out.extend(["/healthz", "/livez", "/openapi/v3", "/readyz", "/version"].map(String::from));
+    out.extend(
+        [
+            "/healthz",
+            "/livez",
+            "/openapi/v2",
+            "/openapi/v3",
+            "/readyz",
+            "/version",
+        ]
+        .map(String::from),
+    );
     out
 }
 
@@ -116,12 +144,7 @@ fn resource_entry(def: &ResourceDef) -> Value {
     m.insert("singularName".into(), json!(def.singular));
     m.insert("namespaced".into(), json!(def.namespaced));
     m.insert("kind".into(), json!(def.kind));
-    let verbs: Vec<&str> = resources::verbs()
-        .iter()
-        .copied()
-        .filter(|v| !(def.plural == "namespaces" && *v == "deletecollection"))
-        .collect();
-    m.insert("verbs".into(), json!(verbs));
+    m.insert("verbs".into(), json!(def.verbs()));
     if !def.short_names.is_empty() {
         m.insert("shortNames".into(), json!(def.short_names));
     }
@@ -170,62 +193,4 @@ fn openapi_index() -> Value {
         );
     }
     json!({"paths": paths})
-}
-
-fn openapi_doc(group: &str, version: &str) -> Value {
-    let mut paths = Map::new();
-    let prefix = if group.is_empty() {
-        format!("/api/{version}")
-    } else {
-        format!("/apis/{group}/{version}")
-    };
-    for def in RESOURCES
-        .iter()
-        .filter(|d| d.group == group && d.version == version)
-    {
-        let gvk = json!({"group": def.group, "version": def.version, "kind": def.kind});
-        let item_path = if def.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", def.plural)
-        } else {
-            format!("{prefix}/{}/{{name}}", def.plural)
-        };
-        let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
-        let op = |verb: &str, extra: Vec<Value>| {
-            json!({
-                "tags": [format!("{}{}", if group.is_empty() { "core" } else { group }, version)],
-                "operationId": format!("{verb}{}", def.kind),
-                "parameters": extra,
-                "responses": {"200": {"description": "OK"}},
-                "x-kubernetes-action": verb,
-                "x-kubernetes-group-version-kind": gvk,
-            })
-        };
-        paths.insert(
-            item_path,
-            json!({
-                "get": op("get", vec![]),
-                "put": op("put", vec![param("dryRun"), param("fieldManager"), param("fieldValidation")]),
-                "patch": op("patch", vec![param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")]),
-                "delete": op("delete", vec![param("dryRun")]),
-            }),
-        );
-        let list_path = if def.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}", def.plural)
-        } else {
-            format!("{prefix}/{}", def.plural)
-        };
-        paths.insert(
-            list_path,
-            json!({
-                "get": op("list", vec![param("fieldSelector"), param("labelSelector"), param("limit"), param("continue"), param("watch")]),
-                "post": op("post", vec![param("dryRun"), param("fieldManager"), param("fieldValidation")]),
-            }),
-        );
-    }
-    json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": paths,
-        "components": {"schemas": {}},
-    })
 }

@@ -3,7 +3,12 @@
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::storage::v1 as storage;
+use k8s_pb::api as pb;
 use serde::Serialize;
+
+use super::openapi;
+use super::protobuf;
+use super::strategy::Kind;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -52,6 +57,8 @@ pub enum TableKind {
     Namespace,
     /// VolumeAttachments.
     VolumeAttachment,
+    /// StorageClasses.
+    StorageClass,
 }
 
 /// One served resource.
@@ -90,6 +97,13 @@ pub struct ResourceDef {
     pub normalize: fn(Value) -> Result<Value, String>,
     /// The strategy's PrepareForCreate and defaulting (status reset, default phase, ...).
     pub prepare_create: fn(&mut Value),
+    /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
+    /// form of this row's version.
+    pub protobuf: fn(&[u8]) -> Result<Value, String>,
+    /// The strategy: spec validation on create and update, defaults.
+    pub strategy: Kind,
+    /// The JSON schema of this row's k8s-openapi type (for the OpenAPI documents).
+    pub schema: fn() -> Value,
 }
 
 impl ResourceDef {
@@ -102,6 +116,17 @@ impl ResourceDef {
         }
     }
 
+    /// The verbs this row serves (discovery lists them; others get 405).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        match (self.strategy, self.plural) {
+            (Kind::Review, _) => &["create"],
+            (_, "namespaces") => &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+            _ => ALL_VERBS,
+        }
+    }
+
     /// The list kind, e.g. `EventList`.
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
@@ -110,7 +135,27 @@ impl ResourceDef {
 
 fn roundtrip<T: DeserializeOwned + Serialize>(value: Value) -> Result<Value, String> {
     let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    serde_json::to_value(typed).map_err(|e| e.to_string())
+    let mut value = serde_json::to_value(typed).map_err(|e| e.to_string())?;
+    omit_empty_metadata(&mut value);
+    Ok(value)
+}
+
+/// Go's `omitempty` on ObjectMeta's maps and lists: an empty `labels`, `annotations`,
+/// `finalizers`, `ownerReferences` or `managedFields` is left out, not written as `{}`/`[]`.
+fn omit_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|key, value| {
+            !(matches!(
+                key.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"
+            ) && match value {
+                Value::Object(m) => m.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Null => true,
+                _ => false,
+            })
+        });
+    }
 }
 
 fn no_prepare(_: &mut Value) {}
@@ -212,11 +257,6 @@ const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
-/// The verbs every row serves.
-pub fn verbs() -> &'static [&'static str] {
-    ALL_VERBS
-}
-
 /// Every served resource.
 pub static RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -235,6 +275,9 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<core::Namespace>,
+        protobuf: protobuf::to_json::<pb::core::v1::Namespace, core::Namespace>,
+        strategy: Kind::Namespace,
+        schema: openapi::schema_of::<core::Namespace>,
         prepare_create: prepare_namespace,
     },
     ResourceDef {
@@ -253,6 +296,9 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<core::Node>,
+        protobuf: protobuf::to_json::<pb::core::v1::Node, core::Node>,
+        strategy: Kind::Node,
+        schema: openapi::schema_of::<core::Node>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -268,9 +314,12 @@ pub static RESOURCES: &[ResourceDef] = &[
         field_labels: FieldLabels::MetaOnly,
         table: TableKind::Pv,
         has_status: true,
-        returns_deleted: false,
+        returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<core::PersistentVolume>,
+        protobuf: protobuf::to_json::<pb::core::v1::PersistentVolume, core::PersistentVolume>,
+        strategy: Kind::Volume,
+        schema: openapi::schema_of::<core::PersistentVolume>,
         prepare_create: prepare_pv,
     },
     ResourceDef {
@@ -286,9 +335,15 @@ pub static RESOURCES: &[ResourceDef] = &[
         field_labels: FieldLabels::MetaOnly,
         table: TableKind::Pvc,
         has_status: true,
-        returns_deleted: false,
+        returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<core::PersistentVolumeClaim>,
+        protobuf: protobuf::to_json::<
+            pb::core::v1::PersistentVolumeClaim,
+            core::PersistentVolumeClaim,
+        >,
+        strategy: Kind::Claim,
+        schema: openapi::schema_of::<core::PersistentVolumeClaim>,
         prepare_create: prepare_pvc,
     },
     ResourceDef {
@@ -307,6 +362,9 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: true,
         categories: &["all"],
         normalize: roundtrip::<core::Pod>,
+        protobuf: protobuf::to_json::<pb::core::v1::Pod, core::Pod>,
+        strategy: Kind::Pod,
+        schema: openapi::schema_of::<core::Pod>,
         prepare_create: prepare_pod,
     },
     ResourceDef {
@@ -325,6 +383,9 @@ pub static RESOURCES: &[ResourceDef] = &[
         returns_deleted: false,
         categories: &[],
         normalize: roundtrip::<core::Event>,
+        protobuf: protobuf::to_json::<pb::core::v1::Event, core::Event>,
+        strategy: Kind::Event,
+        schema: openapi::schema_of::<core::Event>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -344,6 +405,9 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         // Bodies arrive here already converted to the core/v1 form.
         normalize: roundtrip::<core::Event>,
+        protobuf: protobuf::to_json::<pb::events::v1::Event, k8s_openapi::api::events::v1::Event>,
+        strategy: Kind::Event,
+        schema: openapi::schema_of::<k8s_openapi::api::events::v1::Event>,
         prepare_create: no_prepare,
     },
     ResourceDef {
@@ -359,10 +423,82 @@ pub static RESOURCES: &[ResourceDef] = &[
         field_labels: FieldLabels::MetaOnly,
         table: TableKind::VolumeAttachment,
         has_status: true,
-        returns_deleted: false,
+        returns_deleted: true,
         categories: &[],
         normalize: roundtrip::<storage::VolumeAttachment>,
+        protobuf: protobuf::to_json::<pb::storage::v1::VolumeAttachment, storage::VolumeAttachment>,
+        strategy: Kind::Attachment,
+        schema: openapi::schema_of::<storage::VolumeAttachment>,
         prepare_create: prepare_va,
+    },
+    ResourceDef {
+        group: "storage.k8s.io",
+        version: "v1",
+        plural: "storageclasses",
+        singular: "storageclass",
+        kind: "StorageClass",
+        short_names: &["sc"],
+        namespaced: false,
+        storage: "storageclasses",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::StorageClass,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<storage::StorageClass>,
+        protobuf: protobuf::to_json::<pb::storage::v1::StorageClass, storage::StorageClass>,
+        strategy: Kind::Class,
+        schema: openapi::schema_of::<storage::StorageClass>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        short_names: &[],
+        namespaced: true,
+        storage: "leases",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::Generic,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<k8s_openapi::api::coordination::v1::Lease>,
+        protobuf: protobuf::to_json::<
+            pb::coordination::v1::Lease,
+            k8s_openapi::api::coordination::v1::Lease,
+        >,
+        strategy: Kind::Plain,
+        schema: openapi::schema_of::<k8s_openapi::api::coordination::v1::Lease>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectaccessreviews",
+        singular: "selfsubjectaccessreview",
+        kind: "SelfSubjectAccessReview",
+        short_names: &[],
+        namespaced: false,
+        storage: "selfsubjectaccessreviews",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::Generic,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>,
+        protobuf: protobuf::to_json::<
+            pb::authorization::v1::SelfSubjectAccessReview,
+            k8s_openapi::api::authorization::v1::SelfSubjectAccessReview,
+        >,
+        strategy: Kind::Review,
+        schema: openapi::schema_of::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>,
+        prepare_create: no_prepare,
     },
 ];
 

@@ -126,6 +126,38 @@ fn details(name: &str, def: &ResourceDef) -> Value {
 }
 
 impl ApiError {
+    /// The HTTP response for this error (the one place a failure `Status` is written out):
+    /// JSON Status (or the plain text of an unknown path), `Retry-After`, warnings.
+    pub fn response(&self) -> http::Response<super::ResponseBody> {
+        super::error_response(self)
+    }
+
+    /// The error for a typed `Status` (as fault rules and the transport build them).
+    pub fn from_status(status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status) -> Self {
+        let code = status
+            .code
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (100..600).contains(c))
+            .unwrap_or(500);
+        let details = status
+            .details
+            .as_ref()
+            .and_then(|d| serde_json::to_value(d).ok());
+        let mut error = Self::status(
+            code,
+            status.reason.as_deref().unwrap_or(""),
+            status.message.clone().unwrap_or_default(),
+            details,
+        );
+        error.retry_after = status
+            .details
+            .as_ref()
+            .and_then(|d| d.retry_after_seconds)
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0);
+        error
+    }
+
     /// A failure `Status` with the given parts.
     pub fn status(
         code: u16,
@@ -255,14 +287,13 @@ impl ApiError {
         )
     }
 
-    /// 415 for a create/update body with an unknown Content-Type.
-    pub fn unsupported_body_type(content_type: &str) -> Self {
+    /// 415 for a create/update body with an unknown Content-Type (the types listed are the
+    /// ones [`decode_body`](super::verbs) really reads).
+    pub fn unsupported_body_type() -> Self {
         Self::status(
             415,
             "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
-            ),
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
             None,
         )
     }
@@ -295,7 +326,12 @@ impl ApiError {
         Self::status(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {agg}"),
+            // `schema.GroupKind.String()`: `VolumeAttachment.storage.k8s.io`, `Pod`.
+            if group.is_empty() {
+                format!("{kind} \"{name}\" is invalid: {agg}")
+            } else {
+                format!("{kind}.{group} \"{name}\" is invalid: {agg}")
+            },
             Some(Value::Object(d)),
         )
     }

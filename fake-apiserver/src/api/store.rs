@@ -1,14 +1,19 @@
 //! The in-memory store: objects keyed by (storage key, namespace, name), one monotonic
 //! resourceVersion counter, the watch history and the change notifier.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
 /// How many watch events the history keeps before the oldest are compacted away.
 pub const HISTORY_LIMIT: usize = 20_000;
+
+/// The event fields indexed for field-selector LISTs: (stored field label, JSON pointer).
+pub const EVENT_INDEX: [(&str, &str); 2] = [
+    ("involvedObject.uid", "/involvedObject/uid"),
+    ("involvedObject.name", "/involvedObject/name"),
+];
 
 /// The kind of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +55,15 @@ pub struct State {
     pub history: VecDeque<Change>,
     /// Changes at or below this revision are gone (a watch from an older revision gets 410).
     pub compacted: u64,
+    /// Claims removed since the controllers last ran: (namespace, name, uid).
+    pub removed_claims: Vec<(String, String, String)>,
+    /// The seed uids and generated names derive from (with `uid_counter`).
+    pub seed: u64,
+    /// Events by `involvedObject.uid` and `involvedObject.name` (the field selectors kubectl
+    /// describe and the poster use): a LIST with such a term reads its candidates here
+    /// instead of scanning. May hold keys of objects gone or changed since (they are checked
+    /// again); never misses one.
+    pub event_index: HashMap<(&'static str, String), BTreeSet<Key>>,
     uid_counter: u64,
 }
 
@@ -60,6 +74,49 @@ impl State {
         self.rv
     }
 
+    fn index_add(&mut self, key: &Key, object: &Value) {
+        if key.0 != "events" {
+            return;
+        }
+        for (label, pointer) in EVENT_INDEX {
+            if let Some(value) = object.pointer(pointer).and_then(Value::as_str) {
+                self.event_index
+                    .entry((label, value.to_string()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+    }
+
+    fn index_remove(&mut self, key: &Key, object: &Value) {
+        if key.0 != "events" {
+            return;
+        }
+        for (label, pointer) in EVENT_INDEX {
+            if let Some(value) = object.pointer(pointer).and_then(Value::as_str) {
+                let entry = (label, value.to_string());
+                if let Some(set) = self.event_index.get_mut(&entry) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.event_index.remove(&entry);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys of events whose indexed `label` (see [`EVENT_INDEX`]) is `value`; `None`
+    /// when `label` is not indexed.
+    pub fn indexed(&self, label: &str, value: &str) -> Option<Vec<Key>> {
+        let label = EVENT_INDEX.iter().find(|(l, _)| *l == label)?.0;
+        Some(
+            self.event_index
+                .get(&(label, value.to_string()))
+                .map(|set| set.iter().cloned().collect())
+                .unwrap_or_default(),
+        )
+    }
+
     /// Stores `object` under `key` at a new revision and records the change.
     ///
     /// The object's `metadata.resourceVersion` is set to the new revision.
@@ -67,6 +124,10 @@ impl State {
         let rv = self.next_rv();
         set_rv(&mut object, rv);
         let old = self.objects.insert(key.clone(), object.clone());
+        if let Some(old) = &old {
+            self.index_remove(&key, old);
+        }
+        self.index_add(&key, &object);
         self.record(Change {
             rv,
             storage: key.0,
@@ -80,6 +141,16 @@ impl State {
     /// Removes the object under `key` at a new revision; returns its last state.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let old = self.objects.remove(key)?;
+        self.index_remove(key, &old);
+        if key.0 == "persistentvolumeclaims" {
+            let uid = old
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            self.removed_claims
+                .push((key.1.clone(), key.2.clone(), uid));
+        }
         let rv = self.next_rv();
         let mut last = old.clone();
         set_rv(&mut last, rv);
@@ -108,11 +179,12 @@ impl State {
         self.compacted = self.rv;
     }
 
-    /// A new random-looking UUID (version 4 layout).
+    /// A new random-looking UUID (version 4 layout), a function of the seed and how many
+    /// ids came before: the same seed and the same requests give the same uids.
     pub fn new_uid(&mut self) -> String {
         self.uid_counter += 1;
-        let a = random_u64(self.uid_counter);
-        let b = random_u64(a ^ self.uid_counter.rotate_left(17));
+        let a = random_u64(self.seed, self.uid_counter);
+        let b = random_u64(self.seed ^ 0x5555_5555_5555_5555, self.uid_counter);
         format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
             (a >> 32) as u32,
@@ -127,7 +199,7 @@ impl State {
     pub fn name_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         self.uid_counter += 1;
-        let mut n = random_u64(self.uid_counter);
+        let mut n = random_u64(self.seed, self.uid_counter);
         let mut out = String::new();
         for _ in 0..5 {
             out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
@@ -137,10 +209,14 @@ impl State {
     }
 }
 
-fn random_u64(seed: u64) -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(seed);
-    h.finish()
+/// SplitMix64 of (seed, n): well mixed, and the same on every run and platform.
+fn random_u64(seed: u64, n: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Sets `metadata.resourceVersion`.
@@ -162,6 +238,19 @@ pub struct Store {
     notify: tokio::sync::watch::Sender<u64>,
 }
 
+impl Store {
+    /// An empty store whose uids and generated names derive from `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            state: Mutex::new(State {
+                seed,
+                ..State::default()
+            }),
+            notify: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
 impl Default for Store {
     fn default() -> Self {
         Self {
@@ -180,6 +269,8 @@ impl Store {
             rv: state.rv,
             objects: state.objects.clone(),
             compacted: state.rv,
+            seed: state.seed ^ state.uid_counter,
+            event_index: state.event_index.clone(),
             ..State::default()
         };
         Store {

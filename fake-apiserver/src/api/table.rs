@@ -380,6 +380,34 @@ fn columns(kind: TableKind) -> Vec<Value> {
             ),
             age,
         ],
+        TableKind::StorageClass => vec![
+            name,
+            col(
+                "Provisioner",
+                "string",
+                0,
+                "provisioner indicates the type of the provisioner.",
+            ),
+            col(
+                "ReclaimPolicy",
+                "string",
+                0,
+                "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class. Defaults to Delete.",
+            ),
+            col(
+                "VolumeBindingMode",
+                "string",
+                0,
+                "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.  When unset, VolumeBindingImmediate is used. This field is only honored by servers that enable the VolumeScheduling feature.",
+            ),
+            col(
+                "AllowVolumeExpansion",
+                "string",
+                0,
+                "allowVolumeExpansion shows whether the storage class allow volume expand.",
+            ),
+            age,
+        ],
         TableKind::Generic => vec![name, age],
     }
 }
@@ -643,6 +671,35 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             ),
             json!(age),
         ],
+        TableKind::StorageClass => {
+            let default = [
+                "storageclass.kubernetes.io/is-default-class",
+                "storageclass.beta.kubernetes.io/is-default-class",
+            ]
+            .iter()
+            .any(|a| {
+                obj.pointer(&format!("/metadata/annotations/{}", a.replace('/', "~1")))
+                    == Some(&json!("true"))
+            });
+            let shown = if default {
+                format!("{name} (default)")
+            } else {
+                name.to_string()
+            };
+            vec![
+                json!(shown),
+                json!(s(obj, "/provisioner")),
+                json!(or(s(obj, "/reclaimPolicy"), "Delete")),
+                json!(or(s(obj, "/volumeBindingMode"), "Immediate")),
+                json!(
+                    obj.get("allowVolumeExpansion")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                        .to_string()
+                ),
+                json!(age),
+            ]
+        }
         TableKind::Generic => vec![json!(name), json!(age)],
     }
 }

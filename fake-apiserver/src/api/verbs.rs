@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::events::{self, EventApi};
-use super::resources::{self, FieldLabels, ResourceDef, View};
-use super::selectors::{self, LabelSelector};
+use super::filter::{Filter, view};
+use super::resources::{self, ResourceDef, View};
 use super::status::{self, ApiError, FieldError};
 use super::store::{ChangeType, Key, State};
 use super::{
@@ -14,22 +14,6 @@ use super::{
 };
 
 type Response = http::Response<ResponseBody>;
-
-/// How a stored object is shown through `def`.
-pub fn view(def: &ResourceDef, stored: &Value) -> Value {
-    match def.view {
-        View::EventsV1 => events::v1_view(stored),
-        View::Plain if def.storage == "events" => events::core_view(stored),
-        View::Plain => {
-            let mut obj = stored.clone();
-            if let Some(map) = obj.as_object_mut() {
-                map.insert("apiVersion".into(), json!(def.api_version()));
-                map.insert("kind".into(), json!(def.kind));
-            }
-            obj
-        }
-    }
-}
 
 fn event_api(def: &ResourceDef) -> EventApi {
     match def.view {
@@ -154,6 +138,12 @@ async fn dispatch_verb(
     use http::Method;
     let has_name = target.name.is_some();
     let cluster_wide = target.def.namespaced && target.namespace.is_none();
+    if target.def.strategy == super::strategy::Kind::Review {
+        return match (&req.method, has_name) {
+            (&Method::POST, false) => access_review(server, &target, &req),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     match (&req.method, has_name) {
         (&Method::GET, false) if req.query.flag("watch") || target.watch_path => {
             watch::serve(server, &target, &req)
@@ -167,7 +157,9 @@ async fn dispatch_verb(
         (&Method::PUT, true) => update(server, &target, &req),
         (&Method::PATCH, true) => patch(server, &target, &req),
         (&Method::DELETE, true) if target.subresource.is_none() => delete(server, &target, &req),
-        (&Method::DELETE, false) if !cluster_wide && target.def.plural != "namespaces" => {
+        (&Method::DELETE, false)
+            if !cluster_wide && target.def.verbs().contains(&"deletecollection") =>
+        {
             delete_collection(server, &target, &req)
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -218,122 +210,6 @@ fn get(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, A
     Ok(respond(target.def, req, 200, obj, server.clock.now()))
 }
 
-/// Label and field selectors and the namespace of a list or watch.
-pub(crate) struct Filter {
-    namespace: Option<String>,
-    labels: LabelSelector,
-    fields: Vec<(String, String, bool)>,
-}
-
-impl Filter {
-    /// Parses `labelSelector` and `fieldSelector`; unknown field labels give 400.
-    pub fn new(target: &Target, req: &Request) -> Result<Self, ApiError> {
-        let labels = LabelSelector::parse(req.query.get("labelSelector").unwrap_or(""))
-            .map_err(ApiError::bad_request)?;
-        let terms = selectors::parse_field_selector(req.query.get("fieldSelector").unwrap_or(""))
-            .map_err(ApiError::bad_request)?;
-        let mut fields = Vec::new();
-        for t in terms {
-            fields.push((map_field_label(target.def, &t.label)?, t.value, t.negated));
-        }
-        if target.watch_path
-            && let Some(name) = &target.name
-        {
-            fields.push(("metadata.name".into(), name.clone(), false));
-        }
-        Ok(Self {
-            namespace: target.namespace.clone(),
-            labels,
-            fields,
-        })
-    }
-
-    /// Whether the filter has label or field terms.
-    pub fn has_selectors(&self) -> bool {
-        !self.labels.0.is_empty() || !self.fields.is_empty()
-    }
-
-    /// Whether a stored object passes.
-    pub fn matches(&self, def: &ResourceDef, obj: &Value) -> bool {
-        if let Some(ns) = &self.namespace
-            && meta(obj, "namespace") != ns
-        {
-            return false;
-        }
-        self.labels.matches(&selectors::labels_of(obj))
-            && self
-                .fields
-                .iter()
-                .all(|(label, value, negated)| (field_value(def, obj, label) == *value) != *negated)
-    }
-}
-
-fn map_field_label(def: &ResourceDef, label: &str) -> Result<String, ApiError> {
-    let unsupported = || ApiError::bad_request(format!("field label not supported: {label}"));
-    if matches!(label, "metadata.name" | "metadata.namespace") {
-        return Ok(label.to_string());
-    }
-    let ok = match def.field_labels {
-        FieldLabels::MetaOnly => {
-            return Err(ApiError::bad_request(format!(
-                "\"{label}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
-            )));
-        }
-        FieldLabels::CoreEvent => {
-            return events::map_label(label, EventApi::Core)
-                .map(str::to_string)
-                .ok_or_else(unsupported);
-        }
-        FieldLabels::EventsV1 => {
-            return events::map_label(label, EventApi::V1)
-                .map(str::to_string)
-                .ok_or_else(unsupported);
-        }
-        FieldLabels::Node => label == "spec.unschedulable",
-        FieldLabels::Namespace => label == "status.phase",
-        FieldLabels::Pod => matches!(
-            label,
-            "spec.nodeName"
-                | "spec.restartPolicy"
-                | "spec.schedulerName"
-                | "spec.serviceAccountName"
-                | "spec.hostNetwork"
-                | "status.phase"
-                | "status.podIP"
-                | "status.nominatedNodeName"
-        ),
-    };
-    if ok {
-        Ok(label.to_string())
-    } else {
-        Err(unsupported())
-    }
-}
-
-fn field_value(def: &ResourceDef, obj: &Value, label: &str) -> String {
-    if def.storage == "events" {
-        return events::field_value(obj, label);
-    }
-    match label {
-        "metadata.name" => meta(obj, "name").to_string(),
-        "metadata.namespace" => meta(obj, "namespace").to_string(),
-        "spec.unschedulable" | "spec.hostNetwork" => {
-            let ptr = format!("/{}", label.replace('.', "/"));
-            obj.pointer(&ptr)
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-                .to_string()
-        }
-        other => {
-            let ptr = format!("/{}", other.replace('.', "/"));
-            obj.pointer(&ptr)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        }
-    }
-}
-
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
     let token = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{ns}/{name}\u{0}")});
     token
@@ -381,12 +257,34 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     let mut remaining = 0i64;
     // etcd orders keys `<namespace>/<name>` by bytes: sort by that string, not the tuple
     // (`a-b/x` comes before `a/x`).
-    let mut keyed: Vec<(String, &Value)> = state
-        .objects
-        .iter()
-        .filter(|((storage, _, _), _)| *storage == def.storage)
-        .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
-        .collect();
+    // Candidates: from the event index when an exact term on an indexed field allows it,
+    // else the range of this resource (and namespace) in key order.
+    let indexed = super::store::EVENT_INDEX.iter().find_map(|(label, _)| {
+        if def.storage != "events" {
+            return None;
+        }
+        filter
+            .exact(label)
+            .and_then(|value| state.indexed(label, value))
+    });
+    let mut keyed: Vec<(String, &Value)> = match indexed {
+        Some(keys) => keys
+            .iter()
+            .filter_map(|key| state.objects.get(key).map(|obj| (key, obj)))
+            .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
+            .collect(),
+        None => {
+            let ns = filter.namespace().unwrap_or("").to_string();
+            state
+                .objects
+                .range((def.storage, ns.clone(), String::new())..)
+                .take_while(|((storage, key_ns, _), _)| {
+                    *storage == def.storage && (ns.is_empty() || *key_ns == ns)
+                })
+                .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
+                .collect()
+        }
+    };
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     let start_key = start.as_ref().map(|(ns, name)| format!("{ns}/{name}"));
     for (key, obj) in keyed {
@@ -473,8 +371,26 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
 }
 
 /// Decodes a create/update body by its Content-Type.
-fn decode_body(req: &Request) -> Result<Value, ApiError> {
+fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, ApiError> {
     let value: Value = match req.content_type().as_str() {
+        super::protobuf::MEDIA_TYPE => {
+            let envelope = super::protobuf::envelope(&req.body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "couldn't get version/kind; protobuf decode error: {e}"
+                ))
+            })?;
+            let mut value = (def.protobuf)(&envelope.raw).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {e}",
+                    def.kind, def.version, def.kind
+                ))
+            })?;
+            if let Some(map) = value.as_object_mut() {
+                map.insert("apiVersion".into(), json!(envelope.api_version));
+                map.insert("kind".into(), json!(envelope.kind));
+            }
+            value
+        }
         "" | "application/json" => serde_json::from_slice(&req.body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
@@ -486,7 +402,7 @@ fn decode_body(req: &Request) -> Result<Value, ApiError> {
                 ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
             })?
         }
-        other => return Err(ApiError::unsupported_body_type(other)),
+        _ => return Err(ApiError::unsupported_body_type()),
     };
     if !value.is_object() {
         return Err(ApiError::bad_request(
@@ -616,7 +532,7 @@ fn prepare_body(def: &ResourceDef, body: Value, req: &Request) -> Result<Prepare
 /// The strategy's validation of a new object plus the generic ObjectMeta check.
 fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     let name = meta(obj, "name");
-    if def.storage == "events" {
+    if def.strategy.is_event() {
         let errs = events::validate_create(obj, event_api(def));
         if !errs.is_empty() {
             return Err(ApiError::invalid("Event", "", name, &errs));
@@ -628,7 +544,7 @@ fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         return Ok(());
     }
     let mut errs = validation::object_meta(obj, def.namespaced, name_rule(def));
-    errs.extend(kind_rules(def, obj));
+    errs.extend(def.strategy.validate(obj));
     if !errs.is_empty() {
         return Err(ApiError::invalid(def.kind, def.group, name, &errs));
     }
@@ -636,93 +552,95 @@ fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
 }
 
 fn name_rule(def: &ResourceDef) -> fn(&str, bool) -> Vec<String> {
-    if def.plural == "namespaces" {
-        |name, prefix| {
-            if prefix {
-                validation::dns1123_label(&format!("{name}a"))
-            } else {
-                validation::dns1123_label(name)
-            }
-        }
-    } else {
-        validation::subdomain_rule
-    }
+    def.strategy.name_rule()
 }
 
-/// The spec rules of the kinds this fake checks (a subset of the real strategies).
-fn kind_rules(def: &ResourceDef, obj: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if def.plural == "persistentvolumeclaims" {
-        let modes = obj
-            .pointer("/spec/accessModes")
+/// `ValidateObjectMetaUpdate`: no new finalizers on an object being deleted.
+fn no_new_finalizers(new: &Value, old: &Value) -> Vec<FieldError> {
+    if meta(old, "deletionTimestamp").is_empty() {
+        return Vec::new();
+    }
+    let list = |o: &Value| -> Vec<String> {
+        o.pointer("/metadata/finalizers")
             .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        if modes == 0 {
-            errs.push(FieldError::required(
-                "spec.accessModes",
-                "at least 1 access mode is required",
-            ));
-        }
-        if obj.pointer("/spec/resources/requests/storage").is_none() {
-            errs.push(FieldError::required("spec.resources[storage]", ""));
-        }
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old_list = list(old);
+    let mut added: Vec<String> = list(new)
+        .into_iter()
+        .filter(|f| !old_list.contains(f))
+        .collect();
+    added.sort();
+    added.dedup();
+    if added.is_empty() {
+        return Vec::new();
     }
-    errs
+    let shown: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    vec![FieldError::forbidden(
+        "metadata.finalizers",
+        &format!(
+            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+            shown.join(", ")
+        ),
+    )]
 }
 
-/// The update rules of the kinds this fake checks: PVC spec immutability (volumeName may be
-/// set once; a bound claim may change its storage request) and VolumeAttachment spec
-/// immutability.
-fn kind_update_rules(def: &ResourceDef, new: &Value, old: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    match def.plural {
-        "persistentvolumeclaims" => {
-            let mut new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
-            let mut old_spec = old.get("spec").cloned().unwrap_or(Value::Null);
-            if s_at(&old_spec, "/volumeName").is_empty()
-                && let (Some(o), Some(v)) = (old_spec.as_object_mut(), new_spec.get("volumeName"))
-            {
-                o.insert("volumeName".into(), v.clone());
-            }
-            for spec in [&mut new_spec, &mut old_spec] {
-                if let Some(m) = spec.as_object_mut() {
-                    m.remove("volumeAttributesClassName");
-                }
-            }
-            if s_at(new, "/status/phase") == "Bound" {
-                for spec in [&mut new_spec, &mut old_spec] {
-                    if let Some(r) = spec
-                        .pointer_mut("/resources/requests")
-                        .and_then(Value::as_object_mut)
-                    {
-                        r.remove("storage");
-                    }
-                }
-            }
-            if new_spec != old_spec {
-                errs.push(FieldError::forbidden(
-                    "spec",
-                    "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
-                ));
-            }
-        }
-        "volumeattachments" => {
-            let new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
-            if new_spec != old.get("spec").cloned().unwrap_or(Value::Null) {
-                errs.push(FieldError::invalid_json(
-                    "spec",
-                    &new_spec,
-                    "field is immutable",
-                ));
-            }
-        }
-        _ => {}
+/// The `PersistentVolumeClaimResize` admission plugin: a claim may grow only when bound and
+/// its StorageClass allows expansion.
+fn admit_claim_resize(
+    state: &State,
+    target: &Target,
+    new: &Value,
+    old: &Value,
+) -> Result<(), ApiError> {
+    if target.def.strategy != super::strategy::Kind::Claim
+        || target.subresource.is_some()
+        || !super::strategy::claim_grows(new, old)
+    {
+        return Ok(());
     }
-    errs
-}
-
-fn s_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    let name = meta(old, "name");
+    let forbidden = |why: &str| {
+        ApiError::status(
+            403,
+            "Forbidden",
+            format!("persistentvolumeclaims \"{name}\" is forbidden: {why}"),
+            Some(json!({"name": name, "kind": "persistentvolumeclaims"})),
+        )
+    };
+    if old.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
+        return Err(forbidden(
+            "Only bound persistent volume claims can be expanded",
+        ));
+    }
+    let class = match old.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
+    {
+        Some(Value::String(c)) => c.clone(),
+        _ => old
+            .pointer("/spec/storageClassName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    };
+    let allowed = !class.is_empty()
+        && state
+            .objects
+            .get(&("storageclasses", String::new(), class))
+            .and_then(|sc| sc.get("allowVolumeExpansion"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if !allowed {
+        return Err(forbidden(
+            "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize",
+        ));
+    }
+    Ok(())
 }
 
 /// Wipes what a client may not set, fills namespace, name, uid and creationTimestamp.
@@ -833,9 +751,44 @@ fn store_new(
     Ok(state.put(key, obj, ChangeType::Added))
 }
 
+/// A SelfSubjectAccessReview: the fake authorizes everything (as a cluster-admin would be),
+/// so `kubectl auth can-i` answers `yes`. Nothing is stored.
+fn access_review(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
+    let def = target.def;
+    let body = decode_body(def, req)?;
+    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    if obj.pointer("/spec/resourceAttributes").is_none()
+        && obj.pointer("/spec/nonResourceAttributes").is_none()
+    {
+        return Err(ApiError::invalid(
+            def.kind,
+            def.group,
+            "",
+            &[FieldError::invalid_json(
+                "spec.resourceAttributes",
+                &Value::Null,
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            )],
+        ));
+    }
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("apiVersion".into(), json!(def.api_version()));
+        map.insert("kind".into(), json!(def.kind));
+        map.insert(
+            "status".into(),
+            json!({"allowed": true, "reason": "the fake API server allows every request"}),
+        );
+        map.entry("metadata").or_insert_with(|| json!({}));
+    }
+    let mut response = json_response(201, &obj);
+    add_warnings(&mut response, &warnings);
+    let _ = server;
+    Ok(response)
+}
+
 fn create(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
-    let body = decode_body(req)?;
+    let body = decode_body(def, req)?;
     let prepared = prepare_body(def, body, req)?;
     create_prepared(server, target, req, prepared)
 }
@@ -858,8 +811,15 @@ fn create_prepared(
             target.namespace.as_deref(),
         )?;
         (def.prepare_create)(&mut obj);
+        def.strategy.default_fields(&mut obj);
         validate_new(def, &obj)?;
-        store_new(&mut state, def, obj)?
+        super::controllers::admit_create(def.strategy, &mut obj);
+        let stored = store_new(&mut state, def, obj)?;
+        if def.strategy == super::strategy::Kind::Node {
+            super::controllers::node_lease(&mut state, &stored, &server.clock.now());
+        }
+        super::controllers::settle(&mut state);
+        stored
     };
     server.store.notify();
     let mut response = respond(def, req, 201, &stored, server.clock.now());
@@ -939,16 +899,18 @@ fn apply_update(
         map.insert("apiVersion".into(), json!(canonical.api_version()));
         map.insert("kind".into(), json!(canonical.kind));
     }
-    if def.storage == "events" {
+    if def.strategy.is_event() {
         common.extend(events::validate_update(&new, &existing, event_api(def)));
         if !common.is_empty() {
             return Err(ApiError::invalid("Event", "", &name, &common));
         }
     } else {
         common.extend(events::meta_update(&new, &existing));
-        if target.subresource.is_none() {
-            common.extend(kind_update_rules(def, &new, &existing));
-        }
+        common.extend(
+            def.strategy
+                .validate_update(&new, &existing, target.subresource.is_some()),
+        );
+        common.extend(no_new_finalizers(&new, &existing));
         common.extend(validation::object_meta(
             &new,
             def.namespaced,
@@ -958,6 +920,7 @@ fn apply_update(
             return Err(ApiError::invalid(def.kind, def.group, &name, &common));
         }
     }
+    admit_claim_resize(state, target, &new, &existing)?;
     let key = key_of(target, &name);
     if strip_rv(&new) == strip_rv(&existing) {
         return Ok((existing, 200));
@@ -969,10 +932,13 @@ fn apply_update(
     if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
         state.objects.insert(key.clone(), new);
         let last = state.remove(&key).unwrap_or_default();
+        super::controllers::settle(state);
         return Ok((last, 200));
     }
     let _ = server;
-    Ok((state.put(key, new, ChangeType::Modified), 200))
+    let stored = state.put(key, new, ChangeType::Modified);
+    super::controllers::settle(state);
+    Ok((stored, 200))
 }
 
 fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
@@ -1008,7 +974,7 @@ fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiE
 
 fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
-    let body = decode_body(req)?;
+    let body = decode_body(def, req)?;
     let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
     check_name_and_namespace(target, &mut obj)?;
     let name = target.name.clone().unwrap_or_default();
@@ -1017,7 +983,7 @@ fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
         match state.objects.get(&key_of(target, &name)).cloned() {
             Some(existing) => apply_update(server, &mut state, target, obj, existing)?,
             // Events allow create on update (AllowCreateOnUpdate).
-            None if def.storage == "events" && target.subresource.is_none() => {
+            None if def.strategy.is_event() && target.subresource.is_none() => {
                 stamp_new(
                     server,
                     &mut state,
@@ -1176,7 +1142,7 @@ fn delete_one(
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
-    if def.plural == "namespaces" {
+    if def.strategy.is_namespace() {
         if matches!(name.as_str(), "default" | "kube-system" | "kube-public") {
             return Err(ApiError::status(
                 403,
@@ -1238,6 +1204,7 @@ fn finish_namespace_deletion(server: &ApiServer, namespace: &str) {
             state.remove(&key);
         }
         state.remove(&("namespaces", String::new(), namespace.to_owned()));
+        super::controllers::settle(&mut state);
     }
     server.store.notify();
 }
@@ -1257,7 +1224,9 @@ fn delete(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
     let name = target.name.clone().unwrap_or_default();
     let (obj, as_object) = {
         let mut state = server.store.lock();
-        delete_one(server, &mut state, def, key_of(target, &name), &options)?
+        let deleted = delete_one(server, &mut state, def, key_of(target, &name), &options)?;
+        super::controllers::settle(&mut state);
+        deleted
     };
     server.store.notify();
     if as_object {
@@ -1295,6 +1264,7 @@ fn delete_collection(
             }
             deleted.push(shown);
         }
+        super::controllers::settle(&mut state);
         state.rv
     };
     server.store.notify();
@@ -1341,7 +1311,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         return Err(format!("{kind} has no metadata.name"));
     }
     // A fixture naming a namespace the cluster already has (say `default`) is fine as it is.
-    if def.plural == "namespaces" {
+    if def.strategy.is_namespace() {
         let key: Key = ("namespaces", String::new(), name.clone());
         if let Some(existing) = state.objects.get(&key) {
             return Ok(existing.clone());
@@ -1360,7 +1330,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
     m.entry("uid").or_insert(json!(uid));
     m.entry("creationTimestamp").or_insert(json!(now));
     m.remove("resourceVersion");
-    if def.plural == "namespaces" {
+    if def.strategy.is_namespace() {
         let labels = m.entry("labels").or_insert_with(|| json!({}));
         if let Some(l) = labels.as_object_mut() {
             l.entry("kubernetes.io/metadata.name")
@@ -1377,5 +1347,9 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
             map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
         }
     }
-    store_new(&mut state, def, obj).map_err(|e| e.to_string())
+    let stored = store_new(&mut state, def, obj).map_err(|e| e.to_string())?;
+    if def.strategy == super::strategy::Kind::Node {
+        super::controllers::node_lease(&mut state, &stored, &server.clock.now());
+    }
+    Ok(stored)
 }

@@ -1,7 +1,8 @@
 //! Watch: a streamed response of newline-delimited JSON watch events (fidelity doc §5.3):
 //! synthetic ADDED events for a watch from "now", replay from a resourceVersion, `410 Expired`
 //! as an ERROR event for a compacted one, selector enter/leave as ADDED/DELETED, bookmarks,
-//! `sendInitialEvents`, and `timeoutSeconds` (tokio time).
+//! `sendInitialEvents`, and `timeoutSeconds` (on the server's clock). A watcher that falls
+//! behind the kept history gets the ERROR 410 too, never a silent gap.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -12,10 +13,10 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
 
+use super::filter::{Filter, view};
 use super::resources::ResourceDef;
 use super::status::{ApiError, FieldError};
 use super::store::{ChangeType, set_rv};
-use super::verbs::{Filter, view};
 use super::{ApiServer, Request, ResponseBody, Target, partial_metadata, table};
 
 type Response = http::Response<ResponseBody>;
@@ -35,8 +36,21 @@ struct WatchState {
     as_table: bool,
     as_metadata: bool,
     include: table::Include,
-    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Fires at `timeoutSeconds` on the server's clock (a task sleeping on the clock; the
+    /// stream must be `Sync`, which a clock `Sleep` is not).
+    deadline: tokio::sync::oneshot::Receiver<()>,
+    /// Aborts that task (dropping its sleep) when the watch ends.
+    _timer: AbortOnDrop,
     done: bool,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -96,6 +110,16 @@ impl WatchState {
         if state.rv <= self.cursor {
             return;
         }
+        if self.cursor < state.compacted {
+            // The changes after the cursor were trimmed or compacted away: as etcd's watcher,
+            // end with 410 rather than skip them.
+            let message = self.def.strategy.too_old(self.cursor, state.compacted + 1);
+            drop(state);
+            self.pending
+                .push_back(line("ERROR", &ApiError::expired(message).body));
+            self.done = true;
+            return;
+        }
         let mut lines = Vec::new();
         let mut skipped = false;
         // The history is in revision order: start at the first change after the cursor.
@@ -140,17 +164,42 @@ impl WatchState {
     }
 }
 
-fn invalid_list_options(field: &str, message: &str) -> ApiError {
-    ApiError::invalid(
-        "ListOptions",
-        "meta.k8s.io",
-        "",
-        &[FieldError {
-            reason: "FieldValueForbidden",
-            field: field.into(),
-            message: message.into(),
-        }],
-    )
+/// `validateWatchOptions` (apimachinery internalversion validation), WatchList enabled as in
+/// 1.33.
+fn watch_option_errors(
+    send_initial: Option<bool>,
+    rv_match: Option<&str>,
+    cont: bool,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if send_initial.is_some() && rv_match != Some("NotOlderThan") {
+        errs.push(FieldError::forbidden(
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ));
+    }
+    if let Some(m) = rv_match {
+        if send_initial.is_none() {
+            errs.push(FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if m != "NotOlderThan" {
+            errs.push(super::strategy::not_supported(
+                "resourceVersionMatch",
+                m,
+                &["NotOlderThan"],
+            ));
+        }
+        if cont {
+            errs.push(FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+    }
+    errs
 }
 
 /// Starts a watch.
@@ -161,26 +210,18 @@ pub(crate) fn serve(
 ) -> Result<Response, ApiError> {
     let def = target.def;
     let filter = Filter::new(target, req)?;
-    let send_initial = req.query.get("sendInitialEvents").map(|v| v == "true");
+    let send_initial = req.query.get("sendInitialEvents").map(super::query_bool);
     let rv_match = req
         .query
         .get("resourceVersionMatch")
         .filter(|v| !v.is_empty());
-    match (send_initial, rv_match) {
-        (Some(true), Some("NotOlderThan")) => {}
-        (Some(_), other) if other != Some("NotOlderThan") => {
-            return Err(invalid_list_options(
-                "sendInitialEvents",
-                "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(invalid_list_options(
-                "resourceVersionMatch",
-                "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-            ));
-        }
-        _ => {}
+    let errs = watch_option_errors(
+        send_initial,
+        rv_match,
+        req.query.get("continue").is_some_and(|c| !c.is_empty()),
+    );
+    if !errs.is_empty() {
+        return Err(ApiError::invalid("ListOptions", "meta.k8s.io", "", &errs));
     }
     let requested = match req.query.get("resourceVersion").filter(|v| !v.is_empty()) {
         None => None,
@@ -197,6 +238,15 @@ pub(crate) fn serve(
         .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let bookmarks = req.query.flag("allowWatchBookmarks");
     let rx = server.store.subscribe();
+    let (fire, deadline) = tokio::sync::oneshot::channel();
+    let sleep = server.clock.sleep(timeout);
+    let timer = AbortOnDrop(
+        tokio::spawn(async move {
+            sleep.await;
+            let _ = fire.send(());
+        })
+        .abort_handle(),
+    );
     let mut st = WatchState {
         server: server.clone(),
         def,
@@ -208,7 +258,8 @@ pub(crate) fn serve(
         as_table: req.wants_table(),
         as_metadata: req.wants_metadata(),
         include: table::Include::from_query(req.query.get("includeObject")),
-        deadline: Box::pin(tokio::time::sleep(timeout)),
+        deadline,
+        _timer: timer,
         done: false,
     };
     {
@@ -216,11 +267,7 @@ pub(crate) fn serve(
         let initial = send_initial == Some(true) || matches!(requested, None | Some(0));
         match requested {
             Some(n) if n != 0 && n < state.compacted && send_initial != Some(true) => {
-                let message = if def.storage == "events" {
-                    "The resourceVersion for the provided watch is too old.".to_string()
-                } else {
-                    format!("too old resource version: {n} ({})", state.compacted + 1)
-                };
+                let message = def.strategy.too_old(n, state.compacted + 1);
                 st.pending
                     .push_back(line("ERROR", &ApiError::expired(message).body));
                 st.done = true;

@@ -113,6 +113,44 @@ pub fn require_kubectl() {
     }
 }
 
+/// Every kubectl to test against: `kubectl` and each `kubectl.1.27` … `kubectl.1.33` found in
+/// the folder that really holds `kubectl` (the PATH entry is often a symlink, e.g.
+/// `/usr/bin/kubectl` → `…/google-cloud-sdk/bin/kubectl`, with the versions beside its target).
+/// Fails loudly without kubectl, and when a version of the matrix is missing.
+pub fn kubectl_versions() -> Vec<String> {
+    require_kubectl();
+    let mut out = vec!["kubectl".to_string()];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(on_path) = std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|k| k.is_file())
+    else {
+        panic!("\n\n*** kubectl is not a file on any PATH entry\n");
+    };
+    let mut dirs: Vec<PathBuf> = on_path.parent().map(PathBuf::from).into_iter().collect();
+    if let Some(real) = std::fs::canonicalize(&on_path)
+        .ok()
+        .and_then(|real| real.parent().map(PathBuf::from))
+    {
+        if !dirs.contains(&real) {
+            dirs.push(real);
+        }
+    }
+    let mut missing = Vec::new();
+    for minor in 27..=33 {
+        let name = format!("kubectl.1.{minor}");
+        match dirs.iter().map(|d| d.join(&name)).find(|k| k.is_file()) {
+            Some(found) => out.push(found.to_string_lossy().into_owned()),
+            None => missing.push(name),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "\n\n*** The kubectl matrix needs every kubectl from 1.27 to 1.33 beside kubectl; missing {missing:?} in {dirs:?}.\n*** These machines ship them with kubectl (google-cloud-sdk's bin folder).\n"
+    );
+    out
+}
+
 /// The `fake-apiserver` binary running as a child, with its kubeconfig and a kubectl cache dir.
 pub struct FakeProcess {
     child: Child,
@@ -169,12 +207,21 @@ impl FakeProcess {
 
     /// A kubectl command with this server's kubeconfig and a private discovery cache.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("kubectl");
+        self.kubectl_command_with("kubectl", args)
+    }
+
+    /// As [`kubectl_command`](Self::kubectl_command) with another kubectl binary (the
+    /// version matrix), and a discovery cache of its own.
+    pub fn kubectl_command_with(&self, binary: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(binary);
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
-            .arg(self.dir.join("kube-cache"))
+            .arg(
+                self.dir
+                    .join(&format!("kube-cache-{}", binary.replace('/', "_"))),
+            )
             .args(args)
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null());
@@ -183,8 +230,13 @@ impl FakeProcess {
 
     /// Runs kubectl to completion (with a deadline); returns its output.
     pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with("kubectl", args)
+    }
+
+    /// Runs the kubectl `binary` to completion (with a deadline); returns its output.
+    pub fn kubectl_with(&self, binary: &str, args: &[&str]) -> Output {
         let mut child = self
-            .kubectl_command(args)
+            .kubectl_command_with(binary, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

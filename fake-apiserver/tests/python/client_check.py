@@ -98,4 +98,25 @@ print("ok: watch from a resourceVersion sees the new event")
 core.delete_namespaced_event("data.2", NS)
 assert [e.metadata.name for e in core.list_namespaced_event(NS).items] == ["data.1"]
 print("ok: delete")
+
+# The real server answers a claim or volume delete with the object (ReturnDeletedObject): the
+# client deserializes it as V1PersistentVolumeClaim / V1PersistentVolume.
+deleted = core.delete_namespaced_persistent_volume_claim("data", NS)
+assert isinstance(deleted, client.V1PersistentVolumeClaim), type(deleted)
+assert deleted.metadata.name == "data" and deleted.metadata.deletion_timestamp is not None
+assert deleted.metadata.finalizers == ["kubernetes.io/pvc-protection"], deleted.metadata.finalizers
+try:
+    core.read_namespaced_persistent_volume_claim("data", NS)
+    raise AssertionError("an unused claim goes at once")
+except ApiException as error:
+    assert error.status == 404, error.status
+core.create_persistent_volume({
+    "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "py-pv"},
+    "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+             "csi": {"driver": "csi.example.com", "volumeHandle": "h"}},
+})
+deleted = core.delete_persistent_volume("py-pv")
+assert isinstance(deleted, client.V1PersistentVolume), type(deleted)
+assert deleted.metadata.name == "py-pv"
+print("ok: claim and volume deletes answer the object")
 print("ALL OK")

@@ -1,0 +1,194 @@
+//! The controllers whose work a client sees right after its own write, run in the same step
+//! (under the store lock) so simulations stay deterministic:
+//! - the `StorageObjectInUseProtection` admission plugin adds `kubernetes.io/pvc-protection`
+//!   to new claims and `kubernetes.io/pv-protection` to new volumes;
+//! - the pvc-protection controller removes its finalizer from a claim being deleted once no
+//!   running Pod mounts it;
+//! - the PV controller turns a Bound volume whose claim is gone `Released`;
+//! - the kubelet of every Node holds its heartbeat Lease in `kube-node-lease` (so
+//!   `kubectl describe node` shows it);
+//! - the pv-protection controller removes its finalizer from a volume being deleted once it
+//!   is not Bound.
+
+use serde_json::{Value, json};
+
+use super::store::{ChangeType, Key, State};
+use super::strategy::Kind;
+
+/// The claim protection finalizer.
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// The volume protection finalizer.
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
+/// Admission on create: the protection finalizer for claims and volumes.
+pub fn admit_create(kind: Kind, obj: &mut Value) {
+    let finalizer = match kind {
+        Kind::Claim => PVC_PROTECTION,
+        Kind::Volume => PV_PROTECTION,
+        _ => return,
+    };
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if let Some(list) = list.as_array_mut()
+        && !list.iter().any(|f| f == finalizer)
+    {
+        list.push(json!(finalizer));
+    }
+}
+
+fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn deleting(obj: &Value) -> bool {
+    !s(obj, "/metadata/deletionTimestamp").is_empty()
+}
+
+fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(|f| f == finalizer))
+}
+
+fn claim_in_use(state: &State, namespace: &str, claim: &str) -> bool {
+    state
+        .objects
+        .range(("pods", namespace.to_string(), String::new())..)
+        .take_while(|(k, _)| k.0 == "pods" && k.1 == namespace)
+        .any(|(_, pod)| {
+            !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
+                && pod
+                    .pointer("/spec/volumes")
+                    .and_then(Value::as_array)
+                    .is_some_and(|v| {
+                        v.iter()
+                            .any(|vol| s(vol, "/persistentVolumeClaim/claimName") == claim)
+                    })
+        })
+}
+
+/// Removes `finalizer`; the object goes when it was the last one.
+fn release(state: &mut State, key: Key, finalizer: &str) {
+    let Some(mut obj) = state.objects.get(&key).cloned() else {
+        return;
+    };
+    if let Some(list) = obj
+        .pointer_mut("/metadata/finalizers")
+        .and_then(Value::as_array_mut)
+    {
+        list.retain(|f| f != finalizer);
+    }
+    let done = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        && done
+    {
+        meta.remove("finalizers");
+    }
+    if done {
+        state.objects.insert(key.clone(), obj);
+        state.remove(&key);
+    } else {
+        state.put(key, obj, ChangeType::Modified);
+    }
+}
+
+/// The objects of one storage key, in key order (a range of the map, not a scan).
+fn of_kind<'a>(
+    state: &'a State,
+    storage: &'static str,
+) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+    state
+        .objects
+        .range((storage, String::new(), String::new())..)
+        .take_while(move |(k, _)| k.0 == storage)
+}
+
+/// Runs the controllers until nothing changes. Each pass reads only claims and volumes (key
+/// ranges), so a store full of events costs nothing here.
+pub fn settle(state: &mut State) {
+    loop {
+        let mut changed = false;
+        for (ns, name, uid) in std::mem::take(&mut state.removed_claims) {
+            let bound: Vec<Key> = of_kind(state, "persistentvolumes")
+                .filter(|(_, pv)| {
+                    s(pv, "/status/phase") == "Bound"
+                        && s(pv, "/spec/claimRef/namespace") == ns
+                        && s(pv, "/spec/claimRef/name") == name
+                        && (s(pv, "/spec/claimRef/uid").is_empty()
+                            || s(pv, "/spec/claimRef/uid") == uid)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in bound {
+                if let Some(mut pv) = state.objects.get(&key).cloned() {
+                    pv["status"]["phase"] = json!("Released");
+                    state.put(key, pv, ChangeType::Modified);
+                    changed = true;
+                }
+            }
+        }
+        let claims: Vec<Key> = of_kind(state, "persistentvolumeclaims")
+            .filter(|(_, o)| deleting(o) && has_finalizer(o, PVC_PROTECTION))
+            .map(|(k, _)| k.clone())
+            .filter(|k| !claim_in_use(state, &k.1, &k.2))
+            .collect();
+        for key in claims {
+            release(state, key, PVC_PROTECTION);
+            changed = true;
+        }
+        let volumes: Vec<Key> = of_kind(state, "persistentvolumes")
+            .filter(|(_, o)| {
+                deleting(o) && has_finalizer(o, PV_PROTECTION) && s(o, "/status/phase") != "Bound"
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in volumes {
+            release(state, key, PV_PROTECTION);
+            changed = true;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// The node's heartbeat Lease (`kube-node-lease/<node>`), as its kubelet keeps it; created
+/// with the Node when missing.
+pub fn node_lease(state: &mut State, node: &Value, now: &jiff::Timestamp) {
+    let name = s(node, "/metadata/name").to_string();
+    let key: Key = ("leases", "kube-node-lease".to_string(), name.clone());
+    if name.is_empty()
+        || state.objects.contains_key(&key)
+        || !state.objects.contains_key(&(
+            "namespaces",
+            String::new(),
+            "kube-node-lease".to_string(),
+        ))
+    {
+        return;
+    }
+    let uid = state.new_uid();
+    let renew = now.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+    let created = jiff::Timestamp::from_second(now.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-node-lease",
+            "uid": uid,
+            "creationTimestamp": created,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name,
+                                 "uid": s(node, "/metadata/uid")}],
+        },
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew},
+    });
+    state.put(key, lease, ChangeType::Added);
+}

@@ -1,0 +1,339 @@
+//! What a request asks for, parsed once: the verb, group/version/resource, namespace, name,
+//! subresource and query of a request, derived as kube-apiserver's `RequestInfoFactory` does.
+//!
+//! The control layer parses a request into a [`RequestInfo`] on arrival and puts it in the
+//! request's extensions; the request log, the fault rules and the API server's routing all
+//! read that one value ([`RequestInfo::of`]), so they cannot disagree. This module also owns
+//! the one percent-decoder and the one query parser ([`Query`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Kubernetes API verb, as the real server's authorizer and audit log name it.
+///
+/// ```
+/// use fake_apiserver::control::Verb;
+/// assert_eq!("deletecollection".parse::<Verb>(), Ok(Verb::DeleteCollection));
+/// assert_eq!(Verb::Watch.as_str(), "watch");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// GET of one object.
+    Get,
+    /// GET of a collection.
+    List,
+    /// GET of a collection (or one object by field selector) with `?watch=true`.
+    Watch,
+    /// POST.
+    Create,
+    /// PUT.
+    Update,
+    /// PATCH (any patch type).
+    Patch,
+    /// DELETE of one object.
+    Delete,
+    /// DELETE of a collection.
+    DeleteCollection,
+}
+
+impl Verb {
+    /// The lower-case name the real server uses (`get`, `list`, `watch`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text is not one of the verbs of [`Verb`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown verb {0:?} (expected get, list, watch, create, update, patch, delete or deletecollection)"
+)]
+pub struct UnknownVerb(pub String);
+
+impl FromStr for Verb {
+    type Err = UnknownVerb;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "get" => Verb::Get,
+            "list" => Verb::List,
+            "watch" => Verb::Watch,
+            "create" => Verb::Create,
+            "update" => Verb::Update,
+            "patch" => Verb::Patch,
+            "delete" => Verb::Delete,
+            "deletecollection" => Verb::DeleteCollection,
+            other => return Err(UnknownVerb(other.to_string())),
+        })
+    }
+}
+
+/// What a request asks for, derived from method, path and query like the real server does.
+///
+/// Non-resource requests (`/version`, `/api`, `/openapi/v3`, ...) have no verb and no resource.
+///
+/// ```
+/// use fake_apiserver::control::{RequestInfo, Verb};
+/// let info = RequestInfo::parse(&http::Method::GET, "/api/v1/namespaces/ns/events", Some("watch=1"));
+/// assert_eq!(info.verb, Some(Verb::Watch));
+/// assert_eq!(info.resource.as_deref(), Some("events"));
+/// assert_eq!(info.namespace.as_deref(), Some("ns"));
+///
+/// let info = RequestInfo::parse(&http::Method::GET, "/apis/storage.k8s.io/v1/volumeattachments/va1", None);
+/// assert_eq!((info.verb, info.group.as_str(), info.name.as_deref()), (Some(Verb::Get), "storage.k8s.io", Some("va1")));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The verb; `None` for non-resource requests and methods the API does not serve.
+    pub verb: Option<Verb>,
+    /// API group (`""` for core).
+    pub group: String,
+    /// API version (`v1`).
+    pub version: String,
+    /// Resource plural (`events`, `persistentvolumeclaims`).
+    pub resource: Option<String>,
+    /// Subresource (`status`), if any.
+    pub subresource: Option<String>,
+    /// Namespace from the path, if any.
+    pub namespace: Option<String>,
+    /// Object name from the path (or from an exact `metadata.name` field selector on list/watch).
+    pub name: Option<String>,
+    /// The object name as the path gives it (never from a field selector).
+    pub path_name: Option<String>,
+    /// The path used the `/watch/` prefix.
+    pub watch_path: bool,
+    /// The path has segments past `{resource}/{name}/{subresource}` (no route serves it).
+    pub extra_segments: bool,
+    /// The query, decoded.
+    pub query: Query,
+}
+
+impl RequestInfo {
+    /// The request's info: the one the control layer put in its extensions, or parsed now.
+    pub fn of<B>(request: &http::Request<B>) -> Self {
+        match request.extensions().get::<RequestInfo>() {
+            Some(info) => info.clone(),
+            None => Self::parse(
+                request.method(),
+                request.uri().path(),
+                request.uri().query(),
+            ),
+        }
+    }
+
+    /// Classifies a request. `query` is the raw query string (without `?`).
+    pub fn parse(method: &http::Method, path: &str, query: Option<&str>) -> Self {
+        let mut info = RequestInfo {
+            query: Query::parse(query.unwrap_or("")),
+            ..RequestInfo::default()
+        };
+        let parts = path_segments(path);
+        let mut rest: &[String] = match parts.first().map(String::as_str) {
+            Some("api") if parts.len() >= 2 => {
+                info.version = parts[1].clone();
+                &parts[2..]
+            }
+            Some("apis") if parts.len() >= 3 => {
+                info.group = parts[1].clone();
+                info.version = parts[2].clone();
+                &parts[3..]
+            }
+            _ => return info,
+        };
+        if rest.is_empty() {
+            // Discovery of a group version: a non-resource request.
+            return info;
+        }
+        let mut verb = match *method {
+            http::Method::GET | http::Method::HEAD => Verb::Get,
+            http::Method::POST => Verb::Create,
+            http::Method::PUT => Verb::Update,
+            http::Method::PATCH => Verb::Patch,
+            http::Method::DELETE => Verb::Delete,
+            _ => {
+                // The real server still classifies the resource; the verb is unknown.
+                Verb::Get
+            }
+        };
+        let known_method = matches!(
+            *method,
+            http::Method::GET
+                | http::Method::HEAD
+                | http::Method::POST
+                | http::Method::PUT
+                | http::Method::PATCH
+                | http::Method::DELETE
+        );
+        if rest[0] == "watch" {
+            if verb == Verb::Get {
+                verb = Verb::Watch;
+            }
+            info.watch_path = true;
+            rest = &rest[1..];
+        }
+        if rest.first().map(String::as_str) == Some("namespaces") && rest.len() > 1 {
+            info.namespace = Some(rest[1].clone());
+            // `/namespaces/{name}/status` and `/finalize` are subresources of the namespace.
+            if rest.len() > 2 && rest[2] != "status" && rest[2] != "finalize" {
+                rest = &rest[2..];
+            }
+        }
+        if let Some(resource) = rest.first() {
+            info.resource = Some(resource.clone());
+        }
+        if let Some(name) = rest.get(1) {
+            info.name = Some(name.clone());
+        }
+        info.extra_segments = rest.len() > 3;
+        if let Some(subresource) = rest.get(2) {
+            info.subresource = Some(subresource.clone());
+        }
+        if info.resource.as_deref() == Some("namespaces") {
+            // A namespace object is cluster scoped: `/api/v1/namespaces/ns` names it.
+            info.name = info.namespace.clone();
+            if rest.len() == 1 {
+                info.name = None;
+            }
+            info.namespace = info.name.clone();
+        }
+        info.path_name = info.name.clone();
+        let params = &info.query.0;
+        if info.name.is_none() && verb == Verb::Get {
+            let watch = params
+                .iter()
+                .find(|(key, _)| key == "watch")
+                .is_some_and(|(_, value)| query_bool(value));
+            verb = if watch { Verb::Watch } else { Verb::List };
+        }
+        if matches!(verb, Verb::List | Verb::Watch)
+            && info.name.is_none()
+            && let Some((_, selector)) = params.iter().find(|(key, _)| key == "fieldSelector")
+        {
+            info.name = exact_name(selector);
+        }
+        if info.name.is_none() && verb == Verb::Delete {
+            verb = Verb::DeleteCollection;
+        }
+        if known_method {
+            info.verb = Some(verb);
+        }
+        info
+    }
+}
+
+/// The name an exact `metadata.name=` / `==` term of a field selector requires, if any.
+fn exact_name(selector: &str) -> Option<String> {
+    selector.split(',').find_map(|term| {
+        let (key, value) = term
+            .split_once("==")
+            .or_else(|| term.split_once('='))
+            .filter(|(key, _)| !key.ends_with('!'))?;
+        (key.trim() == "metadata.name" && !value.is_empty() && !value.contains('/'))
+            .then(|| value.to_string())
+    })
+}
+
+/// Splits a query string into decoded pairs; empty pairs (a leading `&`) are skipped.
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    Query::parse(query).0
+}
+
+/// The decoded segments of a URL path (Go's `net/url`: `%XX` decoded, `+` kept).
+pub fn path_segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|part| !part.is_empty())
+        .map(percent_decode)
+        .collect()
+}
+
+/// Query parameters, decoded (`+` is a space, `%XX` escapes; empty pairs such as a leading
+/// `&` are skipped), in order.
+///
+/// ```
+/// use fake_apiserver::request_info::Query;
+/// let q = Query::parse("&watch&fieldSelector=a%3Db+c");
+/// assert!(q.flag("watch"));
+/// assert_eq!(q.get("fieldSelector"), Some("a=b c"));
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    /// Parses a raw query string (without `?`).
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (
+                        percent_decode(&key.replace('+', " ")),
+                        percent_decode(&value.replace('+', " ")),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the boolean parameter `key` is true, by the server's rule
+    /// (`runtime.Convert_Slice_string_To_bool`): present and not `0` or `false` (any case).
+    /// So `?watch`, `watch=True` and `watch=yes` are all true.
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key).is_some_and(query_bool)
+    }
+}
+
+/// The server's reading of a boolean query value: anything but `0` and `false` (any case) is
+/// true (`runtime.Convert_Slice_string_To_bool`, and `RequestInfoFactory` for `watch`).
+///
+/// ```
+/// use fake_apiserver::request_info::query_bool;
+/// assert!(query_bool("") && query_bool("True") && query_bool("yes") && query_bool("1"));
+/// assert!(!query_bool("0") && !query_bool("FALSE"));
+/// ```
+pub fn query_bool(value: &str) -> bool {
+    value != "0" && !value.eq_ignore_ascii_case("false")
+}
+
+/// Decodes `%XX` escapes; invalid escapes are kept as they are.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(byte) = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
