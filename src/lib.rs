@@ -14,12 +14,15 @@
 //! - [`duration`]: Go duration text;
 //! - [`event`]: lifecycle events and their messages;
 //! - [`poster`]: the non-blocking poster and its worker;
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters;
+//! - [`model`]: the attachment/migration model (publish, unpublish, timers, deleted nodes,
+//!   restart) that decides which events to post.
 
 pub mod duration;
 pub mod event;
 pub mod ids;
 pub mod metrics;
+pub mod model;
 pub mod poster;
 pub mod reason;
 
@@ -28,6 +31,10 @@ pub mod reason;
 pub use csi_clock as clock;
 
 pub use event::{LifecycleEvent, MigrationFailure};
+pub use model::{
+    AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, MigrationResult, Publish,
+    RpcError, VolumeView,
+};
 pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};

@@ -1,0 +1,484 @@
+//! The attachment and migration model (lifecycle.md): what `ControllerPublishVolume` and
+//! `ControllerUnpublishVolume` decide for a volume, and which event each decision posts.
+//!
+//! It is the Go driver's controller side without its defects: migration timeouts fire by
+//! themselves on a timer ([`timer`]), an aborted migration is reported as a failure
+//! (`target detached before source`), every event names its claim (the volume context's PVC
+//! keys, or the PV's claimRef through the poster), a restart ([`Controller::rebuild`]) keeps
+//! each migration's source, target, start and timeout, and the active-migrations gauge is the
+//! number of running migrations, never negative.
+//!
+//! Modules, one concept each:
+//! - [`state`](self) (private): per-volume state and every decision;
+//! - [`timeout`]: `migrationTimeoutSeconds` with its default and clamps;
+//! - [`timer`](self) (private): one task per running migration on the shared clock;
+//! - [`rebuild`](Controller::rebuild): state from VolumeAttachments and PVs after a restart;
+//! - [`watcher`](watch_nodes): the production node watcher calling [`Controller::node_deleted`];
+//! - [`metrics`](MigrationMetrics): the lifecycle metrics;
+//! - [`rpc`](RpcError): gRPC codes and refusals (`tonic::Status` behind the `tonic` feature).
+//!
+//! Decisions are synchronous: a `std::sync::Mutex` guards the state, no lock is held across an
+//! await, and events are handed to the [`EventPoster`] after the decision (the poster never
+//! blocks).
+//!
+//! # In a driver
+//!
+//! The driver's dependency line (the default feature `simulation` brings the fake cluster and
+//! the scenario runner, which a driver does not need):
+//!
+//! ```toml
+//! csi-events = { version = "0.1", default-features = false }
+//! # a tonic-based driver returns the model's refusals as tonic::Status:
+//! csi-events = { version = "0.1", default-features = false, features = ["tonic"] }
+//! ```
+//!
+//! Publish and unpublish:
+//!
+//! ```
+//! use csi_events::model::{AccessMode, Code, Controller, ControllerConfig, Publish};
+//! use csi_events::{EventPoster, PosterConfig};
+//! # use fake_apiserver::FakeCluster;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # let client = FakeCluster::default().client();
+//! // `client` is the driver's kube::Client.
+//! let poster = EventPoster::new(client.clone(), PosterConfig::default());
+//! let controller = Controller::new(poster, ControllerConfig::default());
+//! // In production: `Controller::rebuild(client, poster, config).await?` and
+//! // `tokio::spawn(watch_nodes(client, controller.clone()))`.
+//! controller.node_added(&"node-a".into());
+//! controller.node_added(&"node-b".into());
+//!
+//! let publish = Publish::new("pvc-1", "node-a", AccessMode::Rwo);
+//! controller.publish(publish.clone())?; // VolumeAttached
+//! controller.publish(publish)?; // idempotent: nothing posted
+//! let refused = controller
+//!     .publish(Publish::new("pvc-1", "node-b", AccessMode::Rwo))
+//!     .unwrap_err(); // AttachmentConflict
+//! assert_eq!(refused.code, Code::FailedPrecondition);
+//! assert_eq!(
+//!     refused.message,
+//!     "Volume pvc-1 already attached to node node-a. For multi-node access, use RWX with block volumes."
+//! );
+//! controller.unpublish(&"pvc-1".into(), &"node-a".into())?; // VolumeDetached
+//! assert!(controller.volumes().is_empty());
+//! # Ok::<(), csi_events::model::RpcError>(())
+//! # }
+//! ```
+//!
+//! # The access mode after a restart
+//!
+//! A VolumeAttachment does not record the access mode the volume was published with. After a
+//! restart a volume with two attachments is RWX (only RWX volumes can have two); a volume with
+//! one is RWX if its PV's `spec.accessModes` holds `ReadWriteMany`, otherwise RWO.
+
+mod metrics;
+mod rebuild;
+mod rpc;
+mod state;
+pub mod timeout;
+mod timer;
+mod watcher;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+pub use self::metrics::{DURATION_BUCKETS, MigrationMetrics, MigrationResult};
+pub use self::rebuild::RebuildError;
+pub use self::rpc::{Code, RpcError, UnknownCode};
+pub use self::timeout::migration_timeout;
+pub use self::watcher::{WatchError, watch_nodes};
+
+use self::state::{Effects, MigrationId, State};
+use crate::clock::{SharedClock, SystemClock};
+use crate::ids::{NodeName, VolumeId};
+use crate::poster::EventPoster;
+
+/// The access mode of a volume, fixed at its first attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccessMode {
+    /// Single node (ReadWriteOnce): a second node is a conflict.
+    Rwo,
+    /// Multi node (ReadWriteMany, block volumes): a second node starts a live migration.
+    Rwx,
+}
+
+impl AccessMode {
+    /// `"RWO"` or `"RWX"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::Rwo => "RWO",
+            AccessMode::Rwx => "RWX",
+        }
+    }
+}
+
+impl fmt::Display for AccessMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A text that is not `RWO` or `RWX`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an access mode: write RWO or RWX")]
+pub struct UnknownAccessMode(String);
+
+impl FromStr for AccessMode {
+    type Err = UnknownAccessMode;
+
+    /// ```
+    /// use csi_events::model::AccessMode;
+    /// assert_eq!("RWX".parse::<AccessMode>(), Ok(AccessMode::Rwx));
+    /// assert!("rwx".parse::<AccessMode>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "RWO" => Ok(AccessMode::Rwo),
+            "RWX" => Ok(AccessMode::Rwx),
+            _ => Err(UnknownAccessMode(text.to_owned())),
+        }
+    }
+}
+
+/// One ControllerPublishVolume call.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    /// The volume (the PV's name).
+    pub volume: VolumeId,
+    /// The node asking for it.
+    pub node: NodeName,
+    /// The access mode asked for (used only at the volume's first attach).
+    pub mode: AccessMode,
+    /// The CSI volume context (may hold `csi.storage.k8s.io/pvc/namespace` + `/name` and
+    /// `migrationTimeoutSeconds`).
+    pub context: BTreeMap<String, String>,
+    /// How long the publish took (reported in VolumeAttached; does not move the clock).
+    pub took: Duration,
+}
+
+impl Publish {
+    /// A publish of `volume` to `node` with an empty context that took no time.
+    ///
+    /// ```
+    /// use csi_events::model::{AccessMode, Publish};
+    /// use std::time::Duration;
+    /// let publish = Publish::new("pvc-1", "node-a", AccessMode::Rwx)
+    ///     .claim("vms", "disk")
+    ///     .context_entry("migrationTimeoutSeconds", "600")
+    ///     .took(Duration::from_millis(153));
+    /// assert_eq!(publish.context.len(), 3);
+    /// ```
+    pub fn new(volume: impl Into<VolumeId>, node: impl Into<NodeName>, mode: AccessMode) -> Self {
+        Self {
+            volume: volume.into(),
+            node: node.into(),
+            mode,
+            context: BTreeMap::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    /// Adds one volume context entry.
+    pub fn context_entry(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds the `csi.storage.k8s.io/pvc/namespace` and `/name` keys naming the claim.
+    pub fn claim(self, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        self.context_entry("csi.storage.k8s.io/pvc/namespace", namespace)
+            .context_entry("csi.storage.k8s.io/pvc/name", name)
+    }
+
+    /// Sets how long the publish took.
+    pub fn took(mut self, took: Duration) -> Self {
+        self.took = took;
+        self
+    }
+}
+
+/// How the controller is set up.
+///
+/// ```
+/// use csi_events::model::ControllerConfig;
+/// let config = ControllerConfig::default().driver_name("example.csi.io");
+/// assert_eq!(config.driver_name, "example.csi.io");
+/// ```
+#[derive(Clone)]
+pub struct ControllerConfig {
+    /// The CSI driver name = VolumeAttachment `spec.attacher` (default `rds.csi.srvlab.io`).
+    pub driver_name: String,
+    /// The shared clock (default [`SystemClock`]). Timers sleep on it.
+    pub clock: SharedClock,
+    /// Lifecycle metrics (register them in your registry).
+    pub metrics: MigrationMetrics,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            driver_name: "rds.csi.srvlab.io".to_owned(),
+            clock: Arc::new(SystemClock),
+            metrics: MigrationMetrics::default(),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Sets the clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the driver name.
+    pub fn driver_name(mut self, name: impl Into<String>) -> Self {
+        self.driver_name = name.into();
+        self
+    }
+
+    /// Sets the metrics handle.
+    pub fn metrics(mut self, metrics: MigrationMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
+/// A tracked volume as the model sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeView {
+    /// The volume.
+    pub volume: VolumeId,
+    /// Its access mode, fixed at the first attach.
+    pub mode: AccessMode,
+    /// The attached nodes, primary (or migration source) first.
+    pub nodes: Vec<NodeName>,
+    /// The migration, running or failed.
+    pub migration: Option<MigrationView>,
+}
+
+/// A migration as the model sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationView {
+    /// The node the VM leaves.
+    pub source: NodeName,
+    /// The node the VM moves to.
+    pub target: NodeName,
+    /// When it started.
+    pub started: jiff::Timestamp,
+    /// Its timeout.
+    pub timeout: Duration,
+    /// Whether it timed out (both nodes stay attached until unpublished).
+    pub failed: bool,
+}
+
+/// The attachment/migration model. Cheap to clone (an `Arc` inside). Create it inside a tokio
+/// runtime: migration timers are tasks.
+#[derive(Clone)]
+pub struct Controller {
+    inner: Arc<Inner>,
+}
+
+/// What the clones share. Timer tasks hold a `Weak` to it.
+pub(crate) struct Inner {
+    poster: EventPoster,
+    config: ControllerConfig,
+    runtime: tokio::runtime::Handle,
+    locked: Mutex<Locked>,
+}
+
+struct Locked {
+    state: State,
+    timers: BTreeMap<MigrationId, JoinHandle<()>>,
+    stopped: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let locked = self
+            .locked
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (_, timer) in std::mem::take(&mut locked.timers) {
+            timer.abort();
+        }
+    }
+}
+
+impl Controller {
+    /// Empty state; knows no nodes yet.
+    ///
+    /// Must be called inside a tokio runtime (the timers run on it): it panics otherwise, as
+    /// `tokio::spawn` does.
+    pub fn new(poster: EventPoster, config: ControllerConfig) -> Self {
+        Self::with_state(poster, config, State::default())
+    }
+
+    fn with_state(poster: EventPoster, config: ControllerConfig, state: State) -> Self {
+        let inner = Arc::new(Inner {
+            poster,
+            config,
+            runtime: tokio::runtime::Handle::current(),
+            locked: Mutex::new(Locked {
+                state,
+                timers: BTreeMap::new(),
+                stopped: false,
+            }),
+        });
+        inner.config.metrics.set_active(inner.lock().state.running());
+        Self { inner }
+    }
+
+    /// ControllerPublishVolume. Synchronous; events go through the poster.
+    pub fn publish(&self, request: Publish) -> Result<(), RpcError> {
+        self.inner
+            .decide(|state, now, metrics, effects| state.publish(&request, now, metrics, effects))
+    }
+
+    /// ControllerUnpublishVolume. Synchronous; always succeeds (an unknown volume or node is
+    /// already detached).
+    pub fn unpublish(&self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
+        self.inner.decide(|state, now, metrics, effects| {
+            state.unpublish(volume, node, now, metrics, effects);
+            Ok(())
+        })
+    }
+
+    /// The node exists in the cluster (node watcher Added / initial list).
+    pub fn node_added(&self, node: &NodeName) {
+        self.inner.lock().state.nodes.insert(node.clone());
+    }
+
+    /// The node was deleted: the reconcile entry point (lifecycle.md "Deleted nodes"). Every
+    /// volume attached to it is reconciled at once, in volume-id order; a second call finds
+    /// nothing left to do.
+    pub fn node_deleted(&self, node: &NodeName) {
+        let _ = self.inner.decide(|state, now, metrics, effects| {
+            state.node_deleted(node, now, metrics, effects);
+            Ok(())
+        });
+    }
+
+    /// The nodes the controller knows to exist, in name order.
+    pub fn nodes(&self) -> Vec<NodeName> {
+        self.inner.lock().state.nodes.iter().cloned().collect()
+    }
+
+    /// The tracked volumes, in volume-id order (for tests, invariants and the runner).
+    pub fn volumes(&self) -> Vec<VolumeView> {
+        self.inner.lock().state.views()
+    }
+
+    /// The lifecycle metrics.
+    pub fn metrics(&self) -> &MigrationMetrics {
+        &self.inner.config.metrics
+    }
+
+    /// How many migration timers are armed (running migrations waiting for their deadline).
+    pub fn timers(&self) -> usize {
+        self.inner.lock().timers.len()
+    }
+
+    /// Cancels every timer; after this the controller posts nothing more and arms no timer
+    /// (decisions still answer, so a draining driver stays consistent). Dropping the last clone
+    /// does the same.
+    pub fn stop(&self) {
+        let timers = {
+            let mut locked = self.inner.lock();
+            locked.stopped = true;
+            std::mem::take(&mut locked.timers)
+        };
+        for (_, timer) in timers {
+            timer.abort();
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Locked> {
+        // A poisoned lock means a decision panicked half way; the state is plain data and every
+        // decision leaves it consistent before it can panic, so keep serving.
+        self.locked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one decision under the lock, then applies its effects: timers are armed and
+    /// cancelled under the lock (so a timer never outlives its migration), the gauge is set to
+    /// the running migrations, and events are posted after the lock is released.
+    fn decide(
+        self: &Arc<Self>,
+        decision: impl FnOnce(&mut State, jiff::Timestamp, &MigrationMetrics, &mut Effects) -> Result<(), RpcError>,
+    ) -> Result<(), RpcError> {
+        let mut effects = Effects::default();
+        let (result, stopped) = {
+            let mut locked = self.lock();
+            let now = self.config.clock.now();
+            let result = decision(&mut locked.state, now, &self.config.metrics, &mut effects);
+            self.apply_timers(&mut locked, &mut effects);
+            self.config.metrics.set_active(locked.state.running());
+            (result, locked.stopped)
+        };
+        if !stopped {
+            for post in effects.posts {
+                self.poster.post(post.claim.as_ref(), post.event);
+            }
+        }
+        result
+    }
+
+    fn apply_timers(self: &Arc<Self>, locked: &mut Locked, effects: &mut Effects) {
+        for id in effects.cancel.drain(..) {
+            if let Some(timer) = locked.timers.remove(&id) {
+                timer.abort();
+            }
+        }
+        if locked.stopped {
+            effects.arm.clear();
+            return;
+        }
+        for arm in effects.arm.drain(..) {
+            let id = arm.migration;
+            let handle = timer::spawn(
+                &self.runtime,
+                &self.config.clock,
+                Arc::downgrade(self),
+                arm,
+            );
+            locked.timers.insert(id, handle);
+        }
+    }
+
+    /// Arms the timers of `effects` (a rebuild's migrations).
+    fn arm(self: &Arc<Self>, mut effects: Effects) {
+        let mut locked = self.lock();
+        self.apply_timers(&mut locked, &mut effects);
+    }
+
+    /// A migration's timer fired.
+    pub(crate) fn fire(self: &Arc<Self>, volume: &VolumeId, migration: MigrationId) {
+        let mut effects = Effects::default();
+        let stopped = {
+            let mut locked = self.lock();
+            // The task is ending by itself: forget its handle without aborting it.
+            locked.timers.remove(&migration);
+            let now = self.config.clock.now();
+            locked
+                .state
+                .time_out(volume, migration, now, &self.config.metrics, &mut effects);
+            self.config.metrics.set_active(locked.state.running());
+            locked.stopped
+        };
+        if !stopped {
+            for post in effects.posts {
+                self.poster.post(post.claim.as_ref(), post.event);
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Restart (lifecycle.md "Restart"): the state rebuilt from the cluster.
+//!
+//! The source of truth is the `VolumeAttachment` objects whose `spec.attacher` is the driver's
+//! name and whose `status.attached` is true, grouped by `spec.source.persistentVolumeName` and
+//! ordered by creation time (then name, for equal times):
+//! - one attachment → its node is the primary; the access mode is RWX if the PV's
+//!   `spec.accessModes` holds `ReadWriteMany`, otherwise RWO (an attachment records no mode);
+//! - two → RWX with a running migration: source = the older attachment's node, target = the
+//!   newer's, start = the newer's creation time, timeout re-read from the PV's
+//!   `spec.csi.volumeAttributes` (`migrationTimeoutSeconds`);
+//! - more than two → the two oldest are kept, with a warning.
+//!
+//! A rebuild posts nothing. Timers are re-armed for the rebuilt migrations; one whose deadline
+//! passed while the controller was down fires as soon as its task first runs. Claims are not
+//! remembered across a restart: events go through the PV's claimRef.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, PersistentVolume};
+use k8s_openapi::api::storage::v1::VolumeAttachment;
+use kube::api::{Api, ListParams};
+
+use super::state::{Arm, Effects, Migration, State, Volume};
+use super::timeout::migration_timeout;
+use super::{AccessMode, Controller, ControllerConfig};
+use crate::ids::{NodeName, VolumeId};
+use crate::poster::EventPoster;
+
+/// Why the state could not be rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// Listing a kind failed (the controller needs `list` on nodes, volumeattachments and
+    /// persistentvolumes).
+    #[error(
+        "rebuilding the attachment state: listing {kind} failed: {source}; the controller needs RBAC `list` on {kind} and a reachable API server"
+    )]
+    List {
+        /// The plural of the kind, e.g. `volumeattachments`.
+        kind: &'static str,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// One VolumeAttachment of this driver, attached.
+#[derive(Debug, Clone)]
+struct Attachment {
+    created: Timestamp,
+    name: String,
+    node: NodeName,
+}
+
+impl Controller {
+    /// Restart: lists Nodes, VolumeAttachments (attacher = driver name, `status.attached`) and
+    /// PVs through `client`, rebuilds the state (lifecycle.md "Restart"), re-arms migration
+    /// timers (a timeout already passed fires at the first moment the timer runs), and sets the
+    /// active-migrations gauge to the rebuilt running migrations. Posts nothing itself.
+    pub async fn rebuild(
+        client: kube::Client,
+        poster: EventPoster,
+        config: ControllerConfig,
+    ) -> Result<Self, RebuildError> {
+        let list = ListParams::default();
+        let nodes = Api::<Node>::all(client.clone())
+            .list(&list)
+            .await
+            .map_err(|source| RebuildError::List {
+                kind: "nodes",
+                source,
+            })?;
+        let attachments = Api::<VolumeAttachment>::all(client.clone())
+            .list(&list)
+            .await
+            .map_err(|source| RebuildError::List {
+                kind: "volumeattachments",
+                source,
+            })?;
+        let volumes = Api::<PersistentVolume>::all(client)
+            .list(&list)
+            .await
+            .map_err(|source| RebuildError::List {
+                kind: "persistentvolumes",
+                source,
+            })?;
+
+        let mut state = State::default();
+        state.nodes = nodes
+            .items
+            .into_iter()
+            .filter_map(|node| node.metadata.name.map(NodeName::from))
+            .collect();
+        let pvs: BTreeMap<String, PersistentVolume> = volumes
+            .items
+            .into_iter()
+            .filter_map(|pv| pv.metadata.name.clone().map(|name| (name, pv)))
+            .collect();
+        let grouped = group(attachments.items, &config.driver_name);
+        let now = config.clock.now();
+        let mut arms = Vec::new();
+        for (volume, attached) in grouped {
+            let pv = pvs.get(volume.as_str());
+            if pv.is_none() {
+                tracing::warn!(
+                    volume = %volume,
+                    "rebuild: PersistentVolume {volume} of an attached VolumeAttachment not found; \
+                     assuming RWO and the default migration timeout"
+                );
+            }
+            let rebuilt = match attached.as_slice() {
+                [only] => Volume {
+                    mode: pv_mode(pv),
+                    nodes: vec![only.node.clone()],
+                    migration: None,
+                    claim: None,
+                },
+                [source, target, ..] => {
+                    let (timeout, warning) = migration_timeout(&pv_attributes(pv));
+                    if let Some(warning) = warning {
+                        tracing::warn!(volume = %volume, "rebuild: {warning}");
+                    }
+                    let migration = Migration {
+                        id: state.new_migration_id(),
+                        source: source.node.clone(),
+                        target: target.node.clone(),
+                        started: target.created,
+                        timeout,
+                        failed: false,
+                    };
+                    arms.push(Arm {
+                        volume: volume.clone(),
+                        migration: migration.id,
+                        deadline: migration.deadline(),
+                    });
+                    Volume {
+                        mode: AccessMode::Rwx,
+                        nodes: vec![source.node.clone(), target.node.clone()],
+                        migration: Some(migration),
+                        claim: None,
+                    }
+                }
+                [] => continue,
+            };
+            state.volumes.insert(volume, rebuilt);
+        }
+        tracing::info!(
+            volumes = state.volumes.len(),
+            migrations = arms.len(),
+            nodes = state.nodes.len(),
+            at = %now,
+            "rebuilt the attachment state from VolumeAttachments"
+        );
+        let controller = Controller::with_state(poster, config, state);
+        controller.inner.arm(Effects {
+            arm: arms,
+            ..Effects::default()
+        });
+        Ok(controller)
+    }
+}
+
+/// This driver's attached VolumeAttachments by PV name, oldest first, one per node, at most two
+/// per volume (more are dropped with a warning).
+fn group(items: Vec<VolumeAttachment>, driver_name: &str) -> BTreeMap<VolumeId, Vec<Attachment>> {
+    let mut grouped: BTreeMap<VolumeId, Vec<Attachment>> = BTreeMap::new();
+    for va in items {
+        let attached = va.status.as_ref().is_some_and(|s| s.attached);
+        if va.spec.attacher != driver_name || !attached {
+            continue;
+        }
+        let Some(pv) = va.spec.source.persistent_volume_name.clone() else {
+            continue;
+        };
+        grouped.entry(VolumeId::from(pv)).or_default().push(Attachment {
+            created: va
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or(Timestamp::MIN),
+            name: va.metadata.name.clone().unwrap_or_default(),
+            node: NodeName::from(va.spec.node_name.clone()),
+        });
+    }
+    for (volume, attached) in grouped.iter_mut() {
+        attached.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        let mut seen = BTreeSet::new();
+        attached.retain(|a| seen.insert(a.node.clone()));
+        if attached.len() > 2 {
+            let dropped: Vec<String> = attached[2..]
+                .iter()
+                .map(|a| format!("{} (node {})", a.name, a.node))
+                .collect();
+            tracing::warn!(
+                volume = %volume,
+                "rebuild: volume {volume} has {} attached VolumeAttachments; keeping the two oldest \
+                 ({} on {}, {} on {}) and ignoring {}",
+                attached.len(),
+                attached[0].name,
+                attached[0].node,
+                attached[1].name,
+                attached[1].node,
+                dropped.join(", ")
+            );
+            attached.truncate(2);
+        }
+    }
+    grouped
+}
+
+/// RWX if the PV allows ReadWriteMany, otherwise RWO.
+fn pv_mode(pv: Option<&PersistentVolume>) -> AccessMode {
+    let rwx = pv
+        .and_then(|pv| pv.spec.as_ref())
+        .and_then(|spec| spec.access_modes.as_ref())
+        .is_some_and(|modes| modes.iter().any(|m| m == "ReadWriteMany"));
+    if rwx { AccessMode::Rwx } else { AccessMode::Rwo }
+}
+
+/// The PV's CSI volume attributes (the volume context the attacher passes).
+fn pv_attributes(pv: Option<&PersistentVolume>) -> BTreeMap<String, String> {
+    pv.and_then(|pv| pv.spec.as_ref())
+        .and_then(|spec| spec.csi.as_ref())
+        .and_then(|csi| csi.volume_attributes.clone())
+        .unwrap_or_default()
+}

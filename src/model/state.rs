@@ -1,0 +1,436 @@
+//! The per-volume state and every decision of lifecycle.md: publish, unpublish, a migration's
+//! timer firing, a node's deletion. Pure and synchronous: a decision changes the state, counts
+//! its metrics and says which events to post and which timers to arm or cancel; the
+//! [`Controller`](super::Controller) applies those effects after it lets go of the lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::metrics::{MigrationMetrics, MigrationResult};
+use super::rpc::{Code, RpcError};
+use super::timeout::migration_timeout;
+use super::{AccessMode, MigrationView, Publish, VolumeView};
+use crate::event::{LifecycleEvent, MigrationFailure};
+use crate::ids::{ClaimName, NodeName, VolumeId};
+
+/// Which migration a timer belongs to (unique for the controller's life).
+pub(crate) type MigrationId = u64;
+
+/// A running or failed migration.
+#[derive(Debug, Clone)]
+pub(crate) struct Migration {
+    pub id: MigrationId,
+    pub source: NodeName,
+    pub target: NodeName,
+    pub started: Timestamp,
+    pub timeout: Duration,
+    pub failed: bool,
+}
+
+impl Migration {
+    /// The first instant strictly after `started + timeout`, when the timer fires.
+    pub fn deadline(&self) -> Timestamp {
+        add(add(self.started, self.timeout), Duration::from_nanos(1))
+    }
+}
+
+/// One tracked volume.
+#[derive(Debug, Clone)]
+pub(crate) struct Volume {
+    pub mode: AccessMode,
+    /// Primary (or source) first; at most two.
+    pub nodes: Vec<NodeName>,
+    pub migration: Option<Migration>,
+    /// The claim named by a publish's volume context, remembered for the events that have no
+    /// context (unpublish, timers, reconciles). `None`: the poster goes through the PV's claimRef.
+    pub claim: Option<ClaimName>,
+}
+
+/// An event to post once the lock is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Post {
+    pub claim: Option<ClaimName>,
+    pub event: LifecycleEvent,
+}
+
+/// A timer to arm: fire for `migration` of `volume` at `deadline`.
+#[derive(Debug, Clone)]
+pub(crate) struct Arm {
+    pub volume: VolumeId,
+    pub migration: MigrationId,
+    pub deadline: Timestamp,
+}
+
+/// What a decision asks the controller to do besides changing the state.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub posts: Vec<Post>,
+    pub arm: Vec<Arm>,
+    pub cancel: Vec<MigrationId>,
+}
+
+impl Effects {
+    fn post(&mut self, claim: &Option<ClaimName>, event: LifecycleEvent) {
+        self.posts.push(Post {
+            claim: claim.clone(),
+            event,
+        });
+    }
+}
+
+/// The whole model state.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub nodes: BTreeSet<NodeName>,
+    pub volumes: BTreeMap<VolumeId, Volume>,
+    next_migration: MigrationId,
+}
+
+impl State {
+    /// Running (not failed) migrations: what the active gauge shows.
+    pub fn running(&self) -> usize {
+        self.volumes
+            .values()
+            .filter(|v| v.migration.as_ref().is_some_and(|m| !m.failed))
+            .count()
+    }
+
+    pub fn new_migration_id(&mut self) -> MigrationId {
+        self.next_migration += 1;
+        self.next_migration
+    }
+
+    /// The tracked volumes in volume-id order.
+    pub fn views(&self) -> Vec<VolumeView> {
+        self.volumes
+            .iter()
+            .map(|(id, v)| VolumeView {
+                volume: id.clone(),
+                mode: v.mode,
+                nodes: v.nodes.clone(),
+                migration: v.migration.as_ref().map(|m| MigrationView {
+                    source: m.source.clone(),
+                    target: m.target.clone(),
+                    started: m.started,
+                    timeout: m.timeout,
+                    failed: m.failed,
+                }),
+            })
+            .collect()
+    }
+
+    /// ControllerPublishVolume (lifecycle.md "Publish").
+    pub fn publish(
+        &mut self,
+        request: &Publish,
+        now: Timestamp,
+        metrics: &MigrationMetrics,
+        effects: &mut Effects,
+    ) -> Result<(), RpcError> {
+        let Publish {
+            volume: id,
+            node,
+            mode,
+            context,
+            took,
+        } = request;
+        if !self.nodes.contains(node) {
+            return Err(RpcError::new(Code::NotFound, format!("node {node} not found")));
+        }
+        let claim = ClaimName::from_volume_context(context);
+        let Some(volume) = self.volumes.get(id) else {
+            // Not attached: the node becomes primary, the mode is fixed now.
+            self.volumes.insert(
+                id.clone(),
+                Volume {
+                    mode: *mode,
+                    nodes: vec![node.clone()],
+                    migration: None,
+                    claim: claim.clone(),
+                },
+            );
+            effects.post(
+                &claim,
+                LifecycleEvent::VolumeAttached {
+                    volume: id.clone(),
+                    node: node.clone(),
+                    took: *took,
+                },
+            );
+            return Ok(());
+        };
+        if volume.nodes.contains(node) {
+            self.remember_claim(id, claim);
+            return Ok(());
+        }
+        match (volume.mode, volume.nodes.as_slice()) {
+            (AccessMode::Rwo, [holder, ..]) => {
+                let holder = holder.clone();
+                if self.nodes.contains(&holder) {
+                    metrics.count_conflict();
+                    effects.post(
+                        &claim,
+                        LifecycleEvent::AttachmentConflict {
+                            volume: id.clone(),
+                            requested: node.clone(),
+                            holder: holder.clone(),
+                        },
+                    );
+                    return Err(RpcError::new(
+                        Code::FailedPrecondition,
+                        format!(
+                            "Volume {id} already attached to node {holder}. For multi-node access, use RWX with block volumes."
+                        ),
+                    ));
+                }
+                // The holder was deleted: clear it, the node becomes primary.
+                metrics.count_stale_cleared();
+                let remembered = volume.claim.clone();
+                let volume_claim = claim.clone().or(remembered);
+                if let Some(v) = self.volumes.get_mut(id) {
+                    v.nodes = vec![node.clone()];
+                    v.migration = None;
+                    v.claim = volume_claim;
+                }
+                effects.post(
+                    &claim,
+                    LifecycleEvent::StaleAttachmentCleared {
+                        volume: id.clone(),
+                        node: holder,
+                    },
+                );
+                effects.post(
+                    &claim,
+                    LifecycleEvent::VolumeAttached {
+                        volume: id.clone(),
+                        node: node.clone(),
+                        took: *took,
+                    },
+                );
+                Ok(())
+            }
+            (AccessMode::Rwx, [source]) => {
+                let source = source.clone();
+                let (timeout, warning) = migration_timeout(context);
+                if let Some(warning) = warning {
+                    tracing::warn!(volume = %id, "{warning}");
+                }
+                let migration = Migration {
+                    id: self.new_migration_id(),
+                    source: source.clone(),
+                    target: node.clone(),
+                    started: now,
+                    timeout,
+                    failed: false,
+                };
+                effects.arm.push(Arm {
+                    volume: id.clone(),
+                    migration: migration.id,
+                    deadline: migration.deadline(),
+                });
+                if let Some(v) = self.volumes.get_mut(id) {
+                    v.nodes.push(node.clone());
+                    v.migration = Some(migration);
+                }
+                self.remember_claim(id, claim.clone());
+                effects.post(
+                    &claim,
+                    LifecycleEvent::MigrationStarted {
+                        volume: id.clone(),
+                        source,
+                        target: node.clone(),
+                        timeout,
+                    },
+                );
+                Ok(())
+            }
+            (_, nodes) => {
+                let attached = nodes
+                    .iter()
+                    .map(NodeName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Err(RpcError::new(
+                    Code::FailedPrecondition,
+                    format!(
+                        "Volume {id} already attached to {} nodes (migration limit). Wait for migration to complete. Attached nodes: [{attached}]",
+                        nodes.len()
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn remember_claim(&mut self, id: &VolumeId, claim: Option<ClaimName>) {
+        if let (Some(claim), Some(volume)) = (claim, self.volumes.get_mut(id)) {
+            volume.claim = Some(claim);
+        }
+    }
+
+    /// ControllerUnpublishVolume (lifecycle.md "Unpublish").
+    pub fn unpublish(
+        &mut self,
+        id: &VolumeId,
+        node: &NodeName,
+        now: Timestamp,
+        metrics: &MigrationMetrics,
+        effects: &mut Effects,
+    ) {
+        let Some(volume) = self.volumes.get_mut(id) else {
+            return;
+        };
+        if !volume.nodes.contains(node) {
+            return;
+        }
+        let claim = volume.claim.clone();
+        if volume.nodes.len() == 1 {
+            if let Some(migration) = volume.migration.take() {
+                effects.cancel.push(migration.id);
+            }
+            self.volumes.remove(id);
+            effects.post(
+                &claim,
+                LifecycleEvent::VolumeDetached {
+                    volume: id.clone(),
+                    node: node.clone(),
+                },
+            );
+            return;
+        }
+        volume.nodes.retain(|n| n != node);
+        let Some(migration) = volume.migration.take() else {
+            // Two nodes without a migration cannot be built; keep the other node as primary.
+            return;
+        };
+        effects.cancel.push(migration.id);
+        if migration.failed {
+            // The failure was already reported.
+            return;
+        }
+        let elapsed = since(migration.started, now);
+        if *node == migration.source {
+            metrics.migration_ended(MigrationResult::Success, elapsed);
+            effects.post(
+                &claim,
+                LifecycleEvent::MigrationCompleted {
+                    volume: id.clone(),
+                    source: migration.source,
+                    target: migration.target,
+                    took: elapsed,
+                },
+            );
+        } else {
+            metrics.migration_ended(MigrationResult::Aborted, elapsed);
+            effects.post(
+                &claim,
+                LifecycleEvent::MigrationFailed {
+                    volume: id.clone(),
+                    source: migration.source,
+                    target: migration.target,
+                    why: MigrationFailure::TargetDetachedBeforeSource,
+                    elapsed,
+                },
+            );
+        }
+    }
+
+    /// The timer of `migration` on `id` fired at `now` (lifecycle.md "Time").
+    pub fn time_out(
+        &mut self,
+        id: &VolumeId,
+        migration_id: MigrationId,
+        now: Timestamp,
+        metrics: &MigrationMetrics,
+        effects: &mut Effects,
+    ) {
+        let Some(volume) = self.volumes.get_mut(id) else {
+            return;
+        };
+        let claim = volume.claim.clone();
+        let Some(migration) = volume.migration.as_mut() else {
+            return;
+        };
+        if migration.id != migration_id || migration.failed {
+            return;
+        }
+        migration.failed = true;
+        let elapsed = since(migration.started, now);
+        metrics.migration_ended(MigrationResult::Timeout, elapsed);
+        effects.post(
+            &claim,
+            LifecycleEvent::MigrationFailed {
+                volume: id.clone(),
+                source: migration.source.clone(),
+                target: migration.target.clone(),
+                why: MigrationFailure::Timeout,
+                elapsed,
+            },
+        );
+    }
+
+    /// The node was deleted: reconcile every volume on it, in volume-id order
+    /// (lifecycle.md "Deleted nodes").
+    pub fn node_deleted(
+        &mut self,
+        node: &NodeName,
+        now: Timestamp,
+        metrics: &MigrationMetrics,
+        effects: &mut Effects,
+    ) {
+        self.nodes.remove(node);
+        let on_node: Vec<VolumeId> = self
+            .volumes
+            .iter()
+            .filter(|(_, v)| v.nodes.contains(node))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in on_node {
+            let Some(volume) = self.volumes.get_mut(&id) else {
+                continue;
+            };
+            let claim = volume.claim.clone();
+            if let Some(migration) = volume.migration.take() {
+                effects.cancel.push(migration.id);
+                if !migration.failed {
+                    let elapsed = since(migration.started, now);
+                    metrics.migration_ended(MigrationResult::NodeDeleted, elapsed);
+                    effects.post(
+                        &claim,
+                        LifecycleEvent::MigrationFailed {
+                            volume: id.clone(),
+                            source: migration.source,
+                            target: migration.target,
+                            why: MigrationFailure::NodeDeleted(node.clone()),
+                            elapsed,
+                        },
+                    );
+                }
+            }
+            volume.nodes.retain(|n| n != node);
+            if volume.nodes.is_empty() {
+                self.volumes.remove(&id);
+            }
+            metrics.count_stale_cleared();
+            effects.post(
+                &claim,
+                LifecycleEvent::StaleAttachmentCleared {
+                    volume: id.clone(),
+                    node: node.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// `at + duration`, saturating.
+pub(crate) fn add(at: Timestamp, duration: Duration) -> Timestamp {
+    let span = jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::MAX);
+    at.saturating_add(span).unwrap_or(Timestamp::MAX)
+}
+
+/// The time from `start` to `now`, zero if `now` is earlier.
+pub(crate) fn since(start: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(start)).unwrap_or(Duration::ZERO)
+}
