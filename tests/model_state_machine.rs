@@ -192,6 +192,8 @@ steps:
   - attach: {{volume: pvc-1, node: node-b, expectError: FailedPrecondition}}
   - deleteNode: {{name: node-c, observed: false}}
   - restartController: {{}}
+  - expectEvents:
+      - {{type: Warning, reason: MigrationFailed, message: "[pvc-0]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 30s", claim: vms/disk-0}}
   - fault: {{verb: create, resource: events, status: 429, retryAfter: 2, times: 1}}
   - detach: {{volume: pvc-0, node: node-a}}
   - clearFaults: {{}}
@@ -211,7 +213,7 @@ steps:
     assert_eq!(doc["cluster"]["volumes"][1]["accessMode"], "RWO");
     assert!(doc["cluster"]["volumes"][1].get("claim").is_none());
     let steps = doc["steps"].as_array().expect("steps");
-    assert_eq!(steps.len(), 18);
+    assert_eq!(steps.len(), 16);
     for step in steps {
         let keys: Vec<_> = step.as_object().expect("a map").keys().collect();
         assert_eq!(keys.len(), 1, "one key per step: {step}");
@@ -234,7 +236,7 @@ steps:
     assert_eq!(steps[0]["attach"]["took"], "153ms");
     assert_eq!(steps[8]["attach"]["expectError"], "FailedPrecondition");
     assert_eq!(steps[9]["deleteNode"]["observed"], false);
-    assert_eq!(steps[11]["fault"]["retryAfter"], 2);
+    assert_eq!(steps[12]["fault"]["retryAfter"], 2);
     // The event with µs-free, exact durations (invariant 5 in the file too).
     assert_eq!(
         steps[6]["expectEvents"][0]["message"],

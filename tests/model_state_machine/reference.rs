@@ -223,7 +223,8 @@ pub struct World {
     /// The result of the last publish/unpublish.
     pub last: Option<Result<(), (Code, String)>>,
     pub counters: Counters,
-    /// Migrations a rebuild re-created (they have no MigrationStarted of their own).
+    /// Failed migrations a rebuild brought back as running (they have no MigrationStarted of
+    /// their own, and end again).
     pub rebuilt_migrations: u64,
 }
 
@@ -352,8 +353,9 @@ impl World {
             );
             return Ok(());
         };
-        volume.remembers_claim |= by_name;
+        // A publish that succeeds remembers its claim keys; a refused one does not.
         if volume.has(node) {
+            volume.remembers_claim |= by_name;
             return Ok(());
         }
         match (volume.mode, volume.nodes.len()) {
@@ -381,6 +383,7 @@ impl World {
                     node: node.to_owned(),
                     at: now,
                 }];
+                volume.remembers_claim |= by_name;
                 self.counters.stale_cleared += 1;
                 self.post(
                     id,
@@ -415,6 +418,7 @@ impl World {
                     timeout,
                     failed: false,
                 });
+                volume.remembers_claim |= by_name;
                 self.post(
                     id,
                     by_name,
@@ -597,6 +601,14 @@ impl World {
     /// stamped with whole seconds as the API server does), fresh metrics, no events by itself;
     /// a migration whose timeout already passed fails at once.
     fn restart(&mut self) {
+        // A running migration goes on after the restart (same source, target, start); a
+        // failed one comes back running (the attachments cannot say it failed) and fails
+        // again at once: it is begun anew, without a MigrationStarted.
+        self.rebuilt_migrations += self
+            .volumes
+            .values()
+            .filter(|v| v.migration.as_ref().is_some_and(|m| m.failed))
+            .count() as u64;
         let mut volumes = BTreeMap::new();
         for (id, volume) in &self.volumes {
             let mut nodes: Vec<Attached> = volume
@@ -631,7 +643,6 @@ impl World {
         self.volumes = volumes;
         self.known_nodes = self.api_nodes.clone();
         self.counters = Counters::default();
-        self.rebuilt_migrations += self.running_migrations() as u64;
         self.fire_timers(self.now, true);
     }
 

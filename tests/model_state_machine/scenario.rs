@@ -80,7 +80,11 @@ pub fn scenario_yaml(
         }
         let _ = writeln!(out, "      claimInContext: {}", volume.claim_in_context);
     }
-    let _ = writeln!(out, "steps:");
+    if steps.is_empty() {
+        let _ = writeln!(out, "steps: []");
+    } else {
+        let _ = writeln!(out, "steps:");
+    }
     let mut world = initial.clone();
     let mut unchecked = Vec::new();
     let mut faulted = false;

@@ -66,8 +66,8 @@ impl System {
             .build()
             .expect("tokio runtime");
         let (cluster, clock) = FakeCluster::virtual_at(epoch());
-        let admin = fake_apiserver::transport::in_process_client(cluster.server().clone());
-        let (poster, controller, metrics, uids) = rt.block_on(async {
+        let (admin, poster, controller, metrics, uids) = rt.block_on(async {
+            let admin = fake_apiserver::transport::in_process_client(cluster.server().clone());
             let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
             namespaces
                 .create(
@@ -145,7 +145,7 @@ impl System {
             for node in &world.known_nodes {
                 controller.node_added(&node.as_str().into());
             }
-            (poster, controller, metrics, uids)
+            (admin, poster, controller, metrics, uids)
         });
         Self {
             rt: Rc::new(rt),
@@ -489,7 +489,8 @@ impl StateMachineTest for LifecycleTest {
         // back from the API server, skipped ones through the poster's metrics.
         let mut expected: BTreeMap<(String, String, String, String, String), i64> =
             BTreeMap::new();
-        let mut skipped: BTreeMap<(Reason, SkipCause), u64> = BTreeMap::new();
+        let mut skipped: std::collections::HashMap<(Reason, SkipCause), u64> =
+            std::collections::HashMap::new();
         for e in &world.posted {
             let reason = e.event.reason();
             match &e.delivery {
