@@ -62,10 +62,37 @@ pub fn scenario_yaml(
     let _ = writeln!(out, "seed: {seed}");
     let _ = writeln!(out, "cluster:");
     let _ = writeln!(out, "  nodes: [{}]", NODES.join(", "));
-    let claims: Vec<&str> = initial.spec.claims.iter().map(String::as_str).collect();
+    // Only the volumes the steps use (and their claims): a shrunk file reads short.
+    let used: Vec<_> = initial
+        .spec
+        .volumes
+        .iter()
+        .filter(|v| {
+            steps.iter().any(|step| match step {
+                Step::Publish { volume, .. } | Step::Unpublish { volume, .. } => *volume == v.id,
+                _ => false,
+            })
+        })
+        .collect();
+    let claims: Vec<&str> = initial
+        .spec
+        .claims
+        .iter()
+        .filter(|c| {
+            used.iter().any(|v| v.claim == **c)
+                || steps.iter().any(|step| {
+                    matches!(step, Step::DeleteClaim(x) | Step::CreateClaim(x) if x == *c)
+                })
+        })
+        .map(String::as_str)
+        .collect();
     let _ = writeln!(out, "  claims: [{}]", claims.join(", "));
-    let _ = writeln!(out, "  volumes:");
-    for volume in &initial.spec.volumes {
+    if used.is_empty() {
+        let _ = writeln!(out, "  volumes: []");
+    } else {
+        let _ = writeln!(out, "  volumes:");
+    }
+    for volume in used {
         let _ = writeln!(out, "    - id: {}", volume.id);
         if volume.claim_ref {
             let _ = writeln!(out, "      claim: {}", volume.claim);
