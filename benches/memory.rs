@@ -17,7 +17,14 @@
 //!   exact message) on the same claims.
 //!
 //! Figures: peak RSS, RSS above the baseline, cost per volume (slope between the smallest and
-//! the largest controller variant), posts, and events dropped.
+//! the largest controller variant), posts, events dropped, and the Event objects the fake API
+//! server holds at the end.
+//!
+//! The API server lives in the measured process, so its store counts too: every variant
+//! compacts the server's watch history (20 000 changes kept otherwise) at each flush, and the
+//! `events_stored` figure says how much of the peak is Event objects on the server side. The
+//! storm is the same in every controller variant, so the cost per volume is the controller's
+//! own.
 //!
 //! `cargo bench --bench memory [-- --posts 100000 --migrating 1000 --json]`
 
@@ -55,6 +62,8 @@ struct Measured {
     peak_kib: u64,
     posts: u64,
     dropped: u64,
+    /// Event objects the fake API server holds at the end.
+    events_stored: u64,
 }
 
 fn main() {
@@ -100,16 +109,17 @@ fn child(variant: &str) {
     });
     println!(
         "{}",
-        json!({"peak_kib": peak_kib(), "posts": measured.posts, "dropped": measured.dropped})
+        json!({"peak_kib": peak_kib(), "posts": measured.posts, "dropped": measured.dropped,
+               "events_stored": measured.events_stored})
     );
 }
 
 /// The fake cluster (virtual clock, no request log) with namespace `vms`, the three nodes and
-/// claims `disk-0..claims`; returns the clock, a client and the claims' references.
-async fn seeded(claims: usize) -> (VirtualClock, kube::Client, Vec<ObjectReference>) {
+/// claims `disk-0..claims`; returns the clock, the server, a client and the claims' references.
+async fn seeded(claims: usize) -> (VirtualClock, ApiServer, kube::Client, Vec<ObjectReference>) {
     let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
     let server = ApiServer::new(Arc::new(clock.clone()));
-    let client = fake_apiserver::transport::in_process_client(server);
+    let client = fake_apiserver::transport::in_process_client(server.clone());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -151,7 +161,8 @@ async fn seeded(claims: usize) -> (VirtualClock, kube::Client, Vec<ObjectReferen
             ..ObjectReference::default()
         });
     }
-    (clock, client, references)
+    server.compact();
+    (clock, server, client, references)
 }
 
 /// Which nodes a migrating volume is on before its `round`-th migration: (source, target).
@@ -161,7 +172,8 @@ fn nodes_at(volume: usize, round: usize) -> (&'static str, &'static str) {
 }
 
 fn publish(volume: usize, node: &str) -> Publish {
-    Publish::new(format!("pvc-{volume}"), node, AccessMode::Rwx).claim("vms", format!("disk-{volume}"))
+    Publish::new(format!("pvc-{volume}"), node, AccessMode::Rwx)
+        .claim("vms", format!("disk-{volume}"))
 }
 
 /// The storm's events, in order: for round r and volume v, MigrationCompleted of the running
@@ -196,7 +208,7 @@ fn storm_events(migrating: usize, posts: usize) -> impl Iterator<Item = (usize, 
 }
 
 async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured {
-    let (clock, client, _) = seeded(migrating).await;
+    let (clock, server, client, _) = seeded(migrating).await;
     let poster = EventPoster::new(
         client,
         PosterConfig::default()
@@ -219,6 +231,7 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
         if since_flush >= FLUSH_EVERY {
             since_flush = 0;
             poster.flush().await;
+            server.compact();
         }
     }
     for v in 0..migrating.min(volumes) {
@@ -228,6 +241,7 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
         if since_flush >= FLUSH_EVERY {
             since_flush = 0;
             poster.flush().await;
+            server.compact();
         }
     }
     // The storm.
@@ -239,16 +253,24 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
         controller
             .unpublish(&format!("pvc-{v}").into(), &source.into())
             .expect("source detaches");
-        controller.publish(publish(v, next)).expect("next migration");
+        controller
+            .publish(publish(v, next))
+            .expect("next migration");
         done += 2;
         since_flush += 2;
         if since_flush >= FLUSH_EVERY {
             since_flush = 0;
             poster.flush().await;
+            server.compact();
         }
     }
     poster.flush().await;
-    assert_eq!(controller.volumes().len(), volumes, "every volume still held");
+    let events_stored = server.objects("", "v1", "events").len() as u64;
+    assert_eq!(
+        controller.volumes().len(),
+        volumes,
+        "every volume still held"
+    );
     let metrics = poster.metrics();
     let dropped = [
         DropCause::QueueFull,
@@ -265,11 +287,12 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
         peak_kib: 0,
         posts: done,
         dropped,
+        events_stored,
     }
 }
 
 async fn recorder(migrating: usize, posts: usize) -> Measured {
-    let (_clock, client, references) = seeded(migrating).await;
+    let (_clock, server, client, references) = seeded(migrating).await;
     let recorder = Recorder::new(client, Reporter::from("rds-csi-controller".to_string()));
     let publish = async |claim: usize, event: LifecycleEvent| {
         let reason = event.reason();
@@ -309,16 +332,23 @@ async fn recorder(migrating: usize, posts: usize) -> Measured {
             },
         )
         .await;
+        if v % (FLUSH_EVERY / 2) == 0 {
+            server.compact();
+        }
     }
     let mut done = 0;
     for (claim, event) in storm_events(migrating, posts) {
         publish(claim, event).await;
         done += 1;
+        if done % FLUSH_EVERY as u64 == 0 {
+            server.compact();
+        }
     }
     Measured {
         peak_kib: 0,
         posts: done,
         dropped: 0,
+        events_stored: server.objects("", "v1", "events").len() as u64,
     }
 }
 
@@ -346,6 +376,7 @@ fn run_child(variant: &str) -> Measured {
         peak_kib: number("peak_kib"),
         posts: number("posts"),
         dropped: number("dropped"),
+        events_stored: number("events_stored"),
     }
 }
 
@@ -396,10 +427,17 @@ fn parent() {
             },
             Figure {
                 bench: "memory",
-                variant,
+                variant: variant.clone(),
                 metric: "dropped",
                 value: m.dropped as f64,
                 unit: "events",
+            },
+            Figure {
+                bench: "memory",
+                variant,
+                metric: "events_stored",
+                value: m.events_stored as f64,
+                unit: "objects",
             },
         ]);
     }
@@ -434,6 +472,13 @@ fn parent() {
             metric: "posts",
             value: recorder.posts as f64,
             unit: "posts",
+        },
+        Figure {
+            bench: "memory",
+            variant: "kube-rs-recorder".into(),
+            metric: "events_stored",
+            value: recorder.events_stored as f64,
+            unit: "objects",
         },
     ]);
     if let Some((_, ten_k)) = controllers.iter().find(|(n, _)| *n == 10_000) {

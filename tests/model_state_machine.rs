@@ -209,7 +209,10 @@ steps:
     let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("valid YAML");
     assert_eq!(doc["name"], name);
     assert_eq!(doc["seed"], 7);
-    assert_eq!(doc["cluster"]["volumes"][0]["migrationTimeoutSeconds"], "10");
+    assert_eq!(
+        doc["cluster"]["volumes"][0]["migrationTimeoutSeconds"],
+        "10"
+    );
     assert_eq!(doc["cluster"]["volumes"][1]["accessMode"], "RWO");
     assert!(doc["cluster"]["volumes"][1].get("claim").is_none());
     let steps = doc["steps"].as_array().expect("steps");
@@ -247,10 +250,8 @@ steps:
 
 /// A fresh directory under the target's tmp dir.
 fn tempdir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "shrunk-writer-{}",
-        std::process::id()
-    ));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("shrunk-writer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -271,7 +272,12 @@ fn generator_covers_every_step() {
         let mut world = initial;
         for step in &steps {
             assert!(Lifecycle::preconditions(&world, step), "{step:?}");
-            seen.insert(format!("{step:?}").split([' ', '(']).next().map(str::to_owned));
+            seen.insert(
+                format!("{step:?}")
+                    .split([' ', '('])
+                    .next()
+                    .map(str::to_owned),
+            );
             if let Step::Advance(by) = step
                 && by.subsec_nanos() % 1_000_000 != 0
             {

@@ -47,7 +47,10 @@ impl VolumeSpec {
     pub fn context(&self) -> BTreeMap<String, String> {
         let mut context = BTreeMap::new();
         if self.claim_in_context {
-            let (ns, name) = self.claim.split_once('/').unwrap_or((NAMESPACE, &self.claim));
+            let (ns, name) = self
+                .claim
+                .split_once('/')
+                .unwrap_or((NAMESPACE, &self.claim));
             context.insert("csi.storage.k8s.io/pvc/namespace".into(), ns.into());
             context.insert("csi.storage.k8s.io/pvc/name".into(), name.into());
         }
@@ -522,10 +525,7 @@ impl World {
             }
             let by_name = self.remembered(&id);
             let now = self.now;
-            let Some(migration) = self
-                .volumes
-                .get_mut(&id)
-                .and_then(|v| v.migration.as_mut())
+            let Some(migration) = self.volumes.get_mut(&id).and_then(|v| v.migration.as_mut())
             else {
                 break;
             };
@@ -619,7 +619,7 @@ impl World {
                     at: whole_seconds(a.at),
                 })
                 .collect();
-            nodes.sort_by(|a, b| a.at.cmp(&b.at));
+            nodes.sort_by_key(|a| a.at);
             let migration = (nodes.len() == 2).then(|| Migration {
                 source: nodes[0].node.clone(),
                 target: nodes[1].node.clone(),
@@ -690,14 +690,16 @@ fn volume_spec(index: usize) -> impl Strategy<Value = VolumeSpec> {
         any::<bool>(),
         timeouts,
     )
-        .prop_map(move |(mode, claim_ref, claim_in_context, timeout)| VolumeSpec {
-            id: format!("pvc-{index}"),
-            mode,
-            claim: claim_of(index),
-            claim_ref,
-            claim_in_context,
-            timeout_text: timeout.map(str::to_owned),
-        })
+        .prop_map(
+            move |(mode, claim_ref, claim_in_context, timeout)| VolumeSpec {
+                id: format!("pvc-{index}"),
+                mode,
+                claim: claim_of(index),
+                claim_ref,
+                claim_in_context,
+                timeout_text: timeout.map(str::to_owned),
+            },
+        )
 }
 
 fn cluster_spec() -> impl Strategy<Value = ClusterSpec> {
@@ -774,7 +776,10 @@ impl ReferenceStateMachine for Lifecycle {
             .iter()
             .flat_map(|(id, v)| v.nodes.iter().map(move |a| (id.clone(), a.node.clone())))
             .collect();
-        let any_unpublish = (prop::sample::select(ids.clone()), prop::sample::select(nodes.clone()))
+        let any_unpublish = (
+            prop::sample::select(ids.clone()),
+            prop::sample::select(nodes.clone()),
+        )
             .prop_map(|(volume, node)| Step::Unpublish { volume, node });
         let unpublish = if attached.is_empty() {
             any_unpublish.boxed()
@@ -849,7 +854,9 @@ impl ReferenceStateMachine for Lifecycle {
             ));
             steps.push((
                 3,
-                prop::sample::select(claims).prop_map(Step::CreateClaim).boxed(),
+                prop::sample::select(claims)
+                    .prop_map(Step::CreateClaim)
+                    .boxed(),
             ));
         }
         steps.push((3, fault_spec().prop_map(Step::Fault).boxed()));

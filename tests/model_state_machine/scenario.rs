@@ -80,9 +80,9 @@ pub fn scenario_yaml(
         .iter()
         .filter(|c| {
             used.iter().any(|v| v.claim == **c)
-                || steps.iter().any(|step| {
-                    matches!(step, Step::DeleteClaim(x) | Step::CreateClaim(x) if x == *c)
-                })
+                || steps.iter().any(
+                    |step| matches!(step, Step::DeleteClaim(x) | Step::CreateClaim(x) if x == *c),
+                )
         })
         .map(String::as_str)
         .collect();
@@ -182,10 +182,14 @@ pub fn scenario_yaml(
         if faulted {
             continue;
         }
-        unchecked.extend(world.posted[before..].iter().filter_map(|e| match &e.delivery {
-            Delivery::Written { claim, .. } => Some((e.event.clone(), claim.clone())),
-            Delivery::Skipped(_) => None,
-        }));
+        unchecked.extend(
+            world.posted[before..]
+                .iter()
+                .filter_map(|e| match &e.delivery {
+                    Delivery::Written { claim, .. } => Some((e.event.clone(), claim.clone())),
+                    Delivery::Skipped(_) => None,
+                }),
+        );
         if !unchecked.is_empty() {
             let _ = writeln!(out, "  - expectEvents:");
             for (event, claim) in unchecked.drain(..) {
@@ -216,7 +220,10 @@ pub fn write_shrunk(
     let name = scenario_name(initial, steps);
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, scenario_yaml(&name, seed, initial, steps, failure))?;
-    eprintln!("shrunk failing sequence written as a scenario: {}", path.display());
+    eprintln!(
+        "shrunk failing sequence written as a scenario: {}",
+        path.display()
+    );
     eprintln!(
         "hint: `mv {} scenarios/` and run `cargo run -- run` to make it a regression",
         path.display()
