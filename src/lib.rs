@@ -31,11 +31,11 @@ pub mod reason;
 pub use csi_clock as clock;
 
 pub use event::{LifecycleEvent, MigrationFailure};
+pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use model::{
     AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, MigrationResult, Publish,
     RpcError, VolumeView,
 };
-pub use ids::{ClaimName, ClaimNameError, NodeName, VolumeId};
 pub use poster::{Abandoned, EventPoster, PosterConfig, RetryPolicy, ShutdownReport};
 pub use reason::{EventType, Reason};
 

@@ -166,8 +166,7 @@ impl MigrationMetrics {
 
     /// Sets the gauge to the number of running migrations (never below zero).
     pub(crate) fn set_active(&self, running: usize) {
-        self.active
-            .set(i64::try_from(running).unwrap_or(i64::MAX));
+        self.active.set(i64::try_from(running).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn count_conflict(&self) {
@@ -206,7 +205,9 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
-        let buckets = text.matches("rds_csi_migration_duration_seconds_bucket").count();
+        let buckets = text
+            .matches("rds_csi_migration_duration_seconds_bucket")
+            .count();
         assert_eq!(buckets, DURATION_BUCKETS.len() + 1, "8 buckets and +Inf");
     }
 }

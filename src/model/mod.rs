@@ -2,20 +2,20 @@
 //! `ControllerUnpublishVolume` decide for a volume, and which event each decision posts.
 //!
 //! It is the Go driver's controller side without its defects: migration timeouts fire by
-//! themselves on a timer ([`timer`]), an aborted migration is reported as a failure
-//! (`target detached before source`), every event names its claim (the volume context's PVC
-//! keys, or the PV's claimRef through the poster), a restart ([`Controller::rebuild`]) keeps
-//! each migration's source, target, start and timeout, and the active-migrations gauge is the
-//! number of running migrations, never negative.
+//! themselves on a timer (one task per running migration), an aborted migration is reported as
+//! a failure (`target detached before source`), every event names its claim (the volume
+//! context's PVC keys, or the PV's claimRef through the poster), a restart
+//! ([`Controller::rebuild`]) keeps each migration's source, target, start and timeout, and the
+//! active-migrations gauge is the number of running migrations, never negative.
 //!
 //! Modules, one concept each:
-//! - [`state`](self) (private): per-volume state and every decision;
+//! - `state`: per-volume state and every decision (publish, unpublish, timer, deleted node);
 //! - [`timeout`]: `migrationTimeoutSeconds` with its default and clamps;
-//! - [`timer`](self) (private): one task per running migration on the shared clock;
-//! - [`rebuild`](Controller::rebuild): state from VolumeAttachments and PVs after a restart;
-//! - [`watcher`](watch_nodes): the production node watcher calling [`Controller::node_deleted`];
-//! - [`metrics`](MigrationMetrics): the lifecycle metrics;
-//! - [`rpc`](RpcError): gRPC codes and refusals (`tonic::Status` behind the `tonic` feature).
+//! - `timer`: one task per running migration on the shared clock;
+//! - `rebuild`: [`Controller::rebuild`], the state from VolumeAttachments and PVs after a restart;
+//! - `watcher`: [`watch_nodes`], the production node watcher calling [`Controller::node_deleted`];
+//! - `metrics`: [`MigrationMetrics`], the lifecycle metrics;
+//! - `rpc`: [`Code`] and [`RpcError`] (a `tonic::Status` behind the `tonic` feature).
 //!
 //! Decisions are synchronous: a `std::sync::Mutex` guards the state, no lock is held across an
 //! await, and events are handed to the [`EventPoster`] after the decision (the poster never
@@ -39,7 +39,8 @@
 //! use csi_events::{EventPoster, PosterConfig};
 //! # use fake_apiserver::FakeCluster;
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), csi_events::model::RpcError> {
 //! # let client = FakeCluster::default().client();
 //! // `client` is the driver's kube::Client.
 //! let poster = EventPoster::new(client.clone(), PosterConfig::default());
@@ -62,9 +63,27 @@
 //! );
 //! controller.unpublish(&"pvc-1".into(), &"node-a".into())?; // VolumeDetached
 //! assert!(controller.volumes().is_empty());
-//! # Ok::<(), csi_events::model::RpcError>(())
+//! # Ok(())
 //! # }
 //! ```
+//!
+//! # Which claim an event names
+//!
+//! A publish's own events name the claim of its volume context keys
+//! (`csi.storage.k8s.io/pvc/namespace` and `/name`): the event goes on the live claim of that
+//! name. Without the keys the claim is `None` and the poster reads the PV's `spec.claimRef`
+//! (uid compared). A *successful* publish that carries the keys makes that claim the volume's
+//! remembered claim (a refused publish changes nothing); unpublish, timers and node
+//! reconciles, which have no context, name the remembered claim, or `None` when there is
+//! none. The memory goes with the volume when it is untracked, and a restart does not
+//! restore it (after [`Controller::rebuild`] every event goes through the claimRef).
+//!
+//! # The active-migrations gauge
+//!
+//! `migration_active_migrations` is set, after every decision, to the number of running
+//! (not failed) migrations the controller holds, counted as they start and end: it cannot go
+//! negative and is right after a restart (a rebuild sets it from the rebuilt migrations). Use
+//! one [`MigrationMetrics`] per live controller.
 //!
 //! # The access mode after a restart
 //!
@@ -299,6 +318,20 @@ struct Locked {
     stopped: bool,
 }
 
+impl fmt::Debug for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let locked = self.inner.lock();
+        f.debug_struct("Controller")
+            .field("driver_name", &self.inner.config.driver_name)
+            .field("nodes", &locked.state.nodes.len())
+            .field("volumes", &locked.state.volumes.len())
+            .field("running_migrations", &locked.state.running())
+            .field("timers", &locked.timers.len())
+            .field("stopped", &locked.stopped)
+            .finish()
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         let locked = self
@@ -331,19 +364,33 @@ impl Controller {
                 stopped: false,
             }),
         });
-        inner.config.metrics.set_active(inner.lock().state.running());
+        inner
+            .config
+            .metrics
+            .set_active(inner.lock().state.running());
         Self { inner }
     }
 
     /// ControllerPublishVolume. Synchronous; events go through the poster.
+    ///
+    /// Besides the rows of lifecycle.md, an empty volume id or node name is refused with
+    /// `InvalidArgument` (`volume ID is required`, `node ID is required`), as CSI asks.
     pub fn publish(&self, request: Publish) -> Result<(), RpcError> {
         self.inner
             .decide(|state, now, metrics, effects| state.publish(&request, now, metrics, effects))
     }
 
-    /// ControllerUnpublishVolume. Synchronous; always succeeds (an unknown volume or node is
-    /// already detached).
+    /// ControllerUnpublishVolume. Synchronous; events go through the poster. An unknown
+    /// volume or node is already detached (ok, nothing posted); an empty volume id is refused
+    /// with `InvalidArgument` (`volume ID is required`). An empty node name detaches nothing
+    /// (lifecycle.md has no "all nodes" row).
     pub fn unpublish(&self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
+        if volume.as_str().is_empty() {
+            return Err(RpcError::new(
+                Code::InvalidArgument,
+                "volume ID is required",
+            ));
+        }
         self.inner.decide(|state, now, metrics, effects| {
             state.unpublish(volume, node, now, metrics, effects);
             Ok(())
@@ -414,7 +461,12 @@ impl Inner {
     /// the running migrations, and events are posted after the lock is released.
     fn decide(
         self: &Arc<Self>,
-        decision: impl FnOnce(&mut State, jiff::Timestamp, &MigrationMetrics, &mut Effects) -> Result<(), RpcError>,
+        decision: impl FnOnce(
+            &mut State,
+            jiff::Timestamp,
+            &MigrationMetrics,
+            &mut Effects,
+        ) -> Result<(), RpcError>,
     ) -> Result<(), RpcError> {
         let mut effects = Effects::default();
         let (result, stopped) = {
@@ -445,12 +497,7 @@ impl Inner {
         }
         for arm in effects.arm.drain(..) {
             let id = arm.migration;
-            let handle = timer::spawn(
-                &self.runtime,
-                &self.config.clock,
-                Arc::downgrade(self),
-                arm,
-            );
+            let handle = timer::spawn(&self.runtime, &self.config.clock, Arc::downgrade(self), arm);
             locked.timers.insert(id, handle);
         }
     }

@@ -121,7 +121,7 @@ impl Controller {
                         tracing::warn!(volume = %volume, "rebuild: {warning}");
                     }
                     let migration = Migration {
-                        id: state.new_migration_id(),
+                        id: state.begin_migration(),
                         source: source.node.clone(),
                         target: target.node.clone(),
                         started: target.created,
@@ -172,16 +172,19 @@ fn group(items: Vec<VolumeAttachment>, driver_name: &str) -> BTreeMap<VolumeId, 
         let Some(pv) = va.spec.source.persistent_volume_name.clone() else {
             continue;
         };
-        grouped.entry(VolumeId::from(pv)).or_default().push(Attachment {
-            created: va
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0)
-                .unwrap_or(Timestamp::MIN),
-            name: va.metadata.name.clone().unwrap_or_default(),
-            node: NodeName::from(va.spec.node_name.clone()),
-        });
+        grouped
+            .entry(VolumeId::from(pv))
+            .or_default()
+            .push(Attachment {
+                created: va
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .unwrap_or(Timestamp::MIN),
+                name: va.metadata.name.clone().unwrap_or_default(),
+                node: NodeName::from(va.spec.node_name.clone()),
+            });
     }
     for (volume, attached) in grouped.iter_mut() {
         attached.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
@@ -215,7 +218,11 @@ fn pv_mode(pv: Option<&PersistentVolume>) -> AccessMode {
         .and_then(|pv| pv.spec.as_ref())
         .and_then(|spec| spec.access_modes.as_ref())
         .is_some_and(|modes| modes.iter().any(|m| m == "ReadWriteMany"));
-    if rwx { AccessMode::Rwx } else { AccessMode::Rwo }
+    if rwx {
+        AccessMode::Rwx
+    } else {
+        AccessMode::Rwo
+    }
 }
 
 /// The PV's CSI volume attributes (the volume context the attacher passes).

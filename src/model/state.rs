@@ -86,20 +86,35 @@ pub(crate) struct State {
     pub nodes: BTreeSet<NodeName>,
     pub volumes: BTreeMap<VolumeId, Volume>,
     next_migration: MigrationId,
+    /// Running (not failed) migrations, kept as they start and end so the gauge costs nothing
+    /// per decision.
+    running: usize,
 }
 
 impl State {
     /// Running (not failed) migrations: what the active gauge shows.
     pub fn running(&self) -> usize {
-        self.volumes
-            .values()
-            .filter(|v| v.migration.as_ref().is_some_and(|m| !m.failed))
-            .count()
+        debug_assert_eq!(
+            self.running,
+            self.volumes
+                .values()
+                .filter(|v| v.migration.as_ref().is_some_and(|m| !m.failed))
+                .count(),
+            "the running count matches the state"
+        );
+        self.running
     }
 
-    pub fn new_migration_id(&mut self) -> MigrationId {
+    /// A new migration begins: its id, and one more running.
+    pub fn begin_migration(&mut self) -> MigrationId {
+        self.running += 1;
         self.next_migration += 1;
         self.next_migration
+    }
+
+    /// A running migration ended (completed, failed or aborted).
+    fn end_migration(&mut self) {
+        self.running = self.running.saturating_sub(1);
     }
 
     /// The tracked volumes in volume-id order.
@@ -136,8 +151,20 @@ impl State {
             context,
             took,
         } = request;
+        if id.as_str().is_empty() {
+            return Err(RpcError::new(
+                Code::InvalidArgument,
+                "volume ID is required",
+            ));
+        }
+        if node.as_str().is_empty() {
+            return Err(RpcError::new(Code::InvalidArgument, "node ID is required"));
+        }
         if !self.nodes.contains(node) {
-            return Err(RpcError::new(Code::NotFound, format!("node {node} not found")));
+            return Err(RpcError::new(
+                Code::NotFound,
+                format!("node {node} not found"),
+            ));
         }
         let claim = ClaimName::from_volume_context(context);
         let Some(volume) = self.volumes.get(id) else {
@@ -218,7 +245,7 @@ impl State {
                     tracing::warn!(volume = %id, "{warning}");
                 }
                 let migration = Migration {
-                    id: self.new_migration_id(),
+                    id: self.begin_migration(),
                     source: source.clone(),
                     target: node.clone(),
                     started: now,
@@ -286,8 +313,12 @@ impl State {
         }
         let claim = volume.claim.clone();
         if volume.nodes.len() == 1 {
+            // One node never has a migration; should one be there, it ends with the volume.
             if let Some(migration) = volume.migration.take() {
                 effects.cancel.push(migration.id);
+                if !migration.failed {
+                    self.end_migration();
+                }
             }
             self.volumes.remove(id);
             effects.post(
@@ -309,6 +340,7 @@ impl State {
             // The failure was already reported.
             return;
         }
+        self.end_migration();
         let elapsed = since(migration.started, now);
         if *node == migration.source {
             metrics.migration_ended(MigrationResult::Success, elapsed);
@@ -368,6 +400,7 @@ impl State {
                 elapsed,
             },
         );
+        self.end_migration();
     }
 
     /// The node was deleted: reconcile every volume on it, in volume-id order
@@ -391,9 +424,15 @@ impl State {
                 continue;
             };
             let claim = volume.claim.clone();
-            if let Some(migration) = volume.migration.take() {
+            let migration = volume.migration.take();
+            volume.nodes.retain(|n| n != node);
+            if volume.nodes.is_empty() {
+                self.volumes.remove(&id);
+            }
+            if let Some(migration) = migration {
                 effects.cancel.push(migration.id);
                 if !migration.failed {
+                    self.end_migration();
                     let elapsed = since(migration.started, now);
                     metrics.migration_ended(MigrationResult::NodeDeleted, elapsed);
                     effects.post(
@@ -407,10 +446,6 @@ impl State {
                         },
                     );
                 }
-            }
-            volume.nodes.retain(|n| n != node);
-            if volume.nodes.is_empty() {
-                self.volumes.remove(&id);
             }
             metrics.count_stale_cleared();
             effects.post(

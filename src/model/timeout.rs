@@ -105,12 +105,18 @@ mod tests {
         }
         let (_, warning) = timeout_of(Some("abc"));
         let warning = warning.expect("a warning");
-        assert!(warning.contains("\"abc\"") && warning.contains("300 s"), "{warning}");
+        assert!(
+            warning.contains("\"abc\"") && warning.contains("300 s"),
+            "{warning}"
+        );
     }
 
     #[test]
     fn huge_numbers_clamp_rather_than_fail() {
         assert_eq!(timeout_of(Some("99999999999999")).0, MAX_TIMEOUT);
-        assert_eq!(timeout_of(Some("99999999999999999999999")).0, DEFAULT_TIMEOUT);
+        assert_eq!(
+            timeout_of(Some("99999999999999999999999")).0,
+            DEFAULT_TIMEOUT
+        );
     }
 }

@@ -59,7 +59,10 @@ pub async fn watch_nodes(client: kube::Client, controller: Controller) -> Result
                 }
             }
             Ok(Event::InitDone) => {
-                let present = relisted.take().unwrap_or_default();
+                // A relist always starts with Init; without one there is no full picture.
+                let Some(present) = relisted.take() else {
+                    continue;
+                };
                 for gone in controller.known_nodes().difference(&present) {
                     tracing::info!(node = %gone, "node missing from the relist: reconciling it as deleted");
                     controller.node_deleted(gone);
