@@ -13,6 +13,7 @@
 //!   a migration on `--migrating` of them, then a storm of `--posts` posts: those volumes
 //!   migrate round the three nodes (unpublish the source → MigrationCompleted, publish a new
 //!   target → MigrationStarted), N = 1 000, 10 000 and 100 000 to show flatness;
+//! - `controller-10000-no-storm`: the setup alone (the controller's own footprint);
 //! - `kube-rs-recorder`: `Recorder::publish` of the same events (setup and storm, each with its
 //!   exact message) on the same claims.
 //!
@@ -99,7 +100,11 @@ fn child(variant: &str) {
             }
             "kube-rs-recorder" => recorder(migrating, posts).await,
             other => {
-                let volumes = other
+                let (size, posts) = match other.strip_suffix("-no-storm") {
+                    Some(size) => (size, 0),
+                    None => (other, posts),
+                };
+                let volumes = size
                     .strip_prefix("controller-")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| panic!("unknown variant {other}"));
@@ -450,6 +455,24 @@ fn parent() {
             unit: "bytes",
         });
     }
+    // The controller holding its volumes without the storm: its own footprint.
+    let quiet = run_child("controller-10000-no-storm");
+    figures.extend([
+        Figure {
+            bench: "memory",
+            variant: "controller-10000-no-storm".into(),
+            metric: "peak_rss",
+            value: mib(quiet.peak_kib),
+            unit: "MiB",
+        },
+        Figure {
+            bench: "memory",
+            variant: "controller-10000-no-storm".into(),
+            metric: "above_baseline",
+            value: mib(quiet.peak_kib.saturating_sub(baseline.peak_kib)),
+            unit: "MiB",
+        },
+    ]);
     let recorder = run_child("kube-rs-recorder");
     figures.extend([
         Figure {
