@@ -58,7 +58,10 @@ impl ApiCaller {
     ) -> Result<Bytes, Failure> {
         let method = request.method().clone();
         let uri = request.uri().clone();
+        // `biased`: the answer wins over the timeout when both are ready, and a simulation's
+        // output does not depend on tokio's random branch choice.
         let result = tokio::select! {
+            biased;
             result = self.send(request) => result,
             () = self.clock.sleep(self.timeout) => Err(Failure::Retryable {
                 after: None,

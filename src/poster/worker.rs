@@ -320,7 +320,24 @@ impl Worker {
                 self.stop(Vec::new());
                 return;
             }
+            // `biased`, in this order: finished requests, then due timers, then new posts. Work
+            // in flight (at most `max_in_flight`) is never starved by a flood of posts, and a
+            // simulation's output does not depend on tokio's random branch choice.
             tokio::select! {
+                biased;
+                Some(done) = self.requests.next(), if !self.requests.is_empty() => self.on_done(done),
+                Some(timer) = self.timers.next(), if !self.timers.is_empty() => match timer {
+                    Timer::Retry(job) => self.on_retry_due(job),
+                    Timer::Token(uid) => {
+                        self.token_timers.remove(&uid);
+                        self.serve_claim(&uid);
+                    }
+                    Timer::ShutdownDeadline => {
+                        let abandoned = self.abandon_all();
+                        self.stop(abandoned);
+                        return;
+                    }
+                },
                 message = self.rx.recv(), if !senders_gone => match message {
                     Some(message) => {
                         self.on_message(message);
@@ -334,19 +351,6 @@ impl Worker {
                         }
                     }
                     None => senders_gone = true,
-                },
-                Some(done) = self.requests.next(), if !self.requests.is_empty() => self.on_done(done),
-                Some(timer) = self.timers.next(), if !self.timers.is_empty() => match timer {
-                    Timer::Retry(job) => self.on_retry_due(job),
-                    Timer::Token(uid) => {
-                        self.token_timers.remove(&uid);
-                        self.serve_claim(&uid);
-                    }
-                    Timer::ShutdownDeadline => {
-                        let abandoned = self.abandon_all();
-                        self.stop(abandoned);
-                        return;
-                    }
                 },
                 else => {
                     // Nothing can make progress: abandon what is left rather than spin.

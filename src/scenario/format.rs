@@ -210,8 +210,9 @@ pub enum Step {
     CreateClaim(Located<String>),
     /// The claim is deleted; no PV is touched.
     DeleteClaim(Located<String>),
-    /// All in-memory state is lost and rebuilt from VolumeAttachments.
-    RestartController(Empty),
+    /// All in-memory state is lost and rebuilt from VolumeAttachments (`{down: 10m}`: the
+    /// controller stays down that long first, while the clock moves).
+    RestartController(RestartStep),
     /// The fake API server answers matching requests with an error or a delay.
     Fault(FaultStep),
     /// Removes every fault.
@@ -242,6 +243,16 @@ pub const STEP_NAMES: &[&str] = &[
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
+
+/// `restartController: {down?}`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RestartStep {
+    /// How long the controller is down before it starts again (default 0): the clock moves
+    /// with no controller running, so a migration timeout can pass unobserved.
+    #[serde(default)]
+    pub down: Option<Located<DurationText>>,
+}
 
 /// `attach: {volume, node, took?, expectError?}`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -671,8 +671,20 @@ impl Checker {
                 let claim = self.known_claim(claim)?;
                 (format!("delete claim {claim}"), Action::DeleteClaim(claim))
             }
-            Step::RestartController(_) => {
-                ("restart controller".to_owned(), Action::RestartController)
+            Step::RestartController(restart) => {
+                let down = restart
+                    .down
+                    .as_ref()
+                    .map_or(Duration::ZERO, |d| self.duration(d));
+                let text = if down.is_zero() {
+                    "restart controller".to_owned()
+                } else {
+                    format!(
+                        "restart controller, down for {}",
+                        GoDuration::from_std(down)
+                    )
+                };
+                (text, Action::RestartController { down })
             }
             Step::Fault(fault) => {
                 let rule = self.fault(fault)?;

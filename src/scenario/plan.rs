@@ -147,8 +147,11 @@ pub enum Action {
     CreateClaim(ClaimName),
     /// A claim is deleted.
     DeleteClaim(ClaimName),
-    /// Restart the controller.
-    RestartController,
+    /// Restart the controller, after it was down for `down` (the clock moves meanwhile).
+    RestartController {
+        /// How long the controller is down.
+        down: Duration,
+    },
     /// Add a fault rule.
     Fault(FaultRule),
     /// Remove every fault rule.

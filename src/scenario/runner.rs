@@ -680,11 +680,15 @@ impl World {
                     .map(|_| ());
                 self.admin_outcome(run, step, result)
             }
-            Action::RestartController => {
+            Action::RestartController { down } => {
                 run.process.controller.stop();
                 let report = run.process.poster.shutdown(Duration::ZERO).await;
                 drop(report);
                 skipped.extend(not_written_delta(&before, &run.process.not_written()));
+                if !down.is_zero() {
+                    // Down: the clock moves with no controller and no poster running.
+                    self.clock.advance(*down).await;
+                }
                 match Process::rebuild(self.driver.clone(), &self.shared_clock, run.scenario.seed)
                     .await
                 {
@@ -744,7 +748,7 @@ impl World {
         let events = self.events.drain().await;
         run.unchecked.extend(events.iter().cloned());
         let after = run.process.not_written();
-        if !matches!(step.action, Action::RestartController) {
+        if !matches!(step.action, Action::RestartController { .. }) {
             skipped.extend(not_written_delta(&before, &after));
         }
         StepRecord {

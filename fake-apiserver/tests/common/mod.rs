@@ -131,10 +131,9 @@ pub fn kubectl_versions() -> Vec<String> {
     if let Some(real) = std::fs::canonicalize(&on_path)
         .ok()
         .and_then(|real| real.parent().map(PathBuf::from))
+        && !dirs.contains(&real)
     {
-        if !dirs.contains(&real) {
-            dirs.push(real);
-        }
+        dirs.push(real);
     }
     let mut missing = Vec::new();
     for minor in 27..=33 {
