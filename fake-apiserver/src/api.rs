@@ -29,6 +29,7 @@ mod controllers;
 mod discovery;
 mod events;
 mod filter;
+mod managed;
 mod openapi;
 mod patch;
 pub mod protobuf;

@@ -1,6 +1,6 @@
 //! Patches: JSON patch (RFC 6902), JSON merge patch (RFC 7386), strategic merge patch (merge
 //! keys and directives of the built-in kinds this server serves) and an approximation of
-//! server-side apply.
+//! server-side apply (field ownership is `managed.rs`).
 
 use serde_json::{Map, Value};
 
@@ -70,7 +70,7 @@ pub fn apply(
 }
 
 /// The merge key of a list field in the kinds served (`patchMergeKey` in k8s.io/api).
-fn merge_key(field: &str) -> Option<&'static str> {
+pub(crate) fn merge_key(field: &str) -> Option<&'static str> {
     Some(match field {
         "conditions" | "addresses" => "type",
         "containers"

@@ -42,6 +42,22 @@ fn now_seconds(server: &ApiServer) -> String {
         .unwrap_or_else(|_| now.to_string())
 }
 
+/// The ownership writer of a request (`managed.rs`).
+fn writer<'a>(target: &'a Target, manager: &'a str, now: &'a str) -> super::managed::Writer<'a> {
+    super::managed::Writer {
+        manager,
+        api_version: target.def.api_version(),
+        subresource: target.subresource.as_deref().unwrap_or(""),
+        now,
+        has_status: target.def.has_status,
+    }
+}
+
+/// The manager of a non-apply write: `?fieldManager=` or the User-Agent prefix.
+fn update_manager(req: &Request) -> String {
+    super::managed::update_manager(req.query.get("fieldManager"), req.header("user-agent"))
+}
+
 /// Routes a resource request to its verb.
 pub(crate) async fn dispatch(
     server: &ApiServer,
@@ -790,7 +806,7 @@ fn create(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
     let def = target.def;
     let body = decode_body(def, req)?;
     let prepared = prepare_body(def, body, req)?;
-    create_prepared(server, target, req, prepared)
+    create_prepared(server, target, req, prepared, true)
 }
 
 /// Stamps, validates and stores a prepared new object; answers 201 with its warnings.
@@ -799,8 +815,14 @@ fn create_prepared(
     target: &Target,
     req: &Request,
     Prepared { mut obj, warnings }: Prepared,
+    record_update: bool,
 ) -> Result<Response, ApiError> {
     let def = target.def;
+    if record_update {
+        let manager = update_manager(req);
+        let now = now_seconds(server);
+        super::managed::record_update(None, &mut obj, &writer(target, &manager, &now));
+    }
     let stored = {
         let mut state = server.store.lock();
         stamp_new(
@@ -843,6 +865,7 @@ fn apply_update(
     target: &Target,
     mut new: Value,
     existing: Value,
+    update_writer: Option<&super::managed::Writer<'_>>,
 ) -> Result<(Value, u16), ApiError> {
     let def = target.def;
     let name = target.name.clone().unwrap_or_default();
@@ -862,11 +885,18 @@ fn apply_update(
     }
     if target.subresource.is_some() {
         let status = new.get("status").cloned();
+        let managed = new.pointer("/metadata/managedFields").cloned();
         new = existing.clone();
         if let Some(map) = new.as_object_mut() {
             match status {
                 Some(s) => map.insert("status".into(), s),
                 None => map.remove("status"),
+            };
+        }
+        if let Some(m) = meta_mut(&mut new) {
+            match managed {
+                Some(v) => m.insert("managedFields".into(), v),
+                None => m.remove("managedFields"),
             };
         }
     } else if def.has_status {
@@ -921,6 +951,9 @@ fn apply_update(
         }
     }
     admit_claim_resize(state, target, &new, &existing)?;
+    if let Some(w) = update_writer {
+        super::managed::record_update(Some(&existing), &mut new, w);
+    }
     let key = key_of(target, &name);
     if strip_rv(&new) == strip_rv(&existing) {
         return Ok((existing, 200));
@@ -978,10 +1011,13 @@ fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
     let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
     check_name_and_namespace(target, &mut obj)?;
     let name = target.name.clone().unwrap_or_default();
+    let manager = update_manager(req);
+    let now = now_seconds(server);
+    let w = writer(target, &manager, &now);
     let (stored, code) = {
         let mut state = server.store.lock();
         match state.objects.get(&key_of(target, &name)).cloned() {
-            Some(existing) => apply_update(server, &mut state, target, obj, existing)?,
+            Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
             // Events allow create on update (AllowCreateOnUpdate).
             None if def.strategy.is_event() && target.subresource.is_none() => {
                 stamp_new(
@@ -995,6 +1031,7 @@ fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
                 if let Some(m) = meta_mut(&mut obj) {
                     m.remove("resourceVersion");
                 }
+                super::managed::record_update(None, &mut obj, &w);
                 (store_new(&mut state, def, obj)?, 201)
             }
             None => return Err(ApiError::not_found(def, &name)),
@@ -1037,24 +1074,50 @@ fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response,
             .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
     };
     let name = target.name.clone().unwrap_or_default();
+    let is_apply = kind == super::patch::PatchType::Apply;
+    let manager = if is_apply {
+        req.query.get("fieldManager").unwrap_or("").to_string()
+    } else {
+        update_manager(req)
+    };
+    let now = now_seconds(server);
+    let w = writer(target, &manager, &now);
+    let force = req.query.flag("force");
     let (stored, code, warnings) = {
         let mut state = server.store.lock();
         let key = key_of(target, &name);
         let existing = state.objects.get(&key).cloned();
         let Some(existing) = existing else {
-            if kind == super::patch::PatchType::Apply && target.subresource.is_none() {
+            if is_apply && target.subresource.is_none() {
                 drop(state);
-                return apply_create(server, target, req, patch_doc);
+                if !patch_doc.is_object() {
+                    return Err(ApiError::bad_request(
+                        "error decoding patch: json: cannot unmarshal into Go value of type map[string]interface {}",
+                    ));
+                }
+                let owned = super::managed::apply(&json!({}), &patch_doc, force, &w)?;
+                return apply_create(server, target, req, owned);
             }
             return Err(ApiError::not_found(def, &name));
         };
         let current = view(def, &existing);
-        let patched = super::patch::apply(kind, def, &current, &patch_doc)?;
+        let patched = if is_apply {
+            if !patch_doc.is_object() {
+                return Err(ApiError::bad_request(
+                    "error decoding patch: json: cannot unmarshal into Go value of type map[string]interface {}",
+                ));
+            }
+            super::managed::apply(&current, &patch_doc, force, &w)?
+        } else {
+            super::patch::apply(kind, def, &current, &patch_doc)?
+        };
         let patched_text = patched.to_string();
         let Prepared { mut obj, warnings } =
             prepare_body(def, patched, req).map_err(|e| strict_patch_error(e, &patched_text))?;
         check_name_and_namespace(target, &mut obj)?;
-        let (stored, code) = apply_update(server, &mut state, target, obj, existing)?;
+        let update_writer = (!is_apply).then_some(&w);
+        let (stored, code) =
+            apply_update(server, &mut state, target, obj, existing, update_writer)?;
         (stored, code, warnings)
     };
     server.store.notify();
@@ -1091,7 +1154,7 @@ fn apply_create(
     let def = target.def;
     let mut prepared = prepare_body(def, doc, req)?;
     check_name_and_namespace(target, &mut prepared.obj)?;
-    create_prepared(server, target, req, prepared)
+    create_prepared(server, target, req, prepared, false)
 }
 
 /// Deletes one object in `state`; returns the status code and body object.
