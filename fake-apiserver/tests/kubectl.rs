@@ -669,3 +669,67 @@ fn binary_reports_a_missing_load_file() {
         "{stderr}"
     );
 }
+
+/// `kubectl apply --server-side`: the manager `kubectl` owns the applied fields, another
+/// manager changing one is refused with the real conflict text, `--force-conflicts` takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_server_side_apply_reports_field_manager_conflicts() {
+    require_kubectl();
+    let fake = FakeProcess::start(&[]);
+    let manifest = |app: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: default\n  labels:\n    app: {app}\nspec:\n  accessModes:\n  - ReadWriteOnce\n  resources:\n    requests:\n      storage: 1Gi\n"
+        )
+    };
+    let first = fake.dir.join("first.yaml");
+    std::fs::write(&first, manifest("a")).expect("write manifest");
+    let second = fake.dir.join("second.yaml");
+    std::fs::write(&second, manifest("b")).expect("write manifest");
+    let first = first.to_string_lossy().into_owned();
+    let second = second.to_string_lossy().into_owned();
+
+    let out = fake.kubectl_ok(&["apply", "--server-side", "-f", &first]);
+    assert!(
+        out.contains("persistentvolumeclaim/data serverside-applied"),
+        "{out}"
+    );
+
+    let refused = fake.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "-f",
+        &second,
+    ]);
+    assert!(!refused.status.success(), "a conflicting apply must fail");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl\": .metadata.labels.app"
+        ),
+        "{stderr}"
+    );
+
+    fake.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        &second,
+    ]);
+    let yaml = fake.kubectl_ok(&[
+        "get",
+        "pvc",
+        "data",
+        "-n",
+        "default",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(yaml.contains("app: b"), "{yaml}");
+    assert!(yaml.contains("manager: other"), "{yaml}");
+    assert!(yaml.contains("manager: kubectl"), "{yaml}");
+    assert!(yaml.contains("operation: Apply"), "{yaml}");
+}
