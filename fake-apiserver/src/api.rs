@@ -21,8 +21,8 @@
 //! # Where the fake still differs from kube-apiserver
 //!
 //! The list is kept in the crate's README (section "Where it still differs from a real
-//! kube-apiserver"): server-side apply without managedFields, a subset of spec validation and
-//! defaulting, synchronous controllers, lists of the latest state, JSON-only answers, OpenAPI
+//! kube-apiserver"): field ownership (`managedFields`) from a built-in schema, a subset of spec
+//! validation and defaulting, synchronous controllers, lists of the latest state, JSON-only answers, OpenAPI
 //! schemas as k8s-openapi's `schemars` feature derives them, seeded ids, events kept forever.
 
 mod controllers;

@@ -631,6 +631,19 @@ mod tests {
     }
 
     #[test]
+    fn update_managers_come_from_the_query_or_the_user_agent() {
+        assert_eq!(
+            update_manager(Some("editor"), "kubectl/v1.32.4 (linux/amd64)"),
+            "editor"
+        );
+        assert_eq!(
+            update_manager(None, "kubectl/v1.32.4 (linux/amd64)"),
+            "kubectl"
+        );
+        assert_eq!(update_manager(Some(""), "kube-rs/5.0"), "kube-rs");
+    }
+
+    #[test]
     fn conflict_paths_read_like_the_real_server() {
         let path: Path = vec![
             "f:spec".into(),
