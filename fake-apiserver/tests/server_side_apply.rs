@@ -344,3 +344,41 @@ async fn keyed_lists_use_k_notation_and_conflicts_name_the_item() {
                                         "f:source": {"f:persistentVolumeName": {}}}}}])
     );
 }
+
+#[tokio::test]
+async fn status_writers_keep_their_entry_when_the_main_resource_is_updated() {
+    let (api, _, _) = setup();
+    apply(&api, "mgr", false, claim(json!({"app": "a"})))
+        .await
+        .expect("apply");
+    let params = |manager: &str| PatchParams {
+        field_manager: Some(manager.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(
+        "data",
+        &params("pv-controller"),
+        &Patch::Merge(json!({"status": {"phase": "Lost"}})),
+    )
+    .await
+    .expect("status patch");
+    let updated = api
+        .patch(
+            "data",
+            &params("editor"),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"tier": "db"}}, "status": {"phase": "Bound"}}),
+            ),
+        )
+        .await
+        .expect("main resource patch");
+    let fields = managed(&updated);
+    let status_writer = entry(&fields, "pv-controller", "Update").expect("status entry kept");
+    assert_eq!(status_writer["subresource"], json!("status"));
+    assert_eq!(status_writer["fieldsV1"]["f:status"]["f:phase"], json!({}));
+    assert_eq!(
+        entry(&fields, "editor", "Update").expect("editor entry")["fieldsV1"],
+        json!({"f:metadata": {"f:labels": {"f:tier": {}}}}),
+        "the main resource ignores status, so the editor owns only its label"
+    );
+}

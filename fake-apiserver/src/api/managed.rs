@@ -108,10 +108,8 @@ fn collect(value: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldS
     match value {
         Value::Object(map) => {
             let map_type = field.is_some_and(is_string_map);
-            if map.is_empty() || map_type {
-                if !path.is_empty() {
-                    out.insert(path.clone());
-                }
+            if (map.is_empty() || map_type) && !path.is_empty() {
+                out.insert(path.clone());
             }
             for (k, v) in map {
                 if v.is_null() {
@@ -409,13 +407,16 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         return;
     }
     let mut list = old.map(entries).unwrap_or_default();
-    let has_status = w.has_status && w.subresource.is_empty();
-    let new_set = field_set(new, has_status, Operation::Update);
+    // The main resource of a kind with a status does not write it (the status writers' entries
+    // stay), but the sets compared include it so those entries are kept.
+    let ignores_status = w.has_status && w.subresource.is_empty();
+    let new_set = field_set(new, false, Operation::Update);
     let old_set = old
-        .map(|o| field_set(o, has_status, Operation::Update))
+        .map(|o| field_set(o, false, Operation::Update))
         .unwrap_or_default();
     let changed: FieldSet = new_set
         .iter()
+        .filter(|p| !(ignores_status && p.first().is_some_and(|f| f == "f:status")))
         .filter(|p| {
             !old_set.contains(*p)
                 || old.and_then(|o| value_at(o, p)) != value_at(new, p)
