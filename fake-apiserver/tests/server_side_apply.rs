@@ -228,7 +228,10 @@ async fn non_apply_writes_record_update_entries_and_conflict_with_an_apply() {
             "fieldsType": "FieldsV1",
             "fieldsV1": {
                 "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                "f:spec": {"f:accessModes": {}, "f:resources": {"f:requests": {".": {}, "f:storage": {}}}}
+                // The creator owns the defaulted volumeMode too (the field manager sees the
+                // decoded object).
+                "f:spec": {"f:accessModes": {}, "f:resources": {"f:requests": {".": {}, "f:storage": {}}},
+                           "f:volumeMode": {}}
             }
         }])
     );
@@ -380,5 +383,40 @@ async fn status_writers_keep_their_entry_when_the_main_resource_is_updated() {
         entry(&fields, "editor", "Update").expect("editor entry")["fieldsV1"],
         json!({"f:metadata": {"f:labels": {"f:tier": {}}}}),
         "the main resource ignores status, so the editor owns only its label"
+    );
+}
+
+#[tokio::test]
+async fn force_on_a_non_apply_patch_is_refused_like_patch_options_validation() {
+    use http_body_util::BodyExt;
+    let clock = VirtualClock::new(START.parse().expect("valid timestamp"));
+    let server = ApiServer::new(Arc::new(clock));
+    let pvcs: Api<PersistentVolumeClaim> =
+        Api::namespaced(in_process_client(server.clone()), "default");
+    apply(&pvcs, "mgr", false, claim(json!({"app": "a"})))
+        .await
+        .expect("apply");
+    let request = http::Request::builder()
+        .method("PATCH")
+        .uri("/api/v1/namespaces/default/persistentvolumeclaims/data?force=true")
+        .header("content-type", "application/merge-patch+json")
+        .body(bytes::Bytes::from_static(
+            b"{\"metadata\":{\"labels\":{\"x\":\"y\"}}}",
+        ))
+        .expect("valid request");
+    let response = server.handle(request).await;
+    assert_eq!(response.status(), 422);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let status: Value = serde_json::from_slice(&body).expect("a Status");
+    assert_eq!(
+        status["message"],
+        json!(
+            "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"
+        )
     );
 }

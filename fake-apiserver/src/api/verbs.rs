@@ -818,11 +818,8 @@ fn create_prepared(
     record_update: bool,
 ) -> Result<Response, ApiError> {
     let def = target.def;
-    if record_update {
-        let manager = update_manager(req);
-        let now = now_seconds(server);
-        super::managed::record_update(None, &mut obj, &writer(target, &manager, &now));
-    }
+    let manager = update_manager(req);
+    let now = now_seconds(server);
     let stored = {
         let mut state = server.store.lock();
         stamp_new(
@@ -834,6 +831,10 @@ fn create_prepared(
         )?;
         (def.prepare_create)(&mut obj);
         def.strategy.default_fields(&mut obj);
+        // The field manager sees the decoded (defaulted) object, before mutating admission.
+        if record_update {
+            super::managed::record_update(None, &mut obj, &writer(target, &manager, &now));
+        }
         validate_new(def, &obj)?;
         super::controllers::admit_create(def.strategy, &mut obj);
         let stored = store_new(&mut state, def, obj)?;
@@ -1083,6 +1084,18 @@ fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response,
     let now = now_seconds(server);
     let w = writer(target, &manager, &now);
     let force = req.query.flag("force");
+    // ValidatePatchOptions: `force` only goes with an apply.
+    if !is_apply && req.query.get("force").is_some() {
+        return Err(ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            &[FieldError::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )],
+        ));
+    }
     let (stored, code, warnings) = {
         let mut state = server.store.lock();
         let key = key_of(target, &name);
