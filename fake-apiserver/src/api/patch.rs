@@ -16,7 +16,8 @@ pub enum PatchType {
     Merge,
     /// `application/strategic-merge-patch+json`.
     Strategic,
-    /// `application/apply-patch+yaml` (approximated as a strategic merge of the applied config).
+    /// `application/apply-patch+yaml`: ownership and removal in `managed::apply`, which merges
+    /// the applied configuration with [`strategic_merge`].
     Apply,
 }
 
