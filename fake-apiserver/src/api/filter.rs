@@ -32,6 +32,25 @@ pub fn view(def: &ResourceDef, stored: &Value) -> Value {
     }
 }
 
+/// Whether [`view`] of `stored` is `stored` itself, so it can be serialised without a copy:
+/// a plain (non-event) row whose stored object already carries the row's `apiVersion` and
+/// `kind` (the usual case: objects are stored in their canonical form).
+pub fn view_is_stored(def: &ResourceDef, stored: &Value) -> bool {
+    if def.view != View::Plain || def.strategy.is_event() {
+        return false;
+    }
+    let api_version = stored.get("apiVersion").and_then(Value::as_str);
+    let kind = stored.get("kind").and_then(Value::as_str);
+    let matches_version = match api_version {
+        Some(v) if def.group.is_empty() => v == def.version,
+        Some(v) => v
+            .split_once('/')
+            .is_some_and(|(group, version)| group == def.group && version == def.version),
+        None => false,
+    };
+    stored.is_object() && matches_version && kind == Some(def.kind)
+}
+
 /// Label and field selectors and the namespace of a list or watch.
 pub(crate) struct Filter {
     namespace: Option<String>,

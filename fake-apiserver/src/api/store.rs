@@ -2,7 +2,7 @@
 //! resourceVersion counter, the watch history and the change notifier.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -35,8 +35,9 @@ pub struct Change {
     pub storage: &'static str,
     /// What happened.
     pub kind: ChangeType,
-    /// The object after the change (for a delete: the last state, with the delete revision).
-    pub object: Value,
+    /// The object after the change (for a delete: the last state, with the delete revision);
+    /// shared with the write's answer and every watcher rather than copied.
+    pub object: Arc<Value>,
     /// The object before the change (updates and deletes).
     pub old: Option<Value>,
 }
@@ -119,11 +120,13 @@ impl State {
 
     /// Stores `object` under `key` at a new revision and records the change.
     ///
-    /// The object's `metadata.resourceVersion` is set to the new revision.
-    pub fn put(&mut self, key: Key, mut object: Value, kind: ChangeType) -> Value {
+    /// The object's `metadata.resourceVersion` is set to the new revision. The answer is the
+    /// stored object as the watch history keeps it (shared, not copied).
+    pub fn put(&mut self, key: Key, mut object: Value, kind: ChangeType) -> Arc<Value> {
         let rv = self.next_rv();
         set_rv(&mut object, rv);
-        let old = self.objects.insert(key.clone(), object.clone());
+        let object = Arc::new(object);
+        let old = self.objects.insert(key.clone(), Value::clone(&object));
         if let Some(old) = &old {
             self.index_remove(&key, old);
         }
@@ -132,7 +135,7 @@ impl State {
             rv,
             storage: key.0,
             kind,
-            object: object.clone(),
+            object: Arc::clone(&object),
             old,
         });
         object
@@ -158,7 +161,7 @@ impl State {
             rv,
             storage: key.0,
             kind: ChangeType::Deleted,
-            object: last.clone(),
+            object: Arc::new(last.clone()),
             old: Some(old),
         });
         Some(last)

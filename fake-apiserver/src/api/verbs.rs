@@ -1,6 +1,8 @@
 //! The verbs: get, list, create, update (PUT), patch, delete and deletecollection, with the
 //! real server's order of checks (fidelity doc §1.1, §1.3, §4, §5), plus fixture seeding.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::events::{self, EventApi};
@@ -197,6 +199,10 @@ fn respond(
     stored: &Value,
     now: jiff::Timestamp,
 ) -> Response {
+    if !req.wants_metadata() && !req.wants_table() && super::filter::view_is_stored(def, stored) {
+        // The view would be an identical copy: serialise the stored object as it is.
+        return json_response(code, stored);
+    }
     let shown = view(def, stored);
     if req.wants_metadata() {
         return json_response(code, &partial_metadata(&shown));
@@ -718,7 +724,7 @@ fn store_new(
     state: &mut State,
     def: &'static ResourceDef,
     mut obj: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let ns = meta(&obj, "namespace").to_string();
     let name = meta(&obj, "name").to_string();
     if def.namespaced
@@ -867,7 +873,7 @@ fn apply_update(
     mut new: Value,
     existing: Value,
     update_writer: Option<&super::managed::Writer<'_>>,
-) -> Result<(Value, u16), ApiError> {
+) -> Result<(Arc<Value>, u16), ApiError> {
     let def = target.def;
     let name = target.name.clone().unwrap_or_default();
     let sent_rv = meta(&new, "resourceVersion").to_string();
@@ -957,7 +963,7 @@ fn apply_update(
     }
     let key = key_of(target, &name);
     if strip_rv(&new) == strip_rv(&existing) {
-        return Ok((existing, 200));
+        return Ok((Arc::new(existing), 200));
     }
     let finalizers_done = new
         .pointer("/metadata/finalizers")
@@ -967,7 +973,7 @@ fn apply_update(
         state.objects.insert(key.clone(), new);
         let last = state.remove(&key).unwrap_or_default();
         super::controllers::settle(state);
-        return Ok((last, 200));
+        return Ok((Arc::new(last), 200));
     }
     let _ = server;
     let stored = state.put(key, new, ChangeType::Modified);
@@ -1239,7 +1245,7 @@ fn delete_one(
         if let Some(map) = marked.as_object_mut() {
             map.insert("status".into(), json!({"phase": "Terminating"}));
         }
-        let stored = state.put(key, marked, ChangeType::Modified);
+        let stored = Arc::unwrap_or_clone(state.put(key, marked, ChangeType::Modified));
         let (server, namespace) = (server.clone(), name.clone());
         tokio::spawn(async move {
             server.clock.sleep(NAMESPACE_CLEANUP_DELAY).await;
@@ -1254,7 +1260,8 @@ fn delete_one(
                 m.insert("deletionTimestamp".into(), json!(now_seconds(server)));
                 m.insert("deletionGracePeriodSeconds".into(), json!(0));
             }
-            return Ok((state.put(key, marked, ChangeType::Modified), true));
+            let stored = state.put(key, marked, ChangeType::Modified);
+            return Ok((Arc::unwrap_or_clone(stored), true));
         }
         return Ok((existing, true));
     }
@@ -1427,5 +1434,5 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
     if def.strategy == super::strategy::Kind::Node {
         super::controllers::node_lease(&mut state, &stored, &server.clock.now());
     }
-    Ok(stored)
+    Ok(Value::clone(&stored))
 }

@@ -143,7 +143,7 @@ impl WatchState {
                 ChangeType::Modified if was_matching => {
                     let mut old = change.old.clone().unwrap_or_default();
                     set_rv(&mut old, change.rv);
-                    Some(("DELETED", old))
+                    Some(("DELETED", std::sync::Arc::new(old)))
                 }
                 ChangeType::Deleted if was_matching => Some(("DELETED", change.object.clone())),
                 _ => None,
