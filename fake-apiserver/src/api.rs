@@ -491,6 +491,14 @@ fn split_yaml_documents(text: &str) -> Vec<String> {
 
 /// A JSON response.
 pub(crate) fn json_response(code: u16, body: &Value) -> http::Response<ResponseBody> {
+    json_response_of(code, body)
+}
+
+/// [`json_response`] of anything that serialises as JSON (such as a borrowed view).
+pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
+    code: u16,
+    body: &T,
+) -> http::Response<ResponseBody> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = http::Response::new(Full::new(Bytes::from(bytes)).boxed());
     *response.status_mut() =

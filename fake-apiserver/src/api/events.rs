@@ -2,6 +2,9 @@
 //! (fidelity doc §2.1, §2.2), the event validation rules (§1.2, §1.3) and the event field
 //! selector labels (§2.3).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 
 use super::status::FieldError;
@@ -56,29 +59,48 @@ fn is_empty_value(v: &Value) -> bool {
 
 /// The core/v1 JSON shape of a stored event, as the real server writes it.
 pub fn core_view(stored: &Value) -> Value {
-    let mut obj = stored.clone();
-    if let Some(map) = obj.as_object_mut() {
-        map.insert("apiVersion".into(), json!("v1"));
-        map.insert("kind".into(), json!("Event"));
-        map.entry("involvedObject").or_insert_with(|| json!({}));
-        if map.get("source").is_none_or(Value::is_null) {
-            map.insert("source".into(), json!({}));
-        }
-        for key in ["firstTimestamp", "lastTimestamp", "eventTime"] {
-            map.entry(key).or_insert(Value::Null);
-        }
-        for key in ["reportingComponent", "reportingInstance"] {
-            if map.get(key).is_none_or(Value::is_null) {
-                map.insert(key.into(), json!(""));
-            }
-        }
-        for key in ["reason", "message", "type", "action", "count"] {
-            if map.get(key).is_some_and(is_empty_value) {
-                map.remove(key);
-            }
+    match core_view_ref(stored) {
+        Some(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value.into_owned()))
+                .collect(),
+        ),
+        None => stored.clone(),
+    }
+}
+
+/// [`core_view`] without copying the stored event: its top-level fields in key order (the
+/// order a JSON object is written in), borrowing every value that is not filled in or
+/// replaced. Serialising it writes the same bytes as serialising [`core_view`]; `None` when
+/// `stored` is not an object.
+pub fn core_view_ref(stored: &Value) -> Option<BTreeMap<&str, Cow<'_, Value>>> {
+    let map = stored.as_object()?;
+    let mut out: BTreeMap<&str, Cow<'_, Value>> = map
+        .iter()
+        .map(|(key, value)| (key.as_str(), Cow::Borrowed(value)))
+        .collect();
+    out.insert("apiVersion", Cow::Owned(json!("v1")));
+    out.insert("kind", Cow::Owned(json!("Event")));
+    out.entry("involvedObject")
+        .or_insert_with(|| Cow::Owned(json!({})));
+    if out.get("source").is_none_or(|v| v.is_null()) {
+        out.insert("source", Cow::Owned(json!({})));
+    }
+    for key in ["firstTimestamp", "lastTimestamp", "eventTime"] {
+        out.entry(key).or_insert(Cow::Owned(Value::Null));
+    }
+    for key in ["reportingComponent", "reportingInstance"] {
+        if out.get(key).is_none_or(|v| v.is_null()) {
+            out.insert(key, Cow::Owned(json!("")));
         }
     }
-    obj
+    for key in ["reason", "message", "type", "action", "count"] {
+        if out.get(key).is_some_and(|v| is_empty_value(v)) {
+            out.remove(key);
+        }
+    }
+    Some(out)
 }
 
 /// The events.k8s.io/v1 JSON shape of a stored event.
@@ -421,6 +443,33 @@ pub fn field_value(event: &Value, label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn borrowed_core_view_writes_the_same_bytes_as_the_copied_one() {
+        let stored = [
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "a", "namespace": "n"},
+                "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "", "message": "m",
+                "type": "Normal", "count": 0, "source": null, "reportingComponent": null}),
+            json!({"metadata": {"name": "b"}, "action": "", "eventTime": "2024-01-01T00:00:00.000000Z",
+                "reportingInstance": "i", "firstTimestamp": "2024-01-01T00:00:00Z", "zz": 1}),
+            json!({}),
+        ];
+        for event in &stored {
+            let borrowed =
+                serde_json::to_vec(&core_view_ref(event).expect("an object")).expect("serialises");
+            let copied = serde_json::to_vec(&core_view(event)).expect("serialises");
+            assert_eq!(
+                String::from_utf8_lossy(&borrowed),
+                String::from_utf8_lossy(&copied)
+            );
+        }
+        let shown = core_view(&stored[0]);
+        assert_eq!(shown["source"], json!({}));
+        assert_eq!(shown["reportingComponent"], json!(""));
+        assert!(shown.get("reason").is_none() && shown.get("count").is_none());
+        assert_eq!(shown["kind"], json!("Event"));
+        assert!(core_view_ref(&json!("not an object")).is_none());
+    }
 
     #[test]
     fn v1_round_trip_renames_fields() {

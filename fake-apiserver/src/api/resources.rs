@@ -94,7 +94,7 @@ pub struct ResourceDef {
     pub categories: &'static [&'static str],
     /// Decodes a body (in the stored, core form) through the k8s-openapi type and re-encodes it:
     /// type errors surface, unknown fields drop, timestamps take the real formats.
-    pub normalize: fn(Value) -> Result<Value, String>,
+    pub normalize: fn(&Value) -> Result<Value, String>,
     /// The strategy's PrepareForCreate and defaulting (status reset, default phase, ...).
     pub prepare_create: fn(&mut Value),
     /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
@@ -133,8 +133,9 @@ impl ResourceDef {
     }
 }
 
-fn roundtrip<T: DeserializeOwned + Serialize>(value: Value) -> Result<Value, String> {
-    let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+fn roundtrip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
+    // Decoded from the borrowed value: the caller still needs the body (unknown fields).
+    let typed = T::deserialize(value).map_err(|e| e.to_string())?;
     let mut value = serde_json::to_value(typed).map_err(|e| e.to_string())?;
     omit_empty_metadata(&mut value);
     Ok(value)

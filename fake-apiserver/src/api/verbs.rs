@@ -203,6 +203,15 @@ fn respond(
         // The view would be an identical copy: serialise the stored object as it is.
         return json_response(code, stored);
     }
+    if !req.wants_metadata()
+        && !req.wants_table()
+        && def.view == View::Plain
+        && def.strategy.is_event()
+        && let Some(fields) = events::core_view_ref(stored)
+    {
+        // The core/v1 event view, written without copying the stored event.
+        return super::json_response_of(code, &fields);
+    }
     let shown = view(def, stored);
     if req.wants_metadata() {
         return json_response(code, &partial_metadata(&shown));
@@ -501,7 +510,7 @@ fn prepare_body(def: &ResourceDef, body: Value, req: &Request) -> Result<Prepare
         View::EventsV1 => events::v1_to_core(body),
         View::Plain => (body, Vec::new()),
     };
-    let obj = (def.normalize)(core_body.clone()).map_err(|e| {
+    let obj = (def.normalize)(&core_body).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             def.kind, def.version, def.kind
@@ -1376,7 +1385,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         View::EventsV1 => events::v1_to_core(body).0,
         View::Plain => body,
     };
-    let mut obj = (def.normalize)(body).map_err(|e| {
+    let mut obj = (def.normalize)(&body).map_err(|e| {
         format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
     })?;
     let mut state = server.store.lock();
