@@ -42,11 +42,11 @@ use csi_events::metrics::DropCause;
 use csi_events::model::{AccessMode, Controller, ControllerConfig, Publish};
 use csi_events::{EventPoster, PosterConfig};
 use fake_apiserver::ApiServer;
-use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
-use support::{Figure, arg, report};
+use support::{Figure, arg, create_claims, create_namespace, report};
 
 /// The environment variable that makes this binary run one variant and report.
 const VARIANT_ENV: &str = "CSI_EVENTS_MEMORY_VARIANT";
@@ -125,14 +125,7 @@ async fn seeded(claims: usize) -> (VirtualClock, ApiServer, kube::Client, Vec<Ob
     let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
     let server = ApiServer::new(Arc::new(clock.clone()));
     let client = fake_apiserver::transport::in_process_client(server.clone());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "vms"}})).expect("namespace"),
-        )
-        .await
-        .expect("create namespace");
+    create_namespace(&client).await;
     let nodes: Api<Node> = Api::all(client.clone());
     for node in NODES {
         nodes
@@ -143,29 +136,7 @@ async fn seeded(claims: usize) -> (VirtualClock, ApiServer, kube::Client, Vec<Ob
             .await
             .expect("create node");
     }
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "vms");
-    let mut references = Vec::with_capacity(claims);
-    for c in 0..claims {
-        let claim = json!({
-            "metadata": {"name": format!("disk-{c}"), "namespace": "vms"},
-            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}
-        });
-        let created = pvcs
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(claim).expect("claim"),
-            )
-            .await
-            .expect("create claim");
-        references.push(ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("PersistentVolumeClaim".into()),
-            namespace: Some("vms".into()),
-            name: created.metadata.name.clone(),
-            uid: created.metadata.uid.clone(),
-            ..ObjectReference::default()
-        });
-    }
+    let references = create_claims(&client, claims).await;
     server.compact();
     (clock, server, client, references)
 }

@@ -23,6 +23,14 @@ pub async fn cluster_with_claims_on(
 ) -> (FakeCluster, Vec<ObjectReference>) {
     let cluster = FakeCluster::new(clock);
     let client = cluster.client();
+    create_namespace(&client).await;
+    let references = create_claims(&client, n).await;
+    cluster.clear_requests();
+    (cluster, references)
+}
+
+/// Creates namespace `vms`.
+pub async fn create_namespace(client: &kube::Client) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -31,7 +39,11 @@ pub async fn cluster_with_claims_on(
         )
         .await
         .expect("create namespace");
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client, "vms");
+}
+
+/// Creates claims `vms/disk-0..n` and returns their references (uid included).
+pub async fn create_claims(client: &kube::Client, n: usize) -> Vec<ObjectReference> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "vms");
     let mut references = Vec::with_capacity(n);
     for c in 0..n {
         let claim = json!({
@@ -54,8 +66,7 @@ pub async fn cluster_with_claims_on(
             ..ObjectReference::default()
         });
     }
-    cluster.clear_requests();
-    (cluster, references)
+    references
 }
 
 /// One figure.
