@@ -125,6 +125,121 @@ async fn ours() -> Rates {
     workload!(kube, k8s_openapi, cluster.client(), true)
 }
 
+fn ours_placeholder() -> Rates {
+    Rates { get: 0.0, create: 0.0, update: 0.0, list_name: 0.0, list_uid: 0.0, list_items: 0 }
+}
+
+/// The kube-rs client alone: every GET answered with the same fixed bytes.
+async fn floor() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
+    let client = cluster.client();
+    let claims: kube::Api<PersistentVolumeClaim> = kube::Api::namespaced(client.clone(), "default");
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    })).expect("claim");
+    claims.create(&Default::default(), &claim).await.expect("create");
+    let request = http::Request::get("/api/v1/namespaces/default/persistentvolumeclaims/data").body(Vec::new()).expect("req");
+    let text = client.request_text(request).await.expect("text");
+    println!("answer ({} bytes): {text}", text.len());
+    for (label, body) in [("with managedFields", text.clone()), ("without managedFields", {
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        v["metadata"].as_object_mut().expect("meta").remove("managedFields");
+        v.to_string()
+    })] {
+        let body = bytes::Bytes::from(body);
+        let service = tower::service_fn(move |_r: http::Request<kube::client::Body>| {
+            let body = body.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(http::Response::builder().status(200).header("content-type", "application/json").body(http_body_util::Full::new(body)).expect("resp"))
+            }
+        });
+        let fixed = kube::Client::new(service, "default");
+        let claims: kube::Api<PersistentVolumeClaim> = kube::Api::namespaced(fixed, "default");
+        let started = Instant::now();
+        for _ in 0..N {
+            claims.get("data").await.expect("get");
+        }
+        println!("floor GET {label}: {:.0} op/s", per_second(N, started));
+    }
+    use k8s_openapi::api::core::v1::Event;
+    let created = r#"{"apiVersion":"v1","kind":"Event","involvedObject":{"kind":"PersistentVolumeClaim","name":"disk-0","namespace":"bench","uid":"uid-0"},"message":"volume attached","metadata":{"creationTimestamp":"2026-11-26T00:22:31Z","managedFields":[{"apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:involvedObject":{"f:kind":{},"f:name":{},"f:namespace":{},"f:uid":{}},"f:message":{},"f:reason":{},"f:source":{"f:component":{}},"f:type":{}},"manager":"","operation":"Update","time":"2026-11-26T00:22:31Z"}],"name":"data.00000","namespace":"bench","resourceVersion":"6","uid":"c584133a-c916-4b3c-a74f-87fe272ee347"},"reason":"Attached","reportingComponent":"","reportingInstance":"","source":{"component":"bench"},"type":"Normal"}"#;
+    let body = bytes::Bytes::from(created);
+    let service = tower::service_fn(move |r: http::Request<kube::client::Body>| {
+        let body = body.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let _ = r.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(http::Response::builder().status(201).header("content-type", "application/json").body(http_body_util::Full::new(body)).expect("resp"))
+        }
+    });
+    let fixed = kube::Client::new(service, "default");
+    let events: kube::Api<Event> = kube::Api::namespaced(fixed, "bench");
+    let started = Instant::now();
+    for i in 0..N {
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
+            "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "bench",
+                               "name": format!("disk-{}", i % 100), "uid": format!("uid-{}", i % 100)},
+            "reason": "Attached", "message": "volume attached", "type": "Normal",
+            "source": {"component": "bench"},
+        }))
+        .expect("event");
+        events.create(&Default::default(), &event).await.expect("create");
+    }
+    println!("floor CREATE: {:.0} op/s", per_second(N, started));
+}
+
+async fn profile_create() {
+    use k8s_openapi::api::core::v1::{Event, Namespace};
+    use kube::api::{Api, PostParams};
+    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
+    cluster.request_log().set_capacity(1024);
+    let client = cluster.client();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "bench"}})).expect("namespace");
+    namespaces.create(&PostParams::default(), &ns).await.expect("namespace");
+    let events: Api<Event> = Api::namespaced(client.clone(), "bench");
+    let started = Instant::now();
+    let n: usize = std::env::var("PROFILE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(N);
+    for i in 0..n {
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
+            "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "bench",
+                               "name": format!("disk-{}", i % 100), "uid": format!("uid-{}", i % 100)},
+            "reason": "Attached", "message": "volume attached", "type": "Normal",
+            "source": {"component": "bench"},
+        }))
+        .expect("event");
+        let created = events.create(&PostParams::default(), &event).await.expect("create");
+        if i == 0 { println!("{}", serde_json::to_string(&created).expect("json")); }
+    }
+    println!("create: {:.0} op/s", per_second(n, started));
+}
+
+async fn profile_create_peer() {
+    use k8s_openapi_028::api::core::v1::Event;
+    use kube4::api::{Api, PostParams};
+    let client = kube_fake_client::ClientBuilder::new().build().await.expect("peer");
+    let events: Api<Event> = Api::namespaced(client.clone(), "bench");
+    let started = Instant::now();
+    let n: usize = std::env::var("PROFILE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(N);
+    for i in 0..n {
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
+            "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "bench",
+                               "name": format!("disk-{}", i % 100), "uid": format!("uid-{}", i % 100)},
+            "reason": "Attached", "message": "volume attached", "type": "Normal",
+            "source": {"component": "bench"},
+        }))
+        .expect("event");
+        let created = events.create(&PostParams::default(), &event).await.expect("create");
+        if i == 0 { println!("{}", serde_json::to_string(&created).expect("json")); }
+    }
+    println!("peer create: {:.0} op/s", per_second(n, started));
+}
+
 async fn peer() -> Rates {
     let client = kube_fake_client::ClientBuilder::new()
         .build()
@@ -197,6 +312,33 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // `--only ours` or `--only peer` runs one side's workload alone (for a profiler) and
+    // prints nothing else.
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1);
+    if let Some(side) = only {
+        let rates = runtime.block_on(async {
+            match side.as_str() {
+                "peer" => peer().await,
+                "peer-create" => {
+                    profile_create_peer().await;
+                    return ours_placeholder();
+                }
+                "create" => {
+                    profile_create().await;
+                    return ours_placeholder();
+                }
+                "floor" => {
+                    floor().await;
+                    return ours_placeholder();
+                }
+                _ => ours().await,
+            }
+        });
+        println!("{side}: {rates:?}");
+        return;
+    }
     let (ours, peer, fan_out) =
         runtime.block_on(async { (ours().await, peer().await, fan_out().await) });
     let rows = [
