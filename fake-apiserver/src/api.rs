@@ -494,13 +494,9 @@ pub(crate) fn json_response(code: u16, body: &Value) -> http::Response<ResponseB
     json_response_of(code, body)
 }
 
-/// [`json_response`] of anything that serialises as JSON (such as a borrowed view).
-pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
-    code: u16,
-    body: &T,
-) -> http::Response<ResponseBody> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = http::Response::new(Full::new(Bytes::from(bytes)).boxed());
+/// A JSON response whose body is already serialised.
+pub(crate) fn json_bytes_response(code: u16, body: Bytes) -> http::Response<ResponseBody> {
+    let mut response = http::Response::new(Full::new(body).boxed());
     *response.status_mut() =
         http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
@@ -508,6 +504,17 @@ pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
         http::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// [`json_response`] of anything that serialises as JSON (such as a borrowed view).
+pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
+    code: u16,
+    body: &T,
+) -> http::Response<ResponseBody> {
+    json_bytes_response(
+        code,
+        Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+    )
 }
 
 /// The response for an error: a Status (or the plain-text 404 of an unknown path).

@@ -281,10 +281,7 @@ impl Query {
                 .filter(|pair| !pair.is_empty())
                 .map(|pair| {
                     let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (
-                        percent_decode(&key.replace('+', " ")),
-                        percent_decode(&value.replace('+', " ")),
-                    )
+                    (form_decode(key), form_decode(value))
                 })
                 .collect(),
         )
@@ -318,8 +315,20 @@ pub fn query_bool(value: &str) -> bool {
     value != "0" && !value.eq_ignore_ascii_case("false")
 }
 
+/// A query-string key or value: `+` is a space, then percent-decoding.
+fn form_decode(text: &str) -> String {
+    if text.contains('+') {
+        percent_decode(&text.replace('+', " "))
+    } else {
+        percent_decode(text)
+    }
+}
+
 /// Decodes `%XX` escapes; invalid escapes are kept as they are.
 pub fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -125,10 +125,6 @@ async fn ours() -> Rates {
     workload!(kube, k8s_openapi, cluster.client(), true)
 }
 
-fn ours_placeholder() -> Rates {
-    Rates { get: 0.0, create: 0.0, update: 0.0, list_name: 0.0, list_uid: 0.0, list_items: 0 }
-}
-
 /// The kube-rs client alone: every GET answered with the same fixed bytes.
 async fn floor() {
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -138,21 +134,39 @@ async fn floor() {
     let claim: PersistentVolumeClaim = serde_json::from_value(json!({
         "metadata": {"name": "data", "namespace": "default"},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    })).expect("claim");
-    claims.create(&Default::default(), &claim).await.expect("create");
-    let request = http::Request::get("/api/v1/namespaces/default/persistentvolumeclaims/data").body(Vec::new()).expect("req");
+    }))
+    .expect("claim");
+    claims
+        .create(&Default::default(), &claim)
+        .await
+        .expect("create");
+    let request = http::Request::get("/api/v1/namespaces/default/persistentvolumeclaims/data")
+        .body(Vec::new())
+        .expect("req");
     let text = client.request_text(request).await.expect("text");
     println!("answer ({} bytes): {text}", text.len());
-    for (label, body) in [("with managedFields", text.clone()), ("without managedFields", {
-        let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
-        v["metadata"].as_object_mut().expect("meta").remove("managedFields");
-        v.to_string()
-    })] {
+    for (label, body) in [
+        ("with managedFields", text.clone()),
+        ("without managedFields", {
+            let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            v["metadata"]
+                .as_object_mut()
+                .expect("meta")
+                .remove("managedFields");
+            v.to_string()
+        }),
+    ] {
         let body = bytes::Bytes::from(body);
         let service = tower::service_fn(move |_r: http::Request<kube::client::Body>| {
             let body = body.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(http::Response::builder().status(200).header("content-type", "application/json").body(http_body_util::Full::new(body)).expect("resp"))
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(http_body_util::Full::new(body))
+                        .expect("resp"),
+                )
             }
         });
         let fixed = kube::Client::new(service, "default");
@@ -171,7 +185,13 @@ async fn floor() {
         async move {
             use http_body_util::BodyExt;
             let _ = r.into_body().collect().await;
-            Ok::<_, std::convert::Infallible>(http::Response::builder().status(201).header("content-type", "application/json").body(http_body_util::Full::new(body)).expect("resp"))
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(201)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(body))
+                    .expect("resp"),
+            )
         }
     });
     let fixed = kube::Client::new(service, "default");
@@ -186,9 +206,65 @@ async fn floor() {
             "source": {"component": "bench"},
         }))
         .expect("event");
-        events.create(&Default::default(), &event).await.expect("create");
+        events
+            .create(&Default::default(), &event)
+            .await
+            .expect("create");
     }
     println!("floor CREATE: {:.0} op/s", per_second(N, started));
+}
+
+async fn profile_get() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
+    cluster.request_log().set_capacity(1024);
+    let claims: kube::Api<PersistentVolumeClaim> =
+        kube::Api::namespaced(cluster.client(), "default");
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .expect("claim");
+    claims
+        .create(&Default::default(), &claim)
+        .await
+        .expect("create");
+    let n: usize = std::env::var("PROFILE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N);
+    let started = Instant::now();
+    for _ in 0..n {
+        claims.get("data").await.expect("get");
+    }
+    println!("get: {:.0} op/s", per_second(n, started));
+}
+
+async fn profile_get_peer() {
+    use k8s_openapi_028::api::core::v1::PersistentVolumeClaim;
+    let client = kube_fake_client::ClientBuilder::new()
+        .build()
+        .await
+        .expect("peer");
+    let claims: kube4::Api<PersistentVolumeClaim> = kube4::Api::namespaced(client, "default");
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .expect("claim");
+    claims
+        .create(&Default::default(), &claim)
+        .await
+        .expect("create");
+    let n: usize = std::env::var("PROFILE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N);
+    let started = Instant::now();
+    for _ in 0..n {
+        claims.get("data").await.expect("get");
+    }
+    println!("peer get: {:.0} op/s", per_second(n, started));
 }
 
 async fn profile_create() {
@@ -198,11 +274,18 @@ async fn profile_create() {
     cluster.request_log().set_capacity(1024);
     let client = cluster.client();
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "bench"}})).expect("namespace");
-    namespaces.create(&PostParams::default(), &ns).await.expect("namespace");
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "bench"}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
     let events: Api<Event> = Api::namespaced(client.clone(), "bench");
     let started = Instant::now();
-    let n: usize = std::env::var("PROFILE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(N);
+    let n: usize = std::env::var("PROFILE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N);
     for i in 0..n {
         let event: Event = serde_json::from_value(json!({
             "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
@@ -212,8 +295,13 @@ async fn profile_create() {
             "source": {"component": "bench"},
         }))
         .expect("event");
-        let created = events.create(&PostParams::default(), &event).await.expect("create");
-        if i == 0 { println!("{}", serde_json::to_string(&created).expect("json")); }
+        let created = events
+            .create(&PostParams::default(), &event)
+            .await
+            .expect("create");
+        if i == 0 {
+            println!("{}", serde_json::to_string(&created).expect("json"));
+        }
     }
     println!("create: {:.0} op/s", per_second(n, started));
 }
@@ -221,10 +309,16 @@ async fn profile_create() {
 async fn profile_create_peer() {
     use k8s_openapi_028::api::core::v1::Event;
     use kube4::api::{Api, PostParams};
-    let client = kube_fake_client::ClientBuilder::new().build().await.expect("peer");
+    let client = kube_fake_client::ClientBuilder::new()
+        .build()
+        .await
+        .expect("peer");
     let events: Api<Event> = Api::namespaced(client.clone(), "bench");
     let started = Instant::now();
-    let n: usize = std::env::var("PROFILE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(N);
+    let n: usize = std::env::var("PROFILE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N);
     for i in 0..n {
         let event: Event = serde_json::from_value(json!({
             "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
@@ -234,8 +328,13 @@ async fn profile_create_peer() {
             "source": {"component": "bench"},
         }))
         .expect("event");
-        let created = events.create(&PostParams::default(), &event).await.expect("create");
-        if i == 0 { println!("{}", serde_json::to_string(&created).expect("json")); }
+        let created = events
+            .create(&PostParams::default(), &event)
+            .await
+            .expect("create");
+        if i == 0 {
+            println!("{}", serde_json::to_string(&created).expect("json"));
+        }
     }
     println!("peer create: {:.0} op/s", per_second(n, started));
 }
@@ -312,31 +411,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    // `--only ours` or `--only peer` runs one side's workload alone (for a profiler) and
-    // prints nothing else.
-    let only = std::env::args()
-        .skip_while(|a| a != "--only")
-        .nth(1);
-    if let Some(side) = only {
-        let rates = runtime.block_on(async {
-            match side.as_str() {
-                "peer" => peer().await,
-                "peer-create" => {
-                    profile_create_peer().await;
-                    return ours_placeholder();
-                }
-                "create" => {
-                    profile_create().await;
-                    return ours_placeholder();
-                }
-                "floor" => {
-                    floor().await;
-                    return ours_placeholder();
-                }
-                _ => ours().await,
+    // `--only PART` runs one part alone, for a profiler (`valgrind --tool=callgrind`, `perf`):
+    // `get`, `create` (this fake), `peer-get`, `peer-create` (the peer), `floor` (the kube-rs
+    // client answered with fixed bytes). `PROFILE_N` sets the number of requests.
+    if let Some(part) = std::env::args().skip_while(|a| a != "--only").nth(1) {
+        runtime.block_on(async {
+            match part.as_str() {
+                "get" => profile_get().await,
+                "create" => profile_create().await,
+                "peer-get" => profile_get_peer().await,
+                "peer-create" => profile_create_peer().await,
+                "floor" => floor().await,
+                other => eprintln!(
+                    "--only {other}: expected get, create, peer-get, peer-create or floor"
+                ),
             }
         });
-        println!("{side}: {rates:?}");
         return;
     }
     let (ours, peer, fan_out) =

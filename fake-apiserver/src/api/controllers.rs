@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use super::store::{ChangeType, Key, State};
+use super::store::{ChangeType, Key, State, Stored};
 use super::strategy::Kind;
 
 /// The claim protection finalizer.
@@ -71,7 +71,7 @@ fn claim_in_use(state: &State, namespace: &str, claim: &str) -> bool {
 
 /// Removes `finalizer`; the object goes when it was the last one.
 fn release(state: &mut State, key: Key, finalizer: &str) {
-    let Some(mut obj) = state.objects.get(&key).cloned() else {
+    let Some(mut obj) = state.objects.get(&key).map(|o| Value::clone(o)) else {
         return;
     };
     if let Some(list) = obj
@@ -90,7 +90,9 @@ fn release(state: &mut State, key: Key, finalizer: &str) {
         meta.remove("finalizers");
     }
     if done {
-        state.objects.insert(key.clone(), obj);
+        state
+            .objects
+            .insert(key.clone(), std::sync::Arc::new(Stored::new(obj)));
         state.remove(&key);
     } else {
         state.put(key, obj, ChangeType::Modified);
@@ -106,6 +108,7 @@ fn of_kind<'a>(
         .objects
         .range((storage, String::new(), String::new())..)
         .take_while(move |(k, _)| k.0 == storage)
+        .map(|(k, v)| (k, &***v))
 }
 
 /// Runs the controllers until nothing changes. Each pass reads only claims and volumes (key
@@ -125,7 +128,7 @@ pub fn settle(state: &mut State) {
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in bound {
-                if let Some(mut pv) = state.objects.get(&key).cloned() {
+                if let Some(mut pv) = state.objects.get(&key).map(|o| Value::clone(o)) {
                     pv["status"]["phase"] = json!("Released");
                     state.put(key, pv, ChangeType::Modified);
                     changed = true;

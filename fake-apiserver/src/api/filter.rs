@@ -10,8 +10,10 @@ use super::selectors::{self, LabelSelector};
 use super::status::ApiError;
 use super::{Request, Target};
 
-fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
-    obj.pointer(&format!("/metadata/{key}"))
+/// `metadata.<key>` as a string, or "" when absent.
+pub(super) fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
+    obj.get("metadata")
+        .and_then(|m| m.get(key))
         .and_then(Value::as_str)
         .unwrap_or("")
 }

@@ -2,8 +2,9 @@
 //! resourceVersion counter, the watch history and the change notifier.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use bytes::Bytes;
 use serde_json::Value;
 
 /// How many watch events the history keeps before the oldest are compacted away.
@@ -14,6 +15,46 @@ pub const EVENT_INDEX: [(&str, &str); 2] = [
     ("involvedObject.uid", "/involvedObject/uid"),
     ("involvedObject.name", "/involvedObject/name"),
 ];
+
+/// One stored object: its value (never mutated once stored: a write stores a new one) and
+/// its JSON text, serialised the first time an answer needs it and reused after.
+///
+/// Reads through [`Deref`](std::ops::Deref) as the [`Value`] it holds.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    value: Value,
+    json: OnceLock<Bytes>,
+}
+
+impl Stored {
+    /// Wraps `value`.
+    pub fn new(value: Value) -> Self {
+        Self {
+            value,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The value's JSON text (serialised once).
+    pub fn json(&self) -> Bytes {
+        self.json
+            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+            .clone()
+    }
+
+    /// The value, taken out.
+    pub fn into_value(self) -> Value {
+        self.value
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
 
 /// The kind of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +78,9 @@ pub struct Change {
     pub kind: ChangeType,
     /// The object after the change (for a delete: the last state, with the delete revision);
     /// shared with the write's answer and every watcher rather than copied.
-    pub object: Arc<Value>,
+    pub object: Arc<Stored>,
     /// The object before the change (updates and deletes).
-    pub old: Option<Value>,
+    pub old: Option<Arc<Stored>>,
 }
 
 /// The key of one object.
@@ -50,8 +91,9 @@ pub type Key = (&'static str, String, String);
 pub struct State {
     /// The latest revision handed out.
     pub rv: u64,
-    /// The objects, in their stored form, ordered as etcd orders keys.
-    pub objects: BTreeMap<Key, Value>,
+    /// The objects, in their stored form, ordered as etcd orders keys; each shared with the
+    /// watch history and the answers that show it (a write replaces it, never mutates it).
+    pub objects: BTreeMap<Key, Arc<Stored>>,
     /// Changes after `compacted`, oldest first.
     pub history: VecDeque<Change>,
     /// Changes at or below this revision are gone (a watch from an older revision gets 410).
@@ -122,11 +164,11 @@ impl State {
     ///
     /// The object's `metadata.resourceVersion` is set to the new revision. The answer is the
     /// stored object as the watch history keeps it (shared, not copied).
-    pub fn put(&mut self, key: Key, mut object: Value, kind: ChangeType) -> Arc<Value> {
+    pub fn put(&mut self, key: Key, mut object: Value, kind: ChangeType) -> Arc<Stored> {
         let rv = self.next_rv();
         set_rv(&mut object, rv);
-        let object = Arc::new(object);
-        let old = self.objects.insert(key.clone(), Value::clone(&object));
+        let object = Arc::new(Stored::new(object));
+        let old = self.objects.insert(key.clone(), Arc::clone(&object));
         if let Some(old) = &old {
             self.index_remove(&key, old);
         }
@@ -155,13 +197,13 @@ impl State {
                 .push((key.1.clone(), key.2.clone(), uid));
         }
         let rv = self.next_rv();
-        let mut last = old.clone();
+        let mut last = Value::clone(&old);
         set_rv(&mut last, rv);
         self.record(Change {
             rv,
             storage: key.0,
             kind: ChangeType::Deleted,
-            object: Arc::new(last.clone()),
+            object: Arc::new(Stored::new(last.clone())),
             old: Some(old),
         });
         Some(last)

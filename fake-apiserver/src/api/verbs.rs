@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::events::{self, EventApi};
-use super::filter::{Filter, view};
+use super::filter::{Filter, meta, view};
 use super::resources::{self, ResourceDef, View};
 use super::status::{self, ApiError, FieldError};
-use super::store::{ChangeType, Key, State};
+use super::store::{ChangeType, Key, State, Stored};
 use super::{
     ApiServer, Request, ResponseBody, Target, add_warnings, json_response, partial_metadata, table,
     validation, watch,
@@ -22,12 +22,6 @@ fn event_api(def: &ResourceDef) -> EventApi {
         View::EventsV1 => EventApi::V1,
         View::Plain => EventApi::Core,
     }
-}
-
-fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
-    obj.pointer(&format!("/metadata/{key}"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
@@ -196,12 +190,13 @@ fn respond(
     def: &ResourceDef,
     req: &Request,
     code: u16,
-    stored: &Value,
+    stored: &Stored,
     now: jiff::Timestamp,
 ) -> Response {
     if !req.wants_metadata() && !req.wants_table() && super::filter::view_is_stored(def, stored) {
-        // The view would be an identical copy: serialise the stored object as it is.
-        return json_response(code, stored);
+        // The view would be an identical copy: the stored object's JSON text (serialised once
+        // per stored version, whatever the number of reads).
+        return super::json_bytes_response(code, stored.json());
     }
     if !req.wants_metadata()
         && !req.wants_table()
@@ -301,7 +296,7 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     let mut keyed: Vec<(String, &Value)> = match indexed {
         Some(keys) => keys
             .iter()
-            .filter_map(|key| state.objects.get(key).map(|obj| (key, obj)))
+            .filter_map(|key| state.objects.get(key).map(|obj| (key, &***obj)))
             .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
             .collect(),
         None => {
@@ -312,7 +307,7 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
                 .take_while(|((storage, key_ns, _), _)| {
                     *storage == def.storage && (ns.is_empty() || *key_ns == ns)
                 })
-                .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
+                .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), &***obj))
                 .collect()
         }
     };
@@ -733,7 +728,7 @@ fn store_new(
     state: &mut State,
     def: &'static ResourceDef,
     mut obj: Value,
-) -> Result<Arc<Value>, ApiError> {
+) -> Result<Arc<Stored>, ApiError> {
     let ns = meta(&obj, "namespace").to_string();
     let name = meta(&obj, "name").to_string();
     if def.namespaced
@@ -882,7 +877,7 @@ fn apply_update(
     mut new: Value,
     existing: Value,
     update_writer: Option<&super::managed::Writer<'_>>,
-) -> Result<(Arc<Value>, u16), ApiError> {
+) -> Result<(Arc<Stored>, u16), ApiError> {
     let def = target.def;
     let name = target.name.clone().unwrap_or_default();
     let sent_rv = meta(&new, "resourceVersion").to_string();
@@ -931,7 +926,7 @@ fn apply_update(
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
     ] {
-        let old = existing.pointer(&format!("/metadata/{key}")).cloned();
+        let old = existing.get("metadata").and_then(|m| m.get(key)).cloned();
         if let Some(m) = meta_mut(&mut new) {
             match old {
                 Some(v) => m.insert(key.into(), v),
@@ -972,17 +967,19 @@ fn apply_update(
     }
     let key = key_of(target, &name);
     if strip_rv(&new) == strip_rv(&existing) {
-        return Ok((Arc::new(existing), 200));
+        return Ok((Arc::new(Stored::new(existing)), 200));
     }
     let finalizers_done = new
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_none_or(Vec::is_empty);
     if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
-        state.objects.insert(key.clone(), new);
+        state
+            .objects
+            .insert(key.clone(), Arc::new(Stored::new(new)));
         let last = state.remove(&key).unwrap_or_default();
         super::controllers::settle(state);
-        return Ok((Arc::new(last), 200));
+        return Ok((Arc::new(Stored::new(last)), 200));
     }
     let _ = server;
     let stored = state.put(key, new, ChangeType::Modified);
@@ -1032,7 +1029,11 @@ fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
     let w = writer(target, &manager, &now);
     let (stored, code) = {
         let mut state = server.store.lock();
-        match state.objects.get(&key_of(target, &name)).cloned() {
+        match state
+            .objects
+            .get(&key_of(target, &name))
+            .map(|o| Value::clone(o))
+        {
             Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
             // Events allow create on update (AllowCreateOnUpdate).
             None if def.strategy.is_event() && target.subresource.is_none() => {
@@ -1114,7 +1115,7 @@ fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response,
     let (stored, code, warnings) = {
         let mut state = server.store.lock();
         let key = key_of(target, &name);
-        let existing = state.objects.get(&key).cloned();
+        let existing = state.objects.get(&key).map(|o| Value::clone(o));
         let Some(existing) = existing else {
             if is_apply && target.subresource.is_none() {
                 drop(state);
@@ -1197,7 +1198,7 @@ fn delete_one(
     let existing = state
         .objects
         .get(&key)
-        .cloned()
+        .map(|o| Value::clone(o))
         .ok_or_else(|| ApiError::not_found(def, &name))?;
     if let Some(uid) = options
         .pointer("/preconditions/uid")
@@ -1254,7 +1255,8 @@ fn delete_one(
         if let Some(map) = marked.as_object_mut() {
             map.insert("status".into(), json!({"phase": "Terminating"}));
         }
-        let stored = Arc::unwrap_or_clone(state.put(key, marked, ChangeType::Modified));
+        let stored =
+            Arc::unwrap_or_clone(state.put(key, marked, ChangeType::Modified)).into_value();
         let (server, namespace) = (server.clone(), name.clone());
         tokio::spawn(async move {
             server.clock.sleep(NAMESPACE_CLEANUP_DELAY).await;
@@ -1270,7 +1272,7 @@ fn delete_one(
                 m.insert("deletionGracePeriodSeconds".into(), json!(0));
             }
             let stored = state.put(key, marked, ChangeType::Modified);
-            return Ok((Arc::unwrap_or_clone(stored), true));
+            return Ok((Arc::unwrap_or_clone(stored).into_value(), true));
         }
         return Ok((existing, true));
     }
@@ -1406,7 +1408,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
     if def.strategy.is_namespace() {
         let key: Key = ("namespaces", String::new(), name.clone());
         if let Some(existing) = state.objects.get(&key) {
-            return Ok(existing.clone());
+            return Ok(Value::clone(existing));
         }
     }
     if def.namespaced {

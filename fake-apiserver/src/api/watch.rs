@@ -141,9 +141,16 @@ impl WatchState {
                 }
                 ChangeType::Modified if now_matches => Some(("ADDED", change.object.clone())),
                 ChangeType::Modified if was_matching => {
-                    let mut old = change.old.clone().unwrap_or_default();
+                    let mut old = change
+                        .old
+                        .as_deref()
+                        .map(|o| Value::clone(o))
+                        .unwrap_or_default();
                     set_rv(&mut old, change.rv);
-                    Some(("DELETED", std::sync::Arc::new(old)))
+                    Some((
+                        "DELETED",
+                        std::sync::Arc::new(super::store::Stored::new(old)),
+                    ))
                 }
                 ChangeType::Deleted if was_matching => Some(("DELETED", change.object.clone())),
                 _ => None,
@@ -274,7 +281,7 @@ pub(crate) fn serve(
             }
             _ => {
                 if initial {
-                    let objs: Vec<Value> = state
+                    let objs: Vec<std::sync::Arc<super::store::Stored>> = state
                         .objects
                         .iter()
                         .filter(|(k, o)| k.0 == def.storage && st.filter.matches(def, o))
