@@ -32,6 +32,7 @@ mod filter;
 mod managed;
 mod openapi;
 mod patch;
+mod pointer;
 pub mod protobuf;
 mod resources;
 mod selectors;

@@ -267,6 +267,40 @@ async fn profile_get_peer() {
     println!("peer get: {:.0} op/s", per_second(n, started));
 }
 
+async fn profile_update() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
+    cluster.request_log().set_capacity(1024);
+    let claims: kube::Api<PersistentVolumeClaim> =
+        kube::Api::namespaced(cluster.client(), "default");
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .expect("claim");
+    let mut current = claims
+        .create(&Default::default(), &claim)
+        .await
+        .expect("create");
+    let n: usize = std::env::var("PROFILE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N);
+    let started = Instant::now();
+    for i in 0..n {
+        current
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("round".into(), i.to_string());
+        current = claims
+            .replace("data", &Default::default(), &current)
+            .await
+            .expect("update");
+    }
+    println!("update: {:.0} op/s", per_second(n, started));
+}
+
 async fn profile_create() {
     use k8s_openapi::api::core::v1::{Event, Namespace};
     use kube::api::{Api, PostParams};
@@ -412,7 +446,7 @@ fn main() {
         .build()
         .expect("runtime");
     // `--only PART` runs one part alone, for a profiler (`valgrind --tool=callgrind`, `perf`):
-    // `get`, `create` (this fake), `peer-get`, `peer-create` (the peer), `floor` (the kube-rs
+    // `get`, `create`, `update` (this fake), `peer-get`, `peer-create` (the peer), `floor` (the kube-rs
     // client answered with fixed bytes). `PROFILE_N` sets the number of requests.
     if let Some(part) = std::env::args().skip_while(|a| a != "--only").nth(1) {
         runtime.block_on(async {
@@ -420,10 +454,11 @@ fn main() {
                 "get" => profile_get().await,
                 "create" => profile_create().await,
                 "peer-get" => profile_get_peer().await,
+                "update" => profile_update().await,
                 "peer-create" => profile_create_peer().await,
                 "floor" => floor().await,
                 other => eprintln!(
-                    "--only {other}: expected get, create, peer-get, peer-create or floor"
+                    "--only {other}: expected get, create, update, peer-get, peer-create or floor"
                 ),
             }
         });

@@ -10,6 +10,7 @@
 //! - the pv-protection controller removes its finalizer from a volume being deleted once it
 //!   is not Bound.
 
+use super::pointer::Pointer;
 use serde_json::{Value, json};
 
 use super::store::{ChangeType, Key, State, Stored};
@@ -39,7 +40,7 @@ pub fn admit_create(kind: Kind, obj: &mut Value) {
 }
 
 fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    obj.ptr(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 fn deleting(obj: &Value) -> bool {
@@ -47,7 +48,7 @@ fn deleting(obj: &Value) -> bool {
 }
 
 fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
-    obj.pointer("/metadata/finalizers")
+    obj.ptr("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|l| l.iter().any(|f| f == finalizer))
 }
@@ -60,7 +61,7 @@ fn claim_in_use(state: &State, namespace: &str, claim: &str) -> bool {
         .any(|(_, pod)| {
             !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
                 && pod
-                    .pointer("/spec/volumes")
+                    .ptr("/spec/volumes")
                     .and_then(Value::as_array)
                     .is_some_and(|v| {
                         v.iter()
@@ -81,7 +82,7 @@ fn release(state: &mut State, key: Key, finalizer: &str) {
         list.retain(|f| f != finalizer);
     }
     let done = obj
-        .pointer("/metadata/finalizers")
+        .ptr("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_none_or(Vec::is_empty);
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::pointer::Pointer;
 use serde_json::{Map, Value, json};
 
 use super::status::FieldError;
@@ -144,11 +145,11 @@ pub fn v1_view(stored: &Value) -> Value {
 }
 
 fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    obj.ptr(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 fn is_set(obj: &Value, pointer: &str) -> bool {
-    obj.pointer(pointer).is_some_and(|v| !is_empty_value(v))
+    obj.ptr(pointer).is_some_and(|v| !is_empty_value(v))
 }
 
 /// Which API a request went to, for the rules that depend on it.

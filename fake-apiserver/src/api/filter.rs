@@ -2,6 +2,7 @@
 //! events.k8s.io/v1 events, `kind`/`apiVersion` of the row) and the namespace, label and field
 //! selector [`Filter`] of a list or watch. Both the verbs and the watch stream use them.
 
+use super::pointer::Pointer;
 use serde_json::{Value, json};
 
 use super::events::{self, EventApi};
@@ -167,14 +168,14 @@ fn field_value(def: &ResourceDef, obj: &Value, label: &str) -> String {
         "metadata.namespace" => meta(obj, "namespace").to_string(),
         "spec.unschedulable" | "spec.hostNetwork" => {
             let ptr = format!("/{}", label.replace('.', "/"));
-            obj.pointer(&ptr)
+            obj.ptr(&ptr)
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
                 .to_string()
         }
         other => {
             let ptr = format!("/{}", other.replace('.', "/"));
-            obj.pointer(&ptr)
+            obj.ptr(&ptr)
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()

@@ -7,6 +7,7 @@ use k8s_pb::api as pb;
 use serde::Serialize;
 
 use super::openapi;
+use super::pointer::Pointer;
 use super::protobuf;
 use super::strategy::Kind;
 use serde::de::DeserializeOwned;
@@ -196,7 +197,7 @@ fn prepare_namespace(obj: &mut Value) {
     if let Some(map) = obj.as_object_mut() {
         map.insert("status".into(), json!({"phase": "Active"}));
     }
-    let finalizers = obj.pointer("/spec/finalizers").cloned();
+    let finalizers = obj.ptr("/spec/finalizers").cloned();
     if finalizers.is_none() {
         set_path(obj, &["spec", "finalizers"], json!(["kubernetes"]));
     }

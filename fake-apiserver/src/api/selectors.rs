@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::pointer::Pointer;
 use serde_json::Value;
 
 /// One label selector requirement.
@@ -175,7 +176,7 @@ fn parse_label_term(term: &str) -> Result<LabelReq, String> {
 
 /// The labels of an object.
 pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
+    obj.ptr("/metadata/labels")
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()

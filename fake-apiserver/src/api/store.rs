@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use super::pointer::Pointer;
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -122,7 +123,7 @@ impl State {
             return;
         }
         for (label, pointer) in EVENT_INDEX {
-            if let Some(value) = object.pointer(pointer).and_then(Value::as_str) {
+            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
                 self.event_index
                     .entry((label, value.to_string()))
                     .or_default()
@@ -136,7 +137,7 @@ impl State {
             return;
         }
         for (label, pointer) in EVENT_INDEX {
-            if let Some(value) = object.pointer(pointer).and_then(Value::as_str) {
+            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
                 let entry = (label, value.to_string());
                 if let Some(set) = self.event_index.get_mut(&entry) {
                     set.remove(key);
@@ -189,7 +190,7 @@ impl State {
         self.index_remove(key, &old);
         if key.0 == "persistentvolumeclaims" {
             let uid = old
-                .pointer("/metadata/uid")
+                .ptr("/metadata/uid")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();

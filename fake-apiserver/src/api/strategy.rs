@@ -5,6 +5,7 @@
 //!
 //! Every row of the resource table names its [`Kind`]; the verbs ask it, not the plural.
 
+use super::pointer::Pointer;
 use serde_json::Value;
 
 use super::status::FieldError;
@@ -49,11 +50,11 @@ pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) 
 }
 
 fn s<'a>(obj: &'a Value, pointer: &str) -> Option<&'a str> {
-    obj.pointer(pointer).and_then(Value::as_str)
+    obj.ptr(pointer).and_then(Value::as_str)
 }
 
 fn arr<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
-    obj.pointer(pointer)
+    obj.ptr(pointer)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
@@ -185,7 +186,7 @@ impl Kind {
             Kind::Claim => {
                 access_modes(&mut errs, obj, "at least 1 access mode is required");
                 class_name(&mut errs, obj);
-                match obj.pointer("/spec/resources/requests/storage") {
+                match obj.ptr("/spec/resources/requests/storage") {
                     None => errs.push(FieldError::required("spec.resources[storage]", "")),
                     Some(q) => positive_quantity(&mut errs, "spec.resources[storage]", q),
                 }
@@ -197,8 +198,8 @@ impl Kind {
                 if attacher.is_empty() {
                     errs.push(FieldError::required("spec.attacher", ""));
                 }
-                let pv = obj.pointer("/spec/source/persistentVolumeName");
-                let inline = obj.pointer("/spec/source/inlineVolumeSpec");
+                let pv = obj.ptr("/spec/source/persistentVolumeName");
+                let inline = obj.ptr("/spec/source/inlineVolumeSpec");
                 match (pv, inline) {
                     (None, None) => errs.push(FieldError::required(
                         "spec.source",
@@ -329,7 +330,7 @@ impl Kind {
 
     fn validate_volume(self, obj: &Value, errs: &mut Vec<FieldError>) {
         access_modes(errs, obj, "must specify at least 1 access mode");
-        let capacity = obj.pointer("/spec/capacity").and_then(Value::as_object);
+        let capacity = obj.ptr("/spec/capacity").and_then(Value::as_object);
         let empty = capacity.is_none_or(|c| c.is_empty());
         if empty {
             errs.push(FieldError::required("spec.capacity", ""));
@@ -385,7 +386,7 @@ impl Kind {
                 }
             }
         }
-        if obj.pointer("/spec/csi").is_some() {
+        if obj.ptr("/spec/csi").is_some() {
             csi_driver_name(
                 errs,
                 "spec.csi.driver",
@@ -424,10 +425,10 @@ impl Kind {
                         "spec.persistentvolumesource is immutable after creation",
                     ));
                 }
-                if new.pointer("/spec/volumeMode") != old.pointer("/spec/volumeMode") {
+                if new.ptr("/spec/volumeMode") != old.ptr("/spec/volumeMode") {
                     errs.push(FieldError::invalid_json(
                         "spec.volumeMode",
-                        new.pointer("/spec/volumeMode").unwrap_or(&Value::Null),
+                        new.ptr("/spec/volumeMode").unwrap_or(&Value::Null),
                         "field is immutable",
                     ));
                 }

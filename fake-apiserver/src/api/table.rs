@@ -2,6 +2,7 @@
 //! definitions and cell rules of kube-apiserver's printers (`pkg/printers/internalversion`)
 //! for events, PVCs, PVs, nodes, pods, namespaces and volume attachments; Name/Age otherwise.
 
+use super::pointer::Pointer;
 use serde_json::{Value, json};
 
 use super::events;
@@ -75,7 +76,7 @@ fn since(value: Option<&Value>, now: jiff::Timestamp) -> String {
 }
 
 fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    obj.ptr(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 fn col(name: &str, ty: &str, priority: i32, description: &str) -> Value {
@@ -433,7 +434,7 @@ fn access_modes(modes: Option<&Value>) -> String {
 
 /// `GetPersistentVolume(Claim)Class`: the beta annotation first, then spec.storageClassName.
 fn storage_class(obj: &Value) -> String {
-    match obj.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class") {
+    match obj.ptr("/metadata/annotations/volume.beta.kubernetes.io~1storage-class") {
         Some(Value::String(class)) => class.clone(),
         _ => s(obj, "/spec/storageClassName").to_string(),
     }
@@ -449,25 +450,17 @@ fn or(value: &str, fallback: &str) -> String {
 
 fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let name = s(obj, "/metadata/name");
-    let age = since(obj.pointer("/metadata/creationTimestamp"), now);
+    let age = since(obj.ptr("/metadata/creationTimestamp"), now);
     let deleting = !s(obj, "/metadata/deletionTimestamp").is_empty();
     match kind {
         TableKind::Event => {
-            let first = if obj
-                .pointer("/firstTimestamp")
-                .and_then(Value::as_str)
-                .is_some()
-            {
-                since(obj.pointer("/firstTimestamp"), now)
+            let first = if obj.ptr("/firstTimestamp").and_then(Value::as_str).is_some() {
+                since(obj.ptr("/firstTimestamp"), now)
             } else {
-                since(obj.pointer("/eventTime"), now)
+                since(obj.ptr("/eventTime"), now)
             };
-            let mut last = if obj
-                .pointer("/lastTimestamp")
-                .and_then(Value::as_str)
-                .is_some()
-            {
-                since(obj.pointer("/lastTimestamp"), now)
+            let mut last = if obj.ptr("/lastTimestamp").and_then(Value::as_str).is_some() {
+                since(obj.ptr("/lastTimestamp"), now)
             } else {
                 first.clone()
             };
@@ -517,7 +510,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             } else {
                 (
                     s(obj, "/status/capacity/storage").to_string(),
-                    access_modes(obj.pointer("/status/accessModes")),
+                    access_modes(obj.ptr("/status/accessModes")),
                 )
             };
             let class = storage_class(obj);
@@ -534,7 +527,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             ]
         }
         TableKind::Pv => {
-            let claim = match obj.pointer("/spec/claimRef") {
+            let claim = match obj.ptr("/spec/claimRef") {
                 Some(c) if c.is_object() => format!("{}/{}", s(c, "/namespace"), s(c, "/name")),
                 _ => String::new(),
             };
@@ -547,7 +540,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             vec![
                 json!(name),
                 json!(s(obj, "/spec/capacity/storage")),
-                json!(access_modes(obj.pointer("/spec/accessModes"))),
+                json!(access_modes(obj.ptr("/spec/accessModes"))),
                 json!(s(obj, "/spec/persistentVolumeReclaimPolicy")),
                 json!(phase),
                 json!(claim),
@@ -561,7 +554,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         TableKind::Node => {
             let mut status = Vec::new();
             if let Some(ready) = obj
-                .pointer("/status/conditions")
+                .ptr("/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|c| c.iter().find(|c| s(c, "/type") == "Ready"))
             {
@@ -574,11 +567,11 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             if status.is_empty() {
                 status.push("Unknown");
             }
-            if obj.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+            if obj.ptr("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
                 status.push("SchedulingDisabled");
             }
             let mut roles: Vec<String> = obj
-                .pointer("/metadata/labels")
+                .ptr("/metadata/labels")
                 .and_then(Value::as_object)
                 .map(|labels| {
                     labels
@@ -598,7 +591,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             roles.sort();
             roles.dedup();
             let address = |ty: &str| {
-                obj.pointer("/status/addresses")
+                obj.ptr("/status/addresses")
                     .and_then(Value::as_array)
                     .and_then(|a| a.iter().find(|a| s(a, "/type") == ty))
                     .map(|a| s(a, "/address").to_string())
@@ -626,11 +619,11 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         }
         TableKind::Pod => {
             let total = obj
-                .pointer("/spec/containers")
+                .ptr("/spec/containers")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             let statuses = obj
-                .pointer("/status/containerStatuses")
+                .ptr("/status/containerStatuses")
                 .and_then(Value::as_array);
             let ready = statuses.map_or(0, |c| {
                 c.iter()
@@ -665,7 +658,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             json!(s(obj, "/spec/source/persistentVolumeName")),
             json!(s(obj, "/spec/nodeName")),
             json!(
-                obj.pointer("/status/attached")
+                obj.ptr("/status/attached")
                     .and_then(Value::as_bool)
                     .unwrap_or(false)
             ),
@@ -678,7 +671,7 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             ]
             .iter()
             .any(|a| {
-                obj.pointer(&format!("/metadata/annotations/{}", a.replace('/', "~1")))
+                obj.ptr(&format!("/metadata/annotations/{}", a.replace('/', "~1")))
                     == Some(&json!("true"))
             });
             let shown = if default {
@@ -768,7 +761,7 @@ pub fn table(
         None => {
             if let Some(rv) = objects
                 .first()
-                .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                .and_then(|o| o.ptr("/metadata/resourceVersion"))
             {
                 metadata["resourceVersion"] = rv.clone();
             }

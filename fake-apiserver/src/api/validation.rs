@@ -1,6 +1,7 @@
 //! Name and metadata validation shared by every kind (apimachinery's `validation` helpers with
 //! their real message texts), and the generic ObjectMeta checks of `rest.BeforeCreate`.
 
+use super::pointer::Pointer;
 use serde_json::Value;
 
 use super::status::FieldError;
@@ -201,7 +202,7 @@ pub fn object_meta(
             message: "Forbidden: not allowed on this type".into(),
         });
     }
-    if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
+    if let Some(labels) = obj.ptr("/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
             for m in qualified_name(k) {
                 errs.push(FieldError::invalid("metadata.labels", k, &m));

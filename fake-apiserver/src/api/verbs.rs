@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::pointer::Pointer;
 use serde_json::{Map, Value, json};
 
 use super::events::{self, EventApi};
@@ -444,31 +445,55 @@ struct Prepared {
     warnings: Vec<String>,
 }
 
-fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
-    match (input, output) {
-        (Value::Object(i), Value::Object(o)) => {
-            for (k, v) in i {
-                if v.is_null() {
-                    continue;
+/// One step of a field path: a map key or a list index.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The fields of `input` that did not survive decoding into `output`, as dotted paths
+/// (`spec.foo`, `spec.containers[0].bar`). The path is written only for a field reported.
+fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String>) {
+    fn written(path: &[Step<'_>]) -> String {
+        let mut text = String::new();
+        for step in path {
+            match step {
+                Step::Key(k) if text.is_empty() => text.push_str(k),
+                Step::Key(k) => {
+                    text.push('.');
+                    text.push_str(k);
                 }
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match o.get(k) {
-                    None => out.push(p),
-                    Some(ov) => unknown_fields(v, ov, &p, out),
-                }
+                Step::Index(n) => text.push_str(&format!("[{n}]")),
             }
         }
-        (Value::Array(i), Value::Array(o)) => {
-            for (n, (iv, ov)) in i.iter().zip(o.iter()).enumerate() {
-                unknown_fields(iv, ov, &format!("{path}[{n}]"), out);
-            }
-        }
-        _ => {}
+        text
     }
+    fn walk<'a>(input: &'a Value, output: &Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
+        match (input, output) {
+            (Value::Object(i), Value::Object(o)) => {
+                for (k, v) in i {
+                    if v.is_null() {
+                        continue;
+                    }
+                    path.push(Step::Key(k));
+                    match o.get(k) {
+                        None => out.push(written(path)),
+                        Some(ov) => walk(v, ov, path, out),
+                    }
+                    path.pop();
+                }
+            }
+            (Value::Array(i), Value::Array(o)) => {
+                for (n, (iv, ov)) in i.iter().zip(o.iter()).enumerate() {
+                    path.push(Step::Index(n));
+                    walk(iv, ov, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(input, output, &mut Vec::new(), out);
 }
 
 /// Checks kind/apiVersion, converts an events.k8s.io body, decodes it through the k8s-openapi
@@ -512,7 +537,7 @@ fn prepare_body(def: &ResourceDef, body: Value, req: &Request) -> Result<Prepare
         ))
     })?;
     let mut diff = Vec::new();
-    unknown_fields(&core_body, &obj, "", &mut diff);
+    unknown_fields(&core_body, &obj, &mut diff);
     if def.view == View::EventsV1 {
         diff = diff
             .into_iter()
@@ -587,7 +612,7 @@ fn no_new_finalizers(new: &Value, old: &Value) -> Vec<FieldError> {
         return Vec::new();
     }
     let list = |o: &Value| -> Vec<String> {
-        o.pointer("/metadata/finalizers")
+        o.ptr("/metadata/finalizers")
             .and_then(Value::as_array)
             .map(|l| {
                 l.iter()
@@ -640,16 +665,15 @@ fn admit_claim_resize(
             Some(json!({"name": name, "kind": "persistentvolumeclaims"})),
         )
     };
-    if old.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
+    if old.ptr("/status/phase").and_then(Value::as_str) != Some("Bound") {
         return Err(forbidden(
             "Only bound persistent volume claims can be expanded",
         ));
     }
-    let class = match old.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
-    {
+    let class = match old.ptr("/metadata/annotations/volume.beta.kubernetes.io~1storage-class") {
         Some(Value::String(c)) => c.clone(),
         _ => old
-            .pointer("/spec/storageClassName")
+            .ptr("/spec/storageClassName")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string(),
@@ -783,8 +807,8 @@ fn access_review(server: &ApiServer, target: &Target, req: &Request) -> Result<R
     let def = target.def;
     let body = decode_body(def, req)?;
     let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
-    if obj.pointer("/spec/resourceAttributes").is_none()
-        && obj.pointer("/spec/nonResourceAttributes").is_none()
+    if obj.ptr("/spec/resourceAttributes").is_none()
+        && obj.ptr("/spec/nonResourceAttributes").is_none()
     {
         return Err(ApiError::invalid(
             def.kind,
@@ -860,6 +884,36 @@ fn create_prepared(
     Ok(response)
 }
 
+/// Whether two objects are equal apart from `metadata.resourceVersion` (as comparing their
+/// [`strip_rv`] copies, without the copies).
+fn same_but_rv(a: &Value, b: &Value) -> bool {
+    fn meta_of<'a>(
+        m: &'a Map<String, Value>,
+        empty: &'a Map<String, Value>,
+    ) -> Option<&'a Map<String, Value>> {
+        match m.get("metadata") {
+            None => Some(empty),
+            Some(v) => v.as_object(),
+        }
+    }
+    let empty = Map::new();
+    let (Some(a_map), Some(b_map)) = (a.as_object(), b.as_object()) else {
+        return strip_rv(a) == strip_rv(b);
+    };
+    let (Some(a_meta), Some(b_meta)) = (meta_of(a_map, &empty), meta_of(b_map, &empty)) else {
+        return strip_rv(a) == strip_rv(b);
+    };
+    let not = |skip: &'static str| move |(k, _): &(&String, &Value)| k.as_str() != skip;
+    a_map
+        .iter()
+        .filter(not("metadata"))
+        .eq(b_map.iter().filter(not("metadata")))
+        && a_meta
+            .iter()
+            .filter(not("resourceVersion"))
+            .eq(b_meta.iter().filter(not("resourceVersion")))
+}
+
 fn strip_rv(obj: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(m) = meta_mut(&mut o) {
@@ -875,7 +929,7 @@ fn apply_update(
     state: &mut State,
     target: &Target,
     mut new: Value,
-    existing: Value,
+    existing: Arc<Stored>,
     update_writer: Option<&super::managed::Writer<'_>>,
 ) -> Result<(Arc<Stored>, u16), ApiError> {
     let def = target.def;
@@ -896,8 +950,8 @@ fn apply_update(
     }
     if target.subresource.is_some() {
         let status = new.get("status").cloned();
-        let managed = new.pointer("/metadata/managedFields").cloned();
-        new = existing.clone();
+        let managed = new.ptr("/metadata/managedFields").cloned();
+        new = Value::clone(&existing);
         if let Some(map) = new.as_object_mut() {
             match status {
                 Some(s) => map.insert("status".into(), s),
@@ -966,11 +1020,11 @@ fn apply_update(
         super::managed::record_update(Some(&existing), &mut new, w);
     }
     let key = key_of(target, &name);
-    if strip_rv(&new) == strip_rv(&existing) {
-        return Ok((Arc::new(Stored::new(existing)), 200));
+    if same_but_rv(&new, &existing) {
+        return Ok((existing, 200));
     }
     let finalizers_done = new
-        .pointer("/metadata/finalizers")
+        .ptr("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_none_or(Vec::is_empty);
     if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
@@ -1029,11 +1083,7 @@ fn update(server: &ApiServer, target: &Target, req: &Request) -> Result<Response
     let w = writer(target, &manager, &now);
     let (stored, code) = {
         let mut state = server.store.lock();
-        match state
-            .objects
-            .get(&key_of(target, &name))
-            .map(|o| Value::clone(o))
-        {
+        match state.objects.get(&key_of(target, &name)).cloned() {
             Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
             // Events allow create on update (AllowCreateOnUpdate).
             None if def.strategy.is_event() && target.subresource.is_none() => {
@@ -1115,7 +1165,7 @@ fn patch(server: &ApiServer, target: &Target, req: &Request) -> Result<Response,
     let (stored, code, warnings) = {
         let mut state = server.store.lock();
         let key = key_of(target, &name);
-        let existing = state.objects.get(&key).map(|o| Value::clone(o));
+        let existing = state.objects.get(&key).cloned();
         let Some(existing) = existing else {
             if is_apply && target.subresource.is_none() {
                 drop(state);
@@ -1200,10 +1250,7 @@ fn delete_one(
         .get(&key)
         .map(|o| Value::clone(o))
         .ok_or_else(|| ApiError::not_found(def, &name))?;
-    if let Some(uid) = options
-        .pointer("/preconditions/uid")
-        .and_then(Value::as_str)
-    {
+    if let Some(uid) = options.ptr("/preconditions/uid").and_then(Value::as_str) {
         let actual = meta(&existing, "uid");
         if uid != actual {
             return Err(ApiError::conflict_with(
@@ -1216,7 +1263,7 @@ fn delete_one(
         }
     }
     if let Some(rv) = options
-        .pointer("/preconditions/resourceVersion")
+        .ptr("/preconditions/resourceVersion")
         .and_then(Value::as_str)
     {
         let actual = meta(&existing, "resourceVersion");
@@ -1231,7 +1278,7 @@ fn delete_one(
         }
     }
     let has_finalizers = existing
-        .pointer("/metadata/finalizers")
+        .ptr("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
     if def.strategy.is_namespace() {
@@ -1435,7 +1482,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         {
             map.insert("status".into(), json!({"phase": "Active"}));
         }
-        if obj.pointer("/spec/finalizers").is_none()
+        if obj.ptr("/spec/finalizers").is_none()
             && let Some(map) = obj.as_object_mut()
         {
             map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
@@ -1446,4 +1493,45 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         super::controllers::node_lease(&mut state, &stored, &server.clock.now());
     }
     Ok(Value::clone(&stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{same_but_rv, strip_rv, unknown_fields};
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_written_as_dotted_paths_with_list_indices() {
+        let input = json!({"a": 1, "x": {"y": 2, "z": null, "w": 3}, "l": [{"k": 1, "extra": 2}, {"k": 2}], "gone": {"deep": 1}});
+        let output = json!({"a": 1, "x": {"y": 2}, "l": [{"k": 1}, {"k": 2}]});
+        let mut out = Vec::new();
+        unknown_fields(&input, &output, &mut out);
+        assert_eq!(out, ["gone", "l[0].extra", "x.w"]);
+    }
+
+    #[test]
+    fn same_but_rv_agrees_with_comparing_stripped_copies() {
+        let objects = [
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 2}}),
+            json!({"metadata": {"name": "b", "resourceVersion": "1"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "labels": {}}, "spec": {"x": 1}}),
+            json!({"metadata": {"resourceVersion": "3"}}),
+            json!({"metadata": {}}),
+            json!({}),
+            json!({"spec": {"x": 1}}),
+            json!({"metadata": null}),
+            json!({"metadata": null, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}}),
+            json!([1, 2]),
+            json!("text"),
+        ];
+        for a in &objects {
+            for b in &objects {
+                assert_eq!(same_but_rv(a, b), strip_rv(a) == strip_rv(b), "{a} vs {b}");
+            }
+        }
+    }
 }
