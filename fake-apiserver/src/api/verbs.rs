@@ -755,19 +755,16 @@ fn store_new(
 ) -> Result<Arc<Stored>, ApiError> {
     let ns = meta(&obj, "namespace").to_string();
     let name = meta(&obj, "name").to_string();
-    if def.namespaced
-        && !state
-            .objects
-            .contains_key(&("namespaces", String::new(), ns.clone()))
-    {
-        return Err(ApiError::namespace_not_found(&ns));
-    }
-    if def.namespaced
-        && state
-            .objects
-            .get(&("namespaces", String::new(), ns.clone()))
-            .is_some_and(|namespace| !meta(namespace, "deletionTimestamp").is_empty())
-    {
+    let namespace = if def.namespaced {
+        let key: Key = ("namespaces", String::new(), ns.clone());
+        match state.objects.get(&key) {
+            Some(namespace) => Some(namespace),
+            None => return Err(ApiError::namespace_not_found(&ns)),
+        }
+    } else {
+        None
+    };
+    if namespace.is_some_and(|namespace| !meta(namespace, "deletionTimestamp").is_empty()) {
         return Err(ApiError::status(
             403,
             "Forbidden",
