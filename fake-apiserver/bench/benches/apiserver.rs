@@ -62,9 +62,40 @@ fn per_second(count: usize, started: Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
+/// Which phases of the workload run (all of them, or one for a profiler), and how many
+/// requests a GET or CREATE phase makes.
+#[derive(Debug, Clone, Copy)]
+struct Phases {
+    only: Option<Phase>,
+    n: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Get,
+    Create,
+    Update,
+}
+
+impl Phases {
+    const ALL: Phases = Phases { only: None, n: N };
+
+    fn runs(self, phase: Phase) -> bool {
+        self.only.is_none_or(|only| only == phase)
+    }
+
+    /// The LIST phases run only with everything else.
+    fn lists(self) -> bool {
+        self.only.is_none()
+    }
+}
+
 /// The same workload written once for both client stacks (they differ only in crate paths).
+/// Skipped phases report 0.
 macro_rules! workload {
-    ($kube:ident, $k8s:ident, $client:expr, $create_namespace:expr) => {{
+    ($kube:ident, $k8s:ident, $client:expr, $create_namespace:expr, $phases:expr) => {{
+        let phases: Phases = $phases;
+        let n = phases.n;
         use $k8s::api::core::v1::{Event, Namespace, PersistentVolumeClaim};
         use $kube::api::{Api, ListParams, PostParams};
         let client = $client;
@@ -82,15 +113,19 @@ macro_rules! workload {
         .expect("claim");
         claims.create(&PostParams::default(), &claim).await.expect("claim");
 
-        let started = Instant::now();
-        for _ in 0..N {
-            claims.get("data").await.expect("get");
+        let mut get = 0.0;
+        if phases.runs(Phase::Get) {
+            let started = Instant::now();
+            for _ in 0..n {
+                claims.get("data").await.expect("get");
+            }
+            get = per_second(n, started);
         }
-        let get = per_second(N, started);
 
         let events: Api<Event> = Api::namespaced(client.clone(), "bench");
+        let creates = if phases.runs(Phase::Create) { n } else { 0 };
         let started = Instant::now();
-        for i in 0..N {
+        for i in 0..creates {
             let event: Event = serde_json::from_value(json!({
                 "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
                 "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "bench",
@@ -101,11 +136,12 @@ macro_rules! workload {
             .expect("event");
             events.create(&PostParams::default(), &event).await.expect("create");
         }
-        let create = per_second(N, started);
+        let create = if creates > 0 { per_second(creates, started) } else { 0.0 };
 
         let mut current = claims.get("data").await.expect("get");
+        let updates = if phases.runs(Phase::Update) { n / 5 } else { 0 };
         let started = Instant::now();
-        for i in 0..N / 5 {
+        for i in 0..updates {
             current
                 .metadata
                 .labels
@@ -116,23 +152,24 @@ macro_rules! workload {
                 .await
                 .expect("update");
         }
-        let update = per_second(N / 5, started);
+        let update = if updates > 0 { per_second(updates, started) } else { 0.0 };
 
+        let lists = if phases.lists() { LISTS } else { 0 };
         let mut list_items = 0;
         let started = Instant::now();
-        for i in 0..LISTS {
+        for i in 0..lists {
             let params =
                 ListParams::default().fields(&format!("involvedObject.name=disk-{}", i % 100));
             list_items += events.list(&params).await.expect("list").items.len();
         }
-        let list_name = per_second(LISTS, started);
+        let list_name = per_second(lists, started);
         let started = Instant::now();
-        for i in 0..LISTS {
+        for i in 0..lists {
             let params =
                 ListParams::default().fields(&format!("involvedObject.uid=uid-{}", i % 100));
             list_items += events.list(&params).await.expect("list").items.len();
         }
-        let list_uid = per_second(LISTS, started);
+        let list_uid = per_second(lists, started);
         Rates {
             get,
             create,
@@ -144,10 +181,10 @@ macro_rules! workload {
     }};
 }
 
-async fn ours() -> Rates {
+async fn ours(phases: Phases) -> Rates {
     let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
     cluster.request_log().set_capacity(1024);
-    workload!(kube, k8s_openapi, cluster.client(), true)
+    workload!(kube, k8s_openapi, cluster.client(), true, phases)
 }
 
 /// A kube-rs client whose every request is answered `status` with the same JSON `body`.
@@ -233,172 +270,13 @@ async fn client_alone() -> (f64, f64) {
     (get, per_second(N, started))
 }
 
-async fn profile_get() {
-    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
-    cluster.request_log().set_capacity(1024);
-    let claims: kube::Api<PersistentVolumeClaim> =
-        kube::Api::namespaced(cluster.client(), "default");
-    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
-        "metadata": {"name": "data", "namespace": "default"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }))
-    .expect("claim");
-    claims
-        .create(&Default::default(), &claim)
-        .await
-        .expect("create");
-    let n: usize = std::env::var("PROFILE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(N);
-    let started = Instant::now();
-    for _ in 0..n {
-        claims.get("data").await.expect("get");
-    }
-    println!("get: {:.0} op/s", per_second(n, started));
-}
-
-async fn profile_get_peer() {
-    use k8s_openapi_028::api::core::v1::PersistentVolumeClaim;
-    let client = kube_fake_client::ClientBuilder::new()
-        .build()
-        .await
-        .expect("peer");
-    let claims: kube4::Api<PersistentVolumeClaim> = kube4::Api::namespaced(client, "default");
-    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
-        "metadata": {"name": "data", "namespace": "default"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }))
-    .expect("claim");
-    claims
-        .create(&Default::default(), &claim)
-        .await
-        .expect("create");
-    let n: usize = std::env::var("PROFILE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(N);
-    let started = Instant::now();
-    for _ in 0..n {
-        claims.get("data").await.expect("get");
-    }
-    println!("peer get: {:.0} op/s", per_second(n, started));
-}
-
-async fn profile_update() {
-    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
-    cluster.request_log().set_capacity(1024);
-    let claims: kube::Api<PersistentVolumeClaim> =
-        kube::Api::namespaced(cluster.client(), "default");
-    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
-        "metadata": {"name": "data", "namespace": "default"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }))
-    .expect("claim");
-    let mut current = claims
-        .create(&Default::default(), &claim)
-        .await
-        .expect("create");
-    let n: usize = std::env::var("PROFILE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(N);
-    let started = Instant::now();
-    for i in 0..n {
-        current
-            .metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert("round".into(), i.to_string());
-        current = claims
-            .replace("data", &Default::default(), &current)
-            .await
-            .expect("update");
-    }
-    println!("update: {:.0} op/s", per_second(n, started));
-}
-
-async fn profile_create() {
-    use k8s_openapi::api::core::v1::{Event, Namespace};
-    use kube::api::{Api, PostParams};
-    let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
-    cluster.request_log().set_capacity(1024);
-    let client = cluster.client();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": "bench"}})).expect("namespace");
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("namespace");
-    let events: Api<Event> = Api::namespaced(client.clone(), "bench");
-    let started = Instant::now();
-    let n: usize = std::env::var("PROFILE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(N);
-    for i in 0..n {
-        let event: Event = serde_json::from_value(json!({
-            "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
-            "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "bench",
-                               "name": format!("disk-{}", i % 100), "uid": format!("uid-{}", i % 100)},
-            "reason": "Attached", "message": "volume attached", "type": "Normal",
-            "source": {"component": "bench"},
-        }))
-        .expect("event");
-        let created = events
-            .create(&PostParams::default(), &event)
-            .await
-            .expect("create");
-        if i == 0 {
-            println!("{}", serde_json::to_string(&created).expect("json"));
-        }
-    }
-    println!("create: {:.0} op/s", per_second(n, started));
-}
-
-async fn profile_create_peer() {
-    use k8s_openapi_028::api::core::v1::Event;
-    use kube4::api::{Api, PostParams};
-    let client = kube_fake_client::ClientBuilder::new()
-        .build()
-        .await
-        .expect("peer");
-    let events: Api<Event> = Api::namespaced(client.clone(), "bench");
-    let started = Instant::now();
-    let n: usize = std::env::var("PROFILE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(N);
-    for i in 0..n {
-        let event: Event = serde_json::from_value(json!({
-            "metadata": {"name": format!("data.{i:05}"), "namespace": "bench"},
-            "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "bench",
-                               "name": format!("disk-{}", i % 100), "uid": format!("uid-{}", i % 100)},
-            "reason": "Attached", "message": "volume attached", "type": "Normal",
-            "source": {"component": "bench"},
-        }))
-        .expect("event");
-        let created = events
-            .create(&PostParams::default(), &event)
-            .await
-            .expect("create");
-        if i == 0 {
-            println!("{}", serde_json::to_string(&created).expect("json"));
-        }
-    }
-    println!("peer create: {:.0} op/s", per_second(n, started));
-}
-
-async fn peer() -> Rates {
+async fn peer(phases: Phases) -> Rates {
     let client = kube_fake_client::ClientBuilder::new()
         .build()
         .await
         .expect("kube-fake-client");
     // kube-fake-client serves no Namespace objects (and needs none).
-    workload!(kube4, k8s_openapi_028, client, false)
+    workload!(kube4, k8s_openapi_028, client, false, phases)
 }
 
 /// 100 watchers on the events of one namespace, then 100 creates: watch events delivered
@@ -465,25 +343,33 @@ fn main() {
         .build()
         .expect("runtime");
     // `--only PART` runs one part alone, for a profiler (`valgrind --tool=callgrind`, `perf`):
-    // `get`, `create`, `update` (this fake), `peer-get`, `peer-create` (the peer), `floor` (the kube-rs
-    // client answered with fixed bytes). `PROFILE_N` sets the number of requests.
+    // `get`, `create`, `update` (this fake), the same with `peer-` (the peer), or `floor`
+    // (the kube-rs client alone). `PROFILE_N` sets the number of GETs or creates (updates:
+    // a fifth of it).
     if let Some(part) = std::env::args().skip_while(|a| a != "--only").nth(1) {
-        runtime.block_on(async {
-            match part.as_str() {
-                "get" => profile_get().await,
-                "create" => profile_create().await,
-                "peer-get" => profile_get_peer().await,
-                "update" => profile_update().await,
-                "peer-create" => profile_create_peer().await,
-                "floor" => {
-                    let (get, create) = client_alone().await;
-                    println!("kube-rs client alone: GET {get:.0} op/s, CREATE {create:.0} op/s");
-                }
-                other => eprintln!(
-                    "--only {other}: expected get, create, update, peer-get, peer-create or floor"
-                ),
+        let n = std::env::var("PROFILE_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(N);
+        let (side, phase) = part.split_once('-').unwrap_or(("ours", part.as_str()));
+        let only = match phase {
+            "get" => Some(Phase::Get),
+            "create" => Some(Phase::Create),
+            "update" => Some(Phase::Update),
+            _ => None,
+        };
+        let phases = Phases { only, n };
+        match (side, only) {
+            ("ours", Some(_)) => println!("{part}: {:?}", runtime.block_on(ours(phases))),
+            ("peer", Some(_)) => println!("{part}: {:?}", runtime.block_on(peer(phases))),
+            _ if part == "floor" => {
+                let (get, create) = runtime.block_on(client_alone());
+                println!("kube-rs client alone: GET {get:.0} op/s, CREATE {create:.0} op/s");
             }
-        });
+            _ => eprintln!(
+                "--only {part}: expected get, create, update, peer-get, peer-create, peer-update or floor"
+            ),
+        }
         return;
     }
     // The sides take turns, ROUNDS times each (fresh stores every round), and each figure is
@@ -496,8 +382,8 @@ fn main() {
         .max(1);
     let (mut ours_runs, mut peer_runs, mut alone_runs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        ours_runs.push(runtime.block_on(ours()));
-        peer_runs.push(runtime.block_on(peer()));
+        ours_runs.push(runtime.block_on(ours(Phases::ALL)));
+        peer_runs.push(runtime.block_on(peer(Phases::ALL)));
         alone_runs.push(runtime.block_on(client_alone()));
     }
     let (ours, peer) = (Rates::median(&ours_runs), Rates::median(&peer_runs));
