@@ -900,17 +900,20 @@ fn prune_empty_parent(obj: &mut Value, path: &Path) {
 mod tests {
     use super::*;
 
-    /// The implementation before the rewrite for speed, kept verbatim: the new functions must
-    /// give the same results.
+    /// The implementation before the rewrite for speed, kept verbatim where the rewrite
+    /// changed it (the rest is shared with the live module): the new functions must give the
+    /// same results.
     mod reference {
         use std::collections::BTreeSet;
 
         use serde_json::{Map, Value, json};
 
+        // The functions the rewrite left as they were are used from the live module.
         use super::super::{
             Conflict, Entry, FieldSet, Operation, Path, Writer, conflict_error, is_string_map,
-            list_key, path_text,
+            list_key, path_text, prune_empty_parent, upsert,
         };
+        use super::super::{from_fields_v1, remove_at, value_at};
         use crate::api::status::ApiError;
 
         /// Fields the field manager never tracks (`stripFields` in apiserver's fieldmanager).
@@ -1031,60 +1034,6 @@ mod tests {
                 .is_some_and(is_string_map)
         }
 
-        /// The value at `path`, if present.
-        pub fn value_at<'a>(obj: &'a Value, path: &Path) -> Option<&'a Value> {
-            let mut cur = obj;
-            for el in path {
-                cur = step(cur, el)?;
-            }
-            Some(cur)
-        }
-
-        pub fn step<'a>(cur: &'a Value, el: &str) -> Option<&'a Value> {
-            if let Some(f) = el.strip_prefix("f:") {
-                return cur.as_object()?.get(f);
-            }
-            let list = cur.as_array()?;
-            if let Some(k) = el.strip_prefix("k:") {
-                let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-                return list
-                    .iter()
-                    .find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
-            }
-            let v: Value = serde_json::from_str(el.strip_prefix("v:")?).ok()?;
-            list.iter().find(|i| **i == v)
-        }
-
-        /// Removes the field at `path` (a map key or a list item) when present.
-        pub fn remove_at(obj: &mut Value, path: &Path) {
-            let Some((last, parent)) = path.split_last() else {
-                return;
-            };
-            let mut cur = obj;
-            for el in parent {
-                let next = if let Some(f) = el.strip_prefix("f:") {
-                    cur.as_object_mut().and_then(|m| m.get_mut(f))
-                } else {
-                    let found = step(cur, el).cloned();
-                    cur.as_array_mut()
-                        .and_then(|l| l.iter_mut().find(|i| Some(&**i) == found.as_ref()))
-                };
-                let Some(n) = next else {
-                    return;
-                };
-                cur = n;
-            }
-            if let Some(f) = last.strip_prefix("f:") {
-                if let Some(m) = cur.as_object_mut() {
-                    m.remove(f);
-                }
-            } else if let Some(found) = step(cur, last).cloned()
-                && let Some(list) = cur.as_array_mut()
-            {
-                list.retain(|i| *i != found);
-            }
-        }
-
         /// `fieldsV1` of a field set.
         pub fn to_fields_v1(set: &FieldSet) -> Value {
             fn insert(map: &mut Map<String, Value>, path: &[String], member_and_parent: bool) {
@@ -1110,24 +1059,6 @@ mod tests {
                 insert(&mut root, path, is_parent);
             }
             Value::Object(root)
-        }
-
-        pub fn from_fields_v1(v: &Value, path: &mut Path, out: &mut FieldSet) {
-            let Some(map) = v.as_object() else {
-                return;
-            };
-            if map.is_empty() && !path.is_empty() {
-                out.insert(path.clone());
-            }
-            for (k, child) in map {
-                if k == "." {
-                    out.insert(path.clone());
-                    continue;
-                }
-                path.push(k.clone());
-                from_fields_v1(child, path, out);
-                path.pop();
-            }
         }
 
         /// The entries kept on an object.
@@ -1190,29 +1121,6 @@ mod tests {
             obj.pointer("/metadata/managedFields")
                 .and_then(Value::as_array)
                 .is_some_and(|l| l.len() == 1 && l[0].as_object().is_some_and(Map::is_empty))
-        }
-
-        pub fn upsert(list: &mut Vec<Entry>, w: &Writer<'_>, operation: &str, fields: FieldSet) {
-            match list.iter_mut().find(|e| {
-                e.manager == w.manager && e.operation == operation && e.subresource == w.subresource
-            }) {
-                Some(e) => {
-                    if e.fields != fields || e.api_version != w.api_version {
-                        e.fields = fields;
-                        e.api_version = w.api_version.clone();
-                        e.time = w.now.to_string();
-                    }
-                }
-                None => list.push(Entry {
-                    manager: w.manager.to_string(),
-                    operation: operation.to_string(),
-                    api_version: w.api_version.clone(),
-                    time: w.now.to_string(),
-                    subresource: w.subresource.to_string(),
-                    fields,
-                }),
-            }
-            list.retain(|e| !e.fields.is_empty());
         }
 
         /// Ownership after a non-apply write (create, PUT, JSON/merge/strategic patch): the writer owns
@@ -1334,20 +1242,6 @@ mod tests {
             upsert(&mut list, w, "Apply", applied_set);
             set_entries(&mut merged, &list);
             Ok(merged)
-        }
-
-        /// After removing the last key of `labels`/`annotations`, drop the empty map (as the real
-        /// server's serializer leaves it out).
-        pub fn prune_empty_parent(obj: &mut Value, path: &Path) {
-            if path.len() < 2 {
-                return;
-            }
-            let parent = path[..path.len() - 1].to_vec();
-            if is_member_map(&parent)
-                && value_at(obj, &parent).is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
-            {
-                remove_at(obj, &parent);
-            }
         }
     }
 
