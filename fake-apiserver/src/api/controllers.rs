@@ -109,7 +109,7 @@ fn of_kind<'a>(
         .objects
         .range((storage, String::new(), String::new())..)
         .take_while(move |(k, _)| k.0 == storage)
-        .map(|(k, v)| (k, &***v))
+        .map(|(k, v)| (k, v.value()))
 }
 
 /// Runs the controllers until nothing changes. Each pass reads only claims and volumes (key

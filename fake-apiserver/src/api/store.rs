@@ -36,6 +36,11 @@ impl Stored {
         }
     }
 
+    /// The value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
     /// The value's JSON text (serialised once).
     pub fn json(&self) -> Bytes {
         self.json

@@ -297,7 +297,7 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
     let mut keyed: Vec<(String, &Value)> = match indexed {
         Some(keys) => keys
             .iter()
-            .filter_map(|key| state.objects.get(key).map(|obj| (key, &***obj)))
+            .filter_map(|key| state.objects.get(key).map(|obj| (key, obj.value())))
             .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
             .collect(),
         None => {
@@ -308,7 +308,7 @@ fn list(server: &ApiServer, target: &Target, req: &Request) -> Result<Response, 
                 .take_while(|((storage, key_ns, _), _)| {
                     *storage == def.storage && (ns.is_empty() || *key_ns == ns)
                 })
-                .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), &***obj))
+                .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj.value()))
                 .collect()
         }
     };
