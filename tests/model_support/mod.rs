@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,25 +111,9 @@ impl Seen {
     }
 }
 
-/// Log lines captured during a test.
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("logs lock")).into_owned()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("logs lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "../support/logs.rs"]
+mod logs;
+pub use logs::Logs;
 
 pub struct Rig {
     pub cluster: FakeCluster,

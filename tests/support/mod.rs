@@ -4,31 +4,13 @@
 
 pub mod mock_api;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use csi_events::clock::VirtualClock;
 use csi_events::{EventPoster, PosterConfig};
 
-/// Log lines written during a test (tracing, without colour).
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("logs lock")).into_owned()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("logs lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+mod logs;
+pub use logs::Logs;
 
 #[allow(unused_imports)]
 pub use csi_events::poster::WARN_INTERVAL;
