@@ -220,21 +220,10 @@ steps:
     for step in steps {
         let keys: Vec<_> = step.as_object().expect("a map").keys().collect();
         assert_eq!(keys.len(), 1, "one key per step: {step}");
-        let known = [
-            "attach",
-            "detach",
-            "advance",
-            "addNode",
-            "deleteNode",
-            "createClaim",
-            "deleteClaim",
-            "restartController",
-            "fault",
-            "clearFaults",
-            "expectEvents",
-            "expectMetric",
-        ];
-        assert!(known.contains(&keys[0].as_str()), "unknown step {step}");
+        assert!(
+            csi_events::scenario::format::STEP_NAMES.contains(&keys[0].as_str()),
+            "unknown step {step}"
+        );
     }
     assert_eq!(steps[0]["attach"]["took"], "153ms");
     assert_eq!(steps[8]["attach"]["expectError"], "FailedPrecondition");
