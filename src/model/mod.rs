@@ -422,6 +422,12 @@ impl Controller {
         self.inner.lock().state.views()
     }
 
+    /// One tracked volume, or `None` when the model does not track it (never attached, or
+    /// detached from every node).
+    pub fn volume(&self, volume: &VolumeId) -> Option<VolumeView> {
+        self.inner.lock().state.view(volume)
+    }
+
     /// The lifecycle metrics.
     pub fn metrics(&self) -> &MigrationMetrics {
         &self.inner.config.metrics
