@@ -17,11 +17,11 @@ use super::format::{
     Position, STEP_NAMES, ScenarioFile, Step,
 };
 use super::plan::{
-    AccessModeSpec, Action, EventExpectation, FaultRule, PlannedStep, Scenario, Volume,
-    parse_duration,
+    Action, EventExpectation, FaultRule, PlannedStep, Scenario, Volume, parse_duration,
 };
 use crate::duration::GoDuration;
 use crate::ids::{ClaimName, NodeName, VolumeId};
+use crate::model::AccessMode;
 
 /// The gRPC codes `expectError` accepts.
 pub const ERROR_CODES: &[&str] = &[
@@ -393,7 +393,7 @@ impl Checker {
                     .access_mode
                     .as_ref()
                     .map(|m| m.value)
-                    .unwrap_or(AccessModeSpec::Rwo),
+                    .unwrap_or(AccessMode::Rwo),
                 migration_timeout_seconds: spec
                     .migration_timeout_seconds
                     .as_ref()
@@ -913,7 +913,7 @@ mod tests {
             scenario.volumes[0].migration_timeout_seconds.as_deref(),
             Some("300")
         );
-        assert_eq!(scenario.volumes[0].mode, AccessModeSpec::Rwx);
+        assert_eq!(scenario.volumes[0].mode, AccessMode::Rwx);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::duration::GoDuration;
 use crate::ids::{ClaimName, NodeName, VolumeId};
 
-pub use super::format::AccessModeSpec;
+use crate::model::AccessMode;
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub struct Volume {
     /// The PV's claimRef.
     pub claim: Option<ClaimName>,
     /// Access mode.
-    pub mode: AccessModeSpec,
+    pub mode: AccessMode,
     /// The volume context's `migrationTimeoutSeconds`.
     pub migration_timeout_seconds: Option<String>,
     /// Whether publish's volume context carries the claim keys.
