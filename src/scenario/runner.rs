@@ -141,7 +141,7 @@ async fn run_embedded(scenario: &Scenario) -> Result<RunResult, RunError> {
         .map_err(|e| RunError::Setup(format!("bad epoch: {e}")))?;
     let (cluster, clock) = FakeCluster::virtual_at(epoch);
     let admin = fake_apiserver::transport::in_process_client(cluster.server().clone());
-    let events = EventFeed::watch(&cluster).await?;
+    let events = EventFeed::watch(&cluster, clock.clone(), epoch).await?;
     let driver_client = cluster.client();
     let world = World {
         admin,
@@ -162,7 +162,8 @@ async fn run_external(
     let client = external_client(kubeconfig).await?;
     let start = jiff::Timestamp::now();
     let clock = VirtualClock::new(start);
-    let events = EventFeed::listing(client.clone(), scenario.namespaces()).await?;
+    let events =
+        EventFeed::listing(client.clone(), scenario.namespaces(), clock.clone(), start).await?;
     let world = World {
         admin: client.clone(),
         cluster: None,

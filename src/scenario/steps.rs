@@ -7,13 +7,11 @@ use std::collections::BTreeMap;
 use super::attacher::Attacher;
 use super::driver::{Driver, PublishRequest};
 use super::expect::{check_call, events_mismatch};
-use super::feed::EventFeed;
+use super::feed::{EventFeed, offset};
 use super::plan::{Action, PlannedStep, Scenario};
 use super::readings::NotWritten;
 use super::transcript::{Outcome, Skipped, StepRecord, WrittenEvent};
 use super::world::World;
-use crate::clock::Clock;
-use crate::duration::GoDuration;
 use crate::ids::{NodeName, VolumeId};
 use crate::model::AccessMode;
 
@@ -33,8 +31,7 @@ pub(crate) struct Run<'a, D> {
 impl<D: Driver> Run<'_, D> {
     /// Plays `step` and returns its record.
     pub(crate) async fn step(&mut self, world: &World, step: &PlannedStep) -> StepRecord {
-        let at = GoDuration::from_std(world.clock.now().duration_since(world.start).unsigned_abs())
-            .to_string();
+        let at = offset(&world.clock, world.start);
         let before = self.driver.metrics().await.not_written();
         let mut skipped = Vec::new();
         let outcome = match &step.action {
