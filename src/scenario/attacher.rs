@@ -20,28 +20,70 @@ use crate::ids::{NodeName, VolumeId};
 pub(crate) struct Attacher {
     /// (volume, node) → VolumeAttachment name.
     attachments: BTreeMap<(VolumeId, NodeName), String>,
+    /// node → the volumes kept attached there.
+    by_node: BTreeMap<NodeName, BTreeSet<VolumeId>>,
 }
 
 impl Attacher {
-    /// Makes the VolumeAttachments match what `driver` holds attached.
+    /// Makes every VolumeAttachment match what `driver` holds attached (after a restart).
     pub(crate) async fn follow<D: Driver>(&mut self, admin: &kube::Client, driver: &mut D) {
         let Some(attached) = driver.attached().await else {
             return;
         };
-        self.apply(admin, attached).await;
+        let kept: Vec<(VolumeId, NodeName)> = self.attachments.keys().cloned().collect();
+        self.apply(admin, kept, attached).await;
     }
 
-    async fn apply(&mut self, admin: &kube::Client, attached: BTreeSet<(VolumeId, NodeName)>) {
+    /// Makes the VolumeAttachments of `volumes` match what `driver` holds attached: the cost
+    /// is that of the volumes a step touched, not of every volume.
+    pub(crate) async fn follow_volumes<D: Driver>(
+        &mut self,
+        admin: &kube::Client,
+        driver: &mut D,
+        volumes: impl IntoIterator<Item = VolumeId>,
+    ) {
+        let mut kept = Vec::new();
+        let mut attached = BTreeSet::new();
+        for volume in volumes {
+            let Some(nodes) = driver.attached_to(&volume).await else {
+                return;
+            };
+            kept.extend(
+                self.attachments
+                    .range((volume.clone(), NodeName::new(String::new()))..)
+                    .take_while(|((v, _), _)| v == &volume)
+                    .map(|(key, _)| key.clone()),
+            );
+            attached.extend(nodes.into_iter().map(|node| (volume.clone(), node)));
+        }
+        self.apply(admin, kept, attached).await;
+    }
+
+    /// The volumes the runner keeps an attachment of on `node`.
+    pub(crate) fn volumes_on(&self, node: &NodeName) -> Vec<VolumeId> {
+        self.by_node
+            .get(node)
+            .map(|volumes| volumes.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn apply(
+        &mut self,
+        admin: &kube::Client,
+        kept: Vec<(VolumeId, NodeName)>,
+        attached: BTreeSet<(VolumeId, NodeName)>,
+    ) {
         let api: Api<VolumeAttachment> = Api::all(admin.clone());
-        let gone: Vec<(VolumeId, NodeName)> = self
-            .attachments
-            .keys()
-            .filter(|key| !attached.contains(*key))
-            .cloned()
+        let gone: Vec<(VolumeId, NodeName)> = kept
+            .into_iter()
+            .filter(|key| !attached.contains(key))
             .collect();
         for key in gone {
             if let Some(name) = self.attachments.remove(&key) {
                 let _ = api.delete(&name, &DeleteParams::default()).await;
+            }
+            if let Some(volumes) = self.by_node.get_mut(&key.1) {
+                volumes.remove(&key.0);
             }
         }
         for (volume, node) in attached {
@@ -78,6 +120,10 @@ impl Attacher {
                     .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
                     .await;
             }
+            self.by_node
+                .entry(node.clone())
+                .or_default()
+                .insert(volume.clone());
             self.attachments.insert((volume, node), name);
         }
     }

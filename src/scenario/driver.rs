@@ -312,15 +312,7 @@ impl Driver for InProcess {
     }
 
     async fn attached_to(&mut self, volume: &VolumeId) -> Option<Vec<NodeName>> {
-        Some(
-            self.process
-                .controller
-                .volumes()
-                .into_iter()
-                .find(|view| &view.volume == volume)
-                .map(|view| view.nodes)
-                .unwrap_or_default(),
-        )
+        Some(self.process.controller.attached_nodes(volume))
     }
 
     async fn metrics(&mut self) -> Readings {

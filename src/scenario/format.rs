@@ -356,9 +356,10 @@ pub struct FaultStep {
     /// The Status `reason` (default: the real server's for the code).
     #[serde(default)]
     pub reason: Option<String>,
-    /// `Retry-After` seconds sent with the answer.
+    /// `Retry-After` sent with the answer: whole seconds (`20`) or a Go duration of whole
+    /// seconds (`20s`, `1m`).
     #[serde(default)]
-    pub retry_after: Option<u32>,
+    pub retry_after: Option<Located<Text>>,
     /// Delay matching requests this long (virtual time), then serve them.
     #[serde(default)]
     pub latency: Option<Located<DurationText>>,

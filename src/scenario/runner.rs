@@ -204,6 +204,13 @@ async fn play<D: Driver>(
         failures: Vec::new(),
         steps: Vec::new(),
         stopped: false,
+        volume_index: scenario
+            .volumes
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, v)| (v.id.clone(), i))
+            .collect(),
     };
     for step in &scenario.steps {
         if run.stopped {

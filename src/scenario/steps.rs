@@ -26,6 +26,8 @@ pub(crate) struct Run<'a, D> {
     pub(crate) failures: Vec<String>,
     pub(crate) steps: Vec<StepRecord>,
     pub(crate) stopped: bool,
+    /// Volume id → its index in `scenario.volumes` (a publish looks its volume up by id).
+    pub(crate) volume_index: BTreeMap<VolumeId, usize>,
 }
 
 impl<D: Driver> Run<'_, D> {
@@ -72,7 +74,12 @@ impl<D: Driver> Run<'_, D> {
                 self.admin_outcome(step, result)
             }
             Action::CreateClaim(claim) => {
-                let result = world.create_claim(self.scenario, claim).await.map(|_| ());
+                let volume = self
+                    .scenario
+                    .volumes
+                    .iter()
+                    .find(|v| v.claim.as_ref() == Some(claim));
+                let result = world.create_claim(volume, claim).await.map(|_| ());
                 self.admin_outcome(step, result)
             }
             Action::DeleteClaim(claim) => {
@@ -137,7 +144,7 @@ impl<D: Driver> Run<'_, D> {
             }
         };
         self.driver.quiesce().await;
-        self.attacher.follow(&world.admin, &mut self.driver).await;
+        self.follow_attachments(world, step).await;
         let events = self.events.drain().await;
         self.unchecked.extend(events.iter().cloned());
         let after = self.driver.metrics().await.not_written();
@@ -153,6 +160,27 @@ impl<D: Driver> Run<'_, D> {
         }
     }
 
+    /// Keeps the VolumeAttachments of what the step may have changed: the volume of an attach
+    /// or detach, the volumes on an observed deleted node, everything after a restart.
+    /// Nothing else changes attachments (a timeout keeps both nodes attached).
+    async fn follow_attachments(&mut self, world: &World, step: &PlannedStep) {
+        let volumes = match &step.action {
+            Action::Attach { volume, .. } | Action::Detach { volume, .. } => vec![volume.clone()],
+            Action::DeleteNode {
+                node,
+                observed: true,
+            } => self.attacher.volumes_on(node),
+            Action::RestartController { .. } => {
+                self.attacher.follow(&world.admin, &mut self.driver).await;
+                return;
+            }
+            _ => return,
+        };
+        self.attacher
+            .follow_volumes(&world.admin, &mut self.driver, volumes)
+            .await;
+    }
+
     /// The publish the external-attacher would send: the volume's access mode and context.
     fn publish_request(
         &self,
@@ -160,7 +188,11 @@ impl<D: Driver> Run<'_, D> {
         node: &NodeName,
         took: std::time::Duration,
     ) -> PublishRequest {
-        let (mode, context) = match self.scenario.volume(volume) {
+        let spec = self
+            .volume_index
+            .get(volume)
+            .and_then(|i| self.scenario.volumes.get(*i));
+        let (mode, context) = match spec {
             Some(v) => (v.mode, v.context(v.claim_in_context)),
             None => (AccessMode::Rwo, BTreeMap::new()),
         };

@@ -58,10 +58,16 @@ impl World {
                 .await
                 .map_err(setup(format!("cannot create node {node}")))?;
         }
+        let by_claim: BTreeMap<&ClaimName, &Volume> = scenario
+            .volumes
+            .iter()
+            .rev()
+            .filter_map(|v| Some((v.claim.as_ref()?, v)))
+            .collect();
         let mut uids = BTreeMap::new();
         for claim in &scenario.claims {
             let uid = self
-                .create_claim(scenario, claim)
+                .create_claim(by_claim.get(claim).copied(), claim)
                 .await
                 .map_err(setup(format!("cannot create claim {claim}")))?;
             uids.insert(claim.clone(), uid);
@@ -133,16 +139,13 @@ impl World {
         }
     }
 
-    /// Creates the claim (a fresh uid); returns its uid.
+    /// Creates the claim (a fresh uid) bound to `volume` (the first volume naming it);
+    /// returns its uid.
     pub(crate) async fn create_claim(
         &self,
-        scenario: &Scenario,
+        volume: Option<&Volume>,
         claim: &ClaimName,
     ) -> Result<String, kube::Error> {
-        let volume: Option<&Volume> = scenario
-            .volumes
-            .iter()
-            .find(|v| v.claim.as_ref() == Some(claim));
         let mode = volume.map(|v| v.mode).unwrap_or(AccessMode::Rwo);
         let api: Api<PersistentVolumeClaim> =
             Api::namespaced(self.admin.clone(), claim.namespace());
