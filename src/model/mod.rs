@@ -428,6 +428,18 @@ impl Controller {
         self.inner.lock().state.view(volume)
     }
 
+    /// The nodes `volume` is attached to, primary (or migration source) first; empty for a
+    /// volume the model does not track. O(log volumes), for callers that follow one volume.
+    pub fn attached_nodes(&self, volume: &VolumeId) -> Vec<NodeName> {
+        self.inner
+            .lock()
+            .state
+            .volumes
+            .get(volume)
+            .map(|v| v.nodes.clone())
+            .unwrap_or_default()
+    }
+
     /// The lifecycle metrics.
     pub fn metrics(&self) -> &MigrationMetrics {
         &self.inner.config.metrics
