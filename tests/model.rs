@@ -35,6 +35,7 @@ async fn publish_unknown_node_is_not_found_and_posts_nothing() {
     let refused = r
         .controller
         .publish(publish(1, "node-x", AccessMode::Rwo))
+        .await
         .expect_err("unknown node");
     assert_eq!(
         refused,
@@ -49,6 +50,7 @@ async fn publish_unattached_volume_makes_the_node_primary_and_posts_volume_attac
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo).took(Duration::from_micros(1_204_400)))
+        .await
         .expect("attach");
     let view = &r.controller.volumes()[0];
     assert_eq!(view.nodes, vec!["node-a".into()]);
@@ -69,15 +71,18 @@ async fn publish_to_an_attached_node_is_idempotent_for_primary_and_target() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
         .expect("attach");
     r.controller
         .publish(publish(1, "node-b", AccessMode::Rwx))
+        .await
         .expect("migrate");
     r.new_events().await;
     let before = r.controller.volumes();
     for node in ["node-a", "node-b", "node-a"] {
         r.controller
             .publish(publish(1, node, AccessMode::Rwx))
+            .await
             .expect("idempotent");
     }
     assert_eq!(r.controller.volumes(), before, "nothing changed");
@@ -90,11 +95,13 @@ async fn publish_rwo_to_another_node_while_the_holder_exists_is_a_conflict() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     let refused = r
         .controller
         .publish(publish(1, "node-b", AccessMode::Rwo))
+        .await
         .expect_err("conflict");
     assert_eq!(
         refused,
@@ -119,10 +126,12 @@ async fn access_mode_is_fixed_at_the_first_attach() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     let refused = r
         .controller
         .publish(publish(1, "node-b", AccessMode::Rwx))
+        .await
         .expect_err("an RWO volume stays RWO");
     assert_eq!(refused.code, Code::FailedPrecondition);
     assert_eq!(r.controller.volumes()[0].mode, AccessMode::Rwo);
@@ -149,6 +158,7 @@ async fn publish_rwo_to_another_node_when_the_holder_was_deleted_clears_it() {
     assert_eq!(r.controller.volumes()[0].nodes, vec!["node-gone".into()]);
     r.controller
         .publish(publish(1, "node-b", AccessMode::Rwo).took(Duration::from_millis(153)))
+        .await
         .expect("stale holder cleared");
     assert_eq!(r.controller.volumes()[0].nodes, vec!["node-b".into()]);
     assert_eq!(r.metrics.stale_cleared(), 1);
@@ -175,6 +185,7 @@ async fn publish_rwx_to_a_second_node_starts_a_migration() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
         .expect("attach");
     r.new_events().await;
     r.advance(secs(7)).await;
@@ -182,6 +193,7 @@ async fn publish_rwx_to_a_second_node_starts_a_migration() {
         .publish(
             publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "600"),
         )
+        .await
         .expect("migration starts");
     let view = &r.controller.volumes()[0];
     assert_eq!(view.nodes, vec!["node-a".into(), "node-b".into()]);
@@ -210,12 +222,14 @@ async fn publish_rwx_to_a_third_node_hits_the_migration_limit() {
     for node in ["node-a", "node-b"] {
         r.controller
             .publish(publish(1, node, AccessMode::Rwx))
+            .await
             .expect("attach");
     }
     r.new_events().await;
     let refused = r
         .controller
         .publish(publish(1, "node-c", AccessMode::Rwx))
+        .await
         .expect_err("limit");
     assert_eq!(
         refused,
@@ -238,6 +252,7 @@ async fn unpublish_of_an_untracked_volume_or_unattached_node_is_a_quiet_success(
         .expect("untracked volume");
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     r.controller
@@ -252,6 +267,7 @@ async fn unpublish_of_the_only_node_untracks_and_posts_volume_detached() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     r.controller
@@ -277,12 +293,13 @@ async fn migrating(timeout: Option<&str>) -> model_support::Rig {
     let r = rig(&volumes(3)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
         .expect("attach");
     let mut second = publish(1, "node-b", AccessMode::Rwx);
     if let Some(timeout) = timeout {
         second = second.context_entry("migrationTimeoutSeconds", timeout);
     }
-    r.controller.publish(second).expect("migrate");
+    r.controller.publish(second).await.expect("migrate");
     r.new_events().await;
     r
 }
@@ -434,12 +451,13 @@ async fn timeout_defaults_and_clamps_show_in_migration_started() {
         let r = rig(&volumes(1)).await;
         r.controller
             .publish(publish(1, "node-a", AccessMode::Rwx))
+            .await
             .expect("attach");
         let mut second = publish(1, "node-b", AccessMode::Rwx);
         if let Some(value) = value {
             second = second.context_entry("migrationTimeoutSeconds", value);
         }
-        r.controller.publish(second).expect("migrate");
+        r.controller.publish(second).await.expect("migrate");
         let events = r.events().await;
         assert_eq!(
             events[1].message,
@@ -467,6 +485,7 @@ async fn deleted_only_node_untracks_and_posts_stale_attachment_cleared() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     r.controller.node_deleted(&"node-a".into());
@@ -485,6 +504,7 @@ async fn deleted_only_node_untracks_and_posts_stale_attachment_cleared() {
     let refused = r
         .controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect_err("deleted node");
     assert_eq!(refused.code, Code::NotFound);
 }
@@ -542,15 +562,19 @@ async fn deleted_node_reconciles_its_volumes_in_volume_id_order() {
     // Published out of order; pvc-2 migrates away from node-a.
     r.controller
         .publish(publish(3, "node-a", AccessMode::Rwo))
+        .await
         .expect("3");
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("1");
     r.controller
         .publish(publish(2, "node-a", AccessMode::Rwx))
+        .await
         .expect("2");
     r.controller
         .publish(publish(2, "node-c", AccessMode::Rwx))
+        .await
         .expect("2 migrates");
     r.new_events().await;
     r.controller.node_deleted(&"node-a".into());
@@ -625,8 +649,8 @@ async fn claim_from_the_volume_context_is_used_and_remembered_for_every_later_ev
             .claim("vms", "other")
             .context_entry("migrationTimeoutSeconds", "30")
     };
-    r.controller.publish(to("node-a")).expect("attach");
-    r.controller.publish(to("node-b")).expect("migrate");
+    r.controller.publish(to("node-a")).await.expect("attach");
+    r.controller.publish(to("node-b")).await.expect("migrate");
     r.advance(secs(31)).await;
     r.controller.node_deleted(&"node-a".into());
     r.controller
@@ -658,6 +682,7 @@ async fn without_context_keys_the_claim_is_found_through_the_pv_claim_ref() {
     let r = rig(&volumes(2)).await;
     r.controller
         .publish(Publish::new("pvc-2", "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.controller
         .unpublish(&"pvc-2".into(), &"node-a".into())
@@ -887,10 +912,12 @@ async fn restart_reads_the_access_mode_of_a_single_attachment_from_the_pv() {
     assert_eq!(modes, [AccessMode::Rwx, AccessMode::Rwo]);
     r.controller
         .publish(Publish::new("pvc-1", "node-b", AccessMode::Rwx))
+        .await
         .expect("RWX: a migration starts");
     let refused = r
         .controller
         .publish(Publish::new("pvc-2", "node-b", AccessMode::Rwx))
+        .await
         .expect_err("RWO: a conflict");
     assert_eq!(refused.code, Code::FailedPrecondition);
     let reasons: Vec<_> = r
@@ -925,6 +952,7 @@ async fn metrics_after_a_restart_count_the_rebuilt_migrations_and_never_go_negat
         for node in nodes {
             before
                 .publish(Publish::new(volume, node, AccessMode::Rwx))
+                .await
                 .expect("publish");
         }
     }
@@ -993,6 +1021,7 @@ async fn node_watcher_learns_the_nodes_and_reconciles_a_node_deleted_through_the
     let r = cluster.with_controller(controller);
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     let nodes: Api<Node> = Api::all(r.cluster.client());
@@ -1100,6 +1129,7 @@ async fn empty_volume_or_node_is_an_invalid_argument_and_posts_nothing() {
     let refused = r
         .controller
         .publish(Publish::new("", "node-a", AccessMode::Rwo))
+        .await
         .expect_err("no volume");
     assert_eq!(
         refused,
@@ -1108,6 +1138,7 @@ async fn empty_volume_or_node_is_an_invalid_argument_and_posts_nothing() {
     let refused = r
         .controller
         .publish(Publish::new("pvc-1", "", AccessMode::Rwo))
+        .await
         .expect_err("no node");
     assert_eq!(
         refused,

@@ -249,8 +249,8 @@ impl Process {
 
     fn start(client: kube::Client, clock: &SharedClock, seed: u64) -> Self {
         let (poster_config, controller_config, events, migrations) = Self::config(clock, seed);
-        let poster = EventPoster::new(client, poster_config);
-        let controller = Controller::new(poster.clone(), controller_config);
+        let poster = EventPoster::new(client.clone(), poster_config);
+        let controller = Controller::new(poster.clone(), controller_config.client(client));
         Self {
             poster,
             controller,
@@ -633,7 +633,7 @@ impl World {
                 took,
                 expect_error,
             } => {
-                let result = self.attach(run, volume, node, *took);
+                let result = self.attach(run, volume, node, *took).await;
                 check_call(run, step, result, expect_error.as_deref())
             }
             Action::Detach {
@@ -760,7 +760,7 @@ impl World {
         }
     }
 
-    fn attach(
+    async fn attach(
         &self,
         run: &Run<'_>,
         volume: &VolumeId,
@@ -772,13 +772,16 @@ impl World {
             Some(v) => (mode_of(v.mode), v.context(v.claim_in_context)),
             None => (AccessMode::Rwo, BTreeMap::new()),
         };
-        run.process.controller.publish(Publish {
-            volume: volume.clone(),
-            node: node.clone(),
-            mode,
-            context,
-            took,
-        })
+        run.process
+            .controller
+            .publish(Publish {
+                volume: volume.clone(),
+                node: node.clone(),
+                mode,
+                context,
+                took,
+            })
+            .await
     }
 
     fn admin_outcome(

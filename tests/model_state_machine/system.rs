@@ -177,10 +177,18 @@ impl System {
     }
 
     /// Calls `call` again after it succeeded: invariant 4 (nothing changes, nothing posted).
-    fn assert_idempotent(&self, what: &str, call: impl Fn() -> Result<(), String>) {
+    async fn assert_idempotent<F: std::future::Future<Output = Result<(), String>>>(
+        &self,
+        what: &str,
+        call: impl Fn() -> F,
+    ) {
         let volumes = self.controller.volumes();
         let posted = self.posted_total();
-        assert_eq!(call(), Ok(()), "invariant 4: repeating {what} must succeed");
+        assert_eq!(
+            call().await,
+            Ok(()),
+            "invariant 4: repeating {what} must succeed"
+        );
         assert_eq!(
             self.controller.volumes(),
             volumes,
@@ -364,7 +372,7 @@ impl StateMachineTest for LifecycleTest {
                         context: spec.context(),
                         took: *took,
                     };
-                    let result = sut.controller.publish(request.clone());
+                    let result = sut.controller.publish(request.clone()).await;
                     let got = result.clone().map_err(|e| (e.code, e.message.clone()));
                     assert_eq!(
                         Some(&got),
@@ -372,11 +380,13 @@ impl StateMachineTest for LifecycleTest {
                         "publish result of {step:?}"
                     );
                     if result.is_ok() {
-                        sut.assert_idempotent("publish", || {
+                        sut.assert_idempotent("publish", || async {
                             sut.controller
                                 .publish(request.clone())
+                                .await
                                 .map_err(|e| e.to_string())
-                        });
+                        })
+                        .await;
                     }
                 }
                 Step::Unpublish { volume, node } => {
@@ -389,9 +399,10 @@ impl StateMachineTest for LifecycleTest {
                         "unpublish result of {step:?}"
                     );
                     if result.is_ok() {
-                        sut.assert_idempotent("unpublish", || {
+                        sut.assert_idempotent("unpublish", || async {
                             sut.controller.unpublish(&v, &n).map_err(|e| e.to_string())
-                        });
+                        })
+                        .await;
                     }
                 }
                 Step::Advance(by) => sut.clock.advance(*by).await,
