@@ -221,6 +221,7 @@ impl<S: Storage> ControllerRpc for ControllerService<S> {
                 context,
                 took: took(shared, &metadata, started),
             })
+            .await
             .map_err(status)?;
         let publish_context = shared
             .storage

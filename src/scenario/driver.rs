@@ -165,7 +165,7 @@ impl InProcess {
         let (poster_config, controller_config, events, migrations) =
             Self::config(&shared_clock, seed);
         let poster = EventPoster::new(client.clone(), poster_config);
-        let controller = Controller::new(poster.clone(), controller_config);
+        let controller = Controller::new(poster.clone(), controller_config.client(client.clone()));
         Self {
             client,
             clock,
@@ -234,6 +234,7 @@ impl Driver for InProcess {
             context: request.context,
             took: request.took,
         })
+        .await
     }
 
     async fn unpublish(&mut self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
