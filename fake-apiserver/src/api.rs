@@ -27,6 +27,8 @@
 
 mod controllers;
 mod discovery;
+/// The Kubernetes version the fake answers `/version` with.
+pub use discovery::GIT_VERSION;
 mod events;
 mod filter;
 mod managed;

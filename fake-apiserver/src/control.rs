@@ -48,6 +48,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 
 use crate::api::{ApiServer, ResponseBody};
 use crate::clock::SharedClock;
+
+pub mod endpoint;
 use crate::request_info::query_pairs;
 pub use crate::request_info::{RequestInfo, UnknownVerb, Verb};
 
@@ -378,9 +380,12 @@ impl Faults {
         inner.rules.len() != before
     }
 
-    /// Removes every rule.
-    pub fn clear(&self) {
-        lock(&self.inner).rules.clear();
+    /// Removes every rule; returns how many there were.
+    pub fn clear(&self) -> usize {
+        let mut inner = lock(&self.inner);
+        let cleared = inner.rules.len();
+        inner.rules.clear();
+        cleared
     }
 
     /// Applies the rules to a request: the summed latency and the ending action, if any.
@@ -879,6 +884,10 @@ impl Control {
         headers: &http::HeaderMap,
         status: u16,
     ) {
+        if endpoint::is_control_path(uri.path()) {
+            // The control path is not part of the Kubernetes requests the log shows.
+            return;
+        }
         let info = RequestInfo::parse(method, uri.path(), uri.query());
         let seq = self.log.arrive(method, uri, headers, Bytes::new(), info);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);

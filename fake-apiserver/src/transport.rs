@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::api::{ApiServer, ResponseBody};
+use crate::control::endpoint::{ControlEndpoint, ControlEndpointLayer};
 use crate::control::{ApiService, BoxFuture, Control, ControlService};
 
 pub use crate::control::BoxError;
@@ -225,6 +226,7 @@ pub async fn serve_http<C: Servable>(
         })?;
     let (shutdown, stop) = oneshot::channel();
     // The HTTP stack, as a real server's filters: authentication, then the body limit, then
+    // the control path (`/fake-apiserver/v1/`, answered here, never faulted nor logged), then
     // the control layer and the API server.
     let stack = tower::ServiceBuilder::new()
         .layer(TokenAuthLayer::new(
@@ -235,6 +237,7 @@ pub async fn serve_http<C: Servable>(
             options.max_body,
             cluster.control().clone(),
         ))
+        .layer(ControlEndpointLayer::new(cluster.control().clone()))
         .service(cluster.service());
     let task = tokio::spawn(accept_loop(listener, stack, async move {
         let _ = stop.await;
@@ -256,7 +259,7 @@ pub trait Servable {
 }
 
 /// The HTTP service stack serving one connection's requests.
-type Stack = TokenAuth<BodyLimit<ControlService<ApiService>>>;
+type Stack = TokenAuth<BodyLimit<ControlEndpoint<ControlService<ApiService>>>>;
 
 async fn accept_loop(listener: TcpListener, stack: Stack, stop: impl Future<Output = ()>) {
     let mut connections = JoinSet::new();
