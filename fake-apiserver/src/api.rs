@@ -164,6 +164,11 @@ impl ApiServer {
         }
     }
 
+    /// How many watch streams are open (each holds one subscription to the store's changes).
+    pub fn open_watches(&self) -> usize {
+        self.store.subscribers()
+    }
+
     /// The latest resourceVersion handed out.
     pub fn resource_version(&self) -> u64 {
         self.store.lock().rv
@@ -354,6 +359,10 @@ impl ApiServer {
             }
             return Err(ApiError::page_not_found());
         };
+        // Integer options the server's parameter conversion refuses (`?limit=ten`).
+        if let Some(message) = req.query.integer_error(info.verb, !req.body.is_empty()) {
+            return Err(ApiError::bad_request(message));
+        }
         verbs::dispatch(self, target, req).await
     }
 }

@@ -238,7 +238,7 @@ fn kubectl_gets_explains_and_applies_csinodes() {
     let seed = dir.join("seed.yaml");
     std::fs::write(&seed, SEED).expect("write seed");
     let seed = seed.to_string_lossy().into_owned();
-    let fake = FakeProcess::start(&["--load", &seed]);
+    let fake = FakeProcess::without_auth(&["--load", &seed]);
 
     let text = fake.kubectl_ok(&["get", "csinodes"]);
     let lines: Vec<Vec<String>> = text.lines().map(cells).collect();
