@@ -48,5 +48,21 @@ pub use driver::{CsiConfig, CsiDriver};
 pub use identity::IdentityService;
 pub use node::NodeService;
 pub use serve::{ServeConfig, ServeError, client, serve};
-pub use socket::{SocketError, connect_unix, endpoint_path, serve_unix};
+pub use socket::{SocketError, bind, connect_unix, endpoint_path, serve_unix};
+
+/// The model's code for a gRPC status code, when the model has one (a black-box driver may
+/// answer codes the model never returns).
+///
+/// ```
+/// use csi_events::csi::model_code;
+/// use csi_events::model::Code;
+/// assert_eq!(model_code(tonic::Code::FailedPrecondition), Some(Code::FailedPrecondition));
+/// assert_eq!(model_code(tonic::Code::ResourceExhausted), None);
+/// ```
+pub fn model_code(code: tonic::Code) -> Option<crate::model::Code> {
+    use crate::model::Code;
+    Code::ALL
+        .into_iter()
+        .find(|ours| tonic::Code::from(*ours) == code)
+}
 pub use storage::{AnyVolume, PersistentVolumes, Storage};

@@ -70,8 +70,8 @@ pub async fn serve_unix(
     result.map_err(SocketError::Serve)
 }
 
-/// Binds `path`, replacing a stale socket file.
-pub(crate) async fn bind(path: &Path) -> Result<UnixListener, SocketError> {
+/// Binds `path`, replacing a stale socket file (a live one is [`SocketError::InUse`]).
+pub async fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     let io = |source| SocketError::Io {
         path: path.to_owned(),
         source,

@@ -11,7 +11,7 @@
 //!   seeds), [`driver`] (the seam to the CSI driver: publish, unpublish, nodes, restart, ...),
 //!   [`steps`] (one step), [`attacher`] (the VolumeAttachments), [`feed`] (the Events
 //!   written), [`expect`] (expectations), [`readings`] (metrics), [`seeded`] (the seeded
-//!   generator);
+//!   generator), [`wire`] (the same model reached through the CSI gRPC services);
 //! - [`transcript`]: what a run recorded, as the snapshot and JSON show it;
 //! - [`snapshot`]: insta `.snap` files: compare, write pending `.snap.new`, accept;
 //! - [`report`]: human, JSON and JUnit output of a run.
@@ -34,6 +34,7 @@ pub mod runner;
 pub mod seeded;
 pub(crate) mod steps;
 pub mod transcript;
+pub mod wire;
 pub(crate) mod world;
 
 pub use runner::{RunError, RunResult, Target};

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use super::attacher::Attacher;
 use super::driver::{Driver, InProcess};
+use super::wire::ThroughCsi;
 use super::feed::EventFeed;
 use super::plan::Scenario;
 use super::steps::Run;
@@ -49,6 +50,10 @@ pub enum Target {
     /// A fresh in-process fake cluster per scenario.
     #[default]
     Embedded,
+    /// As [`Target::Embedded`], but every attach and detach reaches the model through the CSI
+    /// Controller service over a real gRPC channel on a unix socket (docs/csi.md): the
+    /// transcripts must be the same.
+    EmbeddedWire,
     /// The API server of a kubeconfig file.
     External {
         /// The kubeconfig file.
@@ -125,7 +130,8 @@ pub fn run(scenario: &Scenario, target: &Target) -> Result<RunResult, RunError> 
         .map_err(|e| RunError::Setup(format!("cannot start a tokio runtime: {e}")))?;
     let mut result = runtime.block_on(async {
         match target {
-            Target::Embedded => run_embedded(scenario).await,
+            Target::Embedded => run_embedded(scenario, false).await,
+            Target::EmbeddedWire => run_embedded(scenario, true).await,
             Target::External { kubeconfig, keep } => {
                 run_external(scenario, kubeconfig, *keep).await
             }
@@ -135,7 +141,7 @@ pub fn run(scenario: &Scenario, target: &Target) -> Result<RunResult, RunError> 
     Ok(result)
 }
 
-async fn run_embedded(scenario: &Scenario) -> Result<RunResult, RunError> {
+async fn run_embedded(scenario: &Scenario, wire: bool) -> Result<RunResult, RunError> {
     let epoch: jiff::Timestamp = EPOCH
         .parse()
         .map_err(|e| RunError::Setup(format!("bad epoch: {e}")))?;
@@ -151,7 +157,14 @@ async fn run_embedded(scenario: &Scenario) -> Result<RunResult, RunError> {
     };
     world.seed(scenario).await?;
     let driver = InProcess::start(driver_client, world.clock.clone(), scenario.seed, true);
-    play(&world, scenario, driver, events).await
+    if wire {
+        let driver = ThroughCsi::start(driver)
+            .await
+            .map_err(|e| RunError::Setup(format!("cannot serve the CSI services: {e}")))?;
+        play(&world, scenario, driver, events).await
+    } else {
+        play(&world, scenario, driver, events).await
+    }
 }
 
 async fn run_external(
