@@ -41,6 +41,20 @@ enum Command {
         /// Run against this kubeconfig's API server instead of the embedded fake cluster.
         #[arg(long, value_name = "PATH")]
         kubeconfig: Option<PathBuf>,
+        /// Black-box: drive the CSI driver serving this socket (unix:///PATH; with
+        /// --kubeconfig, the API server that driver uses).
+        #[arg(long, value_name = "unix:///PATH", conflicts_with = "driver_cmd")]
+        csi_endpoint: Option<String>,
+        /// Black-box: start this driver command per scenario against a fresh fake API server;
+        /// `{endpoint}` and `{kubeconfig}` are filled in.
+        #[arg(long, value_name = "CMD")]
+        driver_cmd: Option<String>,
+        /// Black-box: the driver's name (VolumeAttachment spec.attacher).
+        #[arg(long, value_name = "NAME", default_value = "rds.csi.srvlab.io")]
+        driver_name: String,
+        /// Run every attach and detach through the model's CSI service over gRPC (embedded).
+        #[arg(long, conflicts_with_all = ["kubeconfig", "csi_endpoint", "driver_cmd"])]
+        through_csi: bool,
         /// With --kubeconfig: keep the objects a scenario created.
         #[arg(long, requires = "kubeconfig")]
         keep: bool,
@@ -110,18 +124,42 @@ fn main() -> ExitCode {
             filter,
             jobs,
             kubeconfig,
+            csi_endpoint,
+            driver_cmd,
+            driver_name,
+            through_csi,
             keep,
             accept,
             snapshots,
         } => {
+            use csi_events::scenario::BlackBoxTarget;
+            use csi_events::scenario::blackbox::Launch;
+            let launch = match (csi_endpoint, driver_cmd) {
+                (Some(endpoint), _) => match csi_events::csi::endpoint_path(&endpoint) {
+                    Ok(path) => Some(Launch::Endpoint(path)),
+                    Err(error) => {
+                        let _ = writeln!(std::io::stderr(), "error: --csi-endpoint: {error}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, Some(command)) => Some(Launch::Command(command)),
+                (None, None) => None,
+            };
             let defaults = SuiteConfig::default();
             let config = SuiteConfig {
                 paths: default_paths(paths),
                 filter,
                 jobs: jobs.unwrap_or(defaults.jobs).max(1),
-                target: match kubeconfig {
-                    Some(kubeconfig) => Target::External { kubeconfig, keep },
-                    None => Target::Embedded,
+                target: match (launch, kubeconfig) {
+                    (Some(launch), kubeconfig) => Target::BlackBox(BlackBoxTarget {
+                        launch,
+                        kubeconfig,
+                        driver_name,
+                        keep,
+                    }),
+                    (None, Some(kubeconfig)) => Target::External { kubeconfig, keep },
+                    (None, None) if through_csi => Target::EmbeddedWire,
+                    (None, None) => Target::Embedded,
                 },
                 snapshots,
                 accept,

@@ -108,6 +108,19 @@ pub trait Driver {
     /// (it rebuilds its state from the cluster).
     fn restart(&mut self, down: Duration) -> impl Future<Output = Restarted>;
 
+    /// Whether the driver runs on real time in another process (its durations are then
+    /// compared within 1 s, VolumeAttached's not at all).
+    fn real_time(&self) -> bool {
+        false
+    }
+
+    /// Moves the runner's clock by `by` (an `advance` step): the virtual clock jumps; a driver
+    /// in another process runs on real time, so the runner waits first.
+    fn advance(&mut self, clock: &VirtualClock, by: Duration) -> impl Future<Output = ()> {
+        let _ = &self;
+        clock.advance(by)
+    }
+
     /// Lets every piece of work that is due now finish (event lookups, writes, retries whose
     /// backoff has passed), up to where it waits on the clock.
     fn quiesce(&mut self) -> impl Future<Output = ()>;
@@ -242,14 +255,16 @@ impl InProcess {
 
 impl Driver for InProcess {
     async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
-        self.process.controller.publish(Publish {
-            volume: request.volume,
-            node: request.node,
-            mode: request.mode,
-            context: request.context,
-            took: request.took,
-        })
-        .await
+        self.process
+            .controller
+            .publish(Publish {
+                volume: request.volume,
+                node: request.node,
+                mode: request.mode,
+                context: request.context,
+                took: request.took,
+            })
+            .await
     }
 
     async fn unpublish(&mut self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {

@@ -11,9 +11,11 @@
 //!   seeds), [`driver`] (the seam to the CSI driver: publish, unpublish, nodes, restart, ...),
 //!   [`steps`] (one step), [`attacher`] (the VolumeAttachments), [`feed`] (the Events
 //!   written), [`expect`] (expectations), [`readings`] (metrics), [`seeded`] (the seeded
-//!   generator), [`wire`] (the same model reached through the CSI gRPC services);
+//!   generator), [`wire`] (the same model reached through the CSI gRPC services),
+//!   [`blackbox`] (a driver in another process, driven as Kubernetes drives it);
 //! - [`transcript`]: what a run recorded, as the snapshot and JSON show it;
 //! - [`snapshot`]: insta `.snap` files: compare, write pending `.snap.new`, accept;
+//!   [`conformance`]: a black-box transcript held to a snapshot, real-time durations allowed;
 //! - [`report`]: human, JSON and JUnit output of a run.
 
 pub mod diagnostics;
@@ -25,6 +27,8 @@ pub mod schema;
 pub use diagnostics::{FileProblems, Problem};
 pub use plan::Scenario;
 pub(crate) mod attacher;
+pub mod blackbox;
+pub mod conformance;
 pub mod driver;
 pub(crate) mod expect;
 pub(crate) mod feed;
@@ -37,7 +41,7 @@ pub mod transcript;
 pub mod wire;
 pub(crate) mod world;
 
-pub use runner::{RunError, RunResult, Target};
+pub use runner::{BlackBoxTarget, RunError, RunResult, Target};
 pub use transcript::Transcript;
 pub mod report;
 pub mod snapshot;

@@ -22,12 +22,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::attacher::Attacher;
+use super::blackbox::{self, BlackBox, Launch};
 use super::driver::{Driver, InProcess};
-use super::wire::ThroughCsi;
 use super::feed::EventFeed;
 use super::plan::Scenario;
 use super::steps::Run;
 use super::transcript::Transcript;
+use super::wire::ThroughCsi;
 use super::world::World;
 use crate::clock::VirtualClock;
 use fake_apiserver::FakeCluster;
@@ -54,6 +55,10 @@ pub enum Target {
     /// Controller service over a real gRPC channel on a unix socket (docs/csi.md): the
     /// transcripts must be the same.
     EmbeddedWire,
+    /// Black-box: a CSI driver in another process, driven over its unix socket as
+    /// kube-controller-manager and the external-attacher drive it (docs/csi.md §Black-box
+    /// mode). Time is real.
+    BlackBox(BlackBoxTarget),
     /// The API server of a kubeconfig file.
     External {
         /// The kubeconfig file.
@@ -61,6 +66,20 @@ pub enum Target {
         /// Keep the objects the scenario created.
         keep: bool,
     },
+}
+
+/// Where a black-box driver is and which API server it uses.
+#[derive(Debug, Clone)]
+pub struct BlackBoxTarget {
+    /// A running driver's socket (with `kubeconfig`), or a command started per scenario
+    /// against a fresh fake-apiserver the runner serves over HTTP.
+    pub launch: Launch,
+    /// The API server the running driver uses (required with [`Launch::Endpoint`]).
+    pub kubeconfig: Option<PathBuf>,
+    /// The driver's name (VolumeAttachment `spec.attacher`, CSINode driver).
+    pub driver_name: String,
+    /// With `kubeconfig`: keep the objects a scenario created.
+    pub keep: bool,
 }
 
 /// What one run produced.
@@ -93,6 +112,20 @@ pub enum RunError {
         /// The step.
         step: String,
     },
+    /// A step black-box mode cannot play.
+    #[error(
+        "{file}:{line}: `{step}` cannot run in black-box mode: {why} (leave this scenario out with --filter)"
+    )]
+    Refused {
+        /// File.
+        file: String,
+        /// Line of the step.
+        line: u32,
+        /// The step.
+        step: String,
+        /// Why.
+        why: String,
+    },
     /// The runtime or the cluster could not be set up.
     #[error("{0}")]
     Setup(String),
@@ -100,6 +133,24 @@ pub enum RunError {
 
 /// Refuses up front what cannot run on `target`.
 pub fn check_target(scenario: &Scenario, target: &Target) -> Result<(), RunError> {
+    if let Target::BlackBox(blackbox) = target {
+        for step in &scenario.steps {
+            if let Some(why) = blackbox::refusal_of(&step.action, &blackbox.launch) {
+                return Err(RunError::Refused {
+                    file: scenario.file.clone(),
+                    line: step.line,
+                    step: step.text.clone(),
+                    why: why.to_owned(),
+                });
+            }
+        }
+        if matches!(blackbox.launch, Launch::Endpoint(_)) && blackbox.kubeconfig.is_none() {
+            return Err(RunError::Setup(
+                "--csi-endpoint needs --kubeconfig: the API server the driver uses".to_owned(),
+            ));
+        }
+        return Ok(());
+    }
     if let Target::External { .. } = target
         && let Some(step) = scenario.needs_embedded_server()
     {
@@ -132,6 +183,7 @@ pub fn run(scenario: &Scenario, target: &Target) -> Result<RunResult, RunError> 
         match target {
             Target::Embedded => run_embedded(scenario, false).await,
             Target::EmbeddedWire => run_embedded(scenario, true).await,
+            Target::BlackBox(blackbox) => run_blackbox(scenario, blackbox).await,
             Target::External { kubeconfig, keep } => {
                 run_external(scenario, kubeconfig, *keep).await
             }
@@ -165,6 +217,108 @@ async fn run_embedded(scenario: &Scenario, wire: bool) -> Result<RunResult, RunE
     } else {
         play(&world, scenario, driver, events).await
     }
+}
+
+/// A fresh directory for one black-box run's socket and kubeconfig.
+fn run_dir() -> Result<PathBuf, RunError> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("csi-events-blackbox-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| RunError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// A random bearer token for the fake the runner serves.
+fn random_token() -> Result<String, RunError> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| RunError::Setup(format!("cannot read /dev/urandom for a token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+async fn run_blackbox(scenario: &Scenario, target: &BlackBoxTarget) -> Result<RunResult, RunError> {
+    let dir = run_dir()?;
+    // With a driver command, the runner serves a fresh fake-apiserver over HTTP for it.
+    let mut server = None;
+    let kubeconfig = match (&target.launch, &target.kubeconfig) {
+        (Launch::Endpoint(_), Some(kubeconfig)) | (Launch::Command(_), Some(kubeconfig)) => {
+            kubeconfig.clone()
+        }
+        (Launch::Command(_), None) => {
+            let cluster = FakeCluster::seeded(
+                std::sync::Arc::new(fake_apiserver::SystemClock),
+                scenario.seed,
+            );
+            let token = random_token()?;
+            let options = fake_apiserver::transport::HttpOptions {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                token: Some(token.clone()),
+                ..Default::default()
+            };
+            let http = cluster
+                .serve_http(options)
+                .await
+                .map_err(|e| RunError::Setup(format!("cannot serve the fake API server: {e}")))?;
+            let path = dir.join("kubeconfig");
+            fake_apiserver::transport::write_kubeconfig(&path, &http.url(), Some(&token))
+                .map_err(|e| RunError::Setup(format!("cannot write {}: {e}", path.display())))?;
+            server = Some((cluster, http));
+            path
+        }
+        (Launch::Endpoint(_), None) => {
+            return Err(RunError::Setup(
+                "--csi-endpoint needs --kubeconfig".to_owned(),
+            ));
+        }
+    };
+    let client = external_client(&kubeconfig).await?;
+    let start = jiff::Timestamp::now();
+    let clock = VirtualClock::new(start);
+    // The runner's own fake: its watch stamps each Event as it lands (the clock follows real
+    // time through an advance). A driver's own API server: listed after each step.
+    let events = match &server {
+        Some((cluster, _)) => EventFeed::watch(cluster, clock.clone(), start).await?,
+        None => {
+            EventFeed::listing(client.clone(), scenario.namespaces(), clock.clone(), start).await?
+        }
+    };
+    let world = World {
+        admin: client.clone(),
+        cluster: None,
+        clock,
+        start,
+    };
+    let result = match world.seed(scenario).await {
+        Ok(()) => {
+            let driver = BlackBox::start(
+                client,
+                scenario.namespaces(),
+                target.driver_name.clone(),
+                target.launch.clone(),
+                kubeconfig.clone(),
+                &dir,
+                start,
+            )
+            .await
+            .map_err(|e| RunError::Setup(format!("the driver did not come up: {}", e.message)));
+            match driver {
+                Ok(driver) => play(&world, scenario, driver, events).await,
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    if server.is_none() && !target.keep {
+        world.clean(scenario).await;
+    }
+    if let Some((_cluster, http)) = server {
+        http.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 async fn run_external(

@@ -56,7 +56,7 @@ impl<D: Driver> Run<'_, D> {
                 check_call(&mut self.failures, step, result, expect_error.as_deref())
             }
             Action::Advance(duration) => {
-                world.clock.advance(*duration).await;
+                self.driver.advance(&world.clock, *duration).await;
                 Outcome::ok()
             }
             Action::AddNode(node) => {
@@ -107,18 +107,24 @@ impl<D: Driver> Run<'_, D> {
             Action::Fault(rule) => {
                 if let Some(cluster) = &world.cluster {
                     cluster.faults().add(rule.to_fault());
+                    Outcome::ok()
+                } else {
+                    let result = world.fault_over_http(Some(rule)).await;
+                    self.admin_outcome(step, result)
                 }
-                Outcome::ok()
             }
             Action::ClearFaults => {
                 if let Some(cluster) = &world.cluster {
                     cluster.faults().clear();
+                    Outcome::ok()
+                } else {
+                    let result = world.fault_over_http(None).await;
+                    self.admin_outcome(step, result)
                 }
-                Outcome::ok()
             }
             Action::ExpectEvents(expected) => {
                 let written = std::mem::take(&mut self.unchecked);
-                if let Some(why) = events_mismatch(expected, &written) {
+                if let Some(why) = events_mismatch(expected, &written, self.driver.real_time()) {
                     self.failures.push(format!("line {}: {why}", step.line));
                 }
                 Outcome::ok()

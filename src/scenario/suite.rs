@@ -89,6 +89,7 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
     }
     let results = runner::run_many(&scenarios, &config.target, config.jobs);
     let embedded = matches!(config.target, Target::Embedded | Target::EmbeddedWire);
+    let blackbox = matches!(config.target, Target::BlackBox(_));
     Ok(scenarios
         .iter()
         .zip(results)
@@ -109,6 +110,8 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
                     verdict.failures.extend(run.failures.iter().cloned());
                     if embedded {
                         hold_to_snapshot(config, &run.transcript.to_yaml(), &mut verdict);
+                    } else if blackbox {
+                        hold_to_reviewed(config, &run.transcript.to_yaml(), &mut verdict);
                     }
                     verdict.run = Some(run);
                 }
@@ -116,6 +119,30 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
             verdict
         })
         .collect())
+}
+
+/// Black-box: the transcript must conform to the reviewed snapshot (docs/csi.md: real-time
+/// durations within 1 s); nothing is written or accepted.
+fn hold_to_reviewed(config: &SuiteConfig, yaml: &str, verdict: &mut Verdict) {
+    let path = snapshot::path(&config.snapshots, &verdict.name);
+    let reviewed = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| snapshot::contents(&text.replace("\r\n", "\n")).map(str::to_owned));
+    match reviewed {
+        None => verdict.failures.push(format!(
+            "no reviewed snapshot {}: black-box mode holds a driver to reviewed snapshots only (review the embedded run's first)",
+            path.display()
+        )),
+        Some(reviewed) => {
+            if let Err(why) = super::conformance::conforms(&reviewed, yaml) {
+                verdict.failures.push(format!(
+                    "the driver's transcript does not conform to {}: {why}",
+                    path.display()
+                ));
+                verdict.snapshot_diff = Some((reviewed, yaml.trim_end().to_owned()));
+            }
+        }
+    }
 }
 
 fn hold_to_snapshot(config: &SuiteConfig, yaml: &str, verdict: &mut Verdict) {

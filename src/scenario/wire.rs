@@ -21,9 +21,7 @@ use crate::csi::proto::volume_capability::access_mode::Mode;
 use crate::csi::proto::{
     ControllerPublishVolumeRequest, ControllerUnpublishVolumeRequest, VolumeCapability,
 };
-use crate::csi::{
-    CsiConfig, CsiDriver, PersistentVolumes, TOOK_METADATA, connect_unix,
-};
+use crate::csi::{CsiConfig, CsiDriver, PersistentVolumes, TOOK_METADATA, connect_unix};
 use crate::ids::{NodeName, VolumeId};
 use crate::model::{AccessMode, Code, RpcError};
 
@@ -138,10 +136,8 @@ impl Driver for ThroughCsi {
         };
         let mut call = tonic::Request::new(message);
         let nanos = u64::try_from(request.took.as_nanos()).unwrap_or(u64::MAX);
-        call.metadata_mut().insert(
-            TOOK_METADATA,
-            tonic::metadata::MetadataValue::from(nanos),
-        );
+        call.metadata_mut()
+            .insert(TOOK_METADATA, tonic::metadata::MetadataValue::from(nanos));
         self.client()?
             .controller_publish_volume(call)
             .await
@@ -207,4 +203,3 @@ impl Driver for ThroughCsi {
         self.inner.metrics().await
     }
 }
-

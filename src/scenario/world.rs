@@ -35,6 +35,53 @@ pub(crate) struct World {
 }
 
 impl World {
+    /// Adds `rule` (or, with `None`, clears every rule) through the fake-apiserver's control
+    /// path over HTTP.
+    pub(crate) async fn fault_over_http(
+        &self,
+        rule: Option<&super::plan::FaultRule>,
+    ) -> Result<(), kube::Error> {
+        let request = match rule {
+            Some(rule) => {
+                let mut body = serde_json::json!({
+                    "verb": rule.verb.as_str(),
+                    "resource": rule.resource,
+                    "loseResponse": rule.lose_response,
+                });
+                let fields = [
+                    (
+                        "namespace",
+                        rule.namespace.clone().map(serde_json::Value::from),
+                    ),
+                    ("name", rule.name.clone().map(serde_json::Value::from)),
+                    ("status", rule.status.map(serde_json::Value::from)),
+                    ("reason", rule.reason.clone().map(serde_json::Value::from)),
+                    ("retryAfter", rule.retry_after.map(serde_json::Value::from)),
+                    (
+                        "latency",
+                        rule.latency.map(|d| {
+                            serde_json::Value::from(
+                                crate::duration::GoDuration::from_std(d).to_string(),
+                            )
+                        }),
+                    ),
+                    ("times", rule.times.map(serde_json::Value::from)),
+                ];
+                for (key, value) in fields {
+                    if let Some(value) = value {
+                        body[key] = value;
+                    }
+                }
+                http::Request::post("/fake-apiserver/v1/faults")
+                    .header("content-type", "application/json")
+                    .body(body.to_string().into_bytes())
+            }
+            None => http::Request::delete("/fake-apiserver/v1/faults").body(Vec::new()),
+        }
+        .map_err(kube::Error::HttpError)?;
+        self.admin.request_text(request).await.map(|_| ())
+    }
+
     /// Creates the namespaces, nodes, claims and PVs of `scenario.cluster`.
     pub(crate) async fn seed(&self, scenario: &Scenario) -> Result<(), RunError> {
         let setup = |what: String| move |e: kube::Error| RunError::Setup(format!("{what}: {e}"));
@@ -106,6 +153,9 @@ impl World {
                         ..CSIPersistentVolumeSource::default()
                     }),
                     persistent_volume_reclaim_policy: Some("Delete".to_owned()),
+                    // Raw block, as KubeVirt's migratable volumes are: the external-attacher
+                    // then asks for a block capability.
+                    volume_mode: Some("Block".to_owned()),
                     ..PersistentVolumeSpec::default()
                 }),
                 status: None,
