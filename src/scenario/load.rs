@@ -142,7 +142,15 @@ fn name_position(text: &str) -> Position {
 
 /// Parses and checks one file's text; `path` names it in diagnostics and in the scenario.
 pub fn load_text(path: &str, text: &str) -> Result<Scenario, FileProblems> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    // Generated scenarios (10 000 volumes, 50 000 nodes) are far past the parser's default
+    // node budget; the limits stay, raised to what a scenario of that size needs.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_nodes: 20_000_000,
+            max_events: 50_000_000,
+        },
+    };
     let file: ScenarioFile = match serde_saphyr::from_str_with_options(text, options) {
         Ok(file) => file,
         Err(error) => {
