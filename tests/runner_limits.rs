@@ -108,3 +108,27 @@ fn a_failed_expectation_is_the_step_outcome() {
             .contains("outcome:\n    failed:")
     );
 }
+
+/// `migrationTimeoutSeconds` past 64 bits is an integer above the maximum: 1 h (lifecycle.md),
+/// written as a number or as quoted digits alike; empty is the default.
+#[test]
+fn a_timeout_past_64_bits_is_clamped_to_the_maximum_either_way() {
+    for (value, timeout) in [
+        ("99999999999999999999", "1h0m0s"),
+        ("\"99999999999999999999\"", "1h0m0s"),
+        ("1e30", "1h0m0s"),
+        ("1.5", "5m0s"),
+        ("\"\"", "5m0s"),
+        ("", "5m0s"),
+    ] {
+        let text = format!(
+            "name: t\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/d]\n  volumes:\n    - id: pvc-1\n      claim: vms/d\n      accessMode: RWX\n      migrationTimeoutSeconds: {value}\nsteps:\n  - attach: {{volume: pvc-1, node: node-a}}\n  - attach: {{volume: pvc-1, node: node-b}}\n"
+        );
+        let events = play(&text);
+        assert!(
+            events[1].1.message.contains(&format!("timeout: {timeout}")),
+            "{value}: {}",
+            events[1].1.message
+        );
+    }
+}
