@@ -163,6 +163,7 @@ fn main() -> ExitCode {
                 },
                 snapshots,
                 accept,
+                ci: defaults.ci,
             };
             match suite::run(&config) {
                 Ok(verdicts) => {

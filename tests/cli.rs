@@ -344,3 +344,52 @@ fn output_is_byte_identical_whatever_the_jobs() {
         );
     }
 }
+
+#[test]
+fn a_filter_matching_nothing_is_exit_2() {
+    let out = csi_events(&["run", "--filter", "no-such-scenario-anywhere"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--filter `no-such-scenario-anywhere` matches no scenario"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_snapshots_path_that_is_not_a_directory_is_exit_2() {
+    let out = csi_events(&[
+        "run",
+        "scenarios/smoke-rwx-migration-completes.yaml",
+        "--snapshots",
+        "README.md",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--snapshots README.md is not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_missing_snapshot_fails_under_ci() {
+    let snapshots = Scratch::new("ci-missing");
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "scenarios/smoke-rwx-migration-completes.yaml",
+            "--snapshots",
+            snapshots.path().to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("CI", "true")
+        .output()
+        .expect("run csi-events");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("a missing snapshot fails under CI"),
+        "{}",
+        text(&out.stdout)
+    );
+}

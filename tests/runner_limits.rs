@@ -88,3 +88,47 @@ fn a_timeout_during_an_advance_is_stamped_when_it_fired() {
     assert_eq!(events[2].0, "advance 3m0s");
     assert_eq!(events[2].1.at, "2m0.000000001s");
 }
+
+/// A step whose expectation does not hold has outcome `failed`, never `ok` (scenarios.md §3).
+#[test]
+fn a_failed_expectation_is_the_step_outcome() {
+    let text = "name: f\ncluster:\n  nodes: [node-a]\n  claims: [vms/d]\n  volumes: [{id: pvc-1, claim: vms/d}]\nsteps:\n  - attach: {volume: pvc-1, node: node-a}\n  - expectEvents: [{reason: VolumeDetached}]\n  - expectMetric: {name: events_posted, value: 5}\n";
+    let scenario = load_text("f.yaml", text).unwrap();
+    let result = run(&scenario, &Target::Embedded).unwrap();
+    assert_eq!(result.failures.len(), 2);
+    let json = serde_json::to_value(&result.transcript).unwrap();
+    let failed = json["steps"][1]["outcome"]["failed"].as_str().unwrap();
+    assert!(failed.contains("differs in reason"), "{failed}");
+    let failed = json["steps"][2]["outcome"]["failed"].as_str().unwrap();
+    assert!(failed.contains("the value is 1"), "{failed}");
+    assert!(
+        result
+            .transcript
+            .to_yaml()
+            .contains("outcome:\n    failed:")
+    );
+}
+
+/// `migrationTimeoutSeconds` past 64 bits is an integer above the maximum: 1 h (lifecycle.md),
+/// written as a number or as quoted digits alike; empty is the default.
+#[test]
+fn a_timeout_past_64_bits_is_clamped_to_the_maximum_either_way() {
+    for (value, timeout) in [
+        ("99999999999999999999", "1h0m0s"),
+        ("\"99999999999999999999\"", "1h0m0s"),
+        ("1e30", "1h0m0s"),
+        ("1.5", "5m0s"),
+        ("\"\"", "5m0s"),
+        ("", "5m0s"),
+    ] {
+        let text = format!(
+            "name: t\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/d]\n  volumes:\n    - id: pvc-1\n      claim: vms/d\n      accessMode: RWX\n      migrationTimeoutSeconds: {value}\nsteps:\n  - attach: {{volume: pvc-1, node: node-a}}\n  - attach: {{volume: pvc-1, node: node-b}}\n"
+        );
+        let events = play(&text);
+        assert!(
+            events[1].1.message.contains(&format!("timeout: {timeout}")),
+            "{value}: {}",
+            events[1].1.message
+        );
+    }
+}

@@ -39,7 +39,28 @@ pub fn migration_timeout(context: &BTreeMap<String, String>) -> (Duration, Optio
         return (DEFAULT_TIMEOUT, None);
     }
     let secs = DEFAULT_TIMEOUT.as_secs();
-    match text.parse::<i64>() {
+    // An integer past 64 bits is still an integer (lifecycle.md's table): above the maximum
+    // when positive, not positive when negative.
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let parsed = text.parse::<i64>();
+    if parsed.is_err() && digits(text.strip_prefix('+').unwrap_or(text)) {
+        return (
+            MAX_TIMEOUT,
+            Some(format!(
+                "{TIMEOUT_KEY} {text} is above the maximum: using {} s",
+                MAX_TIMEOUT.as_secs()
+            )),
+        );
+    }
+    if parsed.is_err() && text.strip_prefix('-').is_some_and(digits) {
+        return (
+            DEFAULT_TIMEOUT,
+            Some(format!(
+                "{TIMEOUT_KEY} {text} is not positive: using the default {secs} s; set it to an integer between 30 and 3600"
+            )),
+        );
+    }
+    match parsed {
         Err(_) => (
             DEFAULT_TIMEOUT,
             Some(format!(
@@ -114,8 +135,10 @@ mod tests {
     #[test]
     fn huge_numbers_clamp_rather_than_fail() {
         assert_eq!(timeout_of(Some("99999999999999")).0, MAX_TIMEOUT);
+        // Past 64 bits it is still an integer above the maximum (lifecycle.md's table).
+        assert_eq!(timeout_of(Some("99999999999999999999999")).0, MAX_TIMEOUT);
         assert_eq!(
-            timeout_of(Some("99999999999999999999999")).0,
+            timeout_of(Some("-99999999999999999999999")).0,
             DEFAULT_TIMEOUT
         );
     }

@@ -102,16 +102,24 @@ pub struct Text(pub String);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Every number keeps its digits (an integer past 64 bits too), so a number and the
+        // same digits quoted mean the same thing.
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Either {
             Text(String),
             Int(i64),
+            Unsigned(u64),
+            Wide(i128),
+            WideUnsigned(u128),
             Float(f64),
         }
         Ok(Text(match Either::deserialize(deserializer)? {
             Either::Text(text) => text,
             Either::Int(n) => n.to_string(),
+            Either::Unsigned(n) => n.to_string(),
+            Either::Wide(n) => n.to_string(),
+            Either::WideUnsigned(n) => n.to_string(),
             Either::Float(f) => f.to_string(),
         }))
     }

@@ -7,7 +7,7 @@
 //! assert!(problems.problems[0].help.as_deref().unwrap().contains("did you mean `attach`"));
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -142,7 +142,15 @@ fn name_position(text: &str) -> Position {
 
 /// Parses and checks one file's text; `path` names it in diagnostics and in the scenario.
 pub fn load_text(path: &str, text: &str) -> Result<Scenario, FileProblems> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    // Generated scenarios (10 000 volumes, 50 000 nodes) are far past the parser's default
+    // node budget; the limits stay, raised to what a scenario of that size needs.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_nodes: 20_000_000,
+            max_events: 50_000_000,
+        },
+    };
     let file: ScenarioFile = match serde_saphyr::from_str_with_options(text, options) {
         Ok(file) => file,
         Err(error) => {
@@ -572,6 +580,81 @@ impl Checker {
         }
     }
 
+    /// An `expectMetric` must name a series the runner reads (or it would read 0 and pass):
+    /// the name with or without the `rds_csi_` prefix and a counter's `_total`, label names
+    /// and values among those of that metric.
+    fn known_metric(&mut self, name: &Located<String>, labels: &BTreeMap<String, String>) {
+        let readings = super::readings::Readings::of(
+            &crate::metrics::EventMetrics::default(),
+            &crate::model::MigrationMetrics::default(),
+        );
+        let prefix = format!("{}_", super::readings::PREFIX);
+        let short = |full: &str| -> String {
+            let base = full.strip_prefix(&prefix).unwrap_or(full);
+            base.strip_suffix("_total").unwrap_or(base).to_owned()
+        };
+        let base = name.value.strip_prefix(&prefix).unwrap_or(&name.value);
+        let series: Vec<&super::readings::Series> = readings
+            .series()
+            .iter()
+            .filter(|s| short(&s.name) == base || s.name.strip_prefix(&prefix) == Some(base))
+            .collect();
+        if series.is_empty() {
+            let names: BTreeSet<String> =
+                readings.series().iter().map(|s| short(&s.name)).collect();
+            self.problem(
+                Problem::new(name.at, format!("unknown metric `{}`", name.value))
+                    .label("the runner reads no such metric")
+                    .help(format!(
+                        "{}the metrics are: {}",
+                        did_you_mean(base, names.iter().map(String::as_str)),
+                        names.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+            );
+            return;
+        }
+        for (key, value) in labels {
+            let values: BTreeSet<&str> = series
+                .iter()
+                .flat_map(|s| s.labels.iter())
+                .filter(|(k, _)| *k == key.as_str())
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if values.is_empty() {
+                let keys: BTreeSet<&str> = series
+                    .iter()
+                    .flat_map(|s| s.labels.iter().map(|(k, _)| *k))
+                    .collect();
+                self.problem(
+                    Problem::new(name.at, format!("`{}` has no label `{key}`", name.value))
+                        .label("unknown label")
+                        .help(if keys.is_empty() {
+                            "this metric has no labels: leave `labels` out".to_owned()
+                        } else {
+                            format!(
+                                "{}its labels are: {}",
+                                did_you_mean(key, keys.iter().copied()),
+                                keys.iter().copied().collect::<Vec<_>>().join(", ")
+                            )
+                        }),
+                );
+            } else if !values.contains(value.as_str()) {
+                self.problem(
+                    Problem::new(
+                        name.at,
+                        format!("`{}` has no series with {key}=`{value}`", name.value),
+                    )
+                    .label("unknown label value")
+                    .help(format!(
+                        "{}{key} is one of: {}",
+                        did_you_mean(value, values.iter().copied()),
+                        values.iter().copied().collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+        }
+    }
+
     /// `retryAfter`: whole seconds (`20`, as the HTTP header) or a Go duration (`20s`).
     fn retry_after(&mut self, text: &Located<super::format::Text>) -> Option<u32> {
         const HELP: &str = "write whole seconds (`20`) or a Go duration of whole seconds (`20s`, `1m30s`); the Retry-After header carries whole seconds";
@@ -741,6 +824,8 @@ impl Checker {
             Step::ExpectMetric(metric) => {
                 if metric.name.value.trim().is_empty() {
                     self.problem(Problem::new(metric.name.at, "empty metric name"));
+                } else {
+                    self.known_metric(&metric.name, &metric.labels);
                 }
                 let labels = metric
                     .labels
@@ -864,6 +949,23 @@ impl Checker {
                     .label("not a resource plural")
                     .help("name the resource by its plural: events, persistentvolumeclaims, persistentvolumes, volumeattachments, nodes"),
             );
+        } else {
+            let base = resource.split('/').next().unwrap_or(&resource);
+            let served: Vec<&str> = fake_apiserver::api::RESOURCES
+                .iter()
+                .map(|r| r.plural)
+                .collect();
+            if !served.contains(&base) {
+                self.problem(
+                    Problem::new(fault.resource.at, format!("unknown resource `{resource}`"))
+                        .label("the fake API server serves no such resource")
+                        .help(format!(
+                            "{}the resources are: {}",
+                            did_you_mean(base, served.iter().copied()),
+                            served.join(", ")
+                        )),
+                );
+            }
         }
         if let Some(status) = &fault.status
             && !(400..=599).contains(&status.value)
@@ -1062,6 +1164,60 @@ mod tests {
         assert!(
             p.iter().any(|p| p.message.contains("too long a duration")),
             "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn an_expect_metric_on_an_unknown_name_or_label_is_refused() {
+        let metric = |m: &str| {
+            format!("name: ok\ncluster: {{nodes: [node-a]}}\nsteps:\n  - expectMetric: {m}\n")
+        };
+        for good in [
+            "{name: events_posted, labels: {reason: VolumeAttached}, value: 0}",
+            "{name: rds_csi_events_posted_total, value: 0}",
+            "{name: migration_duration_seconds_sum, value: 0}",
+            "{name: attachment_conflicts, value: 0}",
+        ] {
+            assert!(load_text("x.yaml", &metric(good)).is_ok(), "{good}");
+        }
+        let p = problems(&metric("{name: events_postd, value: 0}"));
+        assert_eq!(p[0].message, "unknown metric `events_postd`");
+        assert!(
+            p[0].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `events_posted`?")
+        );
+        let p = problems(&metric(
+            "{name: events_posted, labels: {raeson: X}, value: 0}",
+        ));
+        assert!(
+            p[0].message.contains("no label `raeson`"),
+            "{}",
+            p[0].message
+        );
+        let p = problems(&metric(
+            "{name: events_posted, labels: {reason: VolumeAtached}, value: 0}",
+        ));
+        assert!(
+            p[0].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `VolumeAttached`?")
+        );
+    }
+
+    #[test]
+    fn a_fault_on_an_unknown_resource_is_refused() {
+        let text = "name: ok\ncluster: {nodes: [node-a]}\nsteps:\n  - fault: {verb: create, resource: event}\n  - fault: {verb: patch, resource: volumeattachments/status}\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_eq!(p[0].message, "unknown resource `event`");
+        assert!(
+            p[0].help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `events`?")
         );
     }
 }

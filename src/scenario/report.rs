@@ -158,6 +158,7 @@ fn timeline_line(step: &StepRecord) -> String {
     let outcome = match &step.outcome {
         Outcome::Ok(_) => "ok".to_owned(),
         Outcome::Error { code, message } => format!("{code}: {message}"),
+        Outcome::Failed { failed } => format!("failed: {failed}"),
     };
     let mut out = format!("    {:>9}  {}  → {outcome}\n", step.at, step.step);
     for e in &step.events {

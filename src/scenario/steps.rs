@@ -124,10 +124,13 @@ impl<D: Driver> Run<'_, D> {
             }
             Action::ExpectEvents(expected) => {
                 let written = std::mem::take(&mut self.unchecked);
-                if let Some(why) = events_mismatch(expected, &written, self.driver.real_time()) {
-                    self.failures.push(format!("line {}: {why}", step.line));
+                match events_mismatch(expected, &written, self.driver.real_time()) {
+                    Some(why) => {
+                        self.failures.push(format!("line {}: {why}", step.line));
+                        Outcome::Failed { failed: why }
+                    }
+                    None => Outcome::ok(),
                 }
-                Outcome::ok()
             }
             Action::ExpectMetric {
                 name,
@@ -141,12 +144,12 @@ impl<D: Driver> Run<'_, D> {
                     .value(name, labels)
                     .unwrap_or(0.0);
                 if (actual - value).abs() > 1e-9 {
-                    self.failures.push(format!(
-                        "line {}: {}: the value is {actual}",
-                        step.line, step.text
-                    ));
+                    let why = format!("{}: the value is {actual}", step.text);
+                    self.failures.push(format!("line {}: {why}", step.line));
+                    Outcome::Failed { failed: why }
+                } else {
+                    Outcome::ok()
                 }
-                Outcome::ok()
             }
         };
         self.driver.quiesce().await;

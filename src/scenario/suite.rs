@@ -27,6 +27,13 @@ pub struct SuiteConfig {
     pub snapshots: PathBuf,
     /// Write differing or missing snapshots instead of failing on them.
     pub accept: bool,
+    /// CI (`CI=true`): a missing snapshot fails its scenario, as under `cargo test`.
+    pub ci: bool,
+}
+
+/// Whether the environment says CI (`CI=true` or `CI=1`).
+pub fn ci_from_env() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 impl Default for SuiteConfig {
@@ -40,6 +47,7 @@ impl Default for SuiteConfig {
             target: Target::Embedded,
             snapshots: PathBuf::from(snapshot::DEFAULT_DIR),
             accept: false,
+            ci: ci_from_env(),
         }
     }
 }
@@ -80,6 +88,23 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
             None => true,
         })
         .collect();
+    if let Some(text) = &config.filter
+        && scenarios.is_empty()
+    {
+        return Err(SuiteError::Paths(format!(
+            "--filter `{text}` matches no scenario (it is looked for in each scenario's name and file path); `csi-events check` lists what loads"
+        )));
+    }
+    if matches!(config.target, Target::Embedded)
+        && config.snapshots.exists()
+        && !config.snapshots.is_dir()
+    {
+        return Err(SuiteError::Paths(format!(
+            "--snapshots {} is not a directory: give the folder the .snap files live in (default `{}`)",
+            config.snapshots.display(),
+            snapshot::DEFAULT_DIR
+        )));
+    }
     let refused: Vec<RunError> = scenarios
         .iter()
         .filter_map(|s| runner::check_target(s, &config.target).err())
@@ -156,6 +181,15 @@ fn hold_to_snapshot(config: &SuiteConfig, yaml: &str, verdict: &mut Verdict) {
                     .failures
                     .push(format!("cannot write the snapshot of {name}: {e}"));
             }
+        }
+        Comparison::Missing if config.ci => {
+            let pending = snapshot::write_pending(dir, name, yaml)
+                .map(|p| format!(" (the transcript is in {})", p.display()))
+                .unwrap_or_default();
+            verdict.failures.push(format!(
+                "no snapshot {} and CI=true: a missing snapshot fails under CI{pending}; accept it locally with `csi-events run --accept` and commit it",
+                snapshot::path(dir, name).display()
+            ));
         }
         Comparison::Missing => {
             // No snapshot: the scenario passes on its expectations; the transcript waits

@@ -68,6 +68,11 @@ pub enum Outcome {
         /// The message.
         message: String,
     },
+    /// An expectation that does not hold: `{failed: what differed}`.
+    Failed {
+        /// What differed.
+        failed: String,
+    },
 }
 
 impl Outcome {
