@@ -827,6 +827,10 @@ impl World {
             settle().await;
         } else {
             let _ = tokio::time::timeout(Duration::from_secs(30), process.poster.flush()).await;
+            // The migration records too, so a restart step reads what the model wrote.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(30), process.controller.flush_records())
+                    .await;
         }
     }
 
