@@ -68,9 +68,10 @@ struct Outcome {
     wall: Duration,
 }
 
-async fn measure(cluster: &FakeCluster, started: Instant) -> Outcome {
+async fn measure(cluster: &FakeCluster, started: Instant, base: u64) -> Outcome {
     let wall = started.elapsed();
-    let requests = cluster.requests().len();
+    let since = cluster.request_log().total().saturating_sub(base);
+    let requests = usize::try_from(since).unwrap_or(usize::MAX);
     let events: Api<CoreEvent> = Api::namespaced(cluster.client(), "vms");
     let listed = events
         .list(&ListParams::default())
@@ -122,6 +123,8 @@ async fn csi_events(
     source: ClaimSource,
 ) -> Outcome {
     let (cluster, _) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let mut config = PosterConfig::default()
         .instance("bench")
         .claim_source(source);
@@ -137,11 +140,13 @@ async fn csi_events(
         }
     }
     poster.flush().await;
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 async fn recorder(claims: usize, repeats: usize) -> Outcome {
     let (cluster, references) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let recorder = Recorder::new(
         cluster.client(),
         Reporter::from("rds-csi-controller".to_string()),
@@ -160,11 +165,13 @@ async fn recorder(claims: usize, repeats: usize) -> Outcome {
             let _ = recorder.publish(&event, reference).await;
         }
     }
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 async fn naive(claims: usize, repeats: usize) -> Outcome {
     let (cluster, _) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let client = cluster.client();
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "vms");
     let events: Api<CoreEvent> = Api::namespaced(client, "vms");
@@ -204,7 +211,7 @@ async fn naive(claims: usize, repeats: usize) -> Outcome {
             let _ = events.create(&PostParams::default(), &event).await;
         }
     }
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 /// One burst of the spread variant: at `at` seconds, claim `claim` posts `posts` (indices
@@ -251,6 +258,8 @@ fn minimum_requests(schedule: &[Burst]) -> usize {
 async fn csi_events_spread(claims: usize, schedule: &[Burst], source: ClaimSource) -> Outcome {
     let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
     let (cluster, _) = cluster_with_claims_on(Arc::new(clock.clone()), claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let config = PosterConfig::default()
         .instance("bench")
         .clock(Arc::new(clock.clone()))
@@ -277,11 +286,13 @@ async fn csi_events_spread(claims: usize, schedule: &[Burst], source: ClaimSourc
         poster.flush().await;
     }
     assert_eq!(poster.queued() + poster.waiting(), 0, "every post finished");
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 async fn recorder_spread(claims: usize, schedule: &[Burst]) -> Outcome {
     let (cluster, references) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let recorder = Recorder::new(
         cluster.client(),
         Reporter::from("rds-csi-controller".to_string()),
@@ -300,7 +311,7 @@ async fn recorder_spread(claims: usize, schedule: &[Burst]) -> Outcome {
             let _ = recorder.publish(&event, &references[burst.claim]).await;
         }
     }
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 fn figure(variant: &str, metric: &'static str, value: f64, unit: &'static str) -> Figure {

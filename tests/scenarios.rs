@@ -2,7 +2,9 @@
 //! scenarios -- migration` runs a subset): the scenario must pass its own expectations and its
 //! transcript must equal its insta snapshot `snapshots/<name>.snap` (`cargo insta review`
 //! accepts changes; under `CI=true` a missing snapshot fails). One more test keeps
-//! `scenarios/scenario.schema.json` in step with the format.
+//! `scenarios/scenario.schema.json` in step with the format. Each file runs twice: on the
+//! model directly, and as `wire/<file>` with every attach and detach sent to the model's CSI
+//! Controller service over real gRPC; both must match the one snapshot.
 
 use std::path::{Path, PathBuf};
 
@@ -36,8 +38,13 @@ fn main() {
             .unwrap_or(&file)
             .display()
             .to_string();
+        let (wire_file, wire_name) = (file.clone(), name.clone());
         trials.push(Trial::test(name.clone(), move || {
-            guard(move || scenario(&file, &name))
+            guard(move || scenario(&file, &name, &Target::Embedded))
+        }));
+        // The same file with every attach and detach sent over the CSI wire: same snapshot.
+        trials.push(Trial::test(format!("wire/{wire_name}"), move || {
+            guard(move || scenario(&wire_file, &wire_name, &Target::EmbeddedWire))
         }));
     }
     libtest_mimic::run(&args, trials).exit();
@@ -58,10 +65,10 @@ fn guard(
     }
 }
 
-fn scenario(file: &Path, display: &str) -> Result<(), Failed> {
+fn scenario(file: &Path, display: &str, target: &Target) -> Result<(), Failed> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {display}: {e}"))?;
     let scenario = load_text(display, &text).map_err(|problems| problems.render(false))?;
-    let result = run(&scenario, &Target::Embedded).map_err(|e| e.to_string())?;
+    let result = run(&scenario, target).map_err(|e| e.to_string())?;
     let yaml = result.transcript.to_yaml();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(root().join("snapshots"));

@@ -522,6 +522,24 @@ impl Controller {
         self.inner.lock().state.views()
     }
 
+    /// One tracked volume, or `None` when the model does not track it (never attached, or
+    /// detached from every node).
+    pub fn volume(&self, volume: &VolumeId) -> Option<VolumeView> {
+        self.inner.lock().state.view(volume)
+    }
+
+    /// The nodes `volume` is attached to, primary (or migration source) first; empty for a
+    /// volume the model does not track. O(log volumes), for callers that follow one volume.
+    pub fn attached_nodes(&self, volume: &VolumeId) -> Vec<NodeName> {
+        self.inner
+            .lock()
+            .state
+            .volumes
+            .get(volume)
+            .map(|v| v.nodes.clone())
+            .unwrap_or_default()
+    }
+
     /// The lifecycle metrics.
     pub fn metrics(&self) -> &MigrationMetrics {
         &self.inner.config.metrics

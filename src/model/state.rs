@@ -148,21 +148,24 @@ impl State {
 
     /// The tracked volumes in volume-id order.
     pub fn views(&self) -> Vec<VolumeView> {
-        self.volumes
-            .iter()
-            .map(|(id, v)| VolumeView {
-                volume: id.clone(),
-                mode: v.mode,
-                nodes: v.nodes.clone(),
-                migration: v.migration.as_ref().map(|m| MigrationView {
-                    source: m.source.clone(),
-                    target: m.target.clone(),
-                    started: m.started,
-                    timeout: m.timeout,
-                    failed: m.failed,
-                }),
-            })
-            .collect()
+        self.volumes.keys().filter_map(|id| self.view(id)).collect()
+    }
+
+    /// One tracked volume's view.
+    pub fn view(&self, id: &VolumeId) -> Option<VolumeView> {
+        let v = self.volumes.get(id)?;
+        Some(VolumeView {
+            volume: id.clone(),
+            mode: v.mode,
+            nodes: v.nodes.clone(),
+            migration: v.migration.as_ref().map(|m| MigrationView {
+                source: m.source.clone(),
+                target: m.target.clone(),
+                started: m.started,
+                timeout: m.timeout,
+                failed: m.failed,
+            }),
+        })
     }
 
     /// The record the volume's migration must have on the cluster (`None`: no migration).

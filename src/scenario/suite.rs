@@ -88,7 +88,7 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
         return Err(SuiteError::Refused(refused));
     }
     let results = runner::run_many(&scenarios, &config.target, config.jobs);
-    let embedded = matches!(config.target, Target::Embedded);
+    let embedded = matches!(config.target, Target::Embedded | Target::EmbeddedWire);
     Ok(scenarios
         .iter()
         .zip(results)
