@@ -52,7 +52,11 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), csi_events::model::RpcError> {
-//! # let client = FakeCluster::default().client();
+//! # let cluster = FakeCluster::default();
+//! # cluster
+//! #     .load_yaml("{apiVersion: v1, kind: Node, metadata: {name: node-a}}\n---\n{apiVersion: v1, kind: Node, metadata: {name: node-b}}")
+//! #     .expect("nodes");
+//! # let client = cluster.client();
 //! // `client` is the driver's kube::Client.
 //! let poster = EventPoster::new(client.clone(), PosterConfig::default());
 //! let controller = Controller::new(poster, ControllerConfig::default().client(client));
@@ -67,7 +71,7 @@
 //! let refused = controller
 //!     .publish(Publish::new("pvc-1", "node-b", AccessMode::Rwo))
 //!     .await
-//!     .unwrap_err(); // AttachmentConflict
+//!     .unwrap_err(); // AttachmentConflict (node-a exists: the conflict path read it)
 //! assert_eq!(refused.code, Code::FailedPrecondition);
 //! assert_eq!(
 //!     refused.message,

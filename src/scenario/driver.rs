@@ -318,6 +318,12 @@ impl Driver for InProcess {
             Flush::Wall => {
                 let _ = tokio::time::timeout(Duration::from_secs(30), self.process.poster.flush())
                     .await;
+                // The migration records too, so a restart step reads what the model wrote.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    self.process.controller.flush_records(),
+                )
+                .await;
             }
         }
     }
