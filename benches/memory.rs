@@ -1,47 +1,57 @@
-//! `memory`: peak RSS of the controller holding many volumes through a storm of posts, beside
-//! kube-rs's `Recorder` under the same storm, both against the in-process fake cluster.
+//! `memory`: the driver's own peak RSS through a storm of posts, beside kube-rs's `Recorder`
+//! under the same storm, each in a process of its own talking over HTTP to a `fake-apiserver`
+//! in another process.
 //!
-//! Each variant runs in a child process of its own (this binary re-executed with
-//! `CSI_EVENTS_MEMORY_VARIANT` set), and reports the kernel's high-water mark of its resident
-//! set (`VmHWM` in `/proc/self/status`), so one variant's heap cannot hide in another's.
+//! For every variant the parent starts a `fake-apiserver` process (the binary, `--listen
+//! 127.0.0.1:0 --kubeconfig PATH`), then re-executes this binary with
+//! `CSI_EVENTS_MEMORY_VARIANT` set and the kubeconfig the server wrote (its token included). That
+//! child holds only what a driver holds: a tokio runtime, a kube-rs client, and either the
+//! [`Controller`] with its [`EventPoster`] or the `Recorder`. It reports the kernel's high-water
+//! mark of its resident set (`VmHWM` in `/proc/self/status`); the parent reads the server's
+//! `VmHWM` from `/proc/PID/status` before stopping it. The two are reported apart: the server's
+//! stored Events and watch history are not the driver's memory.
 //!
 //! Variants:
-//! - `baseline`: the runtime and the fake cluster seeded with the claims (what every variant
-//!   pays before its own work);
+//! - `baseline`: the runtime and a client seeding the cluster with the claims (what every
+//!   variant pays before its own work);
 //! - `controller-<N>`: a [`Controller`] publishing N RWX volumes (claim keys in the context;
 //!   the first `--migrating` of them have a live claim, the others' events are skipped), starting
 //!   a migration on `--migrating` of them, then a storm of `--posts` posts: those volumes
 //!   migrate round the three nodes (unpublish the source → MigrationCompleted, publish a new
-//!   target → MigrationStarted), N = 1 000, 10 000 and 100 000 to show flatness;
+//!   target → MigrationStarted), N = 1 000, 10 000 and 100 000 to show flatness. The poster's
+//!   clock is virtual and moves through one hour over the storm (in steps of at most 10 s,
+//!   each followed by a flush), so the spam filter's tokens come back as in an hour of real
+//!   time;
 //! - `controller-10000-no-storm`: the setup alone (the controller's own footprint);
 //! - `kube-rs-recorder`: `Recorder::publish` of the same events (setup and storm, each with its
 //!   exact message) on the same claims.
 //!
-//! Figures: peak RSS, RSS above the baseline, cost per volume (slope between the smallest and
-//! the largest controller variant), posts, events dropped, and the Event objects the fake API
-//! server holds at the end.
+//! Figures: the driver's peak RSS beside the Recorder's (and their ratio), the API server's
+//! peak apart, RSS above the baseline, cost per volume (slope between the smallest and the
+//! largest controller variant), posts, events dropped, posts still waiting for a token at the
+//! end, Events created, and `meets_bounds` (1 when the driver's peak is ≤ 64 MiB and ≤ the
+//! Recorder's; for the slope, when it is ≤ 600 bytes). `--check` exits non-zero when a bound
+//! is missed.
 //!
-//! The API server lives in the measured process, so its store counts too: every variant
-//! compacts the server's watch history (20 000 changes kept otherwise) at each flush, and the
-//! `events_stored` figure says how much of the peak is Event objects on the server side. The
-//! storm is the same in every controller variant, so the cost per volume is the controller's
-//! own.
+//! `cargo bench --bench memory [-- --posts 100000 --migrating 1000 --json --check]`
 //!
-//! `cargo bench --bench memory [-- --posts 100000 --migrating 1000 --json]`
+//! The `fake-apiserver` binary is `FAKE_APISERVER_BIN`, else the one beside this bench in the
+//! target directory, else built with `cargo build [--release] -p fake-apiserver`.
 
 #[path = "support/mod.rs"]
 mod support;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use csi_events::LifecycleEvent;
-use csi_events::clock::VirtualClock;
+use csi_events::clock::{Clock, VirtualClock};
 use csi_events::metrics::DropCause;
 use csi_events::model::{AccessMode, Controller, ControllerConfig, Publish};
 use csi_events::{EventPoster, PosterConfig};
-use fake_apiserver::ApiServer;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -50,12 +60,23 @@ use support::{Figure, arg, create_claims, create_namespace, report};
 
 /// The environment variable that makes this binary run one variant and report.
 const VARIANT_ENV: &str = "CSI_EVENTS_MEMORY_VARIANT";
+/// The kubeconfig of the variant's API server (written by the `fake-apiserver` process).
+const KUBECONFIG_ENV: &str = "CSI_EVENTS_MEMORY_KUBECONFIG";
 /// The three nodes the migrations go round.
 const NODES: [&str; 3] = ["node-a", "node-b", "node-c"];
 /// Posts between two flushes (the poster's queue holds 1000).
 const FLUSH_EVERY: usize = 500;
 /// Controller sizes.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+/// Virtual time the storm covers.
+const STORM_TIME: Duration = Duration::from_secs(3600);
+/// The longest single move of the clock: well under the poster's request timeout (30 s), so a
+/// request in flight while the clock moves never times out on virtual time.
+const CLOCK_STEP: Duration = Duration::from_secs(10);
+/// The driver's peak must stay at or under this (issue 15).
+const PEAK_BOUND_KIB: u64 = 64 * 1024;
+/// The controller's cost per volume must stay at or under this (issue 15).
+const PER_VOLUME_BOUND: f64 = 600.0;
 
 /// What a child reports.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,8 +84,12 @@ struct Measured {
     peak_kib: u64,
     posts: u64,
     dropped: u64,
-    /// Event objects the fake API server holds at the end.
-    events_stored: u64,
+    /// Posts still waiting for a spam-filter token at the end.
+    waiting: u64,
+    /// Events the driver created (POSTs answered 2xx).
+    created: u64,
+    /// The API server's peak (read by the parent).
+    server_peak_kib: u64,
 }
 
 fn main() {
@@ -75,9 +100,9 @@ fn main() {
     parent();
 }
 
-/// `VmHWM` of this process, in KiB.
-fn peak_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// `VmHWM` of `/proc/<who>/status`, in KiB (0 when unreadable).
+fn peak_kib_of(who: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{who}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -87,18 +112,19 @@ fn peak_kib() -> u64 {
 
 fn child(variant: &str) {
     let posts = arg("--posts", 100_000);
-    let migrating = arg("--migrating", 1_000);
+    let migrating = arg("--migrating", 1_000).max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let measured = runtime.block_on(async {
+        let client = connect().await;
         match variant {
             "baseline" => {
-                let _world = seeded(migrating).await;
+                seed(&client, migrating).await;
                 Measured::default()
             }
-            "kube-rs-recorder" => recorder(migrating, posts).await,
+            "kube-rs-recorder" => recorder(client, migrating, posts).await,
             other => {
                 let (size, posts) = match other.strip_suffix("-no-storm") {
                     Some(size) => (size, 0),
@@ -108,24 +134,33 @@ fn child(variant: &str) {
                     .strip_prefix("controller-")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| panic!("unknown variant {other}"));
-                controller(volumes, migrating, posts).await
+                controller(client, volumes, migrating, posts).await
             }
         }
     });
     println!(
         "{}",
-        json!({"peak_kib": peak_kib(), "posts": measured.posts, "dropped": measured.dropped,
-               "events_stored": measured.events_stored})
+        json!({"peak_kib": peak_kib_of("self"), "posts": measured.posts,
+               "dropped": measured.dropped, "waiting": measured.waiting,
+               "created": measured.created})
     );
 }
 
-/// The fake cluster (virtual clock, no request log) with namespace `vms`, the three nodes and
-/// claims `disk-0..claims`; returns the clock, the server, a client and the claims' references.
-async fn seeded(claims: usize) -> (VirtualClock, ApiServer, kube::Client, Vec<ObjectReference>) {
-    let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
-    let server = ApiServer::new(Arc::new(clock.clone()));
-    let client = fake_apiserver::transport::in_process_client(server.clone());
-    create_namespace(&client).await;
+/// A kube-rs client from the kubeconfig the variant's `fake-apiserver` wrote (server URL and,
+/// when it set one, its token).
+async fn connect() -> kube::Client {
+    let path = std::env::var(KUBECONFIG_ENV).expect("the parent sets the kubeconfig path");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("cannot read the kubeconfig {path}: {e}"));
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("the kubeconfig {path} is not usable: {e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("cannot build a client: {e}"))
+}
+
+/// Namespace `vms`, the three nodes and claims `disk-0..claims`; returns the claims' references.
+async fn seed(client: &kube::Client, claims: usize) -> Vec<ObjectReference> {
+    create_namespace(client).await;
     let nodes: Api<Node> = Api::all(client.clone());
     for node in NODES {
         nodes
@@ -136,9 +171,7 @@ async fn seeded(claims: usize) -> (VirtualClock, ApiServer, kube::Client, Vec<Ob
             .await
             .expect("create node");
     }
-    let references = create_claims(&client, claims).await;
-    server.compact();
-    (clock, server, client, references)
+    create_claims(client, claims).await
 }
 
 /// Which nodes a migrating volume is on before its `round`-th migration: (source, target).
@@ -183,8 +216,45 @@ fn storm_events(migrating: usize, posts: usize) -> impl Iterator<Item = (usize, 
     })
 }
 
-async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured {
-    let (clock, server, client, _) = seeded(migrating).await;
+/// Flushes after every `FLUSH_EVERY` posts; during the storm it also moves the clock by the
+/// storm's share of `STORM_TIME` (in steps of at most `CLOCK_STEP`, each followed by a flush).
+struct Pacer {
+    poster: EventPoster,
+    clock: VirtualClock,
+    since_flush: usize,
+    /// Virtual time to move at each flush (zero outside the storm).
+    step: Duration,
+}
+
+impl Pacer {
+    async fn posted(&mut self, n: usize) {
+        self.since_flush += n;
+        if self.since_flush >= FLUSH_EVERY {
+            self.since_flush = 0;
+            self.poster.flush().await;
+            self.tick().await;
+        }
+    }
+
+    async fn tick(&mut self) {
+        let mut left = self.step;
+        while !left.is_zero() {
+            let step = left.min(CLOCK_STEP);
+            self.clock.advance(step).await;
+            self.poster.flush().await;
+            left -= step;
+        }
+    }
+}
+
+async fn controller(
+    client: kube::Client,
+    volumes: usize,
+    migrating: usize,
+    posts: usize,
+) -> Measured {
+    seed(&client, migrating).await;
+    let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
     let poster = EventPoster::new(
         client,
         PosterConfig::default()
@@ -198,7 +268,12 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
     for node in NODES {
         controller.node_added(&node.into());
     }
-    let mut since_flush = 0;
+    let mut pacer = Pacer {
+        poster: poster.clone(),
+        clock: clock.clone(),
+        since_flush: 0,
+        step: Duration::ZERO,
+    };
     // Setup: every volume on its first node, then the migrating ones start migrating.
     for v in 0..volumes {
         let (source, _) = nodes_at(v, 0);
@@ -206,12 +281,7 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
             .publish(publish(v, source))
             .await
             .expect("attach");
-        since_flush += 1;
-        if since_flush >= FLUSH_EVERY {
-            since_flush = 0;
-            poster.flush().await;
-            server.compact();
-        }
+        pacer.posted(1).await;
     }
     for v in 0..migrating.min(volumes) {
         let (_, target) = nodes_at(v, 0);
@@ -219,14 +289,14 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
             .publish(publish(v, target))
             .await
             .expect("migrate");
-        since_flush += 1;
-        if since_flush >= FLUSH_EVERY {
-            since_flush = 0;
-            poster.flush().await;
-            server.compact();
-        }
+        pacer.posted(1).await;
     }
-    // The storm.
+    poster.flush().await;
+    // The storm, over one hour of virtual time.
+    let flushes = (posts / FLUSH_EVERY).max(1) as u32;
+    pacer.step = STORM_TIME / flushes;
+    pacer.since_flush = 0;
+    let start = clock.now();
     let mut done = 0u64;
     for k in 0..posts / 2 {
         let (v, round) = (k % migrating, k / migrating);
@@ -240,15 +310,15 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
             .await
             .expect("next migration");
         done += 2;
-        since_flush += 2;
-        if since_flush >= FLUSH_EVERY {
-            since_flush = 0;
-            poster.flush().await;
-            server.compact();
-        }
+        pacer.posted(2).await;
     }
     poster.flush().await;
-    let events_stored = server.objects("", "v1", "events").len() as u64;
+    if posts > 0 {
+        // Whatever is left of the hour.
+        let elapsed = clock.now().duration_since(start).unsigned_abs();
+        pacer.step = STORM_TIME.saturating_sub(elapsed);
+        pacer.tick().await;
+    }
     assert_eq!(
         controller.volumes().len(),
         volumes,
@@ -265,17 +335,19 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
     .into_iter()
     .map(|c| metrics.dropped_total(c))
     .sum();
-    controller.stop();
-    Measured {
-        peak_kib: 0,
+    let measured = Measured {
         posts: done,
         dropped,
-        events_stored,
-    }
+        waiting: poster.waiting() as u64,
+        created: metrics.writes("create", "ok"),
+        ..Measured::default()
+    };
+    controller.stop();
+    measured
 }
 
-async fn recorder(migrating: usize, posts: usize) -> Measured {
-    let (_clock, server, client, references) = seeded(migrating).await;
+async fn recorder(client: kube::Client, migrating: usize, posts: usize) -> Measured {
+    let references = seed(&client, migrating).await;
     let recorder = Recorder::new(client, Reporter::from("rds-csi-controller".to_string()));
     let publish = async |claim: usize, event: LifecycleEvent| {
         let reason = event.reason();
@@ -315,33 +387,119 @@ async fn recorder(migrating: usize, posts: usize) -> Measured {
             },
         )
         .await;
-        if v % (FLUSH_EVERY / 2) == 0 {
-            server.compact();
-        }
     }
     let mut done = 0;
     for (claim, event) in storm_events(migrating, posts) {
         publish(claim, event).await;
         done += 1;
-        if done % FLUSH_EVERY as u64 == 0 {
-            server.compact();
-        }
     }
     Measured {
-        peak_kib: 0,
         posts: done,
-        dropped: 0,
-        events_stored: server.objects("", "v1", "events").len() as u64,
+        ..Measured::default()
     }
 }
 
-fn run_child(variant: &str) -> Measured {
+/// The `fake-apiserver` binary: `FAKE_APISERVER_BIN`, else the one beside this bench in the
+/// target directory, else built now. Panics with the command to run when none works.
+fn fake_apiserver_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("FAKE_APISERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("this bench's path");
+    // target/<profile>/deps/memory-HASH → target/<profile>/fake-apiserver
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the bench lives in target/<profile>/deps");
+    let sibling = profile_dir.join(format!("fake-apiserver{}", std::env::consts::EXE_SUFFIX));
+    if sibling.exists() {
+        return sibling;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "-p", "fake-apiserver", "--bin", "fake-apiserver"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let status = build.status();
+    if sibling.exists() {
+        return sibling;
+    }
+    panic!(
+        "the fake-apiserver binary is missing at {} and `cargo build -p fake-apiserver` did not \
+         make it ({status:?}); run `cargo build --release -p fake-apiserver` (or set \
+         FAKE_APISERVER_BIN) and run the bench again",
+        sibling.display()
+    );
+}
+
+/// A `fake-apiserver` process for one variant (stopped on drop).
+struct Server {
+    child: Child,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Server {
+    fn start(binary: &Path, variant: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "csi-events-memory-{variant}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let kubeconfig = dir.join("kubeconfig");
+        let mut child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("listening on ") => {}
+            other => {
+                let _ = child.kill();
+                panic!("fake-apiserver did not say where it listens: {other:?}");
+            }
+        }
+        // Keep its stdout drained so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    fn peak_kib(&self) -> u64 {
+        peak_kib_of(&self.child.id().to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run_child(binary: &Path, variant: &str) -> Measured {
+    let server = Server::start(binary, variant);
     let exe = std::env::current_exe().expect("this bench's path");
     let output = Command::new(exe)
         .args(std::env::args().skip(1))
         .env(VARIANT_ENV, variant)
+        .env(KUBECONFIG_ENV, &server.kubeconfig)
         .output()
         .expect("run the variant");
+    let server_peak_kib = server.peak_kib();
+    drop(server);
     assert!(
         output.status.success(),
         "variant {variant} failed: {}",
@@ -359,137 +517,131 @@ fn run_child(variant: &str) -> Measured {
         peak_kib: number("peak_kib"),
         posts: number("posts"),
         dropped: number("dropped"),
-        events_stored: number("events_stored"),
+        waiting: number("waiting"),
+        created: number("created"),
+        server_peak_kib,
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn figure(variant: &str, metric: &'static str, value: f64, unit: &'static str) -> Figure {
+    Figure {
+        bench: "memory",
+        variant: variant.to_owned(),
+        metric,
+        value,
+        unit,
     }
 }
 
 fn parent() {
-    let mib = |kib: u64| kib as f64 / 1024.0;
-    let baseline = run_child("baseline");
-    let mut figures = vec![Figure {
-        bench: "memory",
-        variant: "baseline".into(),
-        metric: "peak_rss",
-        value: mib(baseline.peak_kib),
-        unit: "MiB",
-    }];
+    let binary = fake_apiserver_binary();
+    let check = std::env::args().any(|a| a == "--check");
+    let baseline = run_child(&binary, "baseline");
+    let recorder = run_child(&binary, "kube-rs-recorder");
+    let mut figures = vec![
+        figure("baseline", "peak_rss", mib(baseline.peak_kib), "MiB"),
+        figure(
+            "baseline",
+            "apiserver_peak_rss",
+            mib(baseline.server_peak_kib),
+            "MiB",
+        ),
+    ];
+    let mut missed = Vec::new();
+    // The driver's peak beside the Recorder's, and whether it meets the bounds.
+    let mut driver = |variant: &str, m: &Measured, figures: &mut Vec<Figure>| {
+        let meets = m.peak_kib <= PEAK_BOUND_KIB && m.peak_kib <= recorder.peak_kib;
+        if !meets {
+            missed.push(format!(
+                "{variant}: peak {:.1} MiB (bound 64 MiB, Recorder {:.1} MiB)",
+                mib(m.peak_kib),
+                mib(recorder.peak_kib)
+            ));
+        }
+        figures.extend([
+            figure(variant, "peak_rss", mib(m.peak_kib), "MiB"),
+            figure(variant, "recorder_peak_rss", mib(recorder.peak_kib), "MiB"),
+            figure(
+                variant,
+                "peak_vs_recorder",
+                m.peak_kib as f64 / recorder.peak_kib.max(1) as f64,
+                "ratio",
+            ),
+            figure(
+                variant,
+                "above_baseline",
+                mib(m.peak_kib.saturating_sub(baseline.peak_kib)),
+                "MiB",
+            ),
+            figure(variant, "apiserver_peak_rss", mib(m.server_peak_kib), "MiB"),
+            figure(variant, "meets_bounds", f64::from(u8::from(meets)), "bool"),
+        ]);
+    };
     let mut controllers = Vec::new();
     for volumes in SIZES {
         let variant = format!("controller-{volumes}");
-        let m = run_child(&variant);
+        let m = run_child(&binary, &variant);
         controllers.push((volumes, m));
+        driver(&variant, &m, &mut figures);
         let above = m.peak_kib.saturating_sub(baseline.peak_kib);
         figures.extend([
-            Figure {
-                bench: "memory",
-                variant: variant.clone(),
-                metric: "peak_rss",
-                value: mib(m.peak_kib),
-                unit: "MiB",
-            },
-            Figure {
-                bench: "memory",
-                variant: variant.clone(),
-                metric: "above_baseline",
-                value: mib(above),
-                unit: "MiB",
-            },
-            Figure {
-                bench: "memory",
-                variant: variant.clone(),
-                metric: "above_baseline_per_volume",
-                value: above as f64 * 1024.0 / volumes as f64,
-                unit: "bytes",
-            },
-            Figure {
-                bench: "memory",
-                variant: variant.clone(),
-                metric: "posts",
-                value: m.posts as f64,
-                unit: "posts",
-            },
-            Figure {
-                bench: "memory",
-                variant: variant.clone(),
-                metric: "dropped",
-                value: m.dropped as f64,
-                unit: "events",
-            },
-            Figure {
-                bench: "memory",
-                variant,
-                metric: "events_stored",
-                value: m.events_stored as f64,
-                unit: "objects",
-            },
+            figure(
+                &variant,
+                "above_baseline_per_volume",
+                above as f64 * 1024.0 / volumes as f64,
+                "bytes",
+            ),
+            figure(&variant, "posts", m.posts as f64, "posts"),
+            figure(&variant, "dropped", m.dropped as f64, "events"),
+            figure(&variant, "waiting_at_end", m.waiting as f64, "posts"),
+            figure(&variant, "events_created", m.created as f64, "objects"),
         ]);
     }
-    if let (Some((small, s)), Some((large, l))) = (controllers.first(), controllers.last()) {
-        figures.push(Figure {
-            bench: "memory",
-            variant: format!("controller-{small}..{large}"),
-            metric: "cost_per_volume",
-            value: l.peak_kib.saturating_sub(s.peak_kib) as f64 * 1024.0 / (large - small) as f64,
-            unit: "bytes",
-        });
-    }
     // The controller holding its volumes without the storm: its own footprint.
-    let quiet = run_child("controller-10000-no-storm");
-    figures.extend([
-        Figure {
-            bench: "memory",
-            variant: "controller-10000-no-storm".into(),
-            metric: "peak_rss",
-            value: mib(quiet.peak_kib),
-            unit: "MiB",
-        },
-        Figure {
-            bench: "memory",
-            variant: "controller-10000-no-storm".into(),
-            metric: "above_baseline",
-            value: mib(quiet.peak_kib.saturating_sub(baseline.peak_kib)),
-            unit: "MiB",
-        },
-    ]);
-    let recorder = run_child("kube-rs-recorder");
-    figures.extend([
-        Figure {
-            bench: "memory",
-            variant: "kube-rs-recorder".into(),
-            metric: "peak_rss",
-            value: mib(recorder.peak_kib),
-            unit: "MiB",
-        },
-        Figure {
-            bench: "memory",
-            variant: "kube-rs-recorder".into(),
-            metric: "above_baseline",
-            value: mib(recorder.peak_kib.saturating_sub(baseline.peak_kib)),
-            unit: "MiB",
-        },
-        Figure {
-            bench: "memory",
-            variant: "kube-rs-recorder".into(),
-            metric: "posts",
-            value: recorder.posts as f64,
-            unit: "posts",
-        },
-        Figure {
-            bench: "memory",
-            variant: "kube-rs-recorder".into(),
-            metric: "events_stored",
-            value: recorder.events_stored as f64,
-            unit: "objects",
-        },
-    ]);
-    if let Some((_, ten_k)) = controllers.iter().find(|(n, _)| *n == 10_000) {
-        figures.push(Figure {
-            bench: "memory",
-            variant: "controller-10000".into(),
-            metric: "peak_vs_recorder",
-            value: ten_k.peak_kib as f64 / recorder.peak_kib.max(1) as f64,
-            unit: "ratio",
-        });
+    let quiet = run_child(&binary, "controller-10000-no-storm");
+    driver("controller-10000-no-storm", &quiet, &mut figures);
+    if let (Some((small, s)), Some((large, l))) = (controllers.first(), controllers.last()) {
+        let slope = l.peak_kib.saturating_sub(s.peak_kib) as f64 * 1024.0 / (large - small) as f64;
+        let meets = slope <= PER_VOLUME_BOUND;
+        if !meets {
+            missed.push(format!(
+                "controller-{small}..{large}: {slope:.0} bytes per volume (bound 600)"
+            ));
+        }
+        let variant = format!("controller-{small}..{large}");
+        figures.extend([
+            figure(&variant, "cost_per_volume", slope, "bytes"),
+            figure(&variant, "meets_bounds", f64::from(u8::from(meets)), "bool"),
+        ]);
     }
+    figures.extend([
+        figure(
+            "kube-rs-recorder",
+            "peak_rss",
+            mib(recorder.peak_kib),
+            "MiB",
+        ),
+        figure(
+            "kube-rs-recorder",
+            "above_baseline",
+            mib(recorder.peak_kib.saturating_sub(baseline.peak_kib)),
+            "MiB",
+        ),
+        figure(
+            "kube-rs-recorder",
+            "apiserver_peak_rss",
+            mib(recorder.server_peak_kib),
+            "MiB",
+        ),
+        figure("kube-rs-recorder", "posts", recorder.posts as f64, "posts"),
+    ]);
     report(&figures);
+    if check && !missed.is_empty() {
+        eprintln!("memory bounds missed:\n  {}", missed.join("\n  "));
+        std::process::exit(1);
+    }
 }

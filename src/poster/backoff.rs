@@ -58,6 +58,75 @@ impl RetryPolicy {
     }
 }
 
+/// How an attempt failed, as far as trying again goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Again {
+    /// Try again at once (the same job, with what the server holds now).
+    Now,
+    /// Try again after the backoff delay, and not before the server's `Retry-After`.
+    Later(Option<Duration>),
+    /// Trying again would not help (400, 403, 422, …).
+    Never,
+}
+
+/// What comes after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Attempt again at once.
+    Now,
+    /// Attempt again after this delay.
+    After(Duration),
+    /// Give up: the attempts are used up (`retries_exhausted`).
+    Exhausted,
+    /// Give up: the failure is final (`rejected`).
+    Rejected,
+}
+
+/// One job's retries (a claim lookup, or the write of a series): failure → the next delay or
+/// giving up, as tower's `retry::Policy` decides for a request. The worker holds one per job
+/// and asks it after every failed attempt; the decision lives here only.
+///
+/// ```ignore
+/// let mut retries = Retries::default();
+/// match retries.failed(&policy, Again::Later(None), &mut rng) {
+///     Next::After(delay) => { /* arm a timer */ }
+///     Next::Now => { /* queue the job again */ }
+///     Next::Exhausted | Next::Rejected => { /* drop, counted */ }
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Retries {
+    failures: u32,
+}
+
+impl Retries {
+    /// Counts a failed attempt and says what comes next: a final failure gives up at once,
+    /// the `max_attempts`-th failure gives up, otherwise again now or after the `n`-th delay.
+    pub(crate) fn failed(
+        &mut self,
+        policy: &RetryPolicy,
+        again: Again,
+        rng: &mut SplitMix64,
+    ) -> Next {
+        self.failures = self.failures.saturating_add(1);
+        if again == Again::Never {
+            return Next::Rejected;
+        }
+        if self.failures >= policy.max_attempts {
+            return Next::Exhausted;
+        }
+        match again {
+            Again::Later(retry_after) => Next::After(policy.delay(self.failures, retry_after, rng)),
+            Again::Now | Again::Never => Next::Now,
+        }
+    }
+
+    /// The job succeeded (or was given up): the next failure is the first again.
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 /// A small, seedable, deterministic generator (SplitMix64).
 #[derive(Debug, Clone)]
 pub(crate) struct SplitMix64(u64);
@@ -100,6 +169,31 @@ mod tests {
         }
         let d = policy.delay(1, Some(Duration::from_secs(7)), &mut rng);
         assert!(d >= Duration::from_secs(7));
+    }
+
+    #[test]
+    fn retries_back_off_then_give_up_at_max_attempts() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let mut rng = SplitMix64::new(7);
+        let mut retries = Retries::default();
+        assert!(matches!(
+            retries.failed(&policy, Again::Later(None), &mut rng),
+            Next::After(d) if d >= policy.initial / 2 && d <= policy.initial
+        ));
+        assert_eq!(retries.failed(&policy, Again::Now, &mut rng), Next::Now);
+        assert_eq!(
+            retries.failed(&policy, Again::Later(None), &mut rng),
+            Next::Exhausted
+        );
+        retries.reset();
+        assert_eq!(retries.failed(&policy, Again::Now, &mut rng), Next::Now);
+        assert_eq!(
+            Retries::default().failed(&policy, Again::Never, &mut rng),
+            Next::Rejected
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@
 mod api;
 mod backoff;
 mod claims;
+mod ledger;
 mod spam;
 mod worker;
 mod write;
@@ -293,8 +294,7 @@ impl EventPoster {
             metrics: config.metrics.clone(),
         };
         let settings = Settings {
-            component: config.component,
-            instance: config.instance,
+            writer: Arc::new(write::Writer::new(config.component, config.instance, tag)),
             tag,
             cache_size: config.cache_size,
             spam_burst: config.spam_burst.max(1),

@@ -17,9 +17,9 @@
 //! waiting series gives its queue slot back (it is a count now, not an object), so a claim
 //! over its budget never fills the queue that every other claim shares.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,10 +31,11 @@ use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
 
 use super::api::{ApiCaller, Failure};
-use super::backoff::{RetryPolicy, SplitMix64};
+use super::backoff::{Again, Next, Retries, RetryPolicy, SplitMix64};
 use super::claims::{ClaimIndex, LiveClaim, Lookup, Subject, find_claim};
+use super::ledger::{Batch, Ledger, Mark};
 use super::spam::TokenBucket;
-use super::write::{EventNamer, EventRecord};
+use super::write::{EventNamer, EventRecord, Stored, WriteOutcome, Writer, write};
 use super::{Abandoned, ShutdownReport, WarnLimiter};
 use crate::clock::SharedClock;
 use crate::metrics::{DropCause, EventMetrics};
@@ -64,8 +65,8 @@ pub(crate) struct Posted {
 
 /// The worker's fixed settings.
 pub(crate) struct Settings {
-    pub(crate) component: String,
-    pub(crate) instance: String,
+    /// Who writes: component, instance and tag, shared by every write.
+    pub(crate) writer: Arc<Writer>,
     /// This poster's tag: the writer annotation and the low bits of its event names.
     pub(crate) tag: u64,
     pub(crate) cache_size: NonZeroUsize,
@@ -94,60 +95,6 @@ struct Item {
     at: Timestamp,
 }
 
-/// A post counted in a series: its arrival number and its instant.
-#[derive(Debug, Clone, Copy)]
-struct Mark {
-    seq: u64,
-    at: Timestamp,
-}
-
-/// Posts of a series taken together (not yet written, or in one write).
-#[derive(Debug, Default)]
-struct Batch {
-    /// Posts holding a queue slot, oldest first.
-    marks: Vec<Mark>,
-    /// Posts folded while their series waited for a token: only counted, no queue slot.
-    folded: usize,
-    /// The oldest folded post: it stands for all of them in flush and first-posted order.
-    folded_first: Option<Mark>,
-}
-
-impl Batch {
-    fn len(&self) -> usize {
-        self.marks.len() + self.folded
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn oldest(&self) -> Option<Mark> {
-        self.marks
-            .iter()
-            .copied()
-            .chain(self.folded_first.filter(|_| self.folded > 0))
-            .min_by_key(|m| m.seq)
-    }
-
-    /// The arrival numbers a flush waits for while this batch is being written.
-    fn active_seqs(&self) -> Vec<u64> {
-        let mut seqs: Vec<u64> = self.marks.iter().map(|m| m.seq).collect();
-        if self.folded > 0 {
-            seqs.extend(self.folded_first.map(|m| m.seq));
-        }
-        seqs
-    }
-
-    /// Appends `later` (posted after this batch's posts).
-    fn append(&mut self, later: Batch) {
-        self.marks.extend(later.marks);
-        self.folded += later.folded;
-        self.folded_first = match (self.folded_first, later.folded_first) {
-            (Some(a), Some(b)) => Some(if a.seq <= b.seq { a } else { b }),
-            (a, b) => a.or(b),
-        };
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// Nothing to do.
@@ -166,44 +113,32 @@ enum Stage {
 struct PendingLookup {
     items: Vec<Item>,
     stage: Stage,
-    failures: u32,
+    retries: Retries,
 }
 
-/// One Event object: what the server holds and what is still to be written.
+/// One Event object: the claim uid, type, reason and message it is about. Cheap to clone
+/// (the uid and the message are shared): the busy map, the waiting lists, the eviction order,
+/// the job queue and the write in flight all hold the same text once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SeriesKey {
-    uid: String,
+    uid: Arc<str>,
     event_type: EventType,
     reason: Reason,
-    message: String,
+    message: Arc<str>,
 }
 
-/// What is remembered of a series with nothing to write (the folding cache).
-struct Written {
-    name: Option<String>,
-    created: bool,
-    resource_version: Option<String>,
-    count: i32,
-    first: Timestamp,
-    last: Timestamp,
-}
-
+/// A series with something to write (or waiting for a token to write it).
 struct Series {
-    claim: LiveClaim,
-    name: Option<String>,
-    created: bool,
-    /// The stored event's `resourceVersion` as last seen (the PATCH precondition).
-    resource_version: Option<String>,
-    /// `count` as the server holds it.
-    written: i32,
-    first: Timestamp,
-    last: Timestamp,
+    /// The claim, shared by every series of one lookup.
+    claim: Arc<LiveClaim>,
+    /// What the server holds of its Event, as last seen.
+    stored: Stored,
     /// Posts in the write in flight (or being retried).
     in_flight: Batch,
     /// Posts not yet part of a write.
     pending: Batch,
     stage: Stage,
-    failures: u32,
+    retries: Retries,
     /// The write in progress has its token (its re-attempts take none).
     tokened: bool,
 }
@@ -211,24 +146,6 @@ struct Series {
 enum Job {
     Lookup(Subject),
     Write(SeriesKey),
-}
-
-enum WriteOutcome {
-    /// Created or patched to the record's count; the new `resourceVersion`.
-    Written {
-        resource_version: Option<String>,
-    },
-    /// The server holds our event with `count` (a create answered 409 found it ours, or a
-    /// patch answered 409 read it back).
-    Stored {
-        count: i32,
-        resource_version: Option<String>,
-    },
-    /// A create hit 409 and the name belongs to another event.
-    NameTaken,
-    /// A patch (or the read after its 409) hit 404: the event expired.
-    Expired,
-    Failed(Failure),
 }
 
 enum Done {
@@ -239,7 +156,7 @@ enum Done {
 enum Timer {
     Retry(Job),
     /// The claim with this uid has a token due.
-    Token(String),
+    Token(Arc<str>),
     ShutdownDeadline,
 }
 
@@ -249,25 +166,26 @@ pub(crate) struct Worker {
     clock: SharedClock,
     metrics: EventMetrics,
     settings: Settings,
-    links: Links,
+    /// Where the worker leaves its shutdown report when it stops.
+    report: Arc<Mutex<Option<ShutdownReport>>>,
     rx: mpsc::UnboundedReceiver<Message>,
     next_seq: u64,
     lookups: HashMap<Subject, PendingLookup>,
     busy: HashMap<SeriesKey, Series>,
-    idle: LruCache<SeriesKey, Written>,
-    buckets: LruCache<String, TokenBucket>,
+    /// The folding cache: what the server holds of series with nothing to write.
+    idle: LruCache<SeriesKey, Stored>,
+    buckets: LruCache<Arc<str>, TokenBucket>,
     /// Series waiting for a token, by claim uid.
-    waiting: HashMap<String, Vec<SeriesKey>>,
+    waiting: HashMap<Arc<str>, Vec<SeriesKey>>,
     /// Every waiting series, least recently posted-to first (bounded: the series cache size).
     waiting_order: LruCache<SeriesKey, ()>,
     /// Claims whose token timer is armed.
-    token_timers: HashSet<String>,
+    token_timers: HashSet<Arc<str>>,
     ready: VecDeque<Job>,
     requests: FuturesUnordered<BoxFuture<'static, Done>>,
     timers: FuturesUnordered<BoxFuture<'static, Timer>>,
-    /// Posts that are neither finished nor waiting on a retry delay or a token.
-    active: BTreeSet<u64>,
-    flushes: Vec<(u64, oneshot::Sender<()>)>,
+    /// Queue slots, folded counts and flushes.
+    ledger: Ledger,
     shutting_down: bool,
     namer: EventNamer,
     rng: SplitMix64,
@@ -293,7 +211,8 @@ impl Worker {
             namer: EventNamer::new(settings.tag),
             api,
             settings,
-            links,
+            report: links.report,
+            ledger: Ledger::new(links.admitted, links.folded),
             rx,
             next_seq: 0,
             lookups: HashMap::new(),
@@ -303,8 +222,6 @@ impl Worker {
             ready: VecDeque::new(),
             requests: FuturesUnordered::new(),
             timers: FuturesUnordered::new(),
-            active: BTreeSet::new(),
-            flushes: Vec::new(),
             shutting_down: false,
             evictions: WarnLimiter::new(),
         }
@@ -315,7 +232,7 @@ impl Worker {
         let mut senders_gone = false;
         loop {
             self.launch();
-            self.answer_flushes();
+            self.ledger.answer_flushes();
             if self.is_idle() && (senders_gone || self.shutting_down) {
                 self.stop(Vec::new());
                 return;
@@ -377,7 +294,7 @@ impl Worker {
                 Message::Post(posted) => {
                     self.metrics
                         .count_dropped(posted.reason, DropCause::Shutdown, 1);
-                    self.links.admitted.fetch_sub(1, Ordering::AcqRel);
+                    self.ledger.return_slot();
                     abandoned.push(Abandoned {
                         reason: posted.reason,
                         claim: posted.subject.to_string(),
@@ -397,11 +314,8 @@ impl Worker {
                 "shutdown deadline passed; events not written"
             );
         }
-        for (_, reply) in self.flushes.drain(..) {
-            let _ = reply.send(());
-        }
+        self.ledger.answer_all();
         let mut report = self
-            .links
             .report
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -411,7 +325,7 @@ impl Worker {
     fn on_message(&mut self, message: Message) {
         match message {
             Message::Post(posted) => self.on_post(posted),
-            Message::Flush(reply) => self.flushes.push((self.next_seq, reply)),
+            Message::Flush(reply) => self.ledger.flush(self.next_seq, reply),
             Message::Shutdown { grace } => {
                 self.shutting_down = true;
                 let sleep = self.clock.sleep(grace);
@@ -439,10 +353,10 @@ impl Worker {
             .or_insert_with(|| PendingLookup {
                 items: Vec::new(),
                 stage: Stage::Idle,
-                failures: 0,
+                retries: Retries::default(),
             });
         if lookup.stage != Stage::Backoff {
-            self.active.insert(seq);
+            self.ledger.watch(seq);
         }
         lookup.items.push(item);
         if lookup.stage == Stage::Idle {
@@ -489,15 +403,16 @@ impl Worker {
                     return;
                 };
                 lookup.stage = Stage::Queued;
-                self.active.extend(lookup.items.iter().map(|item| item.seq));
+                self.ledger
+                    .watch_all(lookup.items.iter().map(|item| item.seq));
             }
             Job::Write(key) => {
                 let Some(series) = self.busy.get_mut(key) else {
                     return;
                 };
                 series.stage = Stage::Queued;
-                self.active.extend(series.in_flight.active_seqs());
-                self.active.extend(series.pending.active_seqs());
+                self.ledger.watch_all(series.in_flight.active_seqs());
+                self.ledger.watch_all(series.pending.active_seqs());
             }
         }
         self.ready.push_back(job);
@@ -509,8 +424,10 @@ impl Worker {
         };
         match found {
             Lookup::Found(claim) => {
+                let uid: Arc<str> = Arc::from(claim.uid.as_str());
+                let claim = Arc::new(claim);
                 for item in std::mem::take(&mut lookup.items) {
-                    self.admit(&claim, item);
+                    self.admit(&claim, &uid, item);
                 }
             }
             Lookup::Skipped { cause, claim } => {
@@ -527,47 +444,41 @@ impl Worker {
                 );
                 for item in &lookup.items {
                     self.metrics.count_skipped(item.reason, cause, 1);
-                    self.complete(item.seq);
+                    self.ledger.complete(item.seq);
                 }
             }
             Lookup::Failed(failure) => {
-                let retry_after = match &failure {
-                    Failure::Retryable { after, .. } => Some(*after),
-                    _ => None,
+                let again = match &failure {
+                    Failure::Retryable { after, .. } => Again::Later(*after),
+                    _ => Again::Never,
                 };
-                lookup.failures += 1;
-                match retry_after {
-                    Some(after) if lookup.failures < self.settings.retry.max_attempts => {
-                        let delay =
-                            self.settings
-                                .retry
-                                .delay(lookup.failures, after, &mut self.rng);
+                let cause = match lookup
+                    .retries
+                    .failed(&self.settings.retry, again, &mut self.rng)
+                {
+                    Next::After(delay) => {
                         tracing::debug!(%subject, ?delay, ?failure, "claim lookup failed; retrying");
                         lookup.stage = Stage::Backoff;
-                        for item in &lookup.items {
-                            self.active.remove(&item.seq);
-                        }
+                        self.ledger
+                            .unwatch_all(lookup.items.iter().map(|item| item.seq));
                         self.lookups.insert(subject.clone(), lookup);
                         self.arm_retry(Job::Lookup(subject), delay);
+                        return;
                     }
-                    _ => {
-                        let cause = if retry_after.is_some() {
-                            DropCause::RetriesExhausted
-                        } else {
-                            DropCause::Rejected
-                        };
-                        for item in &lookup.items {
-                            self.metrics.count_dropped(item.reason, cause, 1);
-                            tracing::error!(
-                                reason = %item.reason,
-                                %subject,
-                                cause = cause.as_str(),
-                                ?failure,
-                                "event dropped: its claim could not be read"
-                            );
-                            self.complete(item.seq);
-                        }
-                    }
+                    // A lookup is never retried at once; a retryable failure backs off.
+                    Next::Now | Next::Exhausted => DropCause::RetriesExhausted,
+                    Next::Rejected => DropCause::Rejected,
+                };
+                for item in &lookup.items {
+                    self.metrics.count_dropped(item.reason, cause, 1);
+                    tracing::error!(
+                        reason = %item.reason,
+                        %subject,
+                        cause = cause.as_str(),
+                        ?failure,
+                        "event dropped: its claim could not be read"
+                    );
+                    self.ledger.complete(item.seq);
                 }
             }
         }
@@ -575,34 +486,29 @@ impl Worker {
 
     /// A post whose claim is known: into its series, which writes now, waits for a token,
     /// or carries it in its next write.
-    fn admit(&mut self, claim: &LiveClaim, item: Item) {
+    fn admit(&mut self, claim: &Arc<LiveClaim>, uid: &Arc<str>, item: Item) {
         let key = SeriesKey {
-            uid: claim.uid.clone(),
+            uid: uid.clone(),
             event_type: item.event_type,
             reason: item.reason,
-            message: item.message,
+            message: Arc::from(item.message),
         };
         let mut series = match self.busy.remove(&key) {
             Some(series) => series,
-            None => {
-                let written = self.idle.pop(&key);
-                Series {
-                    claim: claim.clone(),
-                    name: written.as_ref().and_then(|w| w.name.clone()),
-                    created: written.as_ref().is_some_and(|w| w.created),
-                    resource_version: written.as_ref().and_then(|w| w.resource_version.clone()),
-                    written: written.as_ref().map_or(0, |w| w.count),
-                    first: written.as_ref().map_or(item.at, |w| w.first),
-                    last: written.as_ref().map_or(item.at, |w| w.last),
-                    in_flight: Batch::default(),
-                    pending: Batch::default(),
-                    stage: Stage::Idle,
-                    failures: 0,
-                    tokened: false,
-                }
-            }
+            None => Series {
+                claim: claim.clone(),
+                stored: self
+                    .idle
+                    .pop(&key)
+                    .unwrap_or_else(|| Stored::unwritten(item.at)),
+                in_flight: Batch::default(),
+                pending: Batch::default(),
+                stage: Stage::Idle,
+                retries: Retries::default(),
+                tokened: false,
+            },
         };
-        series.last = series.last.max(item.at);
+        series.stored.last = series.stored.last.max(item.at);
         let mark = Mark {
             seq: item.seq,
             at: item.at,
@@ -610,8 +516,8 @@ impl Worker {
         let stage = series.stage;
         if stage == Stage::Waiting {
             // Folded into a waiting series: a count, not a queue slot.
-            self.active.remove(&item.seq);
-            self.release_slot();
+            self.ledger.unwatch(item.seq);
+            self.ledger.fold();
             series.pending.append(Batch {
                 marks: Vec::new(),
                 folded: 1,
@@ -628,9 +534,7 @@ impl Worker {
                 // Recently posted to: the last one to be evicted.
                 self.waiting_order.promote(&key);
             }
-            Stage::Backoff => {
-                self.active.remove(&item.seq);
-            }
+            Stage::Backoff => self.ledger.unwatch(item.seq),
             Stage::Queued | Stage::Running => {}
         }
     }
@@ -647,9 +551,7 @@ impl Worker {
             return;
         }
         series.stage = Stage::Waiting;
-        for seq in series.pending.active_seqs() {
-            self.active.remove(&seq);
-        }
+        self.ledger.unwatch_all(series.pending.active_seqs());
         let uid = key.uid.clone();
         self.waiting
             .entry(uid.clone())
@@ -676,7 +578,7 @@ impl Worker {
                 folded: marks.len(),
                 folded_first: oldest,
             });
-            if !series.created {
+            if !series.stored.created {
                 tracing::debug!(
                     reason = %key.reason,
                     claim = %series.claim.name,
@@ -685,52 +587,13 @@ impl Worker {
             }
         }
         for _ in 0..released {
-            self.release_slot();
+            self.ledger.fold();
         }
-    }
-
-    /// A post stops holding a queue slot (it is folded into a waiting series).
-    fn release_slot(&mut self) {
-        self.links.admitted.fetch_sub(1, Ordering::AcqRel);
-        self.links.folded.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Every post of `batch` is finished (written, dropped): flushes stop waiting for them,
-    /// and their queue slots or folded counts are given back.
-    fn finish_batch(&mut self, batch: Batch) {
-        for mark in batch.marks {
-            self.complete(mark.seq);
-        }
-        if batch.folded > 0 {
-            if let Some(first) = batch.folded_first {
-                self.active.remove(&first.seq);
-            }
-            self.links.folded.fetch_sub(batch.folded, Ordering::AcqRel);
-        }
-    }
-
-    /// Finishes the first `n` posts written of the batch in flight (an earlier attempt of
-    /// this write landed with them).
-    fn finish_landed(&mut self, series: &mut Series, n: usize) {
-        let folded = n.min(series.in_flight.folded);
-        let marks = (n - folded).min(series.in_flight.marks.len());
-        let landed = Batch {
-            marks: series.in_flight.marks.drain(..marks).collect(),
-            folded,
-            folded_first: None,
-        };
-        series.in_flight.folded -= folded;
-        if series.in_flight.folded == 0
-            && let Some(first) = series.in_flight.folded_first.take()
-        {
-            self.active.remove(&first.seq);
-        }
-        self.finish_batch(landed);
     }
 
     /// Gives the claim's available tokens to its waiting series (Warnings first, then the
     /// series posted to first); arms a timer for the next token if some still wait.
-    fn serve_claim(&mut self, uid: &str) {
+    fn serve_claim(&mut self, uid: &Arc<str>) {
         let (burst, refill) = (self.settings.spam_burst, self.settings.spam_refill);
         loop {
             let Some(list) = self.waiting.get_mut(uid) else {
@@ -743,12 +606,12 @@ impl Worker {
             let now = self.clock.now();
             let bucket = self
                 .buckets
-                .get_or_insert_mut(uid.to_owned(), || TokenBucket::full(burst, refill, now));
+                .get_or_insert_mut(uid.clone(), || TokenBucket::full(burst, refill, now));
             if !bucket.take(burst, refill, now) {
                 let wait = bucket.until_next(burst, refill, now);
-                if self.token_timers.insert(uid.to_owned()) {
+                if self.token_timers.insert(uid.clone()) {
                     let sleep = self.clock.sleep(wait);
-                    let uid = uid.to_owned();
+                    let uid = uid.clone();
                     self.timers.push(Box::pin(async move {
                         sleep.await;
                         Timer::Token(uid)
@@ -778,7 +641,7 @@ impl Worker {
             };
             series.tokened = true;
             series.stage = Stage::Queued;
-            self.active.extend(series.pending.active_seqs());
+            self.ledger.watch_all(series.pending.active_seqs());
             self.ready.push_back(Job::Write(key));
         }
     }
@@ -808,8 +671,8 @@ impl Worker {
             );
         }
         let dropped = std::mem::take(&mut series.pending);
-        self.finish_batch(dropped);
-        if series.created {
+        self.ledger.finish(dropped);
+        if series.stored.created {
             self.remember(key, series);
         }
     }
@@ -821,33 +684,30 @@ impl Worker {
         let pending = std::mem::take(&mut series.pending);
         series.in_flight.append(pending);
         series.stage = Stage::Running;
-        let name = match &series.name {
+        let name = match &series.stored.name {
             Some(name) => name.clone(),
             None => {
                 let random = self.rng.next_u64();
                 let name = self
                     .namer
-                    .name(series.claim.name.name(), series.first, random);
-                series.name = Some(name.clone());
+                    .name(series.claim.name.name(), series.stored.first, random);
+                series.stored.name = Some(name.clone());
                 name
             }
         };
-        let count = series.written + i32::try_from(series.in_flight.len()).unwrap_or(i32::MAX);
         let record = EventRecord {
             name,
-            writer: format!("{:016x}", self.settings.tag),
-            resource_version: series.resource_version.clone(),
+            writer: self.settings.writer.clone(),
+            resource_version: series.stored.resource_version.clone(),
             claim: series.claim.clone(),
             event_type: key.event_type,
             reason: key.reason.as_str(),
             message: key.message.clone(),
-            component: self.settings.component.clone(),
-            instance: self.settings.instance.clone(),
-            count,
-            first: series.first,
-            last: series.last,
+            count: series.target(),
+            first: series.stored.first,
+            last: series.stored.last,
         };
-        let create = !series.created;
+        let create = !series.stored.created;
         let api = self.api.clone();
         self.requests.push(Box::pin(async move {
             let outcome = write(&api, &record, create).await;
@@ -859,92 +719,83 @@ impl Worker {
         let Some(mut series) = self.busy.remove(&key) else {
             return;
         };
-        let target = series.written + i32::try_from(series.in_flight.len()).unwrap_or(i32::MAX);
-        match outcome {
+        let target = series.target();
+        // `Some`: the write did not end it; how to go on, and why.
+        let failed = match outcome {
             WriteOutcome::Written { resource_version } => {
-                series.created = true;
-                series.resource_version = resource_version;
-                series.written = target;
-                series.failures = 0;
+                series.stored.created = true;
+                series.stored.resource_version = resource_version;
+                series.stored.count = target;
+                series.retries.reset();
                 self.delivered(&key, &mut series);
+                None
             }
             WriteOutcome::Stored {
                 count,
                 resource_version,
             } => {
-                series.created = true;
-                series.resource_version = resource_version;
+                series.stored.created = true;
+                series.stored.resource_version = resource_version;
                 // The server holds `count`: the earliest `count - written` posts in flight
                 // landed with an earlier attempt of this write (its answer was lost); the
                 // series counts on from what the server holds, never below it.
-                let landed = usize::try_from(count.saturating_sub(series.written))
+                let landed = usize::try_from(count.saturating_sub(series.stored.count))
                     .unwrap_or(0)
                     .min(series.in_flight.len());
-                self.finish_landed(&mut series, landed);
-                series.written = count;
+                self.ledger.finish_first(&mut series.in_flight, landed);
+                series.stored.count = count;
                 if series.in_flight.is_empty() {
-                    series.failures = 0;
+                    series.retries.reset();
                     self.delivered(&key, &mut series);
+                    None
                 } else {
-                    series.failures += 1;
-                    if series.failures >= self.settings.retry.max_attempts {
-                        self.give_up(
-                            &key,
-                            &mut series,
-                            DropCause::RetriesExhausted,
-                            "the event keeps changing under its writes",
-                        );
-                    } else {
-                        self.write_again_now(key, series);
-                        return;
-                    }
+                    Some((
+                        Again::Now,
+                        "the event keeps changing under its writes".to_owned(),
+                    ))
                 }
             }
             WriteOutcome::NameTaken | WriteOutcome::Expired => {
-                series.failures += 1;
-                series.name = None;
-                series.created = false;
-                series.resource_version = None;
-                if series.failures >= self.settings.retry.max_attempts {
-                    self.give_up(
-                        &key,
-                        &mut series,
-                        DropCause::RetriesExhausted,
-                        "the event name stays taken or the event keeps expiring",
-                    );
-                } else {
+                series.stored.forget();
+                Some((
+                    Again::Now,
+                    "the event name stays taken or the event keeps expiring".to_owned(),
+                ))
+            }
+            WriteOutcome::Failed(Failure::Retryable { after, detail }) => {
+                Some((Again::Later(after), detail))
+            }
+            WriteOutcome::Failed(failure) => {
+                let detail = match failure {
+                    Failure::Rejected { detail, .. } | Failure::Retryable { detail, .. } => detail,
+                    Failure::NotFound => "404 the namespace or resource does not exist".to_owned(),
+                    Failure::Conflict => "409 conflict".to_owned(),
+                };
+                Some((Again::Never, detail))
+            }
+        };
+        if let Some((again, detail)) = failed {
+            match series
+                .retries
+                .failed(&self.settings.retry, again, &mut self.rng)
+            {
+                Next::Now => {
                     self.write_again_now(key, series);
                     return;
                 }
-            }
-            WriteOutcome::Failed(Failure::Retryable { after, detail }) => {
-                series.failures += 1;
-                if series.failures >= self.settings.retry.max_attempts {
-                    self.give_up(&key, &mut series, DropCause::RetriesExhausted, &detail);
-                } else {
-                    let delay = self
-                        .settings
-                        .retry
-                        .delay(series.failures, after, &mut self.rng);
+                Next::After(delay) => {
                     tracing::debug!(reason = %key.reason, claim = %series.claim.name, ?delay, %detail, "event write failed; retrying");
                     put_back_in_flight(&mut series);
-                    for seq in series.pending.active_seqs() {
-                        self.active.remove(&seq);
-                    }
+                    self.ledger.unwatch_all(series.pending.active_seqs());
                     series.stage = Stage::Backoff;
                     self.busy.insert(key.clone(), series);
                     self.arm_retry(Job::Write(key), delay);
                     return;
                 }
-            }
-            WriteOutcome::Failed(failure) => {
-                let detail = match failure {
-                    Failure::Rejected { detail, .. } => detail,
-                    Failure::NotFound => "404 the namespace or resource does not exist".to_owned(),
-                    Failure::Conflict => "409 conflict".to_owned(),
-                    Failure::Retryable { detail, .. } => detail,
-                };
-                self.give_up(&key, &mut series, DropCause::Rejected, &detail);
+                Next::Exhausted => {
+                    self.give_up(&key, &mut series, DropCause::RetriesExhausted, &detail);
+                }
+                Next::Rejected => self.give_up(&key, &mut series, DropCause::Rejected, &detail),
             }
         }
         self.settle_series(key, series);
@@ -955,12 +806,12 @@ impl Worker {
             reason = %key.reason,
             r#type = key.event_type.as_str(),
             claim = %series.claim.name,
-            count = series.written,
+            count = series.stored.count,
             message = %key.message,
             "event written"
         );
         let written = std::mem::take(&mut series.in_flight);
-        self.finish_batch(written);
+        self.ledger.finish(written);
         series.tokened = false;
     }
 
@@ -976,19 +827,19 @@ impl Worker {
             "event dropped"
         );
         let dropped = std::mem::take(&mut series.in_flight);
-        self.finish_batch(dropped);
-        series.failures = 0;
+        self.ledger.finish(dropped);
+        series.retries.reset();
         series.tokened = false;
-        if !series.created {
+        if !series.stored.created {
             // Nothing of it is on the server: the dropped posts leave no trace, and the next
             // create gets a fresh name and the times of the posts it carries.
-            series.name = None;
-            series.resource_version = None;
-            if series.written == 0
+            series.stored.name = None;
+            series.stored.resource_version = None;
+            if series.stored.count == 0
                 && let Some(oldest) = series.pending.oldest()
             {
-                series.first = oldest.at;
-                series.last = series
+                series.stored.first = oldest.at;
+                series.stored.last = series
                     .pending
                     .marks
                     .iter()
@@ -1009,7 +860,7 @@ impl Worker {
     fn settle_series(&mut self, key: SeriesKey, mut series: Series) {
         series.stage = Stage::Idle;
         if series.pending.is_empty() {
-            if series.created || series.written > 0 {
+            if series.stored.created || series.stored.count > 0 {
                 self.remember(key, series);
             }
             return;
@@ -1018,18 +869,9 @@ impl Worker {
         self.want_write(key);
     }
 
+    /// Keeps what the server holds of a series with nothing to write (the folding cache).
     fn remember(&mut self, key: SeriesKey, series: Series) {
-        self.idle.put(
-            key,
-            Written {
-                name: series.name,
-                created: series.created,
-                resource_version: series.resource_version,
-                count: series.written,
-                first: series.first,
-                last: series.last,
-            },
-        );
+        self.idle.put(key, series.stored);
     }
 
     fn arm_retry(&mut self, job: Job, delay: Duration) {
@@ -1040,22 +882,6 @@ impl Worker {
         }));
     }
 
-    fn complete(&mut self, seq: u64) {
-        self.active.remove(&seq);
-        self.links.admitted.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    fn answer_flushes(&mut self) {
-        let oldest_active = self.active.first().copied();
-        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flushes)
-            .into_iter()
-            .partition(|(barrier, _)| oldest_active.is_none_or(|seq| seq >= *barrier));
-        self.flushes = waiting;
-        for (_, reply) in done {
-            let _ = reply.send(());
-        }
-    }
-
     /// Gives up everything still held (shutdown deadline): counted and reported.
     fn abandon_all(&mut self) -> Vec<Abandoned> {
         let mut abandoned = Vec::new();
@@ -1063,7 +889,7 @@ impl Worker {
             for item in lookup.items {
                 self.metrics
                     .count_dropped(item.reason, DropCause::Shutdown, 1);
-                self.complete(item.seq);
+                self.ledger.complete(item.seq);
                 abandoned.push(Abandoned {
                     reason: item.reason,
                     claim: subject.to_string(),
@@ -1081,14 +907,23 @@ impl Worker {
             abandoned.push(Abandoned {
                 reason: key.reason,
                 claim: format!("claim {}", series.claim.name),
-                message: key.message,
+                message: key.message.to_string(),
                 count: n,
             });
-            self.finish_batch(held);
+            self.ledger.finish(held);
         }
         self.waiting.clear();
         self.waiting_order.clear();
         abandoned
+    }
+}
+
+impl Series {
+    /// The `count` the write of what is in flight sets.
+    fn target(&self) -> i32 {
+        self.stored
+            .count
+            .saturating_add(i32::try_from(self.in_flight.len()).unwrap_or(i32::MAX))
     }
 }
 
@@ -1099,41 +934,30 @@ fn put_back_in_flight(series: &mut Series) {
     series.pending = batch;
 }
 
-/// One write attempt of a series: create (409: read back, ours or not) or patch on condition
-/// of the last seen `resourceVersion` (409: read back; 404: expired).
-async fn write(api: &ApiCaller, record: &EventRecord, create: bool) -> WriteOutcome {
-    if !create {
-        return match record.patch_count(api).await {
-            Ok(resource_version) => WriteOutcome::Written { resource_version },
-            Err(Failure::NotFound) => WriteOutcome::Expired,
-            // The event changed since we last saw it (typically: an earlier attempt of ours
-            // landed after all): read what it holds now.
-            Err(Failure::Conflict) => match record.read_stored(api).await {
-                Ok(Some(stored)) => WriteOutcome::Stored {
-                    count: stored.count.unwrap_or(1),
-                    resource_version: stored.metadata.resource_version,
-                },
-                Ok(None) => WriteOutcome::Expired,
-                Err(failure) => WriteOutcome::Failed(failure),
-            },
-            Err(failure) => WriteOutcome::Failed(failure),
-        };
-    }
-    match record.create(api).await {
-        Ok(resource_version) => WriteOutcome::Written { resource_version },
-        Err(Failure::Conflict) => match record.read_stored(api).await {
-            Ok(Some(stored)) if record.is_same_as(&stored) => WriteOutcome::Stored {
-                count: stored.count.unwrap_or(1),
-                resource_version: stored.metadata.resource_version,
-            },
-            Ok(Some(_)) => WriteOutcome::NameTaken,
-            // Gone between the 409 and the read: try the create again.
-            Ok(None) => WriteOutcome::Failed(Failure::Retryable {
-                after: None,
-                detail: "409 on create, then the event was gone".to_owned(),
-            }),
-            Err(failure) => WriteOutcome::Failed(failure),
-        },
-        Err(failure) => WriteOutcome::Failed(failure),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixed part of each entry the worker keeps per series, per claim and per post; the
+    /// README's bound on the poster's state (section "What the poster guarantees") is built
+    /// from these figures, so a change that grows them must update it.
+    #[test]
+    fn state_entries_stay_within_the_documented_sizes() {
+        let sizes = [
+            ("SeriesKey", size_of::<SeriesKey>(), 40),
+            ("Stored", size_of::<Stored>(), 88),
+            ("Series", size_of::<Series>(), 232),
+            ("TokenBucket", size_of::<TokenBucket>(), 32),
+            ("Item", size_of::<Item>(), 56),
+            ("Mark", size_of::<Mark>(), 24),
+            ("Posted", size_of::<Posted>(), 96),
+        ];
+        for (name, size, bound) in sizes {
+            eprintln!("{name}: {size} bytes");
+            assert!(
+                size <= bound,
+                "{name} is {size} bytes, documented as {bound}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@
 //!   predecessor's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -26,23 +27,138 @@ use crate::reason::EventType;
 /// The annotation naming the poster that wrote an Event (its tag, 16 hex digits).
 pub const WRITER_ANNOTATION: &str = "csi-events/writer";
 
-/// Everything one Event object holds.
-#[derive(Debug, Clone)]
-pub(crate) struct EventRecord {
-    pub(crate) name: String,
-    /// This poster's tag (the writer annotation's value).
-    pub(crate) writer: String,
-    /// The `resourceVersion` a PATCH requires the stored event to have.
-    pub(crate) resource_version: Option<String>,
-    pub(crate) claim: LiveClaim,
-    pub(crate) event_type: EventType,
-    pub(crate) reason: &'static str,
-    pub(crate) message: String,
+/// Who writes: one per poster, shared by every write.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    /// `source.component` and `reportingComponent`.
     pub(crate) component: String,
+    /// `reportingInstance`.
     pub(crate) instance: String,
+    /// This poster's tag as 16 hex digits (the writer annotation's value).
+    pub(crate) tag: String,
+}
+
+impl Writer {
+    pub(crate) fn new(component: String, instance: String, tag: u64) -> Self {
+        Self {
+            component,
+            instance,
+            tag: format!("{tag:016x}"),
+        }
+    }
+}
+
+/// What the server holds of one series' Event, as this poster last saw it: kept in the
+/// series while it writes, and in the folding cache while it has nothing to write.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    /// The Event's name, once one was chosen.
+    pub(crate) name: Option<String>,
+    /// Whether the server has it.
+    pub(crate) created: bool,
+    /// Its `resourceVersion` as last seen (the PATCH precondition).
+    pub(crate) resource_version: Option<String>,
+    /// `count` as the server holds it.
     pub(crate) count: i32,
     pub(crate) first: Timestamp,
     pub(crate) last: Timestamp,
+}
+
+impl Stored {
+    /// Nothing written yet; the first post is at `at`.
+    pub(crate) fn unwritten(at: Timestamp) -> Self {
+        Self {
+            name: None,
+            created: false,
+            resource_version: None,
+            count: 0,
+            first: at,
+            last: at,
+        }
+    }
+
+    /// The Event is not (or no longer) ours on the server: the next write creates it under a
+    /// new name.
+    pub(crate) fn forget(&mut self) {
+        self.name = None;
+        self.created = false;
+        self.resource_version = None;
+    }
+}
+
+/// Everything one write of an Event object sends. Lives for the write only; the claim, the
+/// message and the writer are shared with the series, not copied.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRecord {
+    pub(crate) name: String,
+    pub(crate) writer: Arc<Writer>,
+    /// The `resourceVersion` a PATCH requires the stored event to have.
+    pub(crate) resource_version: Option<String>,
+    pub(crate) claim: Arc<LiveClaim>,
+    pub(crate) event_type: EventType,
+    pub(crate) reason: &'static str,
+    pub(crate) message: Arc<str>,
+    pub(crate) count: i32,
+    pub(crate) first: Timestamp,
+    pub(crate) last: Timestamp,
+}
+
+/// How one write attempt ended.
+pub(crate) enum WriteOutcome {
+    /// Created or patched to the record's count; the new `resourceVersion`.
+    Written {
+        resource_version: Option<String>,
+    },
+    /// The server holds our event with `count` (a create answered 409 found it ours, or a
+    /// patch answered 409 read it back).
+    Stored {
+        count: i32,
+        resource_version: Option<String>,
+    },
+    /// A create hit 409 and the name belongs to another event.
+    NameTaken,
+    /// A patch (or the read after its 409) hit 404: the event expired.
+    Expired,
+    Failed(Failure),
+}
+
+/// One write attempt of a series: create (409: read back, ours or not) or patch on condition
+/// of the last seen `resourceVersion` (409: read back; 404: expired).
+pub(crate) async fn write(api: &ApiCaller, record: &EventRecord, create: bool) -> WriteOutcome {
+    if !create {
+        return match record.patch_count(api).await {
+            Ok(resource_version) => WriteOutcome::Written { resource_version },
+            Err(Failure::NotFound) => WriteOutcome::Expired,
+            // The event changed since we last saw it (typically: an earlier attempt of ours
+            // landed after all): read what it holds now.
+            Err(Failure::Conflict) => match record.read_stored(api).await {
+                Ok(Some(stored)) => WriteOutcome::Stored {
+                    count: stored.count.unwrap_or(1),
+                    resource_version: stored.metadata.resource_version,
+                },
+                Ok(None) => WriteOutcome::Expired,
+                Err(failure) => WriteOutcome::Failed(failure),
+            },
+            Err(failure) => WriteOutcome::Failed(failure),
+        };
+    }
+    match record.create(api).await {
+        Ok(resource_version) => WriteOutcome::Written { resource_version },
+        Err(Failure::Conflict) => match record.read_stored(api).await {
+            Ok(Some(stored)) if record.is_same_as(&stored) => WriteOutcome::Stored {
+                count: stored.count.unwrap_or(1),
+                resource_version: stored.metadata.resource_version,
+            },
+            Ok(Some(_)) => WriteOutcome::NameTaken,
+            // Gone between the 409 and the read: try the create again.
+            Ok(None) => WriteOutcome::Failed(Failure::Retryable {
+                after: None,
+                detail: "409 on create, then the event was gone".to_owned(),
+            }),
+            Err(failure) => WriteOutcome::Failed(failure),
+        },
+        Err(failure) => WriteOutcome::Failed(failure),
+    }
 }
 
 impl EventRecord {
@@ -54,7 +170,7 @@ impl EventRecord {
                 namespace: Some(self.claim.name.namespace().to_owned()),
                 annotations: Some(BTreeMap::from([(
                     WRITER_ANNOTATION.to_owned(),
-                    self.writer.clone(),
+                    self.writer.tag.clone(),
                 )])),
                 ..ObjectMeta::default()
             },
@@ -69,13 +185,13 @@ impl EventRecord {
             },
             type_: Some(self.event_type.as_str().to_owned()),
             reason: Some(self.reason.to_owned()),
-            message: Some(self.message.clone()),
+            message: Some(self.message.to_string()),
             source: Some(EventSource {
-                component: Some(self.component.clone()),
+                component: Some(self.writer.component.clone()),
                 host: None,
             }),
-            reporting_component: Some(self.component.clone()),
-            reporting_instance: Some(self.instance.clone()),
+            reporting_component: Some(self.writer.component.clone()),
+            reporting_instance: Some(self.writer.instance.clone()),
             first_timestamp: Some(Time(self.first)),
             last_timestamp: Some(Time(self.last)),
             count: Some(self.count),
@@ -93,14 +209,14 @@ impl EventRecord {
             .annotations
             .as_ref()
             .and_then(|a| a.get(WRITER_ANNOTATION))
-            == Some(&self.writer)
-            && stored.reporting_instance.as_deref() == Some(self.instance.as_str())
+            == Some(&self.writer.tag)
+            && stored.reporting_instance.as_deref() == Some(self.writer.instance.as_str())
             && stored.involved_object.uid.as_deref() == Some(self.claim.uid.as_str())
             && stored.type_.as_deref() == Some(self.event_type.as_str())
             && stored.reason.as_deref() == Some(self.reason)
-            && stored.message.as_deref() == Some(self.message.as_str())
+            && stored.message.as_deref() == Some(&*self.message)
             && stored.source.as_ref().and_then(|s| s.component.as_deref())
-                == Some(self.component.as_str())
+                == Some(self.writer.component.as_str())
     }
 
     fn events_path(&self) -> String {
