@@ -3,7 +3,8 @@
 //! This module owns routing and the public [`ApiServer`] interface; its submodules own the parts:
 //! - `resources`: the table of served resources (adding a kind is a row);
 //! - `store`: objects, the resourceVersion counter and the watch history;
-//! - `verbs`: get, list, create, update, patch, delete;
+//! - `handlers`: the request stages (dispatch and dry run, reads, decoding, create, update,
+//!   patch, delete), one file each;
 //! - `watch`: the newline-delimited JSON watch stream;
 //! - `events`: core/v1 ⇄ events.k8s.io/v1 conversion, event validation and field labels;
 //! - `selectors`: label and field selector parsing and matching;
@@ -29,6 +30,7 @@ mod controllers;
 mod discovery;
 mod events;
 mod filter;
+mod handlers;
 mod managed;
 mod openapi;
 mod patch;
@@ -41,7 +43,6 @@ mod store;
 pub mod strategy;
 mod table;
 mod validation;
-mod verbs;
 mod watch;
 
 use std::convert::Infallible;
@@ -56,9 +57,9 @@ use crate::clock::SharedClock;
 pub use crate::request_info::query_bool;
 use crate::request_info::{Query, RequestInfo, path_segments};
 
+pub use controllers::NAMESPACE_CLEANUP_DELAY;
 pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
 pub use status::{ApiError, FieldError};
-pub use verbs::NAMESPACE_CLEANUP_DELAY;
 
 use store::Store;
 
@@ -245,7 +246,7 @@ impl ApiServer {
     /// `apiVersion` and `kind` pick the resource; uid and creationTimestamp are kept when set.
     /// Returns the stored object.
     pub fn seed(&self, object: Value) -> Result<Value, LoadError> {
-        let stored = verbs::seed(self, object).map_err(|message| LoadError::Object {
+        let stored = handlers::seed(self, object).map_err(|message| LoadError::Object {
             document: 1,
             message,
         })?;
@@ -299,7 +300,8 @@ impl ApiServer {
         docs.sort_by_key(|(_, v)| v.get("kind").and_then(Value::as_str) != Some("Namespace"));
         let mut count = 0;
         for (document, value) in docs {
-            verbs::seed(self, value).map_err(|message| LoadError::Object { document, message })?;
+            handlers::seed(self, value)
+                .map_err(|message| LoadError::Object { document, message })?;
             count += 1;
         }
         self.store.notify();
@@ -352,7 +354,7 @@ impl ApiServer {
             }
             return Err(ApiError::page_not_found());
         };
-        verbs::dispatch(self, target, req).await
+        handlers::dispatch(self, target, req).await
     }
 }
 

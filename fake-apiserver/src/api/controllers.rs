@@ -8,12 +8,18 @@
 //! - the kubelet of every Node holds its heartbeat Lease in `kube-node-lease` (so
 //!   `kubectl describe node` shows it);
 //! - the pv-protection controller removes its finalizer from a volume being deleted once it
-//!   is not Bound.
+//!   is not Bound;
+//! - the namespace controller empties a Terminating namespace, then removes it (a little
+//!   later, on the server's clock: [`NAMESPACE_CLEANUP_DELAY`]).
 
 use super::pointer::Pointer;
 use serde_json::{Value, json};
 
-use super::store::{ChangeType, Key, State, Stored};
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+
+use super::store::{ChangeType, Key, State, Store, Stored};
 use super::strategy::Kind;
 
 /// The claim protection finalizer.
@@ -195,4 +201,36 @@ pub fn node_lease(state: &mut State, node: &Value, now: &jiff::Timestamp) {
         "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew},
     });
     state.put(key, lease, ChangeType::Added);
+}
+
+/// How long after its deletion a namespace and its contents are gone (the namespace
+/// controller's work), on the server's clock.
+pub const NAMESPACE_CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The namespace controller: [`NAMESPACE_CLEANUP_DELAY`] after a namespace turned
+/// Terminating (on `clock`), deletes everything in it, then the namespace itself.
+pub fn finalize_namespace_later(clock: SharedClock, store: Arc<Store>, namespace: String) {
+    tokio::spawn(async move {
+        clock.sleep(NAMESPACE_CLEANUP_DELAY).await;
+        finalize_namespace(&store, &namespace);
+    });
+}
+
+/// The namespace controller's step: deletes everything in `namespace`, then the namespace.
+fn finalize_namespace(store: &Store, namespace: &str) {
+    {
+        let mut state = store.lock();
+        let inside: Vec<Key> = state
+            .objects
+            .keys()
+            .filter(|k| k.0 != "namespaces" && k.1 == namespace)
+            .cloned()
+            .collect();
+        for key in inside {
+            state.remove(&key);
+        }
+        state.remove(&("namespaces", String::new(), namespace.to_owned()));
+        settle(&mut state);
+    }
+    store.notify();
 }
