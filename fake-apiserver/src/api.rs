@@ -17,7 +17,9 @@
 //! - `strategy`: each kind's spec validation, update rules and defaults;
 //! - `controllers`: protection finalizers, PV release, node Leases (run inside writes);
 //! - `filter`: the view of a stored object through a row, and list/watch selectors;
-//! - `status`: `Status` error objects.
+//! - `status`: `Status` error objects, built from a [`GroupResource`];
+//! - `response`: JSON and text answers, `Warning` headers;
+//! - `schema`: the JSON schema of a k8s-openapi type (a leaf the table reads).
 //!
 //! # Where the fake still differs from kube-apiserver
 //!
@@ -37,6 +39,8 @@ mod patch;
 mod pointer;
 pub mod protobuf;
 mod resources;
+mod response;
+pub mod schema;
 mod selectors;
 mod status;
 mod store;
@@ -45,12 +49,10 @@ mod table;
 mod validation;
 mod watch;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
@@ -59,12 +61,12 @@ use crate::request_info::{Query, RequestInfo, path_segments};
 
 pub use controllers::NAMESPACE_CLEANUP_DELAY;
 pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
-pub use status::{ApiError, FieldError};
+pub use status::{ApiError, FieldError, GroupResource};
 
 use store::Store;
 
-/// The body of every response: whole (most verbs) or streamed (watch).
-pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+pub use response::ResponseBody;
+pub(crate) use response::{add_warnings, json_bytes_response, json_response, json_response_of};
 
 /// The in-memory API server. Cheap to clone; clones share the store.
 ///
@@ -165,7 +167,7 @@ impl ApiServer {
 
     /// The latest resourceVersion handed out.
     pub fn resource_version(&self) -> u64 {
-        self.store.lock().rv
+        self.store.lock().rv()
     }
 
     /// Drops the watch history: a watch from any earlier resourceVersion gets `410 Gone`.
@@ -188,7 +190,7 @@ impl ApiServer {
         };
         let state = self.store.lock();
         state
-            .objects
+            .objects()
             .iter()
             .filter(|(key, _)| key.0 == def.storage)
             .map(|(_, obj)| filter::view(def, obj))
@@ -211,7 +213,7 @@ impl ApiServer {
             name.to_string(),
         );
         let state = self.store.lock();
-        state.objects.get(&key).map(|obj| filter::view(def, obj))
+        state.get(&key).map(|obj| filter::view(def, obj))
     }
 
     /// Every object of the k8s-openapi type `K`, decoded, in list order.
@@ -250,7 +252,6 @@ impl ApiServer {
             document: 1,
             message,
         })?;
-        self.store.notify();
         Ok(stored)
     }
 
@@ -304,7 +305,6 @@ impl ApiServer {
                 .map_err(|message| LoadError::Object { document, message })?;
             count += 1;
         }
-        self.store.notify();
         Ok(count)
     }
 
@@ -492,66 +492,9 @@ fn split_yaml_documents(text: &str) -> Vec<String> {
     docs
 }
 
-/// A JSON response.
-pub(crate) fn json_response(code: u16, body: &Value) -> http::Response<ResponseBody> {
-    json_response_of(code, body)
-}
-
-/// A JSON response whose body is already serialised.
-pub(crate) fn json_bytes_response(code: u16, body: Bytes) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(Full::new(body).boxed());
-    *response.status_mut() =
-        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// [`json_response`] of anything that serialises as JSON (such as a borrowed view).
-pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
-    code: u16,
-    body: &T,
-) -> http::Response<ResponseBody> {
-    json_bytes_response(
-        code,
-        Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
-    )
-}
-
 /// The response for an error: a Status (or the plain-text 404 of an unknown path).
 pub(crate) fn error_response(error: &ApiError) -> http::Response<ResponseBody> {
-    let mut response = match error.plain {
-        Some(text) => {
-            let mut r = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
-            r.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            *r.status_mut() =
-                http::StatusCode::from_u16(error.code).unwrap_or(http::StatusCode::NOT_FOUND);
-            r
-        }
-        None => json_response(error.code, &error.body),
-    };
-    if let Some(secs) = error.retry_after
-        && let Ok(v) = http::HeaderValue::from_str(&secs.to_string())
-    {
-        response.headers_mut().insert(http::header::RETRY_AFTER, v);
-    }
-    add_warnings(&mut response, &error.warnings);
-    response
-}
-
-/// Adds `Warning: 299 - "..."` headers.
-pub(crate) fn add_warnings(response: &mut http::Response<ResponseBody>, warnings: &[String]) {
-    for w in warnings {
-        let text = format!("299 - {}", Value::String(w.clone()));
-        if let Ok(v) = http::HeaderValue::from_str(&text) {
-            response.headers_mut().append(http::header::WARNING, v);
-        }
-    }
+    error.response()
 }
 
 #[cfg(test)]

@@ -6,39 +6,17 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::decode::{Prepared, decode_body, prepare_body};
-use super::{Response, event_api, meta_mut, now_seconds, respond, update_manager, writer};
+use super::{Response, meta_mut, now_seconds, respond, update_manager, writer};
 use crate::api::events;
 use crate::api::filter::meta;
-use crate::api::pointer::Pointer;
 use crate::api::resources::{self, ResourceDef, View};
-use crate::api::status::{ApiError, FieldError};
+use crate::api::status::ApiError;
 use crate::api::store::{ChangeType, Key, State, Stored};
-use crate::api::{ApiServer, Request, Target, add_warnings, json_response, validation};
+use crate::api::{ApiServer, Request, Target, add_warnings, json_response};
 
-/// The strategy's validation of a new object plus the generic ObjectMeta check.
+/// The strategy's validation of a new object (ObjectMeta and the kind's rules).
 pub(super) fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
-    let name = meta(obj, "name");
-    if def.strategy.is_event() {
-        let errs = events::validate_create(obj, event_api(def));
-        if !errs.is_empty() {
-            return Err(ApiError::invalid("Event", "", name, &errs));
-        }
-        let errs = validation::object_meta(obj, true, validation::path_segment_rule);
-        if !errs.is_empty() {
-            return Err(ApiError::invalid("Event", "", name, &errs));
-        }
-        return Ok(());
-    }
-    let mut errs = validation::object_meta(obj, def.namespaced, name_rule(def));
-    errs.extend(def.strategy.validate(obj));
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(def.kind, def.group, name, &errs));
-    }
-    Ok(())
-}
-
-pub(super) fn name_rule(def: &ResourceDef) -> fn(&str, bool) -> Vec<String> {
-    def.strategy.name_rule()
+    def.strategy.validate_create(obj, def.scope())
 }
 
 /// Wipes what a client may not set, fills namespace, name, uid and creationTimestamp.
@@ -105,7 +83,7 @@ pub(super) fn store_new(
     let name = meta(&obj, "name").to_string();
     let namespace = if def.namespaced {
         let key: Key = ("namespaces", String::new(), ns.clone());
-        match state.objects.get(&key) {
+        match state.get(&key) {
             Some(namespace) => Some(namespace),
             None => return Err(ApiError::namespace_not_found(&ns)),
         }
@@ -132,7 +110,7 @@ pub(super) fn store_new(
         ));
     }
     let key: Key = (def.storage, ns, name.clone());
-    if state.objects.contains_key(&key) {
+    if state.contains(&key) {
         return Err(ApiError::already_exists(def, &name));
     }
     if let Some(m) = meta_mut(&mut obj) {
@@ -146,42 +124,20 @@ pub(super) fn store_new(
     Ok(state.put(key, obj, ChangeType::Added))
 }
 
-/// A SelfSubjectAccessReview: the fake authorizes everything (as a cluster-admin would be),
-/// so `kubectl auth can-i` answers `yes`. Nothing is stored.
-pub(super) fn access_review(
-    server: &ApiServer,
-    target: &Target,
-    req: &Request,
-) -> Result<Response, ApiError> {
+/// The create of a kind that is not stored (a review): decoded, validated and prepared by
+/// its strategy, answered 201, and forgotten.
+pub(super) fn create_unstored(target: &Target, req: &Request) -> Result<Response, ApiError> {
     let def = target.def;
     let body = decode_body(def, req)?;
     let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
-    if obj.ptr("/spec/resourceAttributes").is_none()
-        && obj.ptr("/spec/nonResourceAttributes").is_none()
-    {
-        return Err(ApiError::invalid(
-            def.kind,
-            def.group,
-            "",
-            &[FieldError::invalid_json(
-                "spec.resourceAttributes",
-                &Value::Null,
-                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
-            )],
-        ));
-    }
+    validate_new(def, &obj)?;
     if let Some(map) = obj.as_object_mut() {
         map.insert("apiVersion".into(), json!(def.api_version()));
         map.insert("kind".into(), json!(def.kind));
-        map.insert(
-            "status".into(),
-            json!({"allowed": true, "reason": "the fake API server allows every request"}),
-        );
-        map.entry("metadata").or_insert_with(|| json!({}));
     }
+    def.strategy.prepare_for_create(&mut obj);
     let mut response = json_response(201, &obj);
     add_warnings(&mut response, &warnings);
-    let _ = server;
     Ok(response)
 }
 
@@ -216,22 +172,20 @@ pub(super) fn create_prepared(
             &mut obj,
             target.namespace.as_deref(),
         )?;
-        (def.prepare_create)(&mut obj);
+        def.strategy.prepare_for_create(&mut obj);
         def.strategy.default_fields(&mut obj);
         // The field manager sees the decoded (defaulted) object, before mutating admission.
         if record_update {
             crate::api::managed::record_update(None, &mut obj, &writer(target, &manager, &now));
         }
         validate_new(def, &obj)?;
-        crate::api::controllers::admit_create(def.strategy, &mut obj);
+        def.strategy.admit_create(&mut obj);
         let stored = store_new(&mut state, def, obj)?;
-        if def.strategy == crate::api::strategy::Kind::Node {
-            crate::api::controllers::node_lease(&mut state, &stored, &server.clock.now());
-        }
+        def.strategy
+            .after_create(&mut state, &stored, &server.clock.now());
         crate::api::controllers::settle(&mut state);
         stored
     };
-    server.store.notify();
     let mut response = respond(def, req, 201, &stored, server.clock.now());
     add_warnings(&mut response, &warnings);
     Ok(response)
@@ -254,7 +208,7 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
     }
     let body = match def.view {
         View::EventsV1 => events::v1_to_core(body).0,
-        View::Plain => body,
+        View::Plain | View::CoreEvent => body,
     };
     let mut obj = (def.normalize)(&body).map_err(|e| {
         format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
@@ -274,9 +228,9 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         return Err(format!("{kind} has no metadata.name"));
     }
     // A fixture naming a namespace the cluster already has (say `default`) is fine as it is.
-    if def.strategy.is_namespace() {
-        let key: Key = ("namespaces", String::new(), name.clone());
-        if let Some(existing) = state.objects.get(&key) {
+    if def.strategy.seed_keeps_existing() && !def.namespaced {
+        let key: Key = (def.storage, String::new(), name.clone());
+        if let Some(existing) = state.get(&key) {
             return Ok(Value::clone(existing));
         }
     }
@@ -293,26 +247,9 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
     m.entry("uid").or_insert(json!(uid));
     m.entry("creationTimestamp").or_insert(json!(now));
     m.remove("resourceVersion");
-    if def.strategy.is_namespace() {
-        let labels = m.entry("labels").or_insert_with(|| json!({}));
-        if let Some(l) = labels.as_object_mut() {
-            l.entry("kubernetes.io/metadata.name")
-                .or_insert(json!(name));
-        }
-        if obj.get("status").is_none()
-            && let Some(map) = obj.as_object_mut()
-        {
-            map.insert("status".into(), json!({"phase": "Active"}));
-        }
-        if obj.ptr("/spec/finalizers").is_none()
-            && let Some(map) = obj.as_object_mut()
-        {
-            map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
-        }
-    }
+    def.strategy.seed_defaults(&mut obj);
     let stored = store_new(&mut state, def, obj).map_err(|e| e.to_string())?;
-    if def.strategy == crate::api::strategy::Kind::Node {
-        crate::api::controllers::node_lease(&mut state, &stored, &server.clock.now());
-    }
+    def.strategy
+        .after_create(&mut state, &stored, &server.clock.now());
     Ok(Value::clone(&stored))
 }

@@ -144,7 +144,7 @@ pub(super) fn prepare_body(
     }
     let (core_body, mut unknown) = match def.view {
         View::EventsV1 => events::v1_to_core(body),
-        View::Plain => (body, Vec::new()),
+        View::Plain | View::CoreEvent => (body, Vec::new()),
     };
     let obj = (def.normalize)(&core_body).map_err(|e| {
         ApiError::bad_request(format!(

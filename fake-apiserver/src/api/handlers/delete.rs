@@ -23,7 +23,6 @@ pub(super) fn delete_one(
 ) -> Result<(Value, bool), ApiError> {
     let name = key.2.clone();
     let existing = state
-        .objects
         .get(&key)
         .map(|o| Value::clone(o))
         .ok_or_else(|| ApiError::not_found(def, &name))?;
@@ -58,27 +57,18 @@ pub(super) fn delete_one(
         .ptr("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
-    if def.strategy.is_namespace() {
-        if matches!(name.as_str(), "default" | "kube-system" | "kube-public") {
-            return Err(ApiError::status(
-                403,
-                "Forbidden",
-                format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
-                Some(json!({"name": name, "kind": "namespaces"})),
-            ));
-        }
+    def.strategy.validate_delete(&name)?;
+    if def.strategy.deleted_by_controller() {
         if !meta(&existing, "deletionTimestamp").is_empty() {
             return Ok((existing, true));
         }
-        // As the real server: the namespace turns Terminating (new content is refused), and
-        // the namespace controller deletes what it holds, then the namespace, a little later.
+        // As the real server: the object is marked (a namespace turns Terminating), and its
+        // controller deletes it (a namespace: what it holds first) a little later.
         let mut marked = existing;
         if let Some(m) = meta_mut(&mut marked) {
             m.insert("deletionTimestamp".into(), json!(now_seconds(server)));
         }
-        if let Some(map) = marked.as_object_mut() {
-            map.insert("status".into(), json!({"phase": "Terminating"}));
-        }
+        def.strategy.mark_for_deletion(&mut marked);
         let stored =
             Arc::unwrap_or_clone(state.put(key, marked, ChangeType::Modified)).into_value();
         crate::api::controllers::finalize_namespace_later(
@@ -127,7 +117,6 @@ pub(super) fn delete(
         crate::api::controllers::settle(&mut state);
         deleted
     };
-    server.store.notify();
     if as_object {
         return Ok(json_response(200, &view(def, &obj)));
     }
@@ -149,7 +138,7 @@ pub(super) fn delete_collection(
     let rv = {
         let mut state = server.store.lock();
         let keys: Vec<Key> = state
-            .objects
+            .objects()
             .iter()
             .filter(|(k, o)| k.0 == def.storage && filter.matches(def, o))
             .map(|(k, _)| k.clone())
@@ -164,9 +153,8 @@ pub(super) fn delete_collection(
             deleted.push(shown);
         }
         crate::api::controllers::settle(&mut state);
-        state.rv
+        state.rv()
     };
-    server.store.notify();
     Ok(json_response(
         200,
         &json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),

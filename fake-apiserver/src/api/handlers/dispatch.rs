@@ -60,7 +60,6 @@ pub(super) async fn dry_run_dispatch(
     let current_rv = target.name.as_ref().and_then(|name| {
         let state = server.store.lock();
         state
-            .objects
             .get(&key_of(&target, name))
             .map(|o| meta(o, "resourceVersion").to_string())
     });
@@ -105,9 +104,9 @@ pub(super) async fn dispatch_verb(
     use http::Method;
     let has_name = target.name.is_some();
     let cluster_wide = target.def.namespaced && target.namespace.is_none();
-    if target.def.strategy == crate::api::strategy::Kind::Review {
+    if !target.def.strategy.stored() {
         return match (&req.method, has_name) {
-            (&Method::POST, false) => create::access_review(server, &target, &req),
+            (&Method::POST, false) => create::create_unstored(&target, &req),
             _ => Err(ApiError::method_not_allowed()),
         };
     }

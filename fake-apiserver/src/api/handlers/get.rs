@@ -16,7 +16,6 @@ pub(super) fn get(
     let name = target.name.as_deref().unwrap_or("");
     let state = server.store.lock();
     let obj = state
-        .objects
         .get(&key_of(target, name))
         .ok_or_else(|| ApiError::not_found(target.def, name))?;
     Ok(respond(target.def, req, 200, obj, server.clock.now()))
@@ -88,13 +87,13 @@ pub(super) fn list(
     let mut keyed: Vec<(String, &Value)> = match indexed {
         Some(keys) => keys
             .iter()
-            .filter_map(|key| state.objects.get(key).map(|obj| (key, obj.value())))
+            .filter_map(|key| state.get(key).map(|obj| (key, obj.value())))
             .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj))
             .collect(),
         None => {
             let ns = filter.namespace().unwrap_or("").to_string();
             state
-                .objects
+                .objects()
                 .range((def.storage, ns.clone(), String::new())..)
                 .take_while(|((storage, key_ns, _), _)| {
                     *storage == def.storage && (ns.is_empty() || *key_ns == ns)
@@ -120,7 +119,7 @@ pub(super) fn list(
                 && let Some(last) = items.last()
             {
                 next = Some(encode_continue(
-                    state.rv,
+                    state.rv(),
                     meta(last, "namespace"),
                     meta(last, "name"),
                 ));
@@ -130,7 +129,7 @@ pub(super) fn list(
         }
         items.push(view(def, obj));
     }
-    let rv = state.rv;
+    let rv = state.rv();
     drop(state);
     let now = server.clock.now();
     let shown: Vec<Value> = items;

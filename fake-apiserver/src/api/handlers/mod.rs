@@ -20,7 +20,7 @@ pub(crate) use dispatch::dispatch;
 
 use serde_json::{Map, Value, json};
 
-use crate::api::events::{self, EventApi};
+use crate::api::events::{self};
 use crate::api::filter::view;
 use crate::api::resources::{ResourceDef, View};
 use crate::api::store::{Key, Stored};
@@ -29,13 +29,6 @@ use crate::api::{
 };
 
 type Response = http::Response<ResponseBody>;
-
-pub(super) fn event_api(def: &ResourceDef) -> EventApi {
-    match def.view {
-        View::EventsV1 => EventApi::V1,
-        View::Plain => EventApi::Core,
-    }
-}
 
 pub(super) fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
     let map = obj.as_object_mut()?;
@@ -96,8 +89,7 @@ pub(super) fn respond(
     }
     if !req.wants_metadata()
         && !req.wants_table()
-        && def.view == View::Plain
-        && def.strategy.is_event()
+        && def.view == View::CoreEvent
         && let Some(fields) = events::core_view_ref(stored)
     {
         // The core/v1 event view, written without copying the stored event.

@@ -70,7 +70,7 @@ pub(super) fn patch(
     let (stored, code, warnings) = {
         let mut state = server.store.lock();
         let key = key_of(target, &name);
-        let existing = state.objects.get(&key).cloned();
+        let existing = state.get(&key).cloned();
         let Some(existing) = existing else {
             if is_apply && target.subresource.is_none() {
                 drop(state);
@@ -104,7 +104,6 @@ pub(super) fn patch(
             apply_update(server, &mut state, target, obj, existing, update_writer)?;
         (stored, code, warnings)
     };
-    server.store.notify();
     let mut response = respond(def, req, code, &stored, server.clock.now());
     add_warnings(&mut response, &warnings);
     Ok(response)

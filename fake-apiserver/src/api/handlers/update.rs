@@ -7,101 +7,13 @@ use serde_json::{Map, Value, json};
 
 use super::create::{stamp_new, store_new, validate_new};
 use super::decode::{Prepared, decode_body, prepare_body};
-use super::{Response, event_api, key_of, meta_mut, now_seconds, respond, update_manager, writer};
-use crate::api::events;
+use super::{Response, key_of, meta_mut, now_seconds, respond, update_manager, writer};
 use crate::api::filter::meta;
 use crate::api::pointer::Pointer;
 use crate::api::resources;
 use crate::api::status::{ApiError, FieldError};
 use crate::api::store::{ChangeType, State, Stored};
-use crate::api::{ApiServer, Request, Target, add_warnings, validation};
-
-/// `ValidateObjectMetaUpdate`: no new finalizers on an object being deleted.
-pub(super) fn no_new_finalizers(new: &Value, old: &Value) -> Vec<FieldError> {
-    if meta(old, "deletionTimestamp").is_empty() {
-        return Vec::new();
-    }
-    let list = |o: &Value| -> Vec<String> {
-        o.ptr("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let old_list = list(old);
-    let mut added: Vec<String> = list(new)
-        .into_iter()
-        .filter(|f| !old_list.contains(f))
-        .collect();
-    added.sort();
-    added.dedup();
-    if added.is_empty() {
-        return Vec::new();
-    }
-    let shown: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
-    vec![FieldError::forbidden(
-        "metadata.finalizers",
-        &format!(
-            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
-            shown.join(", ")
-        ),
-    )]
-}
-
-/// The `PersistentVolumeClaimResize` admission plugin: a claim may grow only when bound and
-/// its StorageClass allows expansion.
-pub(super) fn admit_claim_resize(
-    state: &State,
-    target: &Target,
-    new: &Value,
-    old: &Value,
-) -> Result<(), ApiError> {
-    if target.def.strategy != crate::api::strategy::Kind::Claim
-        || target.subresource.is_some()
-        || !crate::api::strategy::claim_grows(new, old)
-    {
-        return Ok(());
-    }
-    let name = meta(old, "name");
-    let forbidden = |why: &str| {
-        ApiError::status(
-            403,
-            "Forbidden",
-            format!("persistentvolumeclaims \"{name}\" is forbidden: {why}"),
-            Some(json!({"name": name, "kind": "persistentvolumeclaims"})),
-        )
-    };
-    if old.ptr("/status/phase").and_then(Value::as_str) != Some("Bound") {
-        return Err(forbidden(
-            "Only bound persistent volume claims can be expanded",
-        ));
-    }
-    let class = match old.ptr("/metadata/annotations/volume.beta.kubernetes.io~1storage-class") {
-        Some(Value::String(c)) => c.clone(),
-        _ => old
-            .ptr("/spec/storageClassName")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    };
-    let allowed = !class.is_empty()
-        && state
-            .objects
-            .get(&("storageclasses", String::new(), class))
-            .and_then(|sc| sc.get("allowVolumeExpansion"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-    if !allowed {
-        return Err(forbidden(
-            "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize",
-        ));
-    }
-    Ok(())
-}
+use crate::api::{ApiServer, Request, Target, add_warnings};
 
 /// Whether two objects are equal apart from `metadata.resourceVersion` (as comparing their
 /// [`strip_rv`] copies, without the copies).
@@ -213,28 +125,11 @@ pub(super) fn apply_update(
         map.insert("apiVersion".into(), json!(canonical.api_version()));
         map.insert("kind".into(), json!(canonical.kind));
     }
-    if def.strategy.is_event() {
-        common.extend(events::validate_update(&new, &existing, event_api(def)));
-        if !common.is_empty() {
-            return Err(ApiError::invalid("Event", "", &name, &common));
-        }
-    } else {
-        common.extend(events::meta_update(&new, &existing));
-        common.extend(
-            def.strategy
-                .validate_update(&new, &existing, target.subresource.is_some()),
-        );
-        common.extend(no_new_finalizers(&new, &existing));
-        common.extend(validation::object_meta(
-            &new,
-            def.namespaced,
-            def.strategy.name_rule(),
-        ));
-        if !common.is_empty() {
-            return Err(ApiError::invalid(def.kind, def.group, &name, &common));
-        }
-    }
-    admit_claim_resize(state, target, &new, &existing)?;
+    let status_only = target.subresource.is_some();
+    def.strategy
+        .validate_update(&new, &existing, status_only, def.scope(), common)?;
+    def.strategy
+        .admit_update(state, &new, &existing, status_only)?;
     if let Some(w) = update_writer {
         crate::api::managed::record_update(Some(&existing), &mut new, w);
     }
@@ -247,10 +142,7 @@ pub(super) fn apply_update(
         .and_then(Value::as_array)
         .is_none_or(Vec::is_empty);
     if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
-        state
-            .objects
-            .insert(key.clone(), Arc::new(Stored::new(new)));
-        let last = state.remove(&key).unwrap_or_default();
+        let last = state.remove_as(&key, new).unwrap_or_default();
         crate::api::controllers::settle(state);
         return Ok((Arc::new(Stored::new(last)), 200));
     }
@@ -306,10 +198,9 @@ pub(super) fn update(
     let w = writer(target, &manager, &now);
     let (stored, code) = {
         let mut state = server.store.lock();
-        match state.objects.get(&key_of(target, &name)).cloned() {
+        match state.get(&key_of(target, &name)).cloned() {
             Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
-            // Events allow create on update (AllowCreateOnUpdate).
-            None if def.strategy.is_event() && target.subresource.is_none() => {
+            None if def.strategy.allow_create_on_update() && target.subresource.is_none() => {
                 stamp_new(
                     server,
                     &mut state,
@@ -327,7 +218,6 @@ pub(super) fn update(
             None => return Err(ApiError::not_found(def, &name)),
         }
     };
-    server.store.notify();
     let mut response = respond(def, req, code, &stored, server.clock.now());
     add_warnings(&mut response, &warnings);
     Ok(response)
