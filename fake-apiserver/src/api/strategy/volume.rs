@@ -140,3 +140,25 @@ fn validate_volume(obj: &Value, errs: &mut Vec<FieldError>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_volume_without_capacity_or_source_has_the_real_errors() {
+        let errs = Volume.validate(&json!({"spec": {"accessModes": ["ReadWriteOnce"]}}));
+        let texts: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "spec.capacity: Required value",
+                "spec.capacity: Unsupported value: core.ResourceList(nil): supported values: \"storage\"",
+                "spec: Required value: must specify a volume type",
+            ]
+        );
+    }
+}
