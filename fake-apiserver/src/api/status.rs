@@ -221,6 +221,47 @@ impl ApiError {
         }
     }
 
+    /// Answers with HTTP `code` (and the body's `code`), whatever the constructor chose.
+    pub fn set_code(&mut self, code: u16) {
+        self.code = code;
+        if let Some(body) = self.body.as_object_mut() {
+            body.insert("code".into(), json!(code));
+        }
+    }
+
+    /// Sets the body's `reason` (removed when empty, as the real server leaves it out).
+    pub fn set_reason(&mut self, reason: &str) {
+        if let Some(body) = self.body.as_object_mut() {
+            if reason.is_empty() {
+                body.remove("reason");
+            } else {
+                body.insert("reason".into(), json!(reason));
+            }
+        }
+    }
+
+    /// Replaces the body's `message`.
+    pub fn set_message(&mut self, message: &str) {
+        if let Some(body) = self.body.as_object_mut() {
+            body.insert("message".into(), json!(message));
+        }
+    }
+
+    /// Asks the client to retry after `seconds`: `details.retryAfterSeconds` and the
+    /// `Retry-After` header.
+    pub fn set_retry_after(&mut self, seconds: u64) {
+        self.retry_after = Some(seconds);
+        if let Some(body) = self.body.as_object_mut() {
+            let details = body.entry("details").or_insert_with(|| json!({}));
+            if let Some(d) = details.as_object_mut() {
+                d.insert(
+                    "retryAfterSeconds".into(),
+                    json!(i32::try_from(seconds).unwrap_or(i32::MAX)),
+                );
+            }
+        }
+    }
+
     /// 404 NotFound: `persistentvolumeclaims "foo" not found`.
     pub fn not_found<'a>(gr: impl Into<GroupResource<'a>>, name: &str) -> Self {
         let gr = gr.into();

@@ -1,4 +1,5 @@
-//! In process, the control layer (`control`): the request log is a bounded ring.
+//! In process, the control layer (`control`): the request log is a bounded ring, and injected
+//! faults answer with the API server's own Status constructors.
 
 #[tokio::test]
 async fn the_request_log_is_a_bounded_ring() {
@@ -23,3 +24,34 @@ async fn the_request_log_is_a_bounded_ring() {
 }
 
 // ---------------------------------------------------------------- 6. structure
+
+/// A fault's Status is built by the API's own constructors: an injected NotFound is the
+/// very body the server answers for an object that is not there.
+#[tokio::test]
+async fn an_injected_not_found_is_the_api_servers_own_answer() {
+    use fake_apiserver::FakeCluster;
+    use fake_apiserver::control::{Fault, Verb};
+    let (cluster, _clock) = FakeCluster::virtual_at(
+        crate::common::in_process::START
+            .parse()
+            .expect("valid timestamp"),
+    );
+    let client = cluster.client();
+    for uri in [
+        "/api/v1/namespaces/default/persistentvolumeclaims/missing",
+        "/apis/events.k8s.io/v1/namespaces/default/events/missing",
+    ] {
+        let get = || http::Request::get(uri).body(Vec::new()).expect("request");
+        let (code, _, real) = crate::common::raw(&client, get()).await.expect("answer");
+        assert_eq!(code, 404);
+        let resource = uri.split('/').nth_back(1).expect("resource");
+        cluster
+            .faults()
+            .add(Fault::new(Verb::Get, resource).status(404).times(1));
+        let (code, _, injected) = crate::common::raw(&client, get()).await.expect("answer");
+        assert_eq!(code, 404);
+        let real: serde_json::Value = serde_json::from_slice(&real).expect("json");
+        let injected: serde_json::Value = serde_json::from_slice(&injected).expect("json");
+        assert_eq!(injected, real, "{uri}");
+    }
+}
