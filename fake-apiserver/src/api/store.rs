@@ -16,6 +16,9 @@ use serde_json::Value;
 /// How many watch events the history keeps before the oldest are compacted away.
 pub const HISTORY_LIMIT: usize = 20_000;
 
+/// The storage key whose objects are indexed ([`EVENT_INDEX`]).
+pub const INDEXED_STORAGE: &str = "events";
+
 /// The event fields indexed for field-selector LISTs: (stored field label, JSON pointer).
 pub const EVENT_INDEX: [(&str, &str); 2] = [
     ("involvedObject.uid", "/involvedObject/uid"),
@@ -181,7 +184,7 @@ impl State {
     }
 
     fn index_add(&mut self, key: &Key, object: &Value) {
-        if key.0 != "events" {
+        if key.0 != INDEXED_STORAGE {
             return;
         }
         for (label, pointer) in EVENT_INDEX {
@@ -195,7 +198,7 @@ impl State {
     }
 
     fn index_remove(&mut self, key: &Key, object: &Value) {
-        if key.0 != "events" {
+        if key.0 != INDEXED_STORAGE {
             return;
         }
         for (label, pointer) in EVENT_INDEX {
@@ -208,6 +211,17 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// The field labels indexed for objects under `storage` (see [`EVENT_INDEX`]): a LIST
+    /// with an exact term on one reads its candidates from [`indexed`](Self::indexed).
+    pub fn index_labels(&self, storage: &str) -> &'static [&'static str] {
+        const EVENT_LABELS: [&str; 2] = [EVENT_INDEX[0].0, EVENT_INDEX[1].0];
+        if storage == INDEXED_STORAGE {
+            &EVENT_LABELS
+        } else {
+            &[]
         }
     }
 

@@ -72,18 +72,13 @@ pub(super) fn list(
     let mut remaining = 0i64;
     // etcd orders keys `<namespace>/<name>` by bytes: sort by that string, not the tuple
     // (`a-b/x` comes before `a/x`).
-    // Candidates: from the event index when an exact term on an indexed field allows it,
+    // Candidates: from the store's index when an exact term on an indexed field allows it,
     // else the range of this resource (and namespace) in key order.
-    let indexed = crate::api::store::EVENT_INDEX
-        .iter()
-        .find_map(|(label, _)| {
-            if def.storage != "events" {
-                return None;
-            }
-            filter
-                .exact(label)
-                .and_then(|value| state.indexed(label, value))
-        });
+    let indexed = state.index_labels(def.storage).iter().find_map(|label| {
+        filter
+            .exact(label)
+            .and_then(|value| state.indexed(label, value))
+    });
     let mut keyed: Vec<(String, &Value)> = match indexed {
         Some(keys) => keys
             .iter()

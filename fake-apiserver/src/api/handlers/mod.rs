@@ -44,7 +44,7 @@ pub(super) fn now_seconds(server: &ApiServer) -> String {
         .unwrap_or_else(|_| now.to_string())
 }
 
-/// The ownership writer of a request (`managed.rs`).
+/// The ownership writer of a request (`managed`).
 pub(super) fn writer<'a>(
     target: &'a Target,
     manager: &'a str,

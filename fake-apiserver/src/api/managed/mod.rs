@@ -1,10 +1,10 @@
 //! Field ownership: `metadata.managedFields` as the real server's field manager keeps it
 //! (structured-merge-diff), for the kinds served. One concept per file:
-//! - [`fields`]: field sets — the paths of an object's fields, and what is a member;
-//! - [`fields_v1`]: the `fieldsV1` notation of a set;
-//! - [`entries`]: the `managedFields` entries of an object;
-//! - [`update`]: a non-apply write (`operation: Update`) and its manager;
-//! - [`apply`]: server-side apply (`operation: Apply`), its conflicts and forcing.
+//! - `fields`: field sets — the paths of an object's fields, and what is a member;
+//! - `fields_v1`: the `fieldsV1` notation of a set;
+//! - `entries`: the `managedFields` entries of an object;
+//! - `update`: a non-apply write (`operation: Update`) and its manager;
+//! - `apply`: server-side apply (`operation: Apply`), its conflicts and forcing.
 //!
 //! A field set is a set of paths; each path element is written as in `fieldsV1`:
 //! `f:<field>`, `k:{"<key>":<value>}` for an item of a list with a merge key, `v:<json>` for an

@@ -7,16 +7,16 @@
 //!
 //! Every row of the resource table holds its strategy (`ResourceDef::strategy`); the
 //! handlers call it, they never branch on the kind. One file per kind:
-//! - [`claim`]: PersistentVolumeClaims (and the `PersistentVolumeClaimResize` admission);
-//! - [`volume`]: PersistentVolumes;
-//! - [`attachment`]: VolumeAttachments;
-//! - [`class`]: StorageClasses;
-//! - [`node`]: Nodes (and their heartbeat Lease);
-//! - [`namespace`]: Namespaces (DNS-label names, deletion through the namespace controller);
-//! - [`event`]: Events, core/v1 and events.k8s.io/v1;
-//! - [`pod`]: Pods;
-//! - [`lease`]: Leases;
-//! - [`review`]: SelfSubjectAccessReviews (answered, never stored);
+//! - `claim`: PersistentVolumeClaims (and the `PersistentVolumeClaimResize` admission);
+//! - `volume`: PersistentVolumes;
+//! - `attachment`: VolumeAttachments;
+//! - `class`: StorageClasses;
+//! - `node`: Nodes (and their heartbeat Lease);
+//! - `namespace`: Namespaces (DNS-label names, deletion through the namespace controller);
+//! - `event`: Events, core/v1 and events.k8s.io/v1;
+//! - `pod`: Pods;
+//! - `lease`: Leases;
+//! - `review`: SelfSubjectAccessReviews (answered, never stored);
 //! - `csinode`: CSINodes, a file of its own here when that kind is served (its row in
 //!   `resources` then names `&csinode::CsiNode`).
 //!
