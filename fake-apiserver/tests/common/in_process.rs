@@ -160,3 +160,18 @@ pub async fn body_lines(response: http::Response<fake_apiserver::ResponseBody>) 
 pub fn get(uri: &str) -> http::Request<Bytes> {
     http::Request::get(uri).body(Bytes::new()).expect("request")
 }
+
+/// An `ApiServer` on a virtual clock and a kube-rs client talking to it in process.
+pub fn with_client() -> (ApiServer, kube::Client, VirtualClock) {
+    let (server, clock) = setup();
+    let client = fake_apiserver::transport::in_process_client(server.clone());
+    (server, client, clock)
+}
+
+/// The Status of a kube-rs API error (panics on any other error: the test expected a Status).
+pub fn api_status(err: kube::Error) -> kube::core::Status {
+    match err {
+        kube::Error::Api(status) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}

@@ -20,7 +20,7 @@ pub(crate) use dispatch::dispatch;
 
 use serde_json::{Map, Value, json};
 
-use crate::api::events::{self};
+use crate::api::events;
 use crate::api::filter::view;
 use crate::api::resources::{ResourceDef, View};
 use crate::api::store::{Key, Stored};
