@@ -3,7 +3,8 @@
 //! This module owns routing and the public [`ApiServer`] interface; its submodules own the parts:
 //! - `resources`: the table of served resources (adding a kind is a row);
 //! - `store`: objects, the resourceVersion counter and the watch history;
-//! - `verbs`: get, list, create, update, patch, delete;
+//! - `handlers`: the request stages (dispatch and dry run, reads, decoding, create, update,
+//!   patch, delete), one file each;
 //! - `watch`: the newline-delimited JSON watch stream;
 //! - `events`: core/v1 ⇄ events.k8s.io/v1 conversion, event validation and field labels;
 //! - `selectors`: label and field selector parsing and matching;
@@ -16,7 +17,9 @@
 //! - `strategy`: each kind's spec validation, update rules and defaults;
 //! - `controllers`: protection finalizers, PV release, node Leases (run inside writes);
 //! - `filter`: the view of a stored object through a row, and list/watch selectors;
-//! - `status`: `Status` error objects.
+//! - `status`: `Status` error objects, built from a [`GroupResource`];
+//! - `response`: JSON and text answers, `Warning` headers;
+//! - `schema`: the JSON schema of a k8s-openapi type (a leaf the table reads).
 //!
 //! # Where the fake still differs from kube-apiserver
 //!
@@ -31,41 +34,41 @@ mod discovery;
 pub use discovery::GIT_VERSION;
 mod events;
 mod filter;
+mod handlers;
 mod managed;
 mod openapi;
 mod patch;
 mod pointer;
 pub mod protobuf;
 mod resources;
+mod response;
+pub mod schema;
 mod selectors;
 mod status;
 mod store;
 pub mod strategy;
 mod table;
 mod validation;
-mod verbs;
 mod watch;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
 pub use crate::request_info::query_bool;
 use crate::request_info::{Query, RequestInfo, path_segments};
 
+pub use controllers::NAMESPACE_CLEANUP_DELAY;
 pub use resources::{FieldLabels, RESOURCES, ResourceDef, TableKind, View};
-pub use status::{ApiError, FieldError};
-pub use verbs::NAMESPACE_CLEANUP_DELAY;
+pub use status::{ApiError, FieldError, GroupResource};
 
 use store::Store;
 
-/// The body of every response: whole (most verbs) or streamed (watch).
-pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+pub use response::ResponseBody;
+pub(crate) use response::{add_warnings, json_bytes_response, json_response, json_response_of};
 
 /// The in-memory API server. Cheap to clone; clones share the store.
 ///
@@ -171,7 +174,7 @@ impl ApiServer {
 
     /// The latest resourceVersion handed out.
     pub fn resource_version(&self) -> u64 {
-        self.store.lock().rv
+        self.store.lock().rv()
     }
 
     /// Drops the watch history: a watch from any earlier resourceVersion gets `410 Gone`.
@@ -194,7 +197,7 @@ impl ApiServer {
         };
         let state = self.store.lock();
         state
-            .objects
+            .objects()
             .iter()
             .filter(|(key, _)| key.0 == def.storage)
             .map(|(_, obj)| filter::view(def, obj))
@@ -217,7 +220,7 @@ impl ApiServer {
             name.to_string(),
         );
         let state = self.store.lock();
-        state.objects.get(&key).map(|obj| filter::view(def, obj))
+        state.get(&key).map(|obj| filter::view(def, obj))
     }
 
     /// Every object of the k8s-openapi type `K`, decoded, in list order.
@@ -252,11 +255,10 @@ impl ApiServer {
     /// `apiVersion` and `kind` pick the resource; uid and creationTimestamp are kept when set.
     /// Returns the stored object.
     pub fn seed(&self, object: Value) -> Result<Value, LoadError> {
-        let stored = verbs::seed(self, object).map_err(|message| LoadError::Object {
+        let stored = handlers::seed(self, object).map_err(|message| LoadError::Object {
             document: 1,
             message,
         })?;
-        self.store.notify();
         Ok(stored)
     }
 
@@ -306,10 +308,10 @@ impl ApiServer {
         docs.sort_by_key(|(_, v)| v.get("kind").and_then(Value::as_str) != Some("Namespace"));
         let mut count = 0;
         for (document, value) in docs {
-            verbs::seed(self, value).map_err(|message| LoadError::Object { document, message })?;
+            handlers::seed(self, value)
+                .map_err(|message| LoadError::Object { document, message })?;
             count += 1;
         }
-        self.store.notify();
         Ok(count)
     }
 
@@ -363,7 +365,7 @@ impl ApiServer {
         if let Some(message) = req.query.integer_error(info.verb, !req.body.is_empty()) {
             return Err(ApiError::bad_request(message));
         }
-        verbs::dispatch(self, target, req).await
+        handlers::dispatch(self, target, req).await
     }
 }
 
@@ -501,66 +503,9 @@ fn split_yaml_documents(text: &str) -> Vec<String> {
     docs
 }
 
-/// A JSON response.
-pub(crate) fn json_response(code: u16, body: &Value) -> http::Response<ResponseBody> {
-    json_response_of(code, body)
-}
-
-/// A JSON response whose body is already serialised.
-pub(crate) fn json_bytes_response(code: u16, body: Bytes) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(Full::new(body).boxed());
-    *response.status_mut() =
-        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// [`json_response`] of anything that serialises as JSON (such as a borrowed view).
-pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
-    code: u16,
-    body: &T,
-) -> http::Response<ResponseBody> {
-    json_bytes_response(
-        code,
-        Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
-    )
-}
-
 /// The response for an error: a Status (or the plain-text 404 of an unknown path).
 pub(crate) fn error_response(error: &ApiError) -> http::Response<ResponseBody> {
-    let mut response = match error.plain {
-        Some(text) => {
-            let mut r = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
-            r.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            *r.status_mut() =
-                http::StatusCode::from_u16(error.code).unwrap_or(http::StatusCode::NOT_FOUND);
-            r
-        }
-        None => json_response(error.code, &error.body),
-    };
-    if let Some(secs) = error.retry_after
-        && let Ok(v) = http::HeaderValue::from_str(&secs.to_string())
-    {
-        response.headers_mut().insert(http::header::RETRY_AFTER, v);
-    }
-    add_warnings(&mut response, &error.warnings);
-    response
-}
-
-/// Adds `Warning: 299 - "..."` headers.
-pub(crate) fn add_warnings(response: &mut http::Response<ResponseBody>, warnings: &[String]) {
-    for w in warnings {
-        let text = format!("299 - {}", Value::String(w.clone()));
-        if let Ok(v) = http::HeaderValue::from_str(&text) {
-            response.headers_mut().append(http::header::WARNING, v);
-        }
-    }
+    error.response()
 }
 
 #[cfg(test)]

@@ -44,9 +44,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 
-use crate::api::{ApiServer, ResponseBody};
+use crate::api::{ApiError, ApiServer, GroupResource, ResponseBody};
 use crate::clock::SharedClock;
 
 pub mod endpoint;
@@ -740,89 +740,95 @@ pub fn reason_for(code: u16) -> &'static str {
     }
 }
 
-/// `events`, `events.events.k8s.io`: the GroupResource text the real server's messages use.
-fn group_resource(info: &RequestInfo) -> String {
-    let resource = info.resource.clone().unwrap_or_default();
-    if info.group.is_empty() {
-        resource
-    } else {
-        format!("{resource}.{}", info.group)
-    }
-}
-
-/// Builds the Status a fault rule answers with, worded as the real server words it.
+/// Builds the Status a fault rule answers with, worded as the real server words it: through
+/// the same constructors as the API's own errors ([`ApiError`]), so an injected `NotFound`,
+/// `AlreadyExists`, `Conflict` or `InternalError` reads exactly like a real one.
 fn fault_status(response: &FaultResponse, info: &RequestInfo) -> Status {
     let reason = response
         .reason
         .clone()
         .unwrap_or_else(|| reason_for(response.code).to_string());
-    let res = group_resource(info);
-    let name = info.name.clone().unwrap_or_default();
+    let gr = GroupResource {
+        group: &info.group,
+        resource: info.resource.as_deref().unwrap_or(""),
+    };
+    let name = info.name.as_deref().unwrap_or("");
     let object = if name.is_empty() {
-        res.clone()
+        gr.to_string()
     } else {
-        format!("{res} \"{name}\"")
+        format!("{gr} \"{name}\"")
     };
     let injected = "injected fault";
-    let mut causes = None;
-    let default_message = match reason.as_str() {
-        "NotFound" if !name.is_empty() => format!("{object} not found"),
-        "NotFound" => "the server could not find the requested resource".to_string(),
-        "AlreadyExists" => format!("{object} already exists"),
-        "Conflict" => format!(
-            "Operation cannot be fulfilled on {object}: the object has been modified; please apply your changes to the latest version and try again"
-        ),
-        "Forbidden" => {
-            let verb = info.verb.map(Verb::as_str).unwrap_or("get");
-            let resource = info.resource.clone().unwrap_or_default();
-            let scope = match &info.namespace {
-                Some(namespace) => format!("in the namespace \"{namespace}\""),
-                None => "at the cluster scope".to_string(),
+    let named = !name.is_empty();
+    let mut error = match reason.as_str() {
+        "NotFound" if named => ApiError::not_found(gr, name),
+        "AlreadyExists" if named => ApiError::already_exists(gr, name),
+        "Conflict" if named => ApiError::conflict(gr, name),
+        "InternalError" => ApiError::internal(injected),
+        _ => {
+            let message = match reason.as_str() {
+                "NotFound" => "the server could not find the requested resource".to_string(),
+                "AlreadyExists" => format!("{object} already exists"),
+                "Conflict" => format!(
+                    "Operation cannot be fulfilled on {object}: the object has been modified; please apply your changes to the latest version and try again"
+                ),
+                "Forbidden" => {
+                    let verb = info.verb.map(Verb::as_str).unwrap_or("get");
+                    let scope = match &info.namespace {
+                        Some(namespace) => format!("in the namespace \"{namespace}\""),
+                        None => "at the cluster scope".to_string(),
+                    };
+                    format!(
+                        "{object} is forbidden: User \"system:anonymous\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+                        gr.resource, gr.group
+                    )
+                }
+                "Unauthorized" => "Unauthorized".to_string(),
+                "Invalid" => format!("{object} is invalid: {injected}"),
+                "Expired" | "Gone" => {
+                    "The resourceVersion for the provided watch is too old.".to_string()
+                }
+                "TooManyRequests" => "Too many requests, please try again later.".to_string(),
+                "ServiceUnavailable" => {
+                    "the server is currently unable to handle the request".to_string()
+                }
+                "Timeout" => {
+                    "Timeout: request did not complete within the allotted timeout".to_string()
+                }
+                "BadRequest" => format!("the server rejected our request: {injected}"),
+                _ => injected.to_string(),
             };
-            format!(
-                "{object} is forbidden: User \"system:anonymous\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}",
-                info.group
-            )
+            let with_object = matches!(reason.as_str(), "Forbidden" | "Invalid") && named;
+            let details = with_object.then(|| {
+                let mut d = serde_json::Map::new();
+                d.insert("name".into(), name.into());
+                if !gr.group.is_empty() {
+                    d.insert("group".into(), gr.group.into());
+                }
+                d.insert("kind".into(), gr.resource.into());
+                serde_json::Value::Object(d)
+            });
+            let details = match details {
+                None if reason == "Timeout" => Some(serde_json::json!({})),
+                other => other,
+            };
+            ApiError::status(response.code, &reason, message, details)
         }
-        "Unauthorized" => "Unauthorized".to_string(),
-        "Invalid" => format!("{object} is invalid: {injected}"),
-        "Expired" | "Gone" => "The resourceVersion for the provided watch is too old.".to_string(),
-        "TooManyRequests" => "Too many requests, please try again later.".to_string(),
-        "InternalError" => {
-            causes = Some(vec![StatusCause {
-                message: Some(injected.to_string()),
-                ..StatusCause::default()
-            }]);
-            format!("Internal error occurred: {injected}")
-        }
-        "ServiceUnavailable" => "the server is currently unable to handle the request".to_string(),
-        "Timeout" => "Timeout: request did not complete within the allotted timeout".to_string(),
-        "BadRequest" => format!("the server rejected our request: {injected}"),
-        _ => injected.to_string(),
     };
-    let with_object = matches!(
-        reason.as_str(),
-        "NotFound" | "AlreadyExists" | "Conflict" | "Forbidden" | "Invalid"
-    ) && !name.is_empty();
-    let details = StatusDetails {
-        name: with_object.then(|| name.clone()),
-        group: (with_object && !info.group.is_empty()).then(|| info.group.clone()),
-        kind: with_object.then(|| info.resource.clone()).flatten(),
-        retry_after_seconds: response
-            .retry_after
-            .map(|secs| i32::try_from(secs).unwrap_or(i32::MAX)),
-        causes,
-        uid: None,
-    };
-    let empty = details == StatusDetails::default();
-    Status {
+    error.set_code(response.code);
+    error.set_reason(&reason);
+    if let Some(message) = &response.message {
+        error.set_message(message);
+    }
+    if let Some(secs) = response.retry_after {
+        error.set_retry_after(u64::from(secs));
+    }
+    serde_json::from_value(error.body).unwrap_or_else(|_| Status {
         code: Some(i32::from(response.code)),
-        details: (!empty || reason == "Timeout").then_some(details),
-        message: Some(response.message.clone().unwrap_or(default_message)),
-        metadata: Default::default(),
         reason: Some(reason),
         status: Some("Failure".to_string()),
-    }
+        ..Status::default()
+    })
 }
 
 /// A JSON `Status` response with the HTTP status equal to its code.

@@ -2,7 +2,6 @@
 //! every verb, the error Statuses, events in both API groups, watch, paging, patches,
 //! Tables, discovery, OpenAPI, seeding and robustness.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,17 +20,11 @@ use kube::api::{
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
-use fake_apiserver::transport::in_process_client;
-use fake_apiserver::{ApiServer, VirtualClock};
+use fake_apiserver::ApiServer;
 
-const START: &str = "2026-01-01T00:00:00Z";
+mod common;
 
-fn setup() -> (ApiServer, kube::Client, VirtualClock) {
-    let clock = VirtualClock::new(START.parse().expect("valid timestamp"));
-    let server = ApiServer::new(Arc::new(clock.clone()));
-    let client = in_process_client(server.clone());
-    (server, client, clock)
-}
+use common::in_process::{START, api_status as api_error, with_client as setup};
 
 fn pvc(name: &str) -> PersistentVolumeClaim {
     serde_json::from_value(json!({
@@ -39,13 +32,6 @@ fn pvc(name: &str) -> PersistentVolumeClaim {
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }))
     .expect("valid pvc")
-}
-
-fn api_error(err: kube::Error) -> kube::core::Status {
-    match err {
-        kube::Error::Api(status) => *status,
-        other => panic!("expected an API error, got {other:?}"),
-    }
 }
 
 async fn raw(

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use fake_apiserver::transport::in_process_client;
 use fake_apiserver::{ApiServer, VirtualClock};
 
-const START: &str = "2026-01-01T00:00:00Z";
+mod common;
+
+use common::in_process::{START, api_status as status_of, with_client};
 
 fn setup() -> (Api<PersistentVolumeClaim>, kube::Client, VirtualClock) {
-    let clock = VirtualClock::new(START.parse().expect("valid timestamp"));
-    let server = ApiServer::new(Arc::new(clock.clone()));
-    let client = in_process_client(server);
+    let (_server, client, clock) = with_client();
     (Api::namespaced(client.clone(), "default"), client, clock)
 }
 
@@ -55,13 +55,6 @@ fn entry<'a>(fields: &'a Value, manager: &str, operation: &str) -> Option<&'a Va
         .as_array()?
         .iter()
         .find(|e| e["manager"] == json!(manager) && e["operation"] == json!(operation))
-}
-
-fn status_of(err: kube::Error) -> kube::core::Status {
-    match err {
-        kube::Error::Api(status) => *status,
-        other => panic!("expected an API error, got {other:?}"),
-    }
 }
 
 #[tokio::test]

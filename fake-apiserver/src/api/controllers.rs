@@ -8,26 +8,27 @@
 //! - the kubelet of every Node holds its heartbeat Lease in `kube-node-lease` (so
 //!   `kubectl describe node` shows it);
 //! - the pv-protection controller removes its finalizer from a volume being deleted once it
-//!   is not Bound.
+//!   is not Bound;
+//! - the namespace controller empties a Terminating namespace, then removes it (a little
+//!   later, on the server's clock: [`NAMESPACE_CLEANUP_DELAY`]).
 
 use super::pointer::Pointer;
 use serde_json::{Value, json};
 
-use super::store::{ChangeType, Key, State, Stored};
-use super::strategy::Kind;
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+
+use super::store::{ChangeType, Key, State, Store};
 
 /// The claim protection finalizer.
 pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 /// The volume protection finalizer.
 pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
 
-/// Admission on create: the protection finalizer for claims and volumes.
-pub fn admit_create(kind: Kind, obj: &mut Value) {
-    let finalizer = match kind {
-        Kind::Claim => PVC_PROTECTION,
-        Kind::Volume => PV_PROTECTION,
-        _ => return,
-    };
+/// Adds `finalizer` to the object unless it is there (the `StorageObjectInUseProtection`
+/// admission, which the claim and volume strategies run on create).
+pub fn add_finalizer(obj: &mut Value, finalizer: &str) {
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
@@ -55,7 +56,7 @@ fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
 
 fn claim_in_use(state: &State, namespace: &str, claim: &str) -> bool {
     state
-        .objects
+        .objects()
         .range(("pods", namespace.to_string(), String::new())..)
         .take_while(|(k, _)| k.0 == "pods" && k.1 == namespace)
         .any(|(_, pod)| {
@@ -72,7 +73,7 @@ fn claim_in_use(state: &State, namespace: &str, claim: &str) -> bool {
 
 /// Removes `finalizer`; the object goes when it was the last one.
 fn release(state: &mut State, key: Key, finalizer: &str) {
-    let Some(mut obj) = state.objects.get(&key).map(|o| Value::clone(o)) else {
+    let Some(mut obj) = state.get(&key).map(|o| Value::clone(o)) else {
         return;
     };
     if let Some(list) = obj
@@ -91,10 +92,7 @@ fn release(state: &mut State, key: Key, finalizer: &str) {
         meta.remove("finalizers");
     }
     if done {
-        state
-            .objects
-            .insert(key.clone(), std::sync::Arc::new(Stored::new(obj)));
-        state.remove(&key);
+        state.remove_as(&key, obj);
     } else {
         state.put(key, obj, ChangeType::Modified);
     }
@@ -106,7 +104,7 @@ fn of_kind<'a>(
     storage: &'static str,
 ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
     state
-        .objects
+        .objects()
         .range((storage, String::new(), String::new())..)
         .take_while(move |(k, _)| k.0 == storage)
         .map(|(k, v)| (k, v.value()))
@@ -117,7 +115,7 @@ fn of_kind<'a>(
 pub fn settle(state: &mut State) {
     loop {
         let mut changed = false;
-        for (ns, name, uid) in std::mem::take(&mut state.removed_claims) {
+        for (ns, name, uid) in state.take_removed_claims() {
             let bound: Vec<Key> = of_kind(state, "persistentvolumes")
                 .filter(|(_, pv)| {
                     s(pv, "/status/phase") == "Bound"
@@ -129,7 +127,7 @@ pub fn settle(state: &mut State) {
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in bound {
-                if let Some(mut pv) = state.objects.get(&key).map(|o| Value::clone(o)) {
+                if let Some(mut pv) = state.get(&key).map(|o| Value::clone(o)) {
                     pv["status"]["phase"] = json!("Released");
                     state.put(key, pv, ChangeType::Modified);
                     changed = true;
@@ -167,12 +165,8 @@ pub fn node_lease(state: &mut State, node: &Value, now: &jiff::Timestamp) {
     let name = s(node, "/metadata/name").to_string();
     let key: Key = ("leases", "kube-node-lease".to_string(), name.clone());
     if name.is_empty()
-        || state.objects.contains_key(&key)
-        || !state.objects.contains_key(&(
-            "namespaces",
-            String::new(),
-            "kube-node-lease".to_string(),
-        ))
+        || state.contains(&key)
+        || !state.contains(&("namespaces", String::new(), "kube-node-lease".to_string()))
     {
         return;
     }
@@ -195,4 +189,35 @@ pub fn node_lease(state: &mut State, node: &Value, now: &jiff::Timestamp) {
         "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew},
     });
     state.put(key, lease, ChangeType::Added);
+}
+
+/// How long after its deletion a namespace and its contents are gone (the namespace
+/// controller's work), on the server's clock.
+pub const NAMESPACE_CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The namespace controller: [`NAMESPACE_CLEANUP_DELAY`] after a namespace turned
+/// Terminating (on `clock`), deletes everything in it, then the namespace itself.
+pub fn finalize_namespace_later(clock: SharedClock, store: Arc<Store>, namespace: String) {
+    tokio::spawn(async move {
+        clock.sleep(NAMESPACE_CLEANUP_DELAY).await;
+        finalize_namespace(&store, &namespace);
+    });
+}
+
+/// The namespace controller's step: deletes everything in `namespace`, then the namespace.
+fn finalize_namespace(store: &Store, namespace: &str) {
+    {
+        let mut state = store.lock();
+        let inside: Vec<Key> = state
+            .objects()
+            .keys()
+            .filter(|k| k.0 != "namespaces" && k.1 == namespace)
+            .cloned()
+            .collect();
+        for key in inside {
+            state.remove(&key);
+        }
+        state.remove(&("namespaces", String::new(), namespace.to_owned()));
+        settle(&mut state);
+    }
 }

@@ -300,7 +300,7 @@ pub fn validate_update(new: &Value, old: &Value, api: EventApi) -> Vec<FieldErro
     if api == EventApi::Core {
         return errs;
     }
-    errs.extend(meta_update(new, old));
+    errs.extend(validation::object_meta_update(new, old));
     if normalized(new.get("series")) != normalized(old.get("series")) {
         errs.extend(series_errors(new));
     }
@@ -344,23 +344,6 @@ pub fn validate_update(new: &Value, old: &Value, api: EventApi) -> Vec<FieldErro
                 key
             };
             errs.push(FieldError::invalid_json(field, &n, "field is immutable"));
-        }
-    }
-    errs
-}
-
-/// `ValidateObjectMetaUpdate`: name and namespace may not change.
-pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    for key in ["name", "namespace"] {
-        let n = s(new, &format!("/metadata/{key}"));
-        let o = s(old, &format!("/metadata/{key}"));
-        if n != o {
-            errs.push(FieldError::invalid(
-                format!("metadata.{key}"),
-                n,
-                "field is immutable",
-            ));
         }
     }
     errs

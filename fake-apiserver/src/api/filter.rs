@@ -2,7 +2,6 @@
 //! events.k8s.io/v1 events, `kind`/`apiVersion` of the row) and the namespace, label and field
 //! selector [`Filter`] of a list or watch. Both the verbs and the watch stream use them.
 
-use super::pointer::Pointer;
 use serde_json::{Value, json};
 
 use super::events::{self, EventApi};
@@ -23,7 +22,7 @@ pub(super) fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
 pub fn view(def: &ResourceDef, stored: &Value) -> Value {
     match def.view {
         View::EventsV1 => events::v1_view(stored),
-        View::Plain if def.strategy.is_event() => events::core_view(stored),
+        View::CoreEvent => events::core_view(stored),
         View::Plain => {
             let mut obj = stored.clone();
             if let Some(map) = obj.as_object_mut() {
@@ -39,7 +38,7 @@ pub fn view(def: &ResourceDef, stored: &Value) -> Value {
 /// a plain (non-event) row whose stored object already carries the row's `apiVersion` and
 /// `kind` (the usual case: objects are stored in their canonical form).
 pub fn view_is_stored(def: &ResourceDef, stored: &Value) -> bool {
-    if def.view != View::Plain || def.strategy.is_event() {
+    if def.view != View::Plain {
         return false;
     }
     let api_version = stored.get("apiVersion").and_then(Value::as_str);
@@ -160,25 +159,5 @@ fn map_field_label(def: &ResourceDef, label: &str) -> Result<String, ApiError> {
 }
 
 fn field_value(def: &ResourceDef, obj: &Value, label: &str) -> String {
-    if def.strategy.is_event() {
-        return events::field_value(obj, label);
-    }
-    match label {
-        "metadata.name" => meta(obj, "name").to_string(),
-        "metadata.namespace" => meta(obj, "namespace").to_string(),
-        "spec.unschedulable" | "spec.hostNetwork" => {
-            let ptr = format!("/{}", label.replace('.', "/"));
-            obj.ptr(&ptr)
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-                .to_string()
-        }
-        other => {
-            let ptr = format!("/{}", other.replace('.', "/"));
-            obj.ptr(&ptr)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        }
-    }
+    def.strategy.field_value(obj, label)
 }

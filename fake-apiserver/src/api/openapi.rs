@@ -19,11 +19,6 @@ use super::resources::{RESOURCES, ResourceDef};
 /// server answers with the `.v1.0` spelling (as kube-openapi does).
 pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
-/// The JSON schema of the k8s-openapi type `K`, as schemars writes it (`$defs`, `$ref`).
-pub fn schema_of<K: schemars::JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(K)).unwrap_or(Value::Null)
-}
-
 /// Rewrites `#/$defs/X` references to `prefix + X` and makes the schema OpenAPI-shaped
 /// (a single `type`, no `$schema`).
 fn rewrite(value: &mut Value, prefix: &str) {

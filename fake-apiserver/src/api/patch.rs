@@ -1,6 +1,6 @@
 //! Patches: JSON patch (RFC 6902), JSON merge patch (RFC 7386), strategic merge patch (merge
 //! keys and directives of the built-in kinds this server serves) and an approximation of
-//! server-side apply (field ownership is `managed.rs`).
+//! server-side apply (field ownership is `managed`).
 
 use serde_json::{Map, Value};
 

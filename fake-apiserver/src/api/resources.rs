@@ -6,18 +6,20 @@ use k8s_openapi::api::storage::v1 as storage;
 use k8s_pb::api as pb;
 use serde::Serialize;
 
-use super::openapi;
-use super::pointer::Pointer;
 use super::protobuf;
-use super::strategy::Kind;
+use super::schema;
+use super::status::GroupResource;
+use super::strategy::{self, Scope, Strategy};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How a stored object is shown through this row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     /// As stored.
     Plain,
+    /// core/v1 view of a stored Event (the empty fields the real server writes out).
+    CoreEvent,
     /// events.k8s.io/v1 view of a core/v1 stored Event (fidelity doc §2.1).
     EventsV1,
 }
@@ -98,13 +100,12 @@ pub struct ResourceDef {
     /// Decodes a body (in the stored, core form) through the k8s-openapi type and re-encodes it:
     /// type errors surface, unknown fields drop, timestamps take the real formats.
     pub normalize: fn(&Value) -> Result<Value, String>,
-    /// The strategy's PrepareForCreate and defaulting (status reset, default phase, ...).
-    pub prepare_create: fn(&mut Value),
     /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
     /// form of this row's version.
     pub protobuf: fn(&[u8]) -> Result<Value, String>,
-    /// The strategy: spec validation on create and update, defaults.
-    pub strategy: Kind,
+    /// The kind's strategy (`strategy`): defaulting, preparing, validation on create and
+    /// update, create on update, admission.
+    pub strategy: &'static dyn Strategy,
     /// The JSON schema of this row's k8s-openapi type (for the OpenAPI documents).
     pub schema: fn() -> Value,
 }
@@ -121,18 +122,38 @@ impl ResourceDef {
 
     /// The verbs this row serves (discovery lists them; others get 405).
     pub fn verbs(&self) -> &'static [&'static str] {
-        match (self.strategy, self.plural) {
-            (Kind::Review, _) => &["create"],
-            (_, "namespaces") => &[
-                "create", "delete", "get", "list", "patch", "update", "watch",
-            ],
-            _ => ALL_VERBS,
+        self.strategy.verbs()
+    }
+
+    /// The names a strategy is told about (kind, group, scope).
+    pub fn scope(&self) -> Scope<'static> {
+        Scope {
+            kind: self.kind,
+            group: self.group,
+            namespaced: self.namespaced,
+        }
+    }
+
+    /// The group and resource its messages name (`events.events.k8s.io`).
+    pub fn group_resource(&self) -> GroupResource<'static> {
+        GroupResource {
+            group: self.group,
+            resource: self.plural,
         }
     }
 
     /// The list kind, e.g. `EventList`.
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
+    }
+}
+
+impl<'a> From<&'a ResourceDef> for GroupResource<'a> {
+    fn from(def: &'a ResourceDef) -> Self {
+        GroupResource {
+            group: def.group,
+            resource: def.plural,
+        }
     }
 }
 
@@ -162,105 +183,6 @@ fn omit_empty_metadata(obj: &mut Value) {
     }
 }
 
-fn no_prepare(_: &mut Value) {}
-
-fn set_path(obj: &mut Value, path: &[&str], value: Value) {
-    let mut cur = obj;
-    for (i, key) in path.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = json!({});
-        }
-        let Some(map) = cur.as_object_mut() else {
-            return;
-        };
-        if i + 1 == path.len() {
-            map.insert((*key).to_string(), value);
-            return;
-        }
-        cur = map.entry((*key).to_string()).or_insert_with(|| json!({}));
-    }
-}
-
-fn get_str<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = obj;
-    for key in path {
-        cur = cur.get(*key)?;
-    }
-    cur.as_str()
-}
-
-fn default_str(obj: &mut Value, path: &[&str], value: &str) {
-    if get_str(obj, path).is_none_or(str::is_empty) {
-        set_path(obj, path, json!(value));
-    }
-}
-
-fn prepare_namespace(obj: &mut Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.insert("status".into(), json!({"phase": "Active"}));
-    }
-    let finalizers = obj.ptr("/spec/finalizers").cloned();
-    if finalizers.is_none() {
-        set_path(obj, &["spec", "finalizers"], json!(["kubernetes"]));
-    }
-    // The real server labels every namespace with its name.
-    let name = get_str(obj, &["metadata", "name"])
-        .unwrap_or("")
-        .to_string();
-    if !name.is_empty() {
-        set_path(
-            obj,
-            &["metadata", "labels", "kubernetes.io/metadata.name"],
-            json!(name),
-        );
-    }
-}
-
-fn prepare_pvc(obj: &mut Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.insert("status".into(), json!({"phase": "Pending"}));
-    }
-    if obj.get("spec").is_some() {
-        default_str(obj, &["spec", "volumeMode"], "Filesystem");
-    }
-}
-
-fn prepare_pv(obj: &mut Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.insert("status".into(), json!({"phase": "Pending"}));
-    }
-    if obj.get("spec").is_some() {
-        default_str(obj, &["spec", "volumeMode"], "Filesystem");
-        default_str(obj, &["spec", "persistentVolumeReclaimPolicy"], "Retain");
-    }
-}
-
-fn prepare_pod(obj: &mut Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.insert(
-            "status".into(),
-            json!({"phase": "Pending", "qosClass": "BestEffort"}),
-        );
-    }
-}
-
-fn prepare_va(obj: &mut Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.remove("status");
-    }
-}
-
-const ALL_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
 /// Every served resource.
 pub static RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -280,9 +202,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Namespace>,
         protobuf: protobuf::to_json::<pb::core::v1::Namespace, core::Namespace>,
-        strategy: Kind::Namespace,
-        schema: openapi::schema_of::<core::Namespace>,
-        prepare_create: prepare_namespace,
+        strategy: &strategy::namespace::Namespace,
+        schema: schema::schema_of::<core::Namespace>,
     },
     ResourceDef {
         group: "",
@@ -301,9 +222,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Node>,
         protobuf: protobuf::to_json::<pb::core::v1::Node, core::Node>,
-        strategy: Kind::Node,
-        schema: openapi::schema_of::<core::Node>,
-        prepare_create: no_prepare,
+        strategy: &strategy::node::Node,
+        schema: schema::schema_of::<core::Node>,
     },
     ResourceDef {
         group: "",
@@ -322,9 +242,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::PersistentVolume>,
         protobuf: protobuf::to_json::<pb::core::v1::PersistentVolume, core::PersistentVolume>,
-        strategy: Kind::Volume,
-        schema: openapi::schema_of::<core::PersistentVolume>,
-        prepare_create: prepare_pv,
+        strategy: &strategy::volume::Volume,
+        schema: schema::schema_of::<core::PersistentVolume>,
     },
     ResourceDef {
         group: "",
@@ -346,9 +265,8 @@ pub static RESOURCES: &[ResourceDef] = &[
             pb::core::v1::PersistentVolumeClaim,
             core::PersistentVolumeClaim,
         >,
-        strategy: Kind::Claim,
-        schema: openapi::schema_of::<core::PersistentVolumeClaim>,
-        prepare_create: prepare_pvc,
+        strategy: &strategy::claim::Claim,
+        schema: schema::schema_of::<core::PersistentVolumeClaim>,
     },
     ResourceDef {
         group: "",
@@ -367,9 +285,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &["all"],
         normalize: roundtrip::<core::Pod>,
         protobuf: protobuf::to_json::<pb::core::v1::Pod, core::Pod>,
-        strategy: Kind::Pod,
-        schema: openapi::schema_of::<core::Pod>,
-        prepare_create: prepare_pod,
+        strategy: &strategy::pod::Pod,
+        schema: schema::schema_of::<core::Pod>,
     },
     ResourceDef {
         group: "",
@@ -380,7 +297,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         short_names: &["ev"],
         namespaced: true,
         storage: "events",
-        view: View::Plain,
+        view: View::CoreEvent,
         field_labels: FieldLabels::CoreEvent,
         table: TableKind::Event,
         has_status: false,
@@ -388,9 +305,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<core::Event>,
         protobuf: protobuf::to_json::<pb::core::v1::Event, core::Event>,
-        strategy: Kind::Event,
-        schema: openapi::schema_of::<core::Event>,
-        prepare_create: no_prepare,
+        strategy: &strategy::event::CORE,
+        schema: schema::schema_of::<core::Event>,
     },
     ResourceDef {
         group: "events.k8s.io",
@@ -410,9 +326,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         // Bodies arrive here already converted to the core/v1 form.
         normalize: roundtrip::<core::Event>,
         protobuf: protobuf::to_json::<pb::events::v1::Event, k8s_openapi::api::events::v1::Event>,
-        strategy: Kind::Event,
-        schema: openapi::schema_of::<k8s_openapi::api::events::v1::Event>,
-        prepare_create: no_prepare,
+        strategy: &strategy::event::V1,
+        schema: schema::schema_of::<k8s_openapi::api::events::v1::Event>,
     },
     ResourceDef {
         group: "storage.k8s.io",
@@ -431,9 +346,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<storage::VolumeAttachment>,
         protobuf: protobuf::to_json::<pb::storage::v1::VolumeAttachment, storage::VolumeAttachment>,
-        strategy: Kind::Attachment,
-        schema: openapi::schema_of::<storage::VolumeAttachment>,
-        prepare_create: prepare_va,
+        strategy: &strategy::attachment::Attachment,
+        schema: schema::schema_of::<storage::VolumeAttachment>,
     },
     ResourceDef {
         group: "storage.k8s.io",
@@ -452,9 +366,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<storage::StorageClass>,
         protobuf: protobuf::to_json::<pb::storage::v1::StorageClass, storage::StorageClass>,
-        strategy: Kind::Class,
-        schema: openapi::schema_of::<storage::StorageClass>,
-        prepare_create: no_prepare,
+        strategy: &strategy::class::Class,
+        schema: schema::schema_of::<storage::StorageClass>,
     },
     ResourceDef {
         group: "storage.k8s.io",
@@ -473,9 +386,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         normalize: roundtrip::<storage::CSINode>,
         protobuf: protobuf::to_json::<pb::storage::v1::CSINode, storage::CSINode>,
-        strategy: Kind::Plain,
-        schema: openapi::schema_of::<storage::CSINode>,
-        prepare_create: no_prepare,
+        strategy: &strategy::csinode::CsiNode,
+        schema: schema::schema_of::<storage::CSINode>,
     },
     ResourceDef {
         group: "coordination.k8s.io",
@@ -497,9 +409,8 @@ pub static RESOURCES: &[ResourceDef] = &[
             pb::coordination::v1::Lease,
             k8s_openapi::api::coordination::v1::Lease,
         >,
-        strategy: Kind::Plain,
-        schema: openapi::schema_of::<k8s_openapi::api::coordination::v1::Lease>,
-        prepare_create: no_prepare,
+        strategy: &strategy::lease::Lease,
+        schema: schema::schema_of::<k8s_openapi::api::coordination::v1::Lease>,
     },
     ResourceDef {
         group: "authorization.k8s.io",
@@ -521,9 +432,8 @@ pub static RESOURCES: &[ResourceDef] = &[
             pb::authorization::v1::SelfSubjectAccessReview,
             k8s_openapi::api::authorization::v1::SelfSubjectAccessReview,
         >,
-        strategy: Kind::Review,
-        schema: openapi::schema_of::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>,
-        prepare_create: no_prepare,
+        strategy: &strategy::review::Review,
+        schema: schema::schema_of::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>,
     },
 ];
 
@@ -545,7 +455,7 @@ pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceDef> {
 pub fn storage_row(storage: &str) -> Option<&'static ResourceDef> {
     RESOURCES
         .iter()
-        .find(|d| d.storage == storage && d.view == View::Plain)
+        .find(|d| d.storage == storage && d.view != View::EventsV1)
 }
 
 /// The served group versions: `("", "v1")`, `("events.k8s.io", "v1")`, ...

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::resources::ResourceDef;
+use super::response::{self, ResponseBody};
 
 /// One field error, as apimachinery's `field.Error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,32 +104,62 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// The `GroupResource` text of a resource: `events`, `events.events.k8s.io`.
-pub fn group_resource(def: &ResourceDef) -> String {
-    if def.group.is_empty() {
-        def.plural.to_string()
-    } else {
-        format!("{}.{}", def.plural, def.group)
+/// A group and resource, as the real server's messages name them: `events`,
+/// `events.events.k8s.io` (`schema.GroupResource`). What every Status constructor takes, so
+/// the API and the fault layer word their answers alike.
+///
+/// ```
+/// use fake_apiserver::api::GroupResource;
+/// let gr = GroupResource { group: "events.k8s.io", resource: "events" };
+/// assert_eq!(gr.to_string(), "events.events.k8s.io");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupResource<'a> {
+    /// The API group (`""` for core).
+    pub group: &'a str,
+    /// The plural resource name.
+    pub resource: &'a str,
+}
+
+impl std::fmt::Display for GroupResource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
     }
 }
 
-fn details(name: &str, def: &ResourceDef) -> Value {
+fn details(name: &str, gr: GroupResource<'_>) -> Value {
     let mut d = Map::new();
     if !name.is_empty() {
         d.insert("name".into(), json!(name));
     }
-    if !def.group.is_empty() {
-        d.insert("group".into(), json!(def.group));
+    if !gr.group.is_empty() {
+        d.insert("group".into(), json!(gr.group));
     }
-    d.insert("kind".into(), json!(def.plural));
+    d.insert("kind".into(), json!(gr.resource));
     Value::Object(d)
 }
 
 impl ApiError {
     /// The HTTP response for this error (the one place a failure `Status` is written out):
     /// JSON Status (or the plain text of an unknown path), `Retry-After`, warnings.
-    pub fn response(&self) -> http::Response<super::ResponseBody> {
-        super::error_response(self)
+    pub fn response(&self) -> http::Response<ResponseBody> {
+        let mut answer = match self.plain {
+            Some(text) => {
+                response::text_response(self.code, bytes::Bytes::from_static(text.as_bytes()))
+            }
+            None => response::json_response(self.code, &self.body),
+        };
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = http::HeaderValue::from_str(&secs.to_string())
+        {
+            answer.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+        response::add_warnings(&mut answer, &self.warnings);
+        answer
     }
 
     /// The error for a typed `Status` (as fault rules and the transport build them).
@@ -191,13 +221,55 @@ impl ApiError {
         }
     }
 
+    /// Answers with HTTP `code` (and the body's `code`), whatever the constructor chose.
+    pub fn set_code(&mut self, code: u16) {
+        self.code = code;
+        if let Some(body) = self.body.as_object_mut() {
+            body.insert("code".into(), json!(code));
+        }
+    }
+
+    /// Sets the body's `reason` (removed when empty, as the real server leaves it out).
+    pub fn set_reason(&mut self, reason: &str) {
+        if let Some(body) = self.body.as_object_mut() {
+            if reason.is_empty() {
+                body.remove("reason");
+            } else {
+                body.insert("reason".into(), json!(reason));
+            }
+        }
+    }
+
+    /// Replaces the body's `message`.
+    pub fn set_message(&mut self, message: &str) {
+        if let Some(body) = self.body.as_object_mut() {
+            body.insert("message".into(), json!(message));
+        }
+    }
+
+    /// Asks the client to retry after `seconds`: `details.retryAfterSeconds` and the
+    /// `Retry-After` header.
+    pub fn set_retry_after(&mut self, seconds: u64) {
+        self.retry_after = Some(seconds);
+        if let Some(body) = self.body.as_object_mut() {
+            let details = body.entry("details").or_insert_with(|| json!({}));
+            if let Some(d) = details.as_object_mut() {
+                d.insert(
+                    "retryAfterSeconds".into(),
+                    json!(i32::try_from(seconds).unwrap_or(i32::MAX)),
+                );
+            }
+        }
+    }
+
     /// 404 NotFound: `persistentvolumeclaims "foo" not found`.
-    pub fn not_found(def: &ResourceDef, name: &str) -> Self {
+    pub fn not_found<'a>(gr: impl Into<GroupResource<'a>>, name: &str) -> Self {
+        let gr = gr.into();
         Self::status(
             404,
             "NotFound",
-            format!("{} \"{}\" not found", group_resource(def), name),
-            Some(details(name, def)),
+            format!("{} \"{}\" not found", gr, name),
+            Some(details(name, gr)),
         )
     }
 
@@ -212,41 +284,41 @@ impl ApiError {
     }
 
     /// 409 AlreadyExists.
-    pub fn already_exists(def: &ResourceDef, name: &str) -> Self {
+    pub fn already_exists<'a>(gr: impl Into<GroupResource<'a>>, name: &str) -> Self {
+        let gr = gr.into();
         Self::status(
             409,
             "AlreadyExists",
-            format!("{} \"{}\" already exists", group_resource(def), name),
-            Some(details(name, def)),
+            format!("{} \"{}\" already exists", gr, name),
+            Some(details(name, gr)),
         )
     }
 
     /// 409 Conflict on a stale resourceVersion.
-    pub fn conflict(def: &ResourceDef, name: &str) -> Self {
+    pub fn conflict<'a>(gr: impl Into<GroupResource<'a>>, name: &str) -> Self {
+        let gr = gr.into();
         Self::status(
             409,
             "Conflict",
             format!(
                 "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
-                group_resource(def),
-                name
+                gr, name
             ),
-            Some(details(name, def)),
+            Some(details(name, gr)),
         )
     }
 
     /// 409 Conflict with a custom reason text (precondition failures).
-    pub fn conflict_with(def: &ResourceDef, name: &str, why: &str) -> Self {
+    pub fn conflict_with<'a>(gr: impl Into<GroupResource<'a>>, name: &str, why: &str) -> Self {
+        let gr = gr.into();
         Self::status(
             409,
             "Conflict",
             format!(
                 "Operation cannot be fulfilled on {} \"{}\": {}",
-                group_resource(def),
-                name,
-                why
+                gr, name, why
             ),
-            Some(details(name, def)),
+            Some(details(name, gr)),
         )
     }
 
@@ -288,7 +360,7 @@ impl ApiError {
     }
 
     /// 415 for a create/update body with an unknown Content-Type (the types listed are the
-    /// ones [`decode_body`](super::verbs) really reads).
+    /// ones the create and update handlers really decode).
     pub fn unsupported_body_type() -> Self {
         Self::status(
             415,
@@ -364,8 +436,8 @@ impl ApiError {
 }
 
 /// A success `Status` (what most deletes return).
-pub fn success_status(def: &ResourceDef, name: &str, uid: &str) -> Value {
-    let mut d = details(name, def);
+pub fn success_status<'a>(gr: impl Into<GroupResource<'a>>, name: &str, uid: &str) -> Value {
+    let mut d = details(name, gr.into());
     if let Some(obj) = d.as_object_mut() {
         obj.insert("uid".into(), json!(uid));
     }

@@ -1,5 +1,10 @@
 //! The in-memory store: objects keyed by (storage key, namespace, name), one monotonic
 //! resourceVersion counter, the watch history and the change notifier.
+//!
+//! Walled in: its fields are private, and every write goes through one path
+//! ([`State::put`] and [`State::remove`]) that assigns the resourceVersion, records the
+//! change in the history, updates the event index and marks the state changed; the lock
+//! guard ([`Store::lock`]) wakes the watchers when it is released after a change.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -10,6 +15,9 @@ use serde_json::Value;
 
 /// How many watch events the history keeps before the oldest are compacted away.
 pub const HISTORY_LIMIT: usize = 20_000;
+
+/// The storage key whose objects are indexed ([`EVENT_INDEX`]).
+pub const INDEXED_STORAGE: &str = "events";
 
 /// The event fields indexed for field-selector LISTs: (stored field label, JSON pointer).
 pub const EVENT_INDEX: [(&str, &str); 2] = [
@@ -96,35 +104,87 @@ pub type Key = (&'static str, String, String);
 #[derive(Debug, Default)]
 pub struct State {
     /// The latest revision handed out.
-    pub rv: u64,
+    rv: u64,
     /// The objects, in their stored form, ordered as etcd orders keys; each shared with the
     /// watch history and the answers that show it (a write replaces it, never mutates it).
-    pub objects: BTreeMap<Key, Arc<Stored>>,
+    objects: BTreeMap<Key, Arc<Stored>>,
     /// Changes after `compacted`, oldest first.
-    pub history: VecDeque<Change>,
+    history: VecDeque<Change>,
     /// Changes at or below this revision are gone (a watch from an older revision gets 410).
-    pub compacted: u64,
+    compacted: u64,
     /// Claims removed since the controllers last ran: (namespace, name, uid).
-    pub removed_claims: Vec<(String, String, String)>,
+    removed_claims: Vec<(String, String, String)>,
     /// The seed uids and generated names derive from (with `uid_counter`).
-    pub seed: u64,
+    seed: u64,
+    /// Whether a write happened since the watchers were last woken.
+    changed: bool,
     /// Events by `involvedObject.uid` and `involvedObject.name` (the field selectors kubectl
     /// describe and the poster use): a LIST with such a term reads its candidates here
     /// instead of scanning. May hold keys of objects gone or changed since (they are checked
     /// again); never misses one.
-    pub event_index: HashMap<(&'static str, String), BTreeSet<Key>>,
+    event_index: HashMap<(&'static str, String), BTreeSet<Key>>,
     uid_counter: u64,
 }
 
 impl State {
+    /// The object stored under `key`.
+    pub fn get(&self, key: &Key) -> Option<&Arc<Stored>> {
+        self.objects.get(key)
+    }
+
+    /// Whether an object is stored under `key`.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.objects.contains_key(key)
+    }
+
+    /// Every object, in key order (read only: writes go through [`put`](Self::put) and
+    /// [`remove`](Self::remove)).
+    pub fn objects(&self) -> &BTreeMap<Key, Arc<Stored>> {
+        &self.objects
+    }
+
+    /// The objects of one storage key (and namespace, unless `""`), in key order: a range
+    /// of the map, not a scan.
+    pub fn range<'a>(
+        &'a self,
+        storage: &'static str,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = (&'a Key, &'a Arc<Stored>)> + 'a {
+        self.objects
+            .range((storage, namespace.to_string(), String::new())..)
+            .take_while(move |((s, ns, _), _)| {
+                *s == storage && (namespace.is_empty() || ns == namespace)
+            })
+    }
+
+    /// The latest revision handed out.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// Changes at or below this revision are gone from the history.
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    /// The changes after [`compacted`](Self::compacted), oldest first.
+    pub fn history(&self) -> &VecDeque<Change> {
+        &self.history
+    }
+
+    /// The claims removed since the last call: (namespace, name, uid), for the controllers.
+    pub fn take_removed_claims(&mut self) -> Vec<(String, String, String)> {
+        std::mem::take(&mut self.removed_claims)
+    }
+
     /// Hands out the next revision.
-    pub fn next_rv(&mut self) -> u64 {
+    fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
     }
 
     fn index_add(&mut self, key: &Key, object: &Value) {
-        if key.0 != "events" {
+        if key.0 != INDEXED_STORAGE {
             return;
         }
         for (label, pointer) in EVENT_INDEX {
@@ -138,7 +198,7 @@ impl State {
     }
 
     fn index_remove(&mut self, key: &Key, object: &Value) {
-        if key.0 != "events" {
+        if key.0 != INDEXED_STORAGE {
             return;
         }
         for (label, pointer) in EVENT_INDEX {
@@ -151,6 +211,17 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// The field labels indexed for objects under `storage` (see [`EVENT_INDEX`]): a LIST
+    /// with an exact term on one reads its candidates from [`indexed`](Self::indexed).
+    pub fn index_labels(&self, storage: &str) -> &'static [&'static str] {
+        const EVENT_LABELS: [&str; 2] = [EVENT_INDEX[0].0, EVENT_INDEX[1].0];
+        if storage == INDEXED_STORAGE {
+            &EVENT_LABELS
+        } else {
+            &[]
         }
     }
 
@@ -192,6 +263,19 @@ impl State {
     /// Removes the object under `key` at a new revision; returns its last state.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let old = self.objects.remove(key)?;
+        self.removed(key, old)
+    }
+
+    /// Removes the object under `key` at a new revision, recording `last` as its final state
+    /// (a write that removed the last finalizer of an object being deleted); returns it with
+    /// the delete revision. `None` when nothing is stored under `key`.
+    pub fn remove_as(&mut self, key: &Key, last: Value) -> Option<Value> {
+        let previous = self.objects.remove(key)?;
+        self.index_remove(key, &previous);
+        self.removed(key, Arc::new(Stored::new(last)))
+    }
+
+    fn removed(&mut self, key: &Key, old: Arc<Stored>) -> Option<Value> {
         self.index_remove(key, &old);
         if key.0 == "persistentvolumeclaims" {
             let uid = old
@@ -216,6 +300,7 @@ impl State {
     }
 
     fn record(&mut self, change: Change) {
+        self.changed = true;
         self.history.push_back(change);
         while self.history.len() > HISTORY_LIMIT {
             if let Some(c) = self.history.pop_front() {
@@ -257,6 +342,36 @@ impl State {
             n /= ALPHABET.len() as u64;
         }
         out
+    }
+}
+
+/// The locked state ([`Store::lock`]); reads and writes it as a [`State`]. Released, it
+/// wakes the watchers if a write happened (they take the lock once this guard lets go).
+#[derive(Debug)]
+pub struct Guard<'a> {
+    state: MutexGuard<'a, State>,
+    notify: &'a tokio::sync::watch::Sender<u64>,
+}
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.state.changed) {
+            self.notify.send_replace(self.state.rv);
+        }
     }
 }
 
@@ -330,17 +445,15 @@ impl Store {
         }
     }
 
-    /// Locks the state. Callers never hold it across an await.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    /// Locks the state. Callers never hold it across an await. When the guard is released
+    /// after a write, the watchers are woken.
+    pub fn lock(&self) -> Guard<'_> {
         // A poisoned lock means a thread panicked while holding it; every write leaves the
         // state consistent before anything that could panic, so carry on.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Wakes watchers: call after every write, with the lock released.
-    pub fn notify(&self) {
-        let rv = self.lock().rv;
-        self.notify.send_replace(rv);
+        Guard {
+            state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            notify: &self.notify,
+        }
     }
 
     /// How many receivers (open watches, mostly) are subscribed.

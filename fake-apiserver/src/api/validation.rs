@@ -229,6 +229,59 @@ pub fn object_meta(
     errs
 }
 
+/// `ValidateObjectMetaUpdate`: name and namespace may not change.
+pub fn object_meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for key in ["name", "namespace"] {
+        let n = meta_str(new, key);
+        let o = meta_str(old, key);
+        if n != o {
+            errs.push(FieldError::invalid(
+                format!("metadata.{key}"),
+                n,
+                "field is immutable",
+            ));
+        }
+    }
+    errs
+}
+
+/// `ValidateObjectMetaUpdate`: no new finalizers on an object being deleted.
+pub fn no_new_finalizers(new: &Value, old: &Value) -> Vec<FieldError> {
+    if meta_str(old, "deletionTimestamp").is_empty() {
+        return Vec::new();
+    }
+    let list = |o: &Value| -> Vec<String> {
+        o.ptr("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old_list = list(old);
+    let mut added: Vec<String> = list(new)
+        .into_iter()
+        .filter(|f| !old_list.contains(f))
+        .collect();
+    added.sort();
+    added.dedup();
+    if added.is_empty() {
+        return Vec::new();
+    }
+    let shown: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    vec![FieldError::forbidden(
+        "metadata.finalizers",
+        &format!(
+            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+            shown.join(", ")
+        ),
+    )]
+}
+
 /// Name rule: any path-segment-safe name (most kinds).
 pub fn path_segment_rule(name: &str, prefix: bool) -> Vec<String> {
     path_segment_name(name, prefix)

@@ -107,13 +107,16 @@ impl WatchState {
     fn collect(&mut self) {
         self.rx.borrow_and_update();
         let state = self.server.store.lock();
-        if state.rv <= self.cursor {
+        if state.rv() <= self.cursor {
             return;
         }
-        if self.cursor < state.compacted {
+        if self.cursor < state.compacted() {
             // The changes after the cursor were trimmed or compacted away: as etcd's watcher,
             // end with 410 rather than skip them.
-            let message = self.def.strategy.too_old(self.cursor, state.compacted + 1);
+            let message = self
+                .def
+                .strategy
+                .watch_too_old(self.cursor, state.compacted() + 1);
             drop(state);
             self.pending
                 .push_back(line("ERROR", &ApiError::expired(message).body));
@@ -123,9 +126,9 @@ impl WatchState {
         let mut lines = Vec::new();
         let mut skipped = false;
         // The history is in revision order: start at the first change after the cursor.
-        let start = state.history.partition_point(|c| c.rv <= self.cursor);
+        let start = state.history().partition_point(|c| c.rv <= self.cursor);
         for change in state
-            .history
+            .history()
             .range(start..)
             .filter(|c| c.storage == self.def.storage)
         {
@@ -160,7 +163,7 @@ impl WatchState {
                 None => skipped = true,
             }
         }
-        let latest = state.rv;
+        let latest = state.rv();
         drop(state);
         // Changes of this resource the selector filtered out: tell the client how far it is.
         if lines.is_empty() && skipped && self.bookmarks {
@@ -273,8 +276,8 @@ pub(crate) fn serve(
         let state = server.store.lock();
         let initial = send_initial == Some(true) || matches!(requested, None | Some(0));
         match requested {
-            Some(n) if n != 0 && n < state.compacted && send_initial != Some(true) => {
-                let message = def.strategy.too_old(n, state.compacted + 1);
+            Some(n) if n != 0 && n < state.compacted() && send_initial != Some(true) => {
+                let message = def.strategy.watch_too_old(n, state.compacted() + 1);
                 st.pending
                     .push_back(line("ERROR", &ApiError::expired(message).body));
                 st.done = true;
@@ -282,12 +285,12 @@ pub(crate) fn serve(
             _ => {
                 if initial {
                     let objs: Vec<std::sync::Arc<super::store::Stored>> = state
-                        .objects
+                        .objects()
                         .iter()
                         .filter(|(k, o)| k.0 == def.storage && st.filter.matches(def, o))
                         .map(|(_, o)| o.clone())
                         .collect();
-                    st.cursor = state.rv;
+                    st.cursor = state.rv();
                     drop(state);
                     for o in objs {
                         let shown = st.shown(&o);

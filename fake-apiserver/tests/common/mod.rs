@@ -1,5 +1,6 @@
-//! Helpers shared by the fake-apiserver integration tests: HTTP servers in process, the
-//! binary as a child process, kubectl, temporary directories, deadlines.
+//! The one test rig of the fake-apiserver integration tests: the in-process server
+//! ([`in_process`]), HTTP servers in process, the binary as a child process, kubectl,
+//! temporary directories, deadlines.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -13,6 +14,8 @@ use bytes::Bytes;
 use fake_apiserver::FakeCluster;
 use fake_apiserver::transport::{HttpOptions, HttpServer};
 use http_body_util::BodyExt;
+
+pub mod in_process;
 
 /// Generous deadline for process start-up and for things that should happen "soon".
 pub const DEADLINE: Duration = Duration::from_secs(60);

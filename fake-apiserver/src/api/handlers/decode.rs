@@ -1,0 +1,212 @@
+//! Body decoding and field validation: a create/update body by its Content-Type, decoded
+//! through the k8s-openapi type, with `fieldValidation` (Ignore, Warn, Strict) applied to the
+//! fields that did not survive decoding.
+
+use serde_json::{Value, json};
+
+use crate::api::Request;
+use crate::api::events;
+use crate::api::resources::{ResourceDef, View};
+use crate::api::status::ApiError;
+
+/// Decodes a create/update body by its Content-Type.
+pub(super) fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, ApiError> {
+    let value: Value = match req.content_type().as_str() {
+        crate::api::protobuf::MEDIA_TYPE => {
+            let envelope = crate::api::protobuf::envelope(&req.body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "couldn't get version/kind; protobuf decode error: {e}"
+                ))
+            })?;
+            let mut value = (def.protobuf)(&envelope.raw).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {e}",
+                    def.kind, def.version, def.kind
+                ))
+            })?;
+            if let Some(map) = value.as_object_mut() {
+                map.insert("apiVersion".into(), json!(envelope.api_version));
+                map.insert("kind".into(), json!(envelope.kind));
+            }
+            value
+        }
+        "" | "application/json" => serde_json::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
+        "application/yaml" => {
+            let text = std::str::from_utf8(&req.body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            })?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            })?
+        }
+        _ => return Err(ApiError::unsupported_body_type()),
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "couldn't get version/kind; json parse error: json: cannot unmarshal into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }",
+        ));
+    }
+    Ok(value)
+}
+
+/// A write body turned into the stored form, with unknown-field warnings.
+pub(super) struct Prepared {
+    pub obj: Value,
+    pub warnings: Vec<String>,
+}
+
+/// One step of a field path: a map key or a list index.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The fields of `input` that did not survive decoding into `output`, as dotted paths
+/// (`spec.foo`, `spec.containers[0].bar`). The path is written only for a field reported.
+pub(super) fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String>) {
+    fn written(path: &[Step<'_>]) -> String {
+        let mut text = String::new();
+        for step in path {
+            match step {
+                Step::Key(k) if text.is_empty() => text.push_str(k),
+                Step::Key(k) => {
+                    text.push('.');
+                    text.push_str(k);
+                }
+                Step::Index(n) => text.push_str(&format!("[{n}]")),
+            }
+        }
+        text
+    }
+    fn walk<'a>(input: &'a Value, output: &Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
+        match (input, output) {
+            (Value::Object(i), Value::Object(o)) => {
+                for (k, v) in i {
+                    if v.is_null() {
+                        continue;
+                    }
+                    path.push(Step::Key(k));
+                    match o.get(k) {
+                        None => out.push(written(path)),
+                        Some(ov) => walk(v, ov, path, out),
+                    }
+                    path.pop();
+                }
+            }
+            (Value::Array(i), Value::Array(o)) => {
+                for (n, (iv, ov)) in i.iter().zip(o.iter()).enumerate() {
+                    path.push(Step::Index(n));
+                    walk(iv, ov, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(input, output, &mut Vec::new(), out);
+}
+
+/// Checks kind/apiVersion, converts an events.k8s.io body, decodes it through the k8s-openapi
+/// type and applies `fieldValidation`.
+pub(super) fn prepare_body(
+    def: &ResourceDef,
+    body: Value,
+    req: &Request,
+) -> Result<Prepared, ApiError> {
+    let api_version = def.api_version();
+    if let Some(v) = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        && v != api_version
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({v}) does not match the expected API version ({api_version})"
+        )));
+    }
+    if let Some(k) = body
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        && k != def.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            def.kind
+        )));
+    }
+    let mut body = body;
+    if let Some(map) = body.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    let (core_body, mut unknown) = match def.view {
+        View::EventsV1 => events::v1_to_core(body),
+        View::Plain | View::CoreEvent => (body, Vec::new()),
+    };
+    let obj = (def.normalize)(&core_body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            def.kind, def.version, def.kind
+        ))
+    })?;
+    let mut diff = Vec::new();
+    unknown_fields(&core_body, &obj, &mut diff);
+    if def.view == View::EventsV1 {
+        diff = diff
+            .into_iter()
+            .map(|p| {
+                for (core, v1) in crate::api::events::RENAMES {
+                    if p == *core || p.starts_with(&format!("{core}.")) {
+                        return format!("{v1}{}", &p[core.len()..]);
+                    }
+                }
+                p
+            })
+            .collect();
+    }
+    unknown.extend(diff);
+    let mut warnings = Vec::new();
+    match req.query.get("fieldValidation").unwrap_or("Warn") {
+        "Strict" if !unknown.is_empty() => {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("unknown field \"{u}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        "Strict" | "Ignore" => {}
+        "Warn" | "" => {
+            warnings = unknown
+                .iter()
+                .map(|u| format!("unknown field \"{u}\""))
+                .collect()
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", got \"{other}\""
+            )));
+        }
+    }
+    Ok(Prepared { obj, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_fields;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_written_as_dotted_paths_with_list_indices() {
+        let input = json!({"a": 1, "x": {"y": 2, "z": null, "w": 3}, "l": [{"k": 1, "extra": 2}, {"k": 2}], "gone": {"deep": 1}});
+        let output = json!({"a": 1, "x": {"y": 2}, "l": [{"k": 1}, {"k": 2}]});
+        let mut out = Vec::new();
+        unknown_fields(&input, &output, &mut out);
+        assert_eq!(out, ["gone", "l[0].extra", "x.w"]);
+    }
+}

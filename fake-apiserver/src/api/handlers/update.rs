@@ -1,0 +1,256 @@
+//! PUT, and the update step PATCH shares: preconditions, carried-over fields, validation,
+//! admission, no-op detection (`pkg/endpoints/handlers/update.go`).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::create::{stamp_new, store_new, validate_new};
+use super::decode::{Prepared, decode_body, prepare_body};
+use super::{Response, key_of, meta_mut, now_seconds, respond, update_manager, writer};
+use crate::api::filter::meta;
+use crate::api::pointer::Pointer;
+use crate::api::resources;
+use crate::api::status::{ApiError, FieldError};
+use crate::api::store::{ChangeType, State, Stored};
+use crate::api::{ApiServer, Request, Target, add_warnings};
+
+/// Whether two objects are equal apart from `metadata.resourceVersion` (as comparing their
+/// [`strip_rv`] copies, without the copies).
+pub(super) fn same_but_rv(a: &Value, b: &Value) -> bool {
+    fn meta_of<'a>(
+        m: &'a Map<String, Value>,
+        empty: &'a Map<String, Value>,
+    ) -> Option<&'a Map<String, Value>> {
+        match m.get("metadata") {
+            None => Some(empty),
+            Some(v) => v.as_object(),
+        }
+    }
+    let empty = Map::new();
+    let (Some(a_map), Some(b_map)) = (a.as_object(), b.as_object()) else {
+        return strip_rv(a) == strip_rv(b);
+    };
+    let (Some(a_meta), Some(b_meta)) = (meta_of(a_map, &empty), meta_of(b_map, &empty)) else {
+        return strip_rv(a) == strip_rv(b);
+    };
+    let not = |skip: &'static str| move |(k, _): &(&String, &Value)| k.as_str() != skip;
+    a_map
+        .iter()
+        .filter(not("metadata"))
+        .eq(b_map.iter().filter(not("metadata")))
+        && a_meta
+            .iter()
+            .filter(not("resourceVersion"))
+            .eq(b_meta.iter().filter(not("resourceVersion")))
+}
+
+pub(super) fn strip_rv(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = meta_mut(&mut o) {
+        m.remove("resourceVersion");
+    }
+    o
+}
+
+/// The update step shared by PUT and PATCH: preconditions, carried-over fields, validation,
+/// no-op detection, finalizer completion. Returns the stored result and the status code.
+pub(super) fn apply_update(
+    server: &ApiServer,
+    state: &mut State,
+    target: &Target,
+    mut new: Value,
+    existing: Arc<Stored>,
+    update_writer: Option<&crate::api::managed::Writer<'_>>,
+) -> Result<(Arc<Stored>, u16), ApiError> {
+    let def = target.def;
+    let name = target.name.clone().unwrap_or_default();
+    let sent_rv = meta(&new, "resourceVersion").to_string();
+    if !sent_rv.is_empty() && sent_rv != meta(&existing, "resourceVersion") {
+        return Err(ApiError::conflict(def, &name));
+    }
+    // validateCommonFields: the uid may be left out but not changed.
+    let mut common = Vec::new();
+    let new_uid = meta(&new, "uid").to_string();
+    if !new_uid.is_empty() && new_uid != meta(&existing, "uid") {
+        common.push(FieldError::invalid(
+            "metadata.uid",
+            &new_uid,
+            "field is immutable",
+        ));
+    }
+    if target.subresource.is_some() {
+        let status = new.get("status").cloned();
+        let managed = new.ptr("/metadata/managedFields").cloned();
+        new = Value::clone(&existing);
+        if let Some(map) = new.as_object_mut() {
+            match status {
+                Some(s) => map.insert("status".into(), s),
+                None => map.remove("status"),
+            };
+        }
+        if let Some(m) = meta_mut(&mut new) {
+            match managed {
+                Some(v) => m.insert("managedFields".into(), v),
+                None => m.remove("managedFields"),
+            };
+        }
+    } else if def.has_status {
+        let status = existing.get("status").cloned();
+        if let Some(map) = new.as_object_mut() {
+            match status {
+                Some(s) => map.insert("status".into(), s),
+                None => map.remove("status"),
+            };
+        }
+    }
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
+        let old = existing.get("metadata").and_then(|m| m.get(key)).cloned();
+        if let Some(m) = meta_mut(&mut new) {
+            match old {
+                Some(v) => m.insert(key.into(), v),
+                None => m.remove(key),
+            };
+            m.remove("selfLink");
+        }
+    }
+    let canonical = resources::storage_row(def.storage).unwrap_or(def);
+    if let Some(map) = new.as_object_mut() {
+        map.insert("apiVersion".into(), json!(canonical.api_version()));
+        map.insert("kind".into(), json!(canonical.kind));
+    }
+    let status_only = target.subresource.is_some();
+    def.strategy
+        .validate_update(&new, &existing, status_only, def.scope(), common)?;
+    def.strategy
+        .admit_update(state, &new, &existing, status_only)?;
+    if let Some(w) = update_writer {
+        crate::api::managed::record_update(Some(&existing), &mut new, w);
+    }
+    let key = key_of(target, &name);
+    if same_but_rv(&new, &existing) {
+        return Ok((existing, 200));
+    }
+    let finalizers_done = new
+        .ptr("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if finalizers_done && !meta(&new, "deletionTimestamp").is_empty() {
+        let last = state.remove_as(&key, new).unwrap_or_default();
+        crate::api::controllers::settle(state);
+        return Ok((Arc::new(Stored::new(last)), 200));
+    }
+    let _ = server;
+    let stored = state.put(key, new, ChangeType::Modified);
+    crate::api::controllers::settle(state);
+    Ok((stored, 200))
+}
+
+pub(super) fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
+    let url_name = target.name.clone().unwrap_or_default();
+    let name = meta(obj, "name").to_string();
+    if name != url_name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({url_name})"
+        )));
+    }
+    let Some(m) = meta_mut(obj) else {
+        return Ok(());
+    };
+    if target.def.namespaced {
+        let url_ns = target.namespace.clone().unwrap_or_default();
+        let ns = m
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if ns.is_empty() {
+            m.insert("namespace".into(), json!(url_ns));
+        } else if ns != url_ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    } else {
+        m.remove("namespace");
+    }
+    Ok(())
+}
+
+pub(super) fn update(
+    server: &ApiServer,
+    target: &Target,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let def = target.def;
+    let body = decode_body(def, req)?;
+    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    check_name_and_namespace(target, &mut obj)?;
+    let name = target.name.clone().unwrap_or_default();
+    let manager = update_manager(req);
+    let now = now_seconds(server);
+    let w = writer(target, &manager, &now);
+    let (stored, code) = {
+        let mut state = server.store.lock();
+        match state.get(&key_of(target, &name)).cloned() {
+            Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
+            None if def.strategy.allow_create_on_update() && target.subresource.is_none() => {
+                stamp_new(
+                    server,
+                    &mut state,
+                    def,
+                    &mut obj,
+                    target.namespace.as_deref(),
+                )?;
+                validate_new(def, &obj)?;
+                if let Some(m) = meta_mut(&mut obj) {
+                    m.remove("resourceVersion");
+                }
+                crate::api::managed::record_update(None, &mut obj, &w);
+                (store_new(&mut state, def, obj)?, 201)
+            }
+            None => return Err(ApiError::not_found(def, &name)),
+        }
+    };
+    let mut response = respond(def, req, code, &stored, server.clock.now());
+    add_warnings(&mut response, &warnings);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{same_but_rv, strip_rv};
+    use serde_json::json;
+
+    #[test]
+    fn same_but_rv_agrees_with_comparing_stripped_copies() {
+        let objects = [
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 2}}),
+            json!({"metadata": {"name": "b", "resourceVersion": "1"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "labels": {}}, "spec": {"x": 1}}),
+            json!({"metadata": {"resourceVersion": "3"}}),
+            json!({"metadata": {}}),
+            json!({}),
+            json!({"spec": {"x": 1}}),
+            json!({"metadata": null}),
+            json!({"metadata": null, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}}),
+            json!([1, 2]),
+            json!("text"),
+        ];
+        for a in &objects {
+            for b in &objects {
+                assert_eq!(same_but_rv(a, b), strip_rv(a) == strip_rv(b), "{a} vs {b}");
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Field sets: the paths an object's fields make (structured-merge-diff's `ToFieldSet`), what
+//! is a member (leaves, string maps, list items), and reading or removing the value at a path.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::fields_v1::{field_element, key_element, set_element};
+
+/// One path element in `fieldsV1` notation (`f:name`, `k:{...}`, `v:...`).
+pub type Path = Vec<String>;
+
+/// A set of field paths.
+pub type FieldSet = BTreeSet<Path>;
+
+/// String-valued maps of the served kinds (granular maps: each key owned on its own, and the
+/// map itself a member).
+pub(crate) fn is_string_map(field: &str) -> bool {
+    matches!(
+        field,
+        "labels"
+            | "annotations"
+            | "capacity"
+            | "requests"
+            | "limits"
+            | "allocatable"
+            | "allocatedResources"
+            | "nodeSelector"
+            | "parameters"
+            | "volumeAttributes"
+            | "attachmentMetadata"
+    )
+}
+
+/// The merge key of a list of maps (`patchMergeKey` in k8s.io/api).
+pub(crate) fn list_key(field: &str) -> Option<&'static str> {
+    crate::api::patch::merge_key(field)
+}
+
+/// How a field set is built: an applied configuration (structured-merge-diff's `ToFieldSet`:
+/// leaves and list items only) or the fields a non-apply write added or changed (its
+/// comparison also lists string maps and `metadata.finalizers`/`ownerReferences` themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `operation: Apply`.
+    Apply,
+    /// `operation: Update`.
+    Update,
+}
+
+/// Keys of `metadata` the field manager never tracks (`stripFields` in apiserver's
+/// fieldmanager).
+pub(crate) const STRIPPED_METADATA: [&str; 11] = [
+    "name",
+    "namespace",
+    "creationTimestamp",
+    "selfLink",
+    "uid",
+    "generation",
+    "managedFields",
+    "resourceVersion",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generateName",
+];
+
+/// Whether a top-level key is untracked: `apiVersion`, `kind`, and `status` when the writer
+/// ignores it.
+pub(crate) fn stripped_root_key(key: &str, has_status: bool) -> bool {
+    key == "apiVersion" || key == "kind" || has_status && key == "status"
+}
+
+/// The keyed-list key of a list field whose items all carry it.
+pub(crate) fn keyed_list(field: Option<&str>, items: &[Value]) -> Option<&'static str> {
+    list_key(field.unwrap_or("")).filter(|k| items.iter().all(|i| i.get(*k).is_some()))
+}
+
+/// Whether a path, when it is also a parent, stays a member (written with `"."`): list items
+/// always, and in an Update string maps and `metadata.finalizers`/`ownerReferences`.
+pub(crate) fn keeps_parent(p: &[String], operation: Operation) -> bool {
+    p.last()
+        .is_some_and(|l| l.starts_with("k:") || l.starts_with("v:"))
+        || operation == Operation::Update && (is_member_map(p) || is_metadata_list(p))
+}
+
+/// A list element whose `v:`/`k:` spelling is not one-to-one with its value (a float, which
+/// compares equal across spellings like `0.0`/`-0.0`, or a structured value): comparisons of such
+/// paths go through [`value_at`] as the element spellings are looked up there.
+pub(crate) fn plain(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Null | Value::Bool(_) | Value::String(_)) => true,
+        Some(Value::Number(n)) => !n.is_f64(),
+        _ => false,
+    }
+}
+
+/// The tracked paths of an object with the value at each, sorted.
+pub(crate) struct Tracked<'a> {
+    /// Each path once (the first value seen), in set order.
+    pub(crate) items: Vec<(Path, &'a Value)>,
+    /// Some list element repeats or is not [`plain`]: the values recorded may differ from what
+    /// [`value_at`] finds, so comparisons must use it.
+    pub(crate) exotic: bool,
+}
+
+/// Collects the paths under `value` (the path `path`, reached through the field `field`), as
+/// structured-merge-diff's field set lists them, before parents are dropped.
+pub(crate) fn walk<'a>(
+    value: &'a Value,
+    field: Option<&str>,
+    path: &mut Path,
+    out: &mut Tracked<'a>,
+) {
+    match value {
+        Value::Object(map) => {
+            if (map.is_empty() || field.is_some_and(is_string_map)) && !path.is_empty() {
+                out.items.push((path.clone(), value));
+            }
+            walk_fields(map.iter(), path, out);
+        }
+        Value::Array(items) => {
+            out.items.push((path.clone(), value));
+            if let Some(key) = keyed_list(field, items) {
+                for item in items {
+                    let k = item.get(key);
+                    out.exotic |= !plain(k);
+                    let Some(k) = k else { continue };
+                    path.push(key_element(key, k));
+                    out.items.push((path.clone(), item));
+                    if let Some(fields) = item.as_object() {
+                        walk_fields(fields.iter(), path, out);
+                    }
+                    path.pop();
+                }
+            } else if field == Some("finalizers") {
+                for item in items {
+                    out.exotic |= !plain(Some(item));
+                    path.push(set_element(item));
+                    out.items.push((path.clone(), item));
+                    path.pop();
+                }
+            }
+        }
+        _ => out.items.push((path.clone(), value)),
+    }
+}
+
+/// [`walk`] over the (non-null) fields of an object.
+pub(crate) fn walk_fields<'a>(
+    fields: impl Iterator<Item = (&'a String, &'a Value)>,
+    path: &mut Path,
+    out: &mut Tracked<'a>,
+) {
+    for (k, v) in fields {
+        if v.is_null() {
+            continue;
+        }
+        path.push(field_element(k));
+        walk(v, Some(k), path, out);
+        path.pop();
+    }
+}
+
+/// The tracked paths of an object (or an applied configuration) and their values: the members
+/// of its field set, sorted, without the untracked fields.
+pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tracked<'_> {
+    let mut out = Tracked {
+        items: Vec::new(),
+        exotic: false,
+    };
+    let mut path = Vec::new();
+    match obj.as_object() {
+        Some(root) => {
+            for (k, v) in root {
+                if v.is_null() || stripped_root_key(k, has_status) {
+                    continue;
+                }
+                match v.as_object().filter(|_| k == "metadata") {
+                    // The metadata struct itself is never a member (an empty one is dropped).
+                    Some(meta) => {
+                        path.push(field_element(k));
+                        walk_fields(
+                            meta.iter()
+                                .filter(|(mk, _)| !STRIPPED_METADATA.contains(&mk.as_str())),
+                            &mut path,
+                            &mut out,
+                        );
+                        path.pop();
+                    }
+                    None => {
+                        path.push(field_element(k));
+                        walk(v, Some(k), &mut path, &mut out);
+                        path.pop();
+                    }
+                }
+            }
+        }
+        None => walk(obj, None, &mut path, &mut out),
+    }
+    out.items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut repeated = false;
+    out.items.dedup_by(|a, b| {
+        let same = a.0 == b.0;
+        repeated |= same;
+        same
+    });
+    out.exotic |= repeated;
+    // A path is a parent iff the next one in set order extends it (anything between a path and
+    // one of its extensions extends it too).
+    let mut kept = Vec::with_capacity(out.items.len());
+    let mut items = out.items.into_iter().peekable();
+    while let Some((p, v)) = items.next() {
+        let parent = items
+            .peek()
+            .is_some_and(|(q, _)| q.len() > p.len() && q.starts_with(&p));
+        if !parent || keeps_parent(&p, operation) {
+            kept.push((p, v));
+        }
+    }
+    out.items = kept;
+    out
+}
+
+/// The field set of an object (or an applied configuration), without the untracked fields.
+pub fn field_set(obj: &Value, has_status: bool, operation: Operation) -> FieldSet {
+    tracked(obj, has_status, operation)
+        .items
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// `metadata.finalizers` and `metadata.ownerReferences`, members themselves in an Update.
+pub(crate) fn is_metadata_list(p: &[String]) -> bool {
+    p.len() == 2 && p[0] == "f:metadata" && (p[1] == "f:finalizers" || p[1] == "f:ownerReferences")
+}
+
+pub(crate) fn is_member_map(p: &[String]) -> bool {
+    p.last()
+        .and_then(|l| l.strip_prefix("f:"))
+        .is_some_and(is_string_map)
+}
+
+/// The value at `path`, if present.
+pub fn value_at<'a>(obj: &'a Value, path: &Path) -> Option<&'a Value> {
+    let mut cur = obj;
+    for el in path {
+        cur = step(cur, el)?;
+    }
+    Some(cur)
+}
+
+pub(crate) fn step<'a>(cur: &'a Value, el: &str) -> Option<&'a Value> {
+    if let Some(f) = el.strip_prefix("f:") {
+        return cur.as_object()?.get(f);
+    }
+    let list = cur.as_array()?;
+    if let Some(k) = el.strip_prefix("k:") {
+        let key: Map<String, Value> = serde_json::from_str(k).ok()?;
+        return list
+            .iter()
+            .find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
+    }
+    let v: Value = serde_json::from_str(el.strip_prefix("v:")?).ok()?;
+    list.iter().find(|i| **i == v)
+}
+
+/// Removes the field at `path` (a map key or a list item) when present.
+pub fn remove_at(obj: &mut Value, path: &Path) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for el in parent {
+        let next = if let Some(f) = el.strip_prefix("f:") {
+            cur.as_object_mut().and_then(|m| m.get_mut(f))
+        } else {
+            let found = step(cur, el).cloned();
+            cur.as_array_mut()
+                .and_then(|l| l.iter_mut().find(|i| Some(&**i) == found.as_ref()))
+        };
+        let Some(n) = next else {
+            return;
+        };
+        cur = n;
+    }
+    if let Some(f) = last.strip_prefix("f:") {
+        if let Some(m) = cur.as_object_mut() {
+            m.remove(f);
+        }
+    } else if let Some(found) = step(cur, last).cloned()
+        && let Some(list) = cur.as_array_mut()
+    {
+        list.retain(|i| *i != found);
+    }
+}
