@@ -1,4 +1,4 @@
-//! The attachment and migration model (lifecycle.md): what `ControllerPublishVolume` and
+//! The attachment and migration model (`docs/lifecycle.md`): what `ControllerPublishVolume` and
 //! `ControllerUnpublishVolume` decide for a volume, and which event each decision posts.
 //!
 //! It is the Go driver's controller side without its defects: migration timeouts fire by
@@ -373,7 +373,7 @@ impl Controller {
 
     /// ControllerPublishVolume. Synchronous; events go through the poster.
     ///
-    /// Besides the rows of lifecycle.md, an empty volume id or node name is refused with
+    /// Besides the rows of `docs/lifecycle.md`, an empty volume id or node name is refused with
     /// `InvalidArgument` (`volume ID is required`, `node ID is required`), as CSI asks.
     pub fn publish(&self, request: Publish) -> Result<(), RpcError> {
         self.inner
@@ -383,7 +383,7 @@ impl Controller {
     /// ControllerUnpublishVolume. Synchronous; events go through the poster. An unknown
     /// volume or node is already detached (ok, nothing posted); an empty volume id is refused
     /// with `InvalidArgument` (`volume ID is required`). An empty node name detaches nothing
-    /// (lifecycle.md has no "all nodes" row).
+    /// (`docs/lifecycle.md` has no "all nodes" row).
     pub fn unpublish(&self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
         if volume.as_str().is_empty() {
             return Err(RpcError::new(
@@ -402,7 +402,7 @@ impl Controller {
         self.inner.lock().state.nodes.insert(node.clone());
     }
 
-    /// The node was deleted: the reconcile entry point (lifecycle.md "Deleted nodes"). Every
+    /// The node was deleted: the reconcile entry point (`docs/lifecycle.md` §Deleted nodes). Every
     /// volume attached to it is reconciled at once, in volume-id order; a second call finds
     /// nothing left to do.
     pub fn node_deleted(&self, node: &NodeName) {

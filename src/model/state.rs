@@ -1,4 +1,4 @@
-//! The per-volume state and every decision of lifecycle.md: publish, unpublish, a migration's
+//! The per-volume state and every decision of `docs/lifecycle.md`: publish, unpublish, a migration's
 //! timer firing, a node's deletion. Pure and synchronous: a decision changes the state, counts
 //! its metrics and says which events to post and which timers to arm or cancel; the
 //! [`Controller`](super::Controller) applies those effects after it lets go of the lock.
@@ -136,7 +136,7 @@ impl State {
             .collect()
     }
 
-    /// ControllerPublishVolume (lifecycle.md "Publish").
+    /// ControllerPublishVolume (`docs/lifecycle.md` §Publish).
     pub fn publish(
         &mut self,
         request: &Publish,
@@ -296,7 +296,7 @@ impl State {
         }
     }
 
-    /// ControllerUnpublishVolume (lifecycle.md "Unpublish").
+    /// ControllerUnpublishVolume (`docs/lifecycle.md` §Unpublish).
     pub fn unpublish(
         &mut self,
         id: &VolumeId,
@@ -368,7 +368,7 @@ impl State {
         }
     }
 
-    /// The timer of `migration` on `id` fired at `now` (lifecycle.md "Time").
+    /// The timer of `migration` on `id` fired at `now` (`docs/lifecycle.md` §Time).
     pub fn time_out(
         &mut self,
         id: &VolumeId,
@@ -404,7 +404,7 @@ impl State {
     }
 
     /// The node was deleted: reconcile every volume on it, in volume-id order
-    /// (lifecycle.md "Deleted nodes").
+    /// (`docs/lifecycle.md` §Deleted nodes).
     pub fn node_deleted(
         &mut self,
         node: &NodeName,

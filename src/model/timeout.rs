@@ -1,4 +1,4 @@
-//! The migration timeout of a volume (lifecycle.md "Time"): read from the volume context key
+//! The migration timeout of a volume (`docs/lifecycle.md` §Time): read from the volume context key
 //! `migrationTimeoutSeconds`, with the default, the clamps and a warning for each correction.
 //!
 //! ```

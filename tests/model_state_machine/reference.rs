@@ -1,4 +1,4 @@
-//! The reference model: lifecycle.md written as plainly as possible, as a proptest
+//! The reference model: `docs/lifecycle.md` written as plainly as possible, as a proptest
 //! `ReferenceStateMachine`. It owns the world the test plays in (nodes, claims, volumes, the
 //! virtual clock, fault rules), generates the steps, and predicts every result, every event
 //! (with its claim and its durations) and every metric the real `Controller` must produce.
@@ -60,7 +60,7 @@ impl VolumeSpec {
         context
     }
 
-    /// The migration timeout of lifecycle.md "Time", computed independently of the model.
+    /// The migration timeout of `docs/lifecycle.md` §Time, computed independently of the model.
     pub fn timeout(&self) -> Duration {
         let secs = match self.timeout_text.as_deref() {
             None | Some("") => 300,
@@ -132,7 +132,7 @@ pub enum Delivery {
     /// Written on `claim` as it was after `generation` re-creations (0 = the claim bound at
     /// the start).
     Written { claim: String, generation: u32 },
-    /// Skipped (events.md §4), counted under this cause.
+    /// Skipped (`docs/events.md` §4), counted under this cause.
     Skipped(SkipCause),
 }
 
@@ -195,7 +195,7 @@ pub struct Claim {
     pub generation: u32,
 }
 
-/// Counters of lifecycle.md "Metrics", since the controller (re)started.
+/// Counters of `docs/lifecycle.md` §Metrics, since the controller (re)started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
     pub success: u64,
@@ -597,7 +597,7 @@ impl World {
         }
     }
 
-    /// lifecycle.md "Restart": state from the VolumeAttachments (one per attached node,
+    /// `docs/lifecycle.md` §Restart: state from the VolumeAttachments (one per attached node,
     /// stamped with whole seconds as the API server does), fresh metrics, no events by itself;
     /// a migration whose timeout already passed fails at once.
     fn restart(&mut self) {

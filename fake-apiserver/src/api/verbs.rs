@@ -1,5 +1,5 @@
 //! The verbs: get, list, create, update (PUT), patch, delete and deletecollection, with the
-//! real server's order of checks (fidelity doc §1.1, §1.3, §4, §5), plus fixture seeding.
+//! real server's order of checks (`docs/fidelity.md` §1.1, §1.3, §4, §5), plus fixture seeding.
 
 use std::sync::Arc;
 
