@@ -177,7 +177,7 @@ mod tests {
         Duration::from_secs_f64(s)
     }
 
-    /// Every test vector of events.md §2, in order.
+    /// Every test vector of `docs/events.md` §2, in order.
     #[test]
     fn events_md_section_2_vectors() {
         let cases: &[(Duration, Option<Precision>, &str)] = &[

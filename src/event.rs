@@ -1,4 +1,4 @@
-//! Lifecycle events as typed values, and the byte-exact message each one prints (events.md §1).
+//! Lifecycle events as typed values, and the byte-exact message each one prints (`docs/events.md` §1).
 //!
 //! A [`LifecycleEvent`] holds the facts (volume, nodes, durations, errors); its [`reason`]
 //! fixes the event type and its [`message`] is the exact text operators read.
@@ -338,7 +338,7 @@ mod tests {
         name.into()
     }
 
-    /// Every message of events.md §1, byte for byte.
+    /// Every message of `docs/events.md` §1, byte for byte.
     #[test]
     fn every_message_is_byte_exact() {
         let cases = vec![

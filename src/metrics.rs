@@ -1,4 +1,4 @@
-//! The event core's Prometheus metrics (events.md §6), through `prometheus-client`.
+//! The event core's Prometheus metrics (`docs/events.md` §6), through `prometheus-client`.
 //!
 //! Labels are reasons, causes, verbs and results only: never a volume, node or claim name, so
 //! the series count does not grow with the cluster.
@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 
 use crate::reason::Reason;
 
-/// Why an event was not written because its claim could not be found (events.md §4).
+/// Why an event was not written because its claim could not be found (`docs/events.md` §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SkipCause {
     /// The PersistentVolume named by the volume id does not exist.
@@ -49,7 +49,7 @@ impl SkipCause {
     }
 }
 
-/// Why an event was given up (events.md §5).
+/// Why an event was given up (`docs/events.md` §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropCause {
     /// The queue was full when it was posted.

@@ -39,7 +39,7 @@ impl fmt::Display for EventType {
 
 macro_rules! reasons {
     ($($(#[$doc:meta])* $reason:ident => $kind:expr,)*) => {
-        /// Every reason the driver reports (events.md §1).
+        /// Every reason the driver reports (`docs/events.md` §1).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Reason {
             $($(#[$doc])* $reason,)*

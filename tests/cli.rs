@@ -1,4 +1,4 @@
-//! The `csi-events` command as QA and CI use it (scenarios.md §5): exit codes, diagnostics
+//! The `csi-events` command as QA and CI use it (`docs/scenarios.md` §5): exit codes, diagnostics
 //! before anything runs, the JSON and JUnit contracts, snapshots (pending `.snap.new`,
 //! `--accept`), `--filter`, colour rules, and byte-identical output whatever `--jobs`.
 

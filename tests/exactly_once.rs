@@ -1,4 +1,4 @@
-//! Exactly once (events.md §5): under any fault schedule that ends, every event not dropped for
+//! Exactly once (`docs/events.md` §5): under any fault schedule that ends, every event not dropped for
 //! a counted cause appears exactly once in the API server, as one Event object with the right
 //! `count`. Random schedules of posts, faults (5xx, 429 with Retry-After, dropped connections,
 //! writes whose answer is lost) and clock moves, checked against the mock server's store, with

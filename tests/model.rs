@@ -1,4 +1,4 @@
-//! The attachment/migration model against lifecycle.md, one test per table row, every event
+//! The attachment/migration model against `docs/lifecycle.md`, one test per table row, every event
 //! read back from the in-process fake cluster's API server (type, reason, message, claim).
 //! Time is virtual: timers fire only when the test advances the clock.
 

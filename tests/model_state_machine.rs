@@ -1,10 +1,10 @@
-//! The model against a reference model of lifecycle.md, over random step sequences
+//! The model against a reference model of `docs/lifecycle.md`, over random step sequences
 //! (proptest-state-machine): publish and unpublish (RWO/RWX, claim in the context or not,
 //! timeouts with their clamps), clock advances (also exactly at a timeout and one nanosecond
 //! past it), node deletion (observed by the watcher or not; an RWO holder deleted unobserved is
 //! read from the API server and cleared), claims deleted and re-created, controller restarts
 //! (also after a reported timeout, and between two attachments stamped in the same second:
-//! the migration records keep every restart exact) and API faults. After every step the five invariants of lifecycle.md
+//! the migration records keep every restart exact) and API faults. After every step the five invariants of `docs/lifecycle.md`
 //! hold and the results, metrics and events (read back from the fake API server) equal the
 //! reference's.
 //!
@@ -29,7 +29,7 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use reference::{FaultSpec, Lifecycle, Step};
 use system::{LifecycleTest, SEED};
 
-/// Cases per `cargo test` run (the CI budget: see the README of the test in the report).
+/// Cases per `cargo test` run (the CI budget; `PROPTEST_CASES` overrides it).
 const CASES: u32 = 2000;
 /// Steps per case: `1..MAX_STEPS`.
 const MAX_STEPS: usize = 30;
@@ -83,7 +83,7 @@ fn lifecycle_invariants_hold_over_random_sequences() {
     }
 }
 
-/// A known sequence through the writer: the file is a scenario of scenarios.md §1 (parsed back
+/// A known sequence through the writer: the file is a scenario of `docs/scenarios.md` §1 (parsed back
 /// as YAML), with the reference's results and events as expectations.
 #[test]
 fn shrunk_sequence_is_written_as_a_scenario() {
@@ -205,7 +205,7 @@ steps:
         expected
     );
 
-    // Valid YAML with the shape of scenarios.md §1.
+    // Valid YAML with the shape of `docs/scenarios.md` §1.
     // The restart posts nothing: the timeout was reported before it (invariant 2 across
     // restarts, from the migration record).
     let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("valid YAML");

@@ -1,4 +1,4 @@
-//! The reliability matrix (targets.md) against the fake cluster, in process, on virtual time:
+//! The reliability matrix (`docs/targets.md`) against the fake cluster, in process, on virtual time:
 //! 1000 events (100 claims × 10 distinct messages) under each fault; what the API server holds
 //! at the end is read back through kube-rs and checked for exactly-once delivery.
 

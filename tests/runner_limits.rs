@@ -1,4 +1,4 @@
-//! The runner at any virtual time and size (scenarios.md §4): no panic, no lost or repeated
+//! The runner at any virtual time and size (`docs/scenarios.md` §4): no panic, no lost or repeated
 //! event when the event watch ends or falls behind, and each event stamped with the virtual
 //! time its write landed at (§3).
 
@@ -89,7 +89,7 @@ fn a_timeout_during_an_advance_is_stamped_when_it_fired() {
     assert_eq!(events[2].1.at, "2m0.000000001s");
 }
 
-/// A step whose expectation does not hold has outcome `failed`, never `ok` (scenarios.md §3).
+/// A step whose expectation does not hold has outcome `failed`, never `ok` (`docs/scenarios.md` §3).
 #[test]
 fn a_failed_expectation_is_the_step_outcome() {
     let text = "name: f\ncluster:\n  nodes: [node-a]\n  claims: [vms/d]\n  volumes: [{id: pvc-1, claim: vms/d}]\nsteps:\n  - attach: {volume: pvc-1, node: node-a}\n  - expectEvents: [{reason: VolumeDetached}]\n  - expectMetric: {name: events_posted, value: 5}\n";
@@ -109,7 +109,7 @@ fn a_failed_expectation_is_the_step_outcome() {
     );
 }
 
-/// `migrationTimeoutSeconds` past 64 bits is an integer above the maximum: 1 h (lifecycle.md),
+/// `migrationTimeoutSeconds` past 64 bits is an integer above the maximum: 1 h (`docs/lifecycle.md`),
 /// written as a number or as quoted digits alike; empty is the default.
 #[test]
 fn a_timeout_past_64_bits_is_clamped_to_the_maximum_either_way() {

@@ -2,7 +2,7 @@
 //!
 //! kube-rs uses it in process (a `tower::Service`, no sockets), kubectl and the Python client
 //! use it over HTTP (the `fake-apiserver` binary). It is stateful and faithful on every path it
-//! serves: see `../shared/spec/fake-apiserver.md` for the contract.
+//! serves: see `docs/fake-apiserver.md` for the contract.
 //!
 //! Module map:
 //! - [`clock`]: the project's one clock abstraction (real or virtual time);

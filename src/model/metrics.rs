@@ -1,4 +1,4 @@
-//! The lifecycle metrics of lifecycle.md "Metrics", through `prometheus-client`.
+//! The lifecycle metrics of `docs/lifecycle.md` §Metrics, through `prometheus-client`.
 //!
 //! Registered under the sub-registries `migration` and `attachment`, so with the prefix
 //! `rds_csi` the series are `rds_csi_migration_migrations_total{result}`,

@@ -1,4 +1,4 @@
-//! The attachment and migration model (lifecycle.md): what `ControllerPublishVolume` and
+//! The attachment and migration model (`docs/lifecycle.md`): what `ControllerPublishVolume` and
 //! `ControllerUnpublishVolume` decide for a volume, and which event each decision posts.
 //!
 //! It is the Go driver's controller side without its defects: migration timeouts fire by
@@ -23,7 +23,7 @@
 //! await, and events are handed to the [`EventPoster`] after the decision (the poster never
 //! blocks). [`Controller::publish`] is an `async fn` for one row only: an RWO volume asked for by
 //! another node while its holder seems to exist reads the holder's Node from the API server
-//! (lifecycle.md, the stale-holder row); every other publish is ready on its first poll.
+//! (`docs/lifecycle.md`, the stale-holder row); every other publish is ready on its first poll.
 //!
 //! With a [client](ControllerConfig::client) (always after [`Controller::rebuild`]) the
 //! controller also keeps each migration's record — source, target, start to the nanosecond,
@@ -440,7 +440,7 @@ impl Controller {
     /// `Unavailable`, nothing changed and nothing posted (the caller retries). So an operator
     /// is never told to delete a pod on a node the cluster no longer has.
     ///
-    /// Besides the rows of lifecycle.md, an empty volume id or node name is refused with
+    /// Besides the rows of `docs/lifecycle.md`, an empty volume id or node name is refused with
     /// `InvalidArgument` (`volume ID is required`, `node ID is required`), as CSI asks.
     ///
     /// Migrating from the synchronous `publish` of version 0.1: add `.await`
@@ -483,7 +483,7 @@ impl Controller {
     /// ControllerUnpublishVolume. Synchronous; events go through the poster. An unknown
     /// volume or node is already detached (ok, nothing posted); an empty volume id is refused
     /// with `InvalidArgument` (`volume ID is required`). An empty node name detaches nothing
-    /// (lifecycle.md has no "all nodes" row).
+    /// (`docs/lifecycle.md` has no "all nodes" row).
     pub fn unpublish(&self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
         if volume.as_str().is_empty() {
             return Err(RpcError::new(
@@ -502,7 +502,7 @@ impl Controller {
         self.inner.lock().state.nodes.insert(node.clone());
     }
 
-    /// The node was deleted: the reconcile entry point (lifecycle.md "Deleted nodes"). Every
+    /// The node was deleted: the reconcile entry point (`docs/lifecycle.md` §Deleted nodes). Every
     /// volume attached to it is reconciled at once, in volume-id order; a second call finds
     /// nothing left to do.
     pub fn node_deleted(&self, node: &NodeName) {

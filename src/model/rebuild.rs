@@ -1,4 +1,4 @@
-//! Restart (lifecycle.md "Restart"): the state rebuilt from the cluster.
+//! Restart (`docs/lifecycle.md` §Restart): the state rebuilt from the cluster.
 //!
 //! The source of truth is the `VolumeAttachment` objects whose `spec.attacher` is the driver's
 //! name and whose `status.attached` is true, grouped by `spec.source.persistentVolumeName` and
@@ -63,7 +63,7 @@ struct Attachment {
 
 impl Controller {
     /// Restart: lists Nodes, VolumeAttachments (attacher = driver name, `status.attached`) and
-    /// PVs (with their migration records) through `client`, rebuilds the state (lifecycle.md
+    /// PVs (with their migration records) through `client`, rebuilds the state (`docs/lifecycle.md`
     /// "Restart"), re-arms migration timers (a timeout already passed fires at the first
     /// moment the timer runs), and sets the active-migrations gauge to the rebuilt running
     /// migrations. Posts nothing itself. The controller keeps `client` as its

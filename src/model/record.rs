@@ -1,4 +1,4 @@
-//! The migration record (lifecycle.md "Restart"): what the model knows about a running or
+//! The migration record (`docs/lifecycle.md` §Restart): what the model knows about a running or
 //! failed migration, kept on the cluster so a restarted controller rebuilds it exactly.
 //!
 //! The record is the annotation [`MIGRATION_ANNOTATION`] on the volume's PersistentVolume, a
@@ -70,7 +70,7 @@ impl MigrationRecord {
             source: self.source.as_str().to_owned(),
             target: self.target.as_str().to_owned(),
             started: self.started.to_string(),
-            // Timeouts are whole seconds (lifecycle.md "Time"); a fraction is rounded up so the
+            // Timeouts are whole seconds (`docs/lifecycle.md` §Time); a fraction is rounded up so the
             // rebuilt deadline is never earlier than the original one.
             timeout_seconds: self.timeout.as_secs() + u64::from(self.timeout.subsec_nanos() > 0),
             failed: self.failed,

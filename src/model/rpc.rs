@@ -1,5 +1,5 @@
 //! What a refused publish or unpublish returns: a gRPC status code ([`Code`]) and the exact
-//! message of lifecycle.md ([`RpcError`]). With the cargo feature `tonic`, an [`RpcError`]
+//! message of `docs/lifecycle.md` ([`RpcError`]). With the cargo feature `tonic`, an [`RpcError`]
 //! converts into a `tonic::Status` carrying the same code and message.
 //!
 //! ```
@@ -81,13 +81,13 @@ impl FromStr for Code {
     }
 }
 
-/// A refused publish or unpublish: the code and the exact message of lifecycle.md.
+/// A refused publish or unpublish: the code and the exact message of `docs/lifecycle.md`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct RpcError {
     /// The gRPC status code.
     pub code: Code,
-    /// The message, byte-exact as lifecycle.md gives it.
+    /// The message, byte-exact as `docs/lifecycle.md` gives it.
     pub message: String,
 }
 

@@ -1,4 +1,4 @@
-//! The per-volume state and every decision of lifecycle.md: publish, unpublish, a migration's
+//! The per-volume state and every decision of `docs/lifecycle.md`: publish, unpublish, a migration's
 //! timer firing, a node's deletion. Pure and synchronous: a decision changes the state, counts
 //! its metrics and says which events to post and which timers to arm or cancel; the
 //! [`Controller`](super::Controller) applies those effects after it lets go of the lock.
@@ -87,7 +87,7 @@ pub(crate) enum Decided {
     /// The answer is known.
     Done,
     /// An RWO volume is held by `0`, a node the controller believes exists: the answer
-    /// depends on whether the API server still has it (lifecycle.md, the stale-holder row).
+    /// depends on whether the API server still has it (`docs/lifecycle.md`, the stale-holder row).
     CheckHolder(NodeName),
 }
 
@@ -176,7 +176,7 @@ impl State {
             .map(MigrationRecord::of)
     }
 
-    /// ControllerPublishVolume (lifecycle.md "Publish").
+    /// ControllerPublishVolume (`docs/lifecycle.md` §Publish).
     ///
     /// On the RWO conflict path the holder is looked up only when `can_check` (the controller
     /// has a client): without `checked` naming this holder the decision changes nothing and
@@ -362,7 +362,7 @@ impl State {
         }
     }
 
-    /// ControllerUnpublishVolume (lifecycle.md "Unpublish").
+    /// ControllerUnpublishVolume (`docs/lifecycle.md` §Unpublish).
     pub fn unpublish(
         &mut self,
         id: &VolumeId,
@@ -436,7 +436,7 @@ impl State {
         }
     }
 
-    /// The timer of `migration` on `id` fired at `now` (lifecycle.md "Time").
+    /// The timer of `migration` on `id` fired at `now` (`docs/lifecycle.md` §Time).
     pub fn time_out(
         &mut self,
         id: &VolumeId,
@@ -473,7 +473,7 @@ impl State {
     }
 
     /// The node was deleted: reconcile every volume on it, in volume-id order
-    /// (lifecycle.md "Deleted nodes").
+    /// (`docs/lifecycle.md` §Deleted nodes).
     pub fn node_deleted(
         &mut self,
         node: &NodeName,

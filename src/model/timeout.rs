@@ -1,4 +1,4 @@
-//! The migration timeout of a volume (lifecycle.md "Time"): read from the volume context key
+//! The migration timeout of a volume (`docs/lifecycle.md` §Time): read from the volume context key
 //! `migrationTimeoutSeconds`, with the default, the clamps and a warning for each correction.
 //!
 //! ```
@@ -39,7 +39,7 @@ pub fn migration_timeout(context: &BTreeMap<String, String>) -> (Duration, Optio
         return (DEFAULT_TIMEOUT, None);
     }
     let secs = DEFAULT_TIMEOUT.as_secs();
-    // An integer past 64 bits is still an integer (lifecycle.md's table): above the maximum
+    // An integer past 64 bits is still an integer (`docs/lifecycle.md`'s table): above the maximum
     // when positive, not positive when negative.
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     let parsed = text.parse::<i64>();
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn huge_numbers_clamp_rather_than_fail() {
         assert_eq!(timeout_of(Some("99999999999999")).0, MAX_TIMEOUT);
-        // Past 64 bits it is still an integer above the maximum (lifecycle.md's table).
+        // Past 64 bits it is still an integer above the maximum (`docs/lifecycle.md`'s table).
         assert_eq!(timeout_of(Some("99999999999999999999999")).0, MAX_TIMEOUT);
         assert_eq!(
             timeout_of(Some("-99999999999999999999999")).0,

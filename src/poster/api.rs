@@ -1,4 +1,4 @@
-//! The poster's requests to the API server, and how each answer is classified (events.md §5).
+//! The poster's requests to the API server, and how each answer is classified (`docs/events.md` §5).
 //!
 //! Every request goes through [`ApiCaller::call`], which bounds it with a timeout on the shared
 //! clock, reads `Retry-After` (header or `details.retryAfterSeconds`), and sorts the answer into

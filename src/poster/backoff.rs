@@ -1,4 +1,4 @@
-//! Retry timing: exponential backoff with seeded jitter (events.md §5).
+//! Retry timing: exponential backoff with seeded jitter (`docs/events.md` §5).
 //!
 //! The n-th retry waits `initial * 2^(n-1)`, capped, then jittered into `[d/2, d]` by a
 //! seedable generator, so a simulation replays the same schedule; never less than the

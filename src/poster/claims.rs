@@ -1,4 +1,4 @@
-//! Finding the claim an event belongs to (events.md §4), from one of two [`ClaimSource`]s.
+//! Finding the claim an event belongs to (`docs/events.md` §4), from one of two [`ClaimSource`]s.
 //!
 //! Given the claim, read it for its uid; given only the volume, read PV `{vol}`, follow its
 //! `spec.claimRef`, then read the claim and check its uid against the reference (a re-created

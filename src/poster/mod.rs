@@ -6,7 +6,7 @@
 //! or a reflector: [`ClaimSource`]), folds repeats into one Event (`count`), writes core/v1
 //! Events within the spam filter's budget of writes per claim (posts over it wait and are
 //! written whole when a token comes; none is dropped for it), and retries or gives up as
-//! events.md §5 says.
+//! `docs/events.md` §5 says.
 //!
 //! ```
 //! use csi_events::{ClaimName, EventPoster, PosterConfig};
@@ -53,7 +53,7 @@ use crate::ids::{ClaimName, NodeName, VolumeId};
 use crate::metrics::{DropCause, EventMetrics};
 use crate::reason::Reason;
 
-/// How the poster is set up. Every field has the default of events.md.
+/// How the poster is set up. Every field has the default of `docs/events.md`.
 ///
 /// ```
 /// use csi_events::PosterConfig;

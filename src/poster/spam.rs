@@ -1,4 +1,4 @@
-//! The spam filter's token bucket: one per claim uid (and this poster's component), events.md §5.
+//! The spam filter's token bucket: one per claim uid (and this poster's component), `docs/events.md` §5.
 //!
 //! A bucket holds at most `burst` tokens and gains one every `refill`; each *write* (a create
 //! or a patch) about the claim takes one. Unlike client-go's filter nothing is dropped here:

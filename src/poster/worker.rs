@@ -7,7 +7,7 @@
 //! has at most one write in flight; posts that arrive meanwhile are coalesced into the next
 //! write. Requests run concurrently (bounded), retry timers sleep on the shared clock.
 //!
-//! The spam filter (events.md §5) limits *writes*, never information: each new write of a
+//! The spam filter (`docs/events.md` §5) limits *writes*, never information: each new write of a
 //! series (a create, or a patch carrying new posts) takes a token from its claim's bucket;
 //! re-attempts of the same write take none. A series without a token *waits* with its posts
 //! (their count grows, nothing is dropped); when the claim's next token is due the worker

@@ -1,4 +1,4 @@
-//! Writing core/v1 Events (events.md §3): the object, its name, create, patch and read-back.
+//! Writing core/v1 Events (`docs/events.md` §3): the object, its name, create, patch and read-back.
 //!
 //! Two guards keep a write from undoing another (issue 9):
 //! - every PATCH carries the `resourceVersion` the poster last saw as a precondition, so a

@@ -393,7 +393,7 @@ impl Checker {
             // A claim named only by a volume is a claim that does not exist (PVC missing).
             let claim = spec.claim.as_ref().and_then(|c| self.parse_claim(c));
             // Any text is a valid volume context value: the model reads it (empty, not a
-            // number, out of range: the default or a clamp, with a warning; lifecycle.md "Time").
+            // number, out of range: the default or a clamp, with a warning; `docs/lifecycle.md` §Time).
             volumes.push(Volume {
                 id: VolumeId::new(spec.id.value.clone()),
                 claim,

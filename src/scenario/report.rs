@@ -1,6 +1,6 @@
 //! A suite's results as people and machines read them: human text (a line per scenario, a
 //! summary, and for a failing scenario its timeline and the diff against its snapshot), the
-//! JSON contract of scenarios.md §5, and JUnit XML (one testcase per scenario, named by file).
+//! JSON contract of `docs/scenarios.md` §5, and JUnit XML (one testcase per scenario, named by file).
 
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ impl Verdict {
     }
 }
 
-/// `--format json`: exactly scenarios.md §5.
+/// `--format json`: exactly `docs/scenarios.md` §5.
 #[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
     /// Every scenario.

@@ -1,7 +1,7 @@
 //! What a run recorded: per step its virtual time offset, the step as written, the outcome,
 //! the events written during it (in write order, with the Event's count after the write), the
 //! events skipped or dropped; at the end the non-zero metrics. The YAML form is the snapshot;
-//! the JSON form is the `--format json` contract (scenarios.md §5).
+//! the JSON form is the `--format json` contract (`docs/scenarios.md` §5).
 //!
 //! ```
 //! use csi_events::scenario::transcript::{Outcome, StepRecord, Transcript};

@@ -1,4 +1,4 @@
-//! The reference model: lifecycle.md written as plainly as possible, as a proptest
+//! The reference model: `docs/lifecycle.md` written as plainly as possible, as a proptest
 //! `ReferenceStateMachine`. It owns the world the test plays in (nodes, claims, volumes, the
 //! virtual clock, fault rules), generates the steps, and predicts every result, every event
 //! (with its claim and its durations) and every metric the real `Controller` must produce.
@@ -60,7 +60,7 @@ impl VolumeSpec {
         context
     }
 
-    /// The migration timeout of lifecycle.md "Time", computed independently of the model.
+    /// The migration timeout of `docs/lifecycle.md` §Time, computed independently of the model.
     pub fn timeout(&self) -> Duration {
         let secs = match self.timeout_text.as_deref() {
             None | Some("") => 300,
@@ -132,7 +132,7 @@ pub enum Delivery {
     /// Written on `claim` as it was after `generation` re-creations (0 = the claim bound at
     /// the start).
     Written { claim: String, generation: u32 },
-    /// Skipped (events.md §4), counted under this cause.
+    /// Skipped (`docs/events.md` §4), counted under this cause.
     Skipped(SkipCause),
 }
 
@@ -195,7 +195,7 @@ pub struct Claim {
     pub generation: u32,
 }
 
-/// Counters of lifecycle.md "Metrics", since the controller (re)started.
+/// Counters of `docs/lifecycle.md` §Metrics, since the controller (re)started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
     pub success: u64,
@@ -366,7 +366,7 @@ impl World {
                 let holder = volume.nodes[0].node.clone();
                 // A holder the controller believes in is read from the API server (one GET):
                 // a fault fails the publish closed; a holder the server no longer has is
-                // forgotten and cleared (lifecycle.md, the stale-holder row).
+                // forgotten and cleared (`docs/lifecycle.md`, the stale-holder row).
                 if self.known_nodes.contains(&holder) {
                     if let Some((status, left)) = self.node_get_faults.first_mut() {
                         let status = *status;
@@ -622,7 +622,7 @@ impl World {
         }
     }
 
-    /// lifecycle.md "Restart": state from the VolumeAttachments and the migration records
+    /// `docs/lifecycle.md` §Restart: state from the VolumeAttachments and the migration records
     /// (every migration has one: no fault touches the PV patches), fresh metrics, no events
     /// by itself. Every migration comes back exactly — source, target, start to the
     /// nanosecond, timeout, failed or not — so a failure already reported is not reported

@@ -1,4 +1,4 @@
-//! A failing (shrunk) step sequence written as a scenario file (scenarios.md §1), so a property
+//! A failing (shrunk) step sequence written as a scenario file (`docs/scenarios.md` §1), so a property
 //! failure becomes a QA regression in one move: `mv` it into `scenarios/` and `cargo run -- run`.
 //!
 //! The file carries the cluster of the case, every step, the results the reference model

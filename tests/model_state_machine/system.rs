@@ -1,7 +1,7 @@
 //! The system under test: the real `Controller` with the real `EventPoster`, writing through a
 //! real kube-rs client into the in-process fake cluster, on a virtual clock, in a tokio runtime
 //! of its own per case. After every step it holds the controller to the reference model and
-//! to the five invariants of lifecycle.md, reading the events back from the API server.
+//! to the five invariants of `docs/lifecycle.md`, reading the events back from the API server.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::reference::{Delivery, HEAL_TIME, Lifecycle, NAMESPACE, Step, World};
 
-/// The virtual clock's start (scenarios.md §2).
+/// The virtual clock's start (`docs/scenarios.md` §2).
 pub const EPOCH: &str = "2026-01-01T00:00:00Z";
 /// The driver name (VolumeAttachment spec.attacher).
 pub const DRIVER: &str = "rds.csi.srvlab.io";
@@ -509,7 +509,7 @@ impl StateMachineTest for LifecycleTest {
             "invariant 2: migrations begun vs ended + running"
         );
 
-        // Metrics of lifecycle.md against the reference.
+        // Metrics of `docs/lifecycle.md` against the reference.
         let c = world.counters;
         let got = (
             sut.metrics.migrations(MigrationResult::Success),

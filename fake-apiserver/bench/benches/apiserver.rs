@@ -15,7 +15,7 @@
 //! answers: no server can beat that through kube-rs, so it bounds the GET and CREATE ratios.
 //! `--only PART` runs one part for a profiler (see `main`).
 //! `--json` prints one `{"bench","variant","metric","value","unit"}` object per line
-//! (shared/spec/targets.md).
+//! (`docs/targets.md`).
 
 use std::sync::Arc;
 use std::time::Instant;

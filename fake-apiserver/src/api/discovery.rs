@@ -1,7 +1,7 @@
 //! Discovery and server info: `/version`, `/healthz`, `/api`, `/api/v1`, `/apis`,
 //! `/apis/{group}`, `/apis/{group}/{version}` (legacy, unaggregated discovery with verbs and
 //! short names) and the `/openapi/v3` documents kubectl's default validation reads
-//! (fidelity doc §3.1, §3.6).
+//! (`docs/fidelity.md` §3.1, §3.6).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -1,5 +1,5 @@
 //! Events: the conversion between the stored core/v1 form and the events.k8s.io/v1 view
-//! (fidelity doc §2.1, §2.2), the event validation rules (§1.2, §1.3) and the event field
+//! (`docs/fidelity.md` §2.1, §2.2), the event validation rules (§1.2, §1.3) and the event field
 //! selector labels (§2.3).
 
 use std::borrow::Cow;

@@ -1,7 +1,7 @@
 //! OpenAPI documents with real schemas for the served kinds, derived from the k8s-openapi
 //! types (k8s-openapi's own `schemars` feature), never written by hand:
 //! - `/openapi/v3` and its group-version documents (JSON): `components.schemas` plus, for each
-//!   kind, the PATCH operation kubectl's field-validation check looks for (fidelity doc §3.6);
+//!   kind, the PATCH operation kubectl's field-validation check looks for (`docs/fidelity.md` §3.6);
 //!   `kubectl explain` reads these;
 //! - `/openapi/v2` (JSON, or the gnostic protobuf `Document` kubectl 1.27/1.28 and every
 //!   `apply -f` of a `kind: List` ask for), `definitions` with `x-kubernetes-group-version-kind`.

@@ -3,7 +3,7 @@
 //! `k8s-pb` bindings and turned into the JSON form the rest of the server stores.
 //!
 //! kubectl's built-in generators (`create namespace`, `run`, `auth can-i`, …) send these
-//! bodies from 1.32 on (fidelity doc §3.7). Answers stay JSON: those clients accept it.
+//! bodies from 1.32 on (`docs/fidelity.md` §3.7). Answers stay JSON: those clients accept it.
 //!
 //! The conversion is generic, not written per kind: the decoded `k8s-pb` message is walked
 //! through its `Debug` form (prost derives it for every message: type name, field names,

@@ -20,11 +20,11 @@ pub enum View {
     Plain,
     /// core/v1 view of a stored Event (the empty fields the real server writes out).
     CoreEvent,
-    /// events.k8s.io/v1 view of a core/v1 stored Event (fidelity doc §2.1).
+    /// events.k8s.io/v1 view of a core/v1 stored Event (`docs/fidelity.md` §2.1).
     EventsV1,
 }
 
-/// Which field selector labels a row accepts (fidelity doc §2.3).
+/// Which field selector labels a row accepts (`docs/fidelity.md` §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldLabels {
     /// Only `metadata.name` and `metadata.namespace`.

@@ -1,5 +1,5 @@
 //! `Status` error objects: the real reason strings, codes, details and message texts
-//! (fidelity doc §4), and the one error type every request path returns.
+//! (`docs/fidelity.md` §4), and the one error type every request path returns.
 
 use serde_json::{Map, Value, json};
 

@@ -1,4 +1,4 @@
-//! Watch: a streamed response of newline-delimited JSON watch events (fidelity doc §5.3):
+//! Watch: a streamed response of newline-delimited JSON watch events (`docs/fidelity.md` §5.3):
 //! synthetic ADDED events for a watch from "now", replay from a resourceVersion, `410 Expired`
 //! as an ERROR event for a compacted one, selector enter/leave as ADDED/DELETED, bookmarks,
 //! `sendInitialEvents`, and `timeoutSeconds` (on the server's clock). A watcher that falls
