@@ -65,9 +65,25 @@ pub fn go_peers() -> &'static GoPeers {
     })
 }
 
+/// `GOCACHE`, else the build cache under GOPATH that `.ci/run` uses (so a fresh clone's
+/// first test run is not a cold build).
+fn go_cache() -> Option<PathBuf> {
+    if let Some(cache) = std::env::var_os("GOCACHE") {
+        return Some(cache.into());
+    }
+    let output = Command::new("go").args(["env", "GOPATH"]).output().ok()?;
+    let gopath = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let first = gopath.split(':').next().filter(|p| !p.is_empty())?;
+    Some(Path::new(first).join("cache").join("go-build"))
+}
+
 fn build(module: &Path, out: &Path) {
     std::fs::create_dir_all(out).expect("create target/go-peers");
-    let output = Command::new("go")
+    let mut command = Command::new("go");
+    if let Some(cache) = go_cache() {
+        command.env("GOCACHE", cache);
+    }
+    let output = command
         .arg("build")
         .arg("-o")
         .arg(format!("{}/", out.display()))
