@@ -202,7 +202,10 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
     // Setup: every volume on its first node, then the migrating ones start migrating.
     for v in 0..volumes {
         let (source, _) = nodes_at(v, 0);
-        controller.publish(publish(v, source)).expect("attach");
+        controller
+            .publish(publish(v, source))
+            .await
+            .expect("attach");
         since_flush += 1;
         if since_flush >= FLUSH_EVERY {
             since_flush = 0;
@@ -212,7 +215,10 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
     }
     for v in 0..migrating.min(volumes) {
         let (_, target) = nodes_at(v, 0);
-        controller.publish(publish(v, target)).expect("migrate");
+        controller
+            .publish(publish(v, target))
+            .await
+            .expect("migrate");
         since_flush += 1;
         if since_flush >= FLUSH_EVERY {
             since_flush = 0;
@@ -231,6 +237,7 @@ async fn controller(volumes: usize, migrating: usize, posts: usize) -> Measured 
             .expect("source detaches");
         controller
             .publish(publish(v, next))
+            .await
             .expect("next migration");
         done += 2;
         since_flush += 2;

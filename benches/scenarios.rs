@@ -122,5 +122,92 @@ fn main() {
             unit: "x real time",
         });
     }
+    large_rows(&mut figures);
     report(&figures);
+}
+
+/// `volumes` RWX volumes on two nodes (plus `extra_nodes`), each attached, migrated once and
+/// completed; ends with one expectEvents over all of them.
+fn generated(volumes: usize, extra_nodes: usize) -> String {
+    let mut text = String::from("name: generated\ncluster:\n  nodes: [node-a, node-b");
+    for i in 0..extra_nodes {
+        text.push_str(&format!(", n{i}"));
+    }
+    text.push_str("]\n  claims: [");
+    let claims: Vec<String> = (0..volumes).map(|i| format!("vms/d{i}")).collect();
+    text.push_str(&claims.join(", "));
+    text.push_str("]\n  volumes:\n");
+    for i in 0..volumes {
+        text.push_str(&format!(
+            "    - {{id: pvc-{i}, claim: vms/d{i}, accessMode: RWX}}\n"
+        ));
+    }
+    text.push_str("steps:\n");
+    for i in 0..volumes {
+        text.push_str(&format!("  - attach: {{volume: pvc-{i}, node: node-a}}\n"));
+        text.push_str(&format!("  - attach: {{volume: pvc-{i}, node: node-b}}\n"));
+        text.push_str("  - advance: 1s\n");
+        text.push_str(&format!("  - detach: {{volume: pvc-{i}, node: node-a}}\n"));
+    }
+    text
+}
+
+/// The generated large scenarios (issue: linear cost): wall time and time per volume (or
+/// per node), one run each (they are long), on one thread.
+fn large_rows(figures: &mut Vec<Figure>) {
+    use csi_events::scenario::load::load_text;
+    use csi_events::scenario::runner::run;
+    let rows = [
+        ("1000 volumes", generated(1_000, 0), 1_000usize, "volume"),
+        ("10000 volumes", generated(10_000, 0), 10_000, "volume"),
+        ("50000 nodes", generated(10, 50_000), 50_000, "node"),
+    ];
+    let mut per_volume = Vec::new();
+    for (variant, text, units, unit) in rows {
+        let scenario = match load_text("generated.yaml", &text) {
+            Ok(scenario) => scenario,
+            Err(problems) => {
+                eprintln!("the generated scenario does not load: {problems:?}");
+                std::process::exit(2);
+            }
+        };
+        let started = Instant::now();
+        let result = run(&scenario, &Target::Embedded);
+        let wall = started.elapsed();
+        assert!(
+            result.as_ref().is_ok_and(|r| r.failures.is_empty()),
+            "the generated scenario {variant} must pass"
+        );
+        let each = wall.as_secs_f64() * 1e6 / units as f64;
+        if unit == "volume" {
+            per_volume.push(each);
+        }
+        figures.push(Figure {
+            bench: "scenarios",
+            variant: variant.into(),
+            metric: "wall",
+            value: wall.as_secs_f64() * 1000.0,
+            unit: "ms",
+        });
+        figures.push(Figure {
+            bench: "scenarios",
+            variant: variant.into(),
+            metric: if unit == "volume" {
+                "per_volume"
+            } else {
+                "per_node"
+            },
+            value: each,
+            unit: "us",
+        });
+    }
+    if let [small, large] = per_volume[..] {
+        figures.push(Figure {
+            bench: "scenarios",
+            variant: "10000 vs 1000 volumes".into(),
+            metric: "per_volume_ratio",
+            value: large / small,
+            unit: "x (goal <= 1.5)",
+        });
+    }
 }

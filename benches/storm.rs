@@ -77,9 +77,10 @@ struct Outcome {
     wall: Duration,
 }
 
-async fn measure(cluster: &FakeCluster, started: Instant) -> Outcome {
+async fn measure(cluster: &FakeCluster, started: Instant, base: u64) -> Outcome {
     let wall = started.elapsed();
-    let requests = cluster.requests().len();
+    let since = cluster.request_log().total().saturating_sub(base);
+    let requests = usize::try_from(since).unwrap_or(usize::MAX);
     let events: Api<CoreEvent> = Api::namespaced(cluster.client(), "vms");
     let listed = events
         .list(&ListParams::default())
@@ -158,7 +159,7 @@ async fn client_go_storm(claims: usize, repeats: usize, recorder: &str) -> Outco
         repeats.to_string(),
     ];
     let (result, server) = client_go::run_event_peer(&cluster, recorder, &args, || {}).await;
-    let mut outcome = measure(&cluster, Instant::now()).await;
+    let mut outcome = measure(&cluster, Instant::now(), result.base).await;
     outcome.wall = Duration::from_secs_f64(result.wall_ms / 1000.0);
     server.shutdown().await;
     outcome
@@ -172,6 +173,8 @@ async fn csi_events_with(
     open_filter: bool,
     source: ClaimSource,
 ) -> Outcome {
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let mut config = PosterConfig::default()
         .instance("bench")
         .claim_source(source);
@@ -187,11 +190,13 @@ async fn csi_events_with(
         }
     }
     poster.flush().await;
-    measure(cluster, started).await
+    measure(cluster, started, base).await
 }
 
 async fn recorder(claims: usize, repeats: usize) -> Outcome {
     let (cluster, references) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let recorder = Recorder::new(
         cluster.client(),
         Reporter::from("rds-csi-controller".to_string()),
@@ -210,11 +215,13 @@ async fn recorder(claims: usize, repeats: usize) -> Outcome {
             let _ = recorder.publish(&event, reference).await;
         }
     }
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 async fn naive(claims: usize, repeats: usize) -> Outcome {
     let (cluster, _) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let client = cluster.client();
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "vms");
     let events: Api<CoreEvent> = Api::namespaced(client, "vms");
@@ -254,7 +261,7 @@ async fn naive(claims: usize, repeats: usize) -> Outcome {
             let _ = events.create(&PostParams::default(), &event).await;
         }
     }
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 /// One burst of the spread variant: at `at` seconds, claim `claim` posts `posts` (indices
@@ -301,6 +308,8 @@ fn minimum_requests(schedule: &[Burst]) -> usize {
 async fn csi_events_spread(claims: usize, schedule: &[Burst], source: ClaimSource) -> Outcome {
     let clock = VirtualClock::new("2026-01-01T00:00:00Z".parse().expect("start"));
     let (cluster, _) = cluster_with_claims_on(Arc::new(clock.clone()), claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let config = PosterConfig::default()
         .instance("bench")
         .clock(Arc::new(clock.clone()))
@@ -327,11 +336,13 @@ async fn csi_events_spread(claims: usize, schedule: &[Burst], source: ClaimSourc
         poster.flush().await;
     }
     assert_eq!(poster.queued() + poster.waiting(), 0, "every post finished");
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 async fn recorder_spread(claims: usize, schedule: &[Burst]) -> Outcome {
     let (cluster, references) = cluster_with_claims(claims).await;
+    // Requests since the set-up: the log's never-wrapping total, not its bounded ring.
+    let base = cluster.request_log().total();
     let recorder = Recorder::new(
         cluster.client(),
         Reporter::from("rds-csi-controller".to_string()),
@@ -350,7 +361,7 @@ async fn recorder_spread(claims: usize, schedule: &[Burst]) -> Outcome {
             let _ = recorder.publish(&event, &references[burst.claim]).await;
         }
     }
-    measure(&cluster, started).await
+    measure(&cluster, started, base).await
 }
 
 /// A fault of the `faults` variant.

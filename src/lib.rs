@@ -17,8 +17,11 @@
 //! - [`metrics`]: Prometheus counters;
 //! - [`model`]: the attachment/migration model (publish, unpublish, timers, deleted nodes,
 //!   restart) that decides which events to post;
+//! - `csi` (feature `csi`): the model served as CSI Identity and Controller gRPC services;
 //! - `scenario` (feature `simulation`): scenario files, the runner and its snapshots.
 
+#[cfg(feature = "csi")]
+pub mod csi;
 pub mod duration;
 pub mod event;
 pub mod ids;

@@ -1,4 +1,4 @@
-//! `csi-events`: runs scenario files against the embedded fake cluster on a virtual clock (or
+//! `csi-events`: serves the model as a CSI driver (`serve`), and runs scenario files against the embedded fake cluster on a virtual clock (or
 //! a kubeconfig's API server), holds each transcript to its snapshot, and reports.
 //!
 //! The binary is thin: clap turns the command line into a [`SuiteConfig`], the library runs
@@ -58,6 +58,22 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Serve the model as a controller-only CSI driver on a unix socket (the poster, the node
+    /// watcher and the rebuild at start); SIGTERM or SIGINT stops it cleanly.
+    Serve {
+        /// The socket: unix:///PATH.
+        #[arg(long, value_name = "unix:///PATH")]
+        csi_endpoint: String,
+        /// The API server's kubeconfig (default: in-cluster or $KUBECONFIG).
+        #[arg(long, value_name = "PATH")]
+        kubeconfig: Option<PathBuf>,
+        /// The driver name (GetPluginInfo, VolumeAttachment spec.attacher).
+        #[arg(long, value_name = "NAME", default_value = "rds.csi.srvlab.io")]
+        driver_name: String,
+        /// Also serve a minimal Node service answering NodeGetInfo with this node id.
+        #[arg(long, value_name = "NODE")]
+        node_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +87,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = use_color();
     match cli.command {
+        Command::Serve {
+            csi_endpoint,
+            kubeconfig,
+            driver_name,
+            node_id,
+        } => serve(csi_endpoint, kubeconfig, driver_name, node_id),
         Command::Schema => {
             print(&schema::schema_json());
             ExitCode::SUCCESS
@@ -120,6 +142,68 @@ fn main() -> ExitCode {
                 }
                 Err(error) => bad_input(&error, color),
             }
+        }
+    }
+}
+
+fn serve(
+    endpoint: String,
+    kubeconfig: Option<PathBuf>,
+    driver_name: String,
+    node_id: Option<String>,
+) -> ExitCode {
+    use csi_events::csi::{ServeConfig, endpoint_path};
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let socket = match endpoint_path(&endpoint) {
+        Ok(socket) => socket,
+        Err(error) => {
+            eprintln!("error: --csi-endpoint: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = ServeConfig::new(socket).driver_name(driver_name);
+    config.kubeconfig = kubeconfig;
+    config.node_id = node_id;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            tracing::info!("stopping: no new calls, flushing the poster");
+        };
+        csi_events::csi::serve(config, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -146,7 +146,7 @@ fn json_output_is_the_section_5_contract() {
     assert_eq!(detach["outcome"], "ok");
     assert_eq!(
         detach["events"][0],
-        serde_json::json!({"type": "Normal", "reason": "MigrationCompleted", "namespace": "vms", "name": "disk-0",
+        serde_json::json!({"at": "2m15s", "type": "Normal", "reason": "MigrationCompleted", "namespace": "vms", "name": "disk-0",
             "message": "[pvc-6f1c]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 2m15s)", "count": 1})
     );
     let bad = &report["scenarios"][1];

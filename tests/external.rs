@@ -76,7 +76,8 @@ impl FakeServer {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let kubeconfig = dir.join("kubeconfig");
         let mut child = Command::new(fake_apiserver_binary())
-            .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
+            // kubectl sends no bearer token over plain HTTP: let every request in.
+            .args(["--listen", "127.0.0.1:0", "--no-auth", "--kubeconfig"])
             .arg(&kubeconfig)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -35,6 +35,7 @@ async fn publish_unknown_node_is_not_found_and_posts_nothing() {
     let refused = r
         .controller
         .publish(publish(1, "node-x", AccessMode::Rwo))
+        .await
         .expect_err("unknown node");
     assert_eq!(
         refused,
@@ -49,6 +50,7 @@ async fn publish_unattached_volume_makes_the_node_primary_and_posts_volume_attac
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo).took(Duration::from_micros(1_204_400)))
+        .await
         .expect("attach");
     let view = &r.controller.volumes()[0];
     assert_eq!(view.nodes, vec!["node-a".into()]);
@@ -69,15 +71,18 @@ async fn publish_to_an_attached_node_is_idempotent_for_primary_and_target() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
         .expect("attach");
     r.controller
         .publish(publish(1, "node-b", AccessMode::Rwx))
+        .await
         .expect("migrate");
     r.new_events().await;
     let before = r.controller.volumes();
     for node in ["node-a", "node-b", "node-a"] {
         r.controller
             .publish(publish(1, node, AccessMode::Rwx))
+            .await
             .expect("idempotent");
     }
     assert_eq!(r.controller.volumes(), before, "nothing changed");
@@ -90,11 +95,13 @@ async fn publish_rwo_to_another_node_while_the_holder_exists_is_a_conflict() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     let refused = r
         .controller
         .publish(publish(1, "node-b", AccessMode::Rwo))
+        .await
         .expect_err("conflict");
     assert_eq!(
         refused,
@@ -119,10 +126,12 @@ async fn access_mode_is_fixed_at_the_first_attach() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     let refused = r
         .controller
         .publish(publish(1, "node-b", AccessMode::Rwx))
+        .await
         .expect_err("an RWO volume stays RWO");
     assert_eq!(refused.code, Code::FailedPrecondition);
     assert_eq!(r.controller.volumes()[0].mode, AccessMode::Rwo);
@@ -149,6 +158,7 @@ async fn publish_rwo_to_another_node_when_the_holder_was_deleted_clears_it() {
     assert_eq!(r.controller.volumes()[0].nodes, vec!["node-gone".into()]);
     r.controller
         .publish(publish(1, "node-b", AccessMode::Rwo).took(Duration::from_millis(153)))
+        .await
         .expect("stale holder cleared");
     assert_eq!(r.controller.volumes()[0].nodes, vec!["node-b".into()]);
     assert_eq!(r.metrics.stale_cleared(), 1);
@@ -175,6 +185,7 @@ async fn publish_rwx_to_a_second_node_starts_a_migration() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
         .expect("attach");
     r.new_events().await;
     r.advance(secs(7)).await;
@@ -182,6 +193,7 @@ async fn publish_rwx_to_a_second_node_starts_a_migration() {
         .publish(
             publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "600"),
         )
+        .await
         .expect("migration starts");
     let view = &r.controller.volumes()[0];
     assert_eq!(view.nodes, vec!["node-a".into(), "node-b".into()]);
@@ -210,12 +222,14 @@ async fn publish_rwx_to_a_third_node_hits_the_migration_limit() {
     for node in ["node-a", "node-b"] {
         r.controller
             .publish(publish(1, node, AccessMode::Rwx))
+            .await
             .expect("attach");
     }
     r.new_events().await;
     let refused = r
         .controller
         .publish(publish(1, "node-c", AccessMode::Rwx))
+        .await
         .expect_err("limit");
     assert_eq!(
         refused,
@@ -238,6 +252,7 @@ async fn unpublish_of_an_untracked_volume_or_unattached_node_is_a_quiet_success(
         .expect("untracked volume");
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     r.controller
@@ -252,6 +267,7 @@ async fn unpublish_of_the_only_node_untracks_and_posts_volume_detached() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     r.controller
@@ -277,12 +293,13 @@ async fn migrating(timeout: Option<&str>) -> model_support::Rig {
     let r = rig(&volumes(3)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
         .expect("attach");
     let mut second = publish(1, "node-b", AccessMode::Rwx);
     if let Some(timeout) = timeout {
         second = second.context_entry("migrationTimeoutSeconds", timeout);
     }
-    r.controller.publish(second).expect("migrate");
+    r.controller.publish(second).await.expect("migrate");
     r.new_events().await;
     r
 }
@@ -434,12 +451,13 @@ async fn timeout_defaults_and_clamps_show_in_migration_started() {
         let r = rig(&volumes(1)).await;
         r.controller
             .publish(publish(1, "node-a", AccessMode::Rwx))
+            .await
             .expect("attach");
         let mut second = publish(1, "node-b", AccessMode::Rwx);
         if let Some(value) = value {
             second = second.context_entry("migrationTimeoutSeconds", value);
         }
-        r.controller.publish(second).expect("migrate");
+        r.controller.publish(second).await.expect("migrate");
         let events = r.events().await;
         assert_eq!(
             events[1].message,
@@ -467,6 +485,7 @@ async fn deleted_only_node_untracks_and_posts_stale_attachment_cleared() {
     let r = rig(&volumes(1)).await;
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     r.controller.node_deleted(&"node-a".into());
@@ -485,6 +504,7 @@ async fn deleted_only_node_untracks_and_posts_stale_attachment_cleared() {
     let refused = r
         .controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect_err("deleted node");
     assert_eq!(refused.code, Code::NotFound);
 }
@@ -542,15 +562,19 @@ async fn deleted_node_reconciles_its_volumes_in_volume_id_order() {
     // Published out of order; pvc-2 migrates away from node-a.
     r.controller
         .publish(publish(3, "node-a", AccessMode::Rwo))
+        .await
         .expect("3");
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("1");
     r.controller
         .publish(publish(2, "node-a", AccessMode::Rwx))
+        .await
         .expect("2");
     r.controller
         .publish(publish(2, "node-c", AccessMode::Rwx))
+        .await
         .expect("2 migrates");
     r.new_events().await;
     r.controller.node_deleted(&"node-a".into());
@@ -625,8 +649,8 @@ async fn claim_from_the_volume_context_is_used_and_remembered_for_every_later_ev
             .claim("vms", "other")
             .context_entry("migrationTimeoutSeconds", "30")
     };
-    r.controller.publish(to("node-a")).expect("attach");
-    r.controller.publish(to("node-b")).expect("migrate");
+    r.controller.publish(to("node-a")).await.expect("attach");
+    r.controller.publish(to("node-b")).await.expect("migrate");
     r.advance(secs(31)).await;
     r.controller.node_deleted(&"node-a".into());
     r.controller
@@ -658,6 +682,7 @@ async fn without_context_keys_the_claim_is_found_through_the_pv_claim_ref() {
     let r = rig(&volumes(2)).await;
     r.controller
         .publish(Publish::new("pvc-2", "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.controller
         .unpublish(&"pvc-2".into(), &"node-a".into())
@@ -887,10 +912,12 @@ async fn restart_reads_the_access_mode_of_a_single_attachment_from_the_pv() {
     assert_eq!(modes, [AccessMode::Rwx, AccessMode::Rwo]);
     r.controller
         .publish(Publish::new("pvc-1", "node-b", AccessMode::Rwx))
+        .await
         .expect("RWX: a migration starts");
     let refused = r
         .controller
         .publish(Publish::new("pvc-2", "node-b", AccessMode::Rwx))
+        .await
         .expect_err("RWO: a conflict");
     assert_eq!(refused.code, Code::FailedPrecondition);
     let reasons: Vec<_> = r
@@ -925,6 +952,7 @@ async fn metrics_after_a_restart_count_the_rebuilt_migrations_and_never_go_negat
         for node in nodes {
             before
                 .publish(Publish::new(volume, node, AccessMode::Rwx))
+                .await
                 .expect("publish");
         }
     }
@@ -993,6 +1021,7 @@ async fn node_watcher_learns_the_nodes_and_reconciles_a_node_deleted_through_the
     let r = cluster.with_controller(controller);
     r.controller
         .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
         .expect("attach");
     r.new_events().await;
     let nodes: Api<Node> = Api::all(r.cluster.client());
@@ -1100,6 +1129,7 @@ async fn empty_volume_or_node_is_an_invalid_argument_and_posts_nothing() {
     let refused = r
         .controller
         .publish(Publish::new("", "node-a", AccessMode::Rwo))
+        .await
         .expect_err("no volume");
     assert_eq!(
         refused,
@@ -1108,6 +1138,7 @@ async fn empty_volume_or_node_is_an_invalid_argument_and_posts_nothing() {
     let refused = r
         .controller
         .publish(Publish::new("pvc-1", "", AccessMode::Rwo))
+        .await
         .expect_err("no node");
     assert_eq!(
         refused,
@@ -1119,5 +1150,538 @@ async fn empty_volume_or_node_is_an_invalid_argument_and_posts_nothing() {
         .expect_err("no volume");
     assert_eq!(refused.code, Code::InvalidArgument);
     assert!(r.controller.volumes().is_empty());
+    r.expect_events(&[]).await;
+}
+
+// ---------------------------------------------------------------- A holder that is gone
+
+/// Deletes node `name` from the API server only: the node watcher misses it.
+async fn delete_node_unobserved(r: &model_support::Rig, name: &str) {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, DeleteParams};
+    let api: Api<Node> = Api::all(r.cluster.client());
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete node");
+}
+
+#[tokio::test]
+async fn publish_rwo_when_the_holder_was_deleted_unobserved_clears_it_at_once() {
+    let r = rig(&volume_yaml(1, "ReadWriteOnce", "")).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
+        .expect("attach");
+    r.new_events().await;
+    delete_node_unobserved(&r, "node-a").await;
+    assert!(r.controller.nodes().contains(&"node-a".into()), "missed");
+    r.controller
+        .publish(publish(1, "node-b", AccessMode::Rwo).took(Duration::from_millis(45)))
+        .await
+        .expect("the holder is gone: cleared, and node-b attached in the same call");
+    assert_eq!(r.controller.volumes()[0].nodes, vec!["node-b".into()]);
+    assert_eq!(r.metrics.stale_cleared(), 1);
+    assert_eq!(r.metrics.conflicts(), 0);
+    r.expect_events(&[
+        (
+            N,
+            "StaleAttachmentCleared",
+            "[pvc-1]: Cleared stale attachment from deleted node node-a",
+            "disk-1",
+        ),
+        (
+            N,
+            "VolumeAttached",
+            "[pvc-1]: Attached to node node-b (duration: 45ms)",
+            "disk-1",
+        ),
+    ])
+    .await;
+    // The model has learnt that node-a is gone.
+    assert!(!r.controller.nodes().contains(&"node-a".into()));
+    let refused = r
+        .controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
+        .expect_err("node-a is gone");
+    assert_eq!(
+        refused,
+        RpcError::new(Code::NotFound, "node node-a not found")
+    );
+    r.expect_events(&[]).await;
+}
+
+#[tokio::test]
+async fn publish_rwo_conflict_fails_closed_with_unavailable_when_the_holder_cannot_be_read() {
+    use fake_apiserver::control::{Fault, Verb};
+    let r = rig(&volume_yaml(1, "ReadWriteOnce", "")).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
+        .expect("attach");
+    r.new_events().await;
+    r.cluster
+        .faults()
+        .add(Fault::new(Verb::Get, "nodes").status(503).times(1));
+    let refused = r
+        .controller
+        .publish(publish(1, "node-b", AccessMode::Rwo))
+        .await
+        .expect_err("the holder could not be read");
+    assert_eq!(
+        refused,
+        RpcError::new(
+            Code::Unavailable,
+            "could not check whether node node-a, which holds volume pvc-1, still exists: the API server answered 503 ServiceUnavailable; retry"
+        )
+    );
+    assert_eq!(r.controller.volumes()[0].nodes, vec!["node-a".into()]);
+    assert_eq!((r.metrics.conflicts(), r.metrics.stale_cleared()), (0, 0));
+    r.expect_events(&[]).await;
+    // The retry reads it: node-a exists, so this is the conflict row.
+    let refused = r
+        .controller
+        .publish(publish(1, "node-b", AccessMode::Rwo))
+        .await
+        .expect_err("conflict");
+    assert_eq!(refused.code, Code::FailedPrecondition);
+    assert_eq!(r.metrics.conflicts(), 1);
+    r.expect_events(&[(
+        W,
+        "AttachmentConflict",
+        "[pvc-1]: Attachment to node node-b rejected - volume already attached to node node-a. Delete the pod on node-a to release the volume.",
+        "disk-1",
+    )])
+    .await;
+}
+
+#[tokio::test]
+async fn publish_rwo_conflict_gives_up_on_a_slow_holder_read_after_the_lookup_timeout() {
+    use fake_apiserver::control::{Fault, Verb};
+    let r = rig(&volume_yaml(1, "ReadWriteOnce", "")).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
+        .expect("attach");
+    r.cluster.faults().add(
+        Fault::new(Verb::Get, "nodes")
+            .latency(Duration::from_secs(3600))
+            .times(1),
+    );
+    let publishing = r.controller.publish(publish(1, "node-b", AccessMode::Rwo));
+    tokio::pin!(publishing);
+    assert!(
+        futures::poll!(publishing.as_mut()).is_pending(),
+        "waits on the read"
+    );
+    r.clock.advance(secs(10)).await;
+    let std::task::Poll::Ready(result) = futures::poll!(publishing.as_mut()) else {
+        panic!("still waiting after the 10 s lookup timeout");
+    };
+    assert_eq!(
+        result,
+        Err(RpcError::new(
+            Code::Unavailable,
+            "could not check whether node node-a, which holds volume pvc-1, still exists: no answer within 10s; retry"
+        ))
+    );
+    assert_eq!(r.controller.volumes()[0].nodes, vec!["node-a".into()]);
+}
+
+#[tokio::test]
+async fn publish_is_ready_on_its_first_poll_except_on_the_rwo_conflict_path() {
+    use fake_apiserver::control::Fault;
+    let r = rig(&format!(
+        "{}{}",
+        volume_yaml(1, "ReadWriteOnce", ""),
+        volume_yaml(2, "ReadWriteMany", "")
+    ))
+    .await;
+    // Every request to the API server takes an hour: no decision may wait for one.
+    r.cluster
+        .faults()
+        .add(Fault::any().latency(Duration::from_secs(3600)));
+    let calls = [
+        publish(1, "node-a", AccessMode::Rwo),      // first attach
+        publish(1, "node-a", AccessMode::Rwo),      // idempotent
+        publish(2, "node-a", AccessMode::Rwx),      // first attach
+        publish(2, "node-b", AccessMode::Rwx),      // migration starts (record written)
+        publish(2, "node-c", AccessMode::Rwx),      // migration limit
+        publish(9, "node-x", AccessMode::Rwo),      // unknown node
+        Publish::new("pvc-1", "", AccessMode::Rwo), // invalid
+    ];
+    for call in calls {
+        let text = format!("{call:?}");
+        let publishing = r.controller.publish(call);
+        tokio::pin!(publishing);
+        assert!(
+            futures::poll!(publishing.as_mut()).is_ready(),
+            "{text} waited"
+        );
+    }
+    // The conflict path is the one that reads the API server.
+    let publishing = r.controller.publish(publish(1, "node-b", AccessMode::Rwo));
+    tokio::pin!(publishing);
+    assert!(futures::poll!(publishing.as_mut()).is_pending());
+}
+
+#[tokio::test]
+async fn publish_without_a_client_trusts_the_known_nodes() {
+    use csi_events::model::{Controller, ControllerConfig};
+    let r = rig(&volume_yaml(1, "ReadWriteOnce", "")).await;
+    let controller = Controller::new(
+        r.poster.clone(),
+        ControllerConfig::default().clock(std::sync::Arc::new(r.clock.clone())),
+    );
+    controller.node_added(&"node-a".into());
+    controller.node_added(&"node-b".into());
+    controller
+        .publish(publish(1, "node-a", AccessMode::Rwo))
+        .await
+        .expect("attach");
+    delete_node_unobserved(&r, "node-a").await;
+    let refused = controller
+        .publish(publish(1, "node-b", AccessMode::Rwo))
+        .await
+        .expect_err("no client: the node set is all it knows");
+    assert_eq!(refused.code, Code::FailedPrecondition);
+    controller.stop();
+}
+
+// ---------------------------------------------------------------- Migration records
+
+fn offset(nanos: u64) -> jiff::Timestamp {
+    let start: jiff::Timestamp = model_support::START.parse().expect("start");
+    start
+        .checked_add(jiff::SignedDuration::from_nanos(nanos as i64))
+        .expect("in range")
+}
+
+#[tokio::test]
+async fn migration_record_is_written_at_start_and_failure_and_removed_at_the_end() {
+    let r = rig(&volumes(1)).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
+        .expect("attach");
+    assert_eq!(r.record("pvc-1").await, None, "no migration, no record");
+    r.clock.advance(Duration::from_nanos(1_500_000_001)).await;
+    r.controller
+        .publish(
+            publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "30"),
+        )
+        .await
+        .expect("migration starts");
+    assert_eq!(
+        r.record("pvc-1").await,
+        Some(serde_json::json!({
+            "version": 1, "source": "node-a", "target": "node-b",
+            "started": "2026-01-01T00:00:01.500000001Z", "timeoutSeconds": 30, "failed": false
+        }))
+    );
+    r.advance(secs(31)).await;
+    assert_eq!(
+        r.record("pvc-1").await.map(|v| v["failed"].clone()),
+        Some(serde_json::json!(true)),
+        "marked failed when the timeout fired"
+    );
+    r.controller
+        .unpublish(&"pvc-1".into(), &"node-a".into())
+        .expect("detach");
+    assert_eq!(r.record("pvc-1").await, None, "removed at the end");
+}
+
+#[tokio::test]
+async fn migration_record_write_is_retried_with_backoff_and_the_latest_state_wins() {
+    use fake_apiserver::control::{Fault, Verb};
+    let r = rig(&volumes(1)).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
+        .expect("attach");
+    r.cluster.faults().add(
+        Fault::new(Verb::Patch, "persistentvolumes")
+            .status(500)
+            .times(2),
+    );
+    r.controller
+        .publish(publish(1, "node-b", AccessMode::Rwx))
+        .await
+        .expect("the publish does not wait for the record");
+    assert_eq!(
+        r.record("pvc-1").await,
+        None,
+        "first try failed: waits 500 ms"
+    );
+    r.advance(Duration::from_millis(500)).await;
+    assert_eq!(
+        r.record("pvc-1").await,
+        None,
+        "second try failed: waits 1 s"
+    );
+    r.advance(Duration::from_millis(999)).await;
+    assert_eq!(r.record("pvc-1").await, None, "not before the backoff");
+    r.advance(Duration::from_millis(1)).await;
+    let record = r.record("pvc-1").await.expect("written on the third try");
+    assert_eq!(
+        (&record["source"], &record["failed"]),
+        (&serde_json::json!("node-a"), &serde_json::json!(false))
+    );
+    let patches = || {
+        r.cluster
+            .requests()
+            .iter()
+            .filter(|q| {
+                q.info.verb == Some(Verb::Patch)
+                    && q.info.resource.as_deref() == Some("persistentvolumes")
+            })
+            .count()
+    };
+    assert_eq!(patches(), 3);
+
+    // Latest state wins: a state that changes while a write waits on its backoff is written
+    // once, as it is by then.
+    r.cluster.faults().add(
+        Fault::new(Verb::Patch, "persistentvolumes")
+            .status(503)
+            .times(1),
+    );
+    r.controller
+        .unpublish(&"pvc-1".into(), &"node-b".into())
+        .expect("aborted: the record goes");
+    model_support::settle().await;
+    r.controller
+        .publish(publish(1, "node-c", AccessMode::Rwx))
+        .await
+        .expect("a new migration, node-a -> node-c");
+    r.advance(Duration::from_millis(500)).await;
+    let record = r.record("pvc-1").await.expect("the newest record");
+    assert_eq!(record["target"], "node-c", "{record}");
+    assert_eq!(
+        patches(),
+        5,
+        "the failed removal, then the newest record only"
+    );
+}
+
+#[tokio::test]
+async fn restart_after_a_reported_timeout_reports_nothing_again_however_many_restarts() {
+    let mut r = rig(&volumes(1)).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
+        .expect("attach");
+    // The newer attachment sorts first by name and both are stamped in the same second:
+    // creation-time order cannot tell source from target.
+    r.attachment("va-2", "pvc-1", "node-a").await;
+    r.clock.advance(Duration::from_millis(500)).await;
+    r.controller
+        .publish(
+            publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "30"),
+        )
+        .await
+        .expect("migration starts");
+    r.attachment("va-1", "pvc-1", "node-b").await;
+    r.advance(Duration::from_millis(30_001)).await;
+    r.expect_events(&[
+        (N, "VolumeAttached", "[pvc-1]: Attached to node node-a (duration: 0s)", "disk-1"),
+        (
+            N,
+            "MigrationStarted",
+            "[pvc-1]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 30s",
+            "disk-1",
+        ),
+        (
+            W,
+            "MigrationFailed",
+            "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 30s",
+            "disk-1",
+        ),
+    ])
+    .await;
+    for restart in 1..=3 {
+        r.restart().await;
+        r.advance(secs(60)).await;
+        r.expect_events(&[]).await;
+        let views = r.controller.volumes();
+        let migration = views[0].migration.clone().expect("the failed migration");
+        assert_eq!(
+            (
+                views[0].nodes.clone(),
+                migration.source.as_str(),
+                migration.target.as_str(),
+                migration.started,
+                migration.timeout,
+                migration.failed
+            ),
+            (
+                vec!["node-a".into(), "node-b".into()],
+                "node-a",
+                "node-b",
+                offset(500_000_000),
+                secs(30),
+                true
+            ),
+            "restart {restart}"
+        );
+        assert_eq!(r.metrics.active_migrations(), 0, "restart {restart}");
+        assert_eq!(r.controller.timers(), 0, "restart {restart}");
+        assert_eq!(r.metrics.migrations(MigrationResult::Timeout), 0);
+    }
+    assert!(
+        r.logs.text().contains("from its record"),
+        "{}",
+        r.logs.text()
+    );
+    // Detaching either node after the failure posts nothing (it was reported).
+    r.controller
+        .unpublish(&"pvc-1".into(), &"node-a".into())
+        .expect("detach");
+    r.expect_events(&[]).await;
+    assert_eq!(r.controller.volumes()[0].nodes, vec!["node-b".into()]);
+}
+
+#[tokio::test]
+async fn restart_mid_migration_keeps_the_start_to_the_nanosecond() {
+    let mut r = rig(&volumes(1)).await;
+    r.controller
+        .publish(publish(1, "node-a", AccessMode::Rwx))
+        .await
+        .expect("attach");
+    r.attachment("va-a", "pvc-1", "node-a").await;
+    r.clock.advance(Duration::from_nanos(1_250_000_001)).await;
+    r.controller
+        .publish(
+            publish(1, "node-b", AccessMode::Rwx).context_entry("migrationTimeoutSeconds", "30"),
+        )
+        .await
+        .expect("migration starts");
+    r.attachment("va-b", "pvc-1", "node-b").await;
+    r.new_events().await;
+    r.advance(secs(20)).await;
+    r.restart().await;
+    let migration = r.controller.volumes()[0]
+        .migration
+        .clone()
+        .expect("running");
+    assert_eq!(
+        migration.started,
+        offset(1_250_000_001),
+        "not the attachment's whole second"
+    );
+    assert_eq!(r.metrics.active_migrations(), 1);
+    // The deadline is start + 30 s + 1 ns = +31.250000002 s: not a nanosecond earlier.
+    r.advance(Duration::from_nanos(10_000_000_000)).await; // +31.250000001 s
+    r.expect_events(&[]).await;
+    r.advance(Duration::from_nanos(1)).await;
+    r.expect_events(&[(
+        W,
+        "MigrationFailed",
+        "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 30s",
+        "disk-1",
+    )])
+    .await;
+    assert_eq!(r.metrics.migrations(MigrationResult::Timeout), 1);
+}
+
+#[tokio::test]
+async fn restart_without_a_usable_record_falls_back_to_creation_order_and_says_so() {
+    // Equal creation times: the name decides, with a warning that it is a guess.
+    let extra = format!(
+        "{}{}{}",
+        volume_yaml(1, "ReadWriteMany", "migrationTimeoutSeconds: \"600\""),
+        attachment_yaml(
+            "va-1",
+            DRIVER,
+            "pvc-1",
+            "node-b",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+        attachment_yaml(
+            "va-2",
+            DRIVER,
+            "pvc-1",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+    );
+    let mut r = restarted_rig(&extra, secs(5)).await;
+    let logs = r.logs.text();
+    assert!(
+        logs.contains("volume pvc-1: it has no migration record; migration node-b -> node-a rebuilt from VolumeAttachment creation times"),
+        "{logs}"
+    );
+    assert!(logs.contains("this order is a guess"), "{logs}");
+    let migration = r.controller.volumes()[0]
+        .migration
+        .clone()
+        .expect("running");
+    assert_eq!(
+        (migration.source.as_str(), migration.target.as_str()),
+        ("node-b", "node-a")
+    );
+    // The guess is written down, so the next restart agrees with it.
+    let record = r.record("pvc-1").await.expect("written by the rebuild");
+    assert_eq!(
+        (&record["source"], &record["target"], &record["started"]),
+        (
+            &serde_json::json!("node-b"),
+            &serde_json::json!("node-a"),
+            &serde_json::json!("2026-01-01T00:00:00Z")
+        )
+    );
+    r.restart().await;
+    assert!(r.logs.text().contains("from its record"));
+    assert_eq!(r.controller.volumes()[0].migration, Some(migration));
+
+    // A record naming other nodes, or one this version cannot read, is not used.
+    for (text, why) in [
+        (
+            r#"{"version":1,"source":"node-c","target":"node-a","started":"2026-01-01T00:00:00Z","timeoutSeconds":600,"failed":true}"#,
+            "its migration record names nodes node-c and node-a, not the attached node-b and node-a",
+        ),
+        (
+            r#"{"version":7}"#,
+            "its migration record is unusable: it has version 7, this controller reads version 1",
+        ),
+    ] {
+        r.set_record("pvc-1", Some(text)).await;
+        r.restart().await;
+        let logs = r.logs.text();
+        assert!(logs.contains(why), "{logs}");
+        let rebuilt = r.controller.volumes()[0]
+            .migration
+            .clone()
+            .expect("running");
+        assert!(!rebuilt.failed, "{text}");
+        assert_eq!(rebuilt.source.as_str(), "node-b");
+    }
+}
+
+#[tokio::test]
+async fn restart_removes_a_record_left_on_a_volume_without_a_migration() {
+    let extra = format!(
+        "{}{}",
+        volume_yaml(1, "ReadWriteMany", ""),
+        attachment_yaml(
+            "va-1",
+            DRIVER,
+            "pvc-1",
+            "node-a",
+            "2026-01-01T00:00:00Z",
+            true
+        ),
+    );
+    let mut r = restarted_rig(&extra, secs(5)).await;
+    r.set_record(
+        "pvc-1",
+        Some(r#"{"version":1,"source":"node-b","target":"node-a","started":"2026-01-01T00:00:00Z","timeoutSeconds":600,"failed":false}"#),
+    )
+    .await;
+    r.restart().await;
+    assert_eq!(r.controller.volumes()[0].migration, None);
+    assert_eq!(r.record("pvc-1").await, None);
     r.expect_events(&[]).await;
 }

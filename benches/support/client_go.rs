@@ -24,15 +24,14 @@ pub struct PeerResult {
     pub wall_ms: f64,
     pub post_median_us: f64,
     pub post_p99_us: f64,
+    /// The request log's total when the peer said `ready` (its setup not counted).
+    #[serde(skip)]
+    pub base: u64,
 }
-
-/// The request log keeps every request of a run (the benches count them all).
-pub const LOG_CAPACITY: usize = 2_000_000;
 
 /// Serves `cluster` over HTTP on loopback and writes a kubeconfig for it; returns the server
 /// and the kubeconfig path (under `target/`).
 pub async fn serve(cluster: &FakeCluster, tag: &str) -> (HttpServer, PathBuf) {
-    cluster.request_log().set_capacity(LOG_CAPACITY);
     let server = cluster
         .serve_http(HttpOptions::default())
         .await
@@ -52,8 +51,8 @@ pub fn http_client(server: &HttpServer) -> kube::Client {
 }
 
 /// Runs `event-peer --recorder RECORDER ARGS…` against `cluster` (served over HTTP): the setup
-/// (reading the claims) is not counted; the cluster's request log is cleared when the peer says
-/// `ready` and `on_ready` runs (to install faults, say), then it posts. Returns its result;
+/// (reading the claims) is not counted: the request log's total is read when the peer says
+/// `ready` (`PeerResult::base`) and `on_ready` runs (to install faults, say), then it posts. Returns its result;
 /// the requests it made are in the log afterwards.
 pub async fn run_event_peer(
     cluster: &FakeCluster,
@@ -80,7 +79,7 @@ pub async fn run_event_peer(
         Ok(Some(line)) if line == "ready" => {}
         other => panic!("event-peer ({recorder}) did not get ready: {other:?}"),
     }
-    cluster.clear_requests();
+    let base = cluster.request_log().total();
     on_ready();
     stdin.write_all(b"go\n").await.expect("tell event-peer to go");
     let line = match lines.next_line().await {
@@ -89,7 +88,8 @@ pub async fn run_event_peer(
     };
     let status = child.wait().await.expect("wait for event-peer");
     assert!(status.success(), "event-peer ({recorder}) failed: {status}");
-    let result: PeerResult = serde_json::from_str(&line)
+    let mut result: PeerResult = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("event-peer's result {line:?} is not its JSON: {e}"));
+    result.base = base;
     (result, server)
 }

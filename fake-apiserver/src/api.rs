@@ -27,6 +27,8 @@
 
 mod controllers;
 mod discovery;
+/// The Kubernetes version the fake answers `/version` with.
+pub use discovery::GIT_VERSION;
 mod events;
 mod filter;
 mod managed;
@@ -160,6 +162,11 @@ impl ApiServer {
             Ok(Err(error)) => error_response(&error),
             Err(_) => error_response(&ApiError::internal("the fake API server panicked")),
         }
+    }
+
+    /// How many watch streams are open (each holds one subscription to the store's changes).
+    pub fn open_watches(&self) -> usize {
+        self.store.subscribers()
     }
 
     /// The latest resourceVersion handed out.
@@ -352,6 +359,10 @@ impl ApiServer {
             }
             return Err(ApiError::page_not_found());
         };
+        // Integer options the server's parameter conversion refuses (`?limit=ten`).
+        if let Some(message) = req.query.integer_error(info.verb, !req.body.is_empty()) {
+            return Err(ApiError::bad_request(message));
+        }
         verbs::dispatch(self, target, req).await
     }
 }

@@ -48,6 +48,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 
 use crate::api::{ApiServer, ResponseBody};
 use crate::clock::SharedClock;
+
+pub mod endpoint;
 use crate::request_info::query_pairs;
 pub use crate::request_info::{RequestInfo, UnknownVerb, Verb};
 
@@ -378,9 +380,12 @@ impl Faults {
         inner.rules.len() != before
     }
 
-    /// Removes every rule.
-    pub fn clear(&self) {
-        lock(&self.inner).rules.clear();
+    /// Removes every rule; returns how many there were.
+    pub fn clear(&self) -> usize {
+        let mut inner = lock(&self.inner);
+        let cleared = inner.rules.len();
+        inner.rules.clear();
+        cleared
     }
 
     /// Applies the rules to a request: the summed latency and the ending action, if any.
@@ -448,8 +453,11 @@ pub struct RequestRecord {
     pub fault: Option<FaultId>,
     /// The request's `Content-Type`, if any.
     pub content_type: Option<String>,
-    /// The request body (shared, not copied; empty for requests refused by the HTTP layer).
+    /// The first [`MAX_LOGGED_BODY`] bytes of the request body (empty for requests refused
+    /// by the HTTP layer); [`body_len`](Self::body_len) is the whole length.
     pub body: Bytes,
+    /// The length of the whole request body, of which [`body`](Self::body) is the prefix.
+    pub body_len: usize,
 }
 
 impl RequestRecord {
@@ -466,7 +474,12 @@ impl RequestRecord {
         query_pairs(self.query.as_deref().unwrap_or(""))
     }
 
-    /// The body parsed as JSON, if it is JSON.
+    /// Whether [`body`](Self::body) holds only a prefix of the request body.
+    pub fn body_truncated(&self) -> bool {
+        self.body.len() < self.body_len
+    }
+
+    /// The body parsed as JSON, if it is JSON (and was kept whole).
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
@@ -492,11 +505,34 @@ pub struct RequestLog {
 /// How many records a [`RequestLog`] keeps unless told otherwise.
 pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
 
+/// The most records a [`RequestLog`] can be set to keep.
+pub const MAX_LOG_CAPACITY: usize = 1_000_000;
+
+/// How much of each request body a record keeps (the rest is counted in
+/// [`RequestRecord::body_len`], not kept).
+pub const MAX_LOGGED_BODY: usize = 4 * 1024;
+
+/// The most bytes (bodies, paths and queries) the records of a [`RequestLog`] hold together;
+/// past it the oldest records go, whatever the capacity.
+pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
+
+/// A record's fixed cost in the byte budget (the struct, its parsed info), besides its texts.
+const RECORD_OVERHEAD: usize = 256;
+
 #[derive(Debug)]
 struct LogRing {
     records: std::collections::VecDeque<RequestRecord>,
     capacity: usize,
     evicted: u64,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+/// What a record costs the byte budget: its kept body and its URI (twice: as sent and parsed).
+fn weight(record: &RequestRecord) -> usize {
+    RECORD_OVERHEAD
+        + record.body.len()
+        + 2 * (record.path.len() + record.query.as_ref().map_or(0, String::len))
 }
 
 impl LogRing {
@@ -505,8 +541,12 @@ impl LogRing {
     }
 
     fn trim(&mut self) {
-        while self.records.len() > self.capacity {
-            self.records.pop_front();
+        while self.records.len() > self.capacity || self.bytes > self.max_bytes {
+            let Some(record) = self.records.pop_front() else {
+                self.bytes = 0;
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(weight(&record));
             self.evicted += 1;
         }
     }
@@ -530,8 +570,10 @@ impl RequestLog {
         Self {
             inner: Arc::new(Mutex::new(LogRing {
                 records: std::collections::VecDeque::new(),
-                capacity: capacity.max(1),
+                capacity: capacity.clamp(1, MAX_LOG_CAPACITY),
                 evicted: 0,
+                bytes: 0,
+                max_bytes: MAX_LOG_BYTES,
             })),
             next_seq: Arc::new(AtomicU64::new(0)),
         }
@@ -542,10 +584,42 @@ impl RequestLog {
         lock(&self.inner).capacity
     }
 
-    /// Changes how many records the log keeps (at least one); the oldest go first.
+    /// Changes how many records the log keeps (at least one, at most [`MAX_LOG_CAPACITY`]);
+    /// the oldest go first.
     pub fn set_capacity(&self, capacity: usize) {
         let mut ring = lock(&self.inner);
-        ring.capacity = capacity.max(1);
+        ring.capacity = capacity.clamp(1, MAX_LOG_CAPACITY);
+        ring.trim();
+    }
+
+    /// How many requests arrived since the log was made, evicted and cleared ones included
+    /// (a `u64`: at a billion requests a second it would take centuries to wrap). Counts of
+    /// requests read this, not `records().len()`, which the ring bounds.
+    ///
+    /// ```
+    /// let cluster = fake_apiserver::FakeCluster::default();
+    /// assert_eq!(cluster.request_log().total(), 0);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.next_seq.load(Ordering::SeqCst)
+    }
+
+    /// The bytes the kept records hold (bodies, paths, queries), at most
+    /// [`max_bytes`](Self::max_bytes).
+    pub fn bytes(&self) -> usize {
+        lock(&self.inner).bytes
+    }
+
+    /// The most bytes the kept records may hold together (default [`MAX_LOG_BYTES`]).
+    pub fn max_bytes(&self) -> usize {
+        lock(&self.inner).max_bytes
+    }
+
+    /// Changes [`max_bytes`](Self::max_bytes) (at most [`MAX_LOG_BYTES`]); the oldest records
+    /// go until the rest fit.
+    pub fn set_max_bytes(&self, bytes: usize) {
+        let mut ring = lock(&self.inner);
+        ring.max_bytes = bytes.min(MAX_LOG_BYTES);
         ring.trim();
     }
 
@@ -559,9 +633,11 @@ impl RequestLog {
         lock(&self.inner).records.iter().cloned().collect()
     }
 
-    /// Forgets every record so far.
+    /// Forgets every record so far ([`total`](Self::total) keeps counting).
     pub fn clear(&self) {
-        lock(&self.inner).records.clear();
+        let mut ring = lock(&self.inner);
+        ring.records.clear();
+        ring.bytes = 0;
     }
 
     /// Records the arrival of a request; returns its sequence number.
@@ -579,8 +655,15 @@ impl RequestLog {
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let path = uri.path().to_string();
         let query = uri.query().map(str::to_string);
+        let body_len = body.len();
+        let body = if body_len > MAX_LOGGED_BODY {
+            // A copy of the prefix: a slice would keep the whole body's buffer alive.
+            Bytes::copy_from_slice(&body[..MAX_LOGGED_BODY])
+        } else {
+            body
+        };
         let mut ring = lock(&self.inner);
-        ring.records.push_back(RequestRecord {
+        let record = RequestRecord {
             seq,
             method: method.clone(),
             path,
@@ -592,7 +675,10 @@ impl RequestLog {
             fault: None,
             content_type,
             body,
-        });
+            body_len,
+        };
+        ring.bytes = ring.bytes.saturating_add(weight(&record));
+        ring.records.push_back(record);
         ring.trim();
         seq
     }
@@ -879,6 +965,10 @@ impl Control {
         headers: &http::HeaderMap,
         status: u16,
     ) {
+        if endpoint::is_control_path(uri.path()) {
+            // The control path is not part of the Kubernetes requests the log shows.
+            return;
+        }
         let info = RequestInfo::parse(method, uri.path(), uri.query());
         let seq = self.log.arrive(method, uri, headers, Bytes::new(), info);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);

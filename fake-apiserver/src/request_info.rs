@@ -303,6 +303,71 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The error the real server answers (400 BadRequest, Go's `strconv.ParseInt` text) when an
+    /// integer option of `verb` is not a decimal `int64`: `limit` and `timeoutSeconds` of a
+    /// list, watch or deletecollection (ListOptions), `gracePeriodSeconds` of a delete without
+    /// a body (DeleteOptions; a body's options win over the query's). Only the first value of a
+    /// repeated parameter is read, as the server's conversion does.
+    ///
+    /// ```
+    /// use fake_apiserver::control::Verb;
+    /// use fake_apiserver::request_info::Query;
+    /// let query = Query::parse("limit=ten");
+    /// assert_eq!(query.integer_error(Some(Verb::List), false).as_deref(),
+    ///            Some("strconv.ParseInt: parsing \"ten\": invalid syntax"));
+    /// assert_eq!(Query::parse("limit=-5").integer_error(Some(Verb::List), false), None);
+    /// ```
+    pub fn integer_error(&self, verb: Option<Verb>, has_body: bool) -> Option<String> {
+        let names: &[&str] = match verb? {
+            Verb::List | Verb::Watch => &["limit", "timeoutSeconds"],
+            Verb::DeleteCollection if has_body => &["limit", "timeoutSeconds"],
+            Verb::DeleteCollection => &["limit", "timeoutSeconds", "gracePeriodSeconds"],
+            Verb::Delete if !has_body => &["gracePeriodSeconds"],
+            _ => return None,
+        };
+        names.iter().find_map(|name| {
+            let value = self.get(name)?;
+            parse_int64(value).err()
+        })
+    }
+}
+
+/// Go's `strconv.ParseInt(value, 10, 64)`: an optional sign and decimal digits, or its error.
+fn parse_int64(value: &str) -> Result<i64, String> {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "strconv.ParseInt: parsing {}: invalid syntax",
+            go_quote(value)
+        ));
+    }
+    value.parse::<i64>().map_err(|_| {
+        format!(
+            "strconv.ParseInt: parsing {}: value out of range",
+            go_quote(value)
+        )
+    })
+}
+
+/// Go's `strconv.Quote` for the texts a query holds (printable ASCII kept, the rest escaped).
+fn go_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The server's reading of a boolean query value: anything but `0` and `false` (any case) is
 /// true (`runtime.Convert_Slice_string_To_bool`, and `RequestInfoFactory` for `watch`).
 ///

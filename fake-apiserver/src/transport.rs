@@ -2,10 +2,12 @@
 //!
 //! This module owns the in-process `kube::Client` (a tower service, no sockets) and the HTTP
 //! server (hyper 1 over TCP) that kubectl, the Python client and kube-rs over HTTP use, plus the
-//! kubeconfig written for it. The HTTP layer adds what a real server's filters do before the
-//! API handlers: bearer-token authentication (401 Unauthorized Status) and the 3 MiB request
-//! body limit (413 RequestEntityTooLarge Status). Everything else goes through the control
-//! layer ([`crate::control`]) to the [`ApiServer`].
+//! kubeconfig written for it (mode 0600, replacing rather than following a symlink). The HTTP
+//! layer adds what a real server's filters do before the API handlers: bearer-token
+//! authentication (401 Unauthorized Status), the 3 MiB request body limit (413
+//! RequestEntityTooLarge Status), the header, idle and body timeouts (a closed connection, or
+//! 408 for a body), and the control path ([`crate::control::endpoint`]). Everything else goes
+//! through the control layer ([`crate::control`]) to the [`ApiServer`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,13 +16,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::api::{ApiServer, ResponseBody};
+use crate::clock::SharedClock;
+use crate::control::endpoint::{ControlEndpoint, ControlEndpointLayer};
 use crate::control::{ApiService, BoxFuture, Control, ControlService};
 
 pub use crate::control::BoxError;
@@ -114,7 +118,7 @@ pub enum TransportError {
 /// let options = HttpOptions { token: Some("secret".into()), ..HttpOptions::default() };
 /// assert_eq!(options.listen.to_string(), "127.0.0.1:0");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -124,7 +128,40 @@ pub struct HttpOptions {
     pub allow_non_loopback: bool,
     /// Request body limit (default [`MAX_REQUEST_BODY`]).
     pub max_body: usize,
+    /// How long a connection may take to send a request's headers, and how long an idle
+    /// keep-alive connection stays open (default [`HEADER_TIMEOUT`]); then it is closed.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive (default [`BODY_TIMEOUT`]); then the
+    /// request is answered 408 and the connection closed.
+    pub body_timeout: Duration,
+    /// The clock these timeouts run on (default: real time). A test passes a
+    /// [`VirtualClock`](crate::VirtualClock) of its own to time a connection out without waiting.
+    pub timeout_clock: Option<SharedClock>,
 }
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("allow_non_loopback", &self.allow_non_loopback)
+            .field("max_body", &self.max_body)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field(
+                "timeout_clock",
+                &self.timeout_clock.as_ref().map(|_| "<clock>"),
+            )
+            .finish()
+    }
+}
+
+/// How long a request's headers may take (and an idle connection may stay): kube-apiserver's
+/// `ReadHeaderTimeout`.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// How long a request's body may take to arrive: the real server's request timeout.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -133,6 +170,9 @@ impl Default for HttpOptions {
             token: None,
             allow_non_loopback: false,
             max_body: MAX_REQUEST_BODY,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            timeout_clock: None,
         }
     }
 }
@@ -224,21 +264,35 @@ pub async fn serve_http<C: Servable>(
             source,
         })?;
     let (shutdown, stop) = oneshot::channel();
+    let timeout_clock: SharedClock = options
+        .timeout_clock
+        .clone()
+        .unwrap_or_else(|| std::sync::Arc::new(crate::SystemClock));
+    let timer = ClockTimer::new(timeout_clock.clone());
+    let header_timeout = options.header_timeout;
     // The HTTP stack, as a real server's filters: authentication, then the body limit, then
+    // the control path (`/fake-apiserver/v1/`, answered here, never faulted nor logged), then
     // the control layer and the API server.
     let stack = tower::ServiceBuilder::new()
         .layer(TokenAuthLayer::new(
             options.token.clone(),
             cluster.control().clone(),
         ))
-        .layer(BodyLimitLayer::new(
-            options.max_body,
-            cluster.control().clone(),
-        ))
+        .layer(
+            BodyLimitLayer::new(options.max_body, cluster.control().clone())
+                .timeout(timeout_clock.clone(), options.body_timeout),
+        )
+        .layer(ControlEndpointLayer::new(cluster.control().clone()))
         .service(cluster.service());
-    let task = tokio::spawn(accept_loop(listener, stack, async move {
-        let _ = stop.await;
-    }));
+    let task = tokio::spawn(accept_loop(
+        listener,
+        stack,
+        timer,
+        header_timeout,
+        async move {
+            let _ = stop.await;
+        },
+    ));
     Ok(HttpServer {
         addr,
         shutdown: Some(shutdown),
@@ -256,9 +310,15 @@ pub trait Servable {
 }
 
 /// The HTTP service stack serving one connection's requests.
-type Stack = TokenAuth<BodyLimit<ControlService<ApiService>>>;
+type Stack = TokenAuth<BodyLimit<ControlEndpoint<ControlService<ApiService>>>>;
 
-async fn accept_loop(listener: TcpListener, stack: Stack, stop: impl Future<Output = ()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    stack: Stack,
+    timer: ClockTimer,
+    header_timeout: Duration,
+    stop: impl Future<Output = ()>,
+) {
     let mut connections = JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -271,28 +331,35 @@ async fn accept_loop(listener: TcpListener, stack: Stack, stop: impl Future<Outp
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                let Some((stream, gone)) = watch_peer(stream) else {
+                    continue;
+                };
                 let stack = stack.clone();
+                let timer = timer.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let stack = stack.clone();
+                        let gone = gone.clone();
                         async move {
                             // An error (a fault rule's ConnectionDropped) makes hyper close the
                             // connection without writing a response.
                             stack
                                 .oneshot(request)
                                 .await
+                                .map(|response| response.map(|body| UntilGone::new(body, gone)))
                                 .map_err(|error| Aborted(error.to_string()))
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
+                        .timer(timer)
                         // A client may shut its write side while it waits for the answer
-                        // (raw sockets, some proxies): still answer it.
+                        // (raw sockets, some proxies): still answer it. A streaming answer (a
+                        // watch) ends when the client's stream ends (`UntilGone`).
                         .half_close(true)
-                        // No header timeout: hyper would also apply it to idle keep-alive
-                        // connections, and a client reusing one just as it closes would see a
-                        // spurious transport error. Shutdown aborts every connection anyway.
-                        .header_read_timeout(None)
+                        // Headers must arrive in time; hyper runs the same timer while a
+                        // keep-alive connection waits for its next request, so an idle
+                        // connection closes after it too.
+                        .header_read_timeout(Some(header_timeout))
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -302,6 +369,149 @@ async fn accept_loop(listener: TcpListener, stack: Stack, stop: impl Future<Outp
         }
     }
     connections.shutdown().await;
+}
+
+/// Watches a connection's read side from beside hyper: the returned receiver turns `true` once
+/// the client's stream has ended (or broken), even while hyper is busy writing a watch and not
+/// reading. The watcher peeks (never consumes) on a duplicate of the socket and stops with the
+/// connection. `None` when the socket cannot be taken over (the connection is then dropped);
+/// a socket that cannot be duplicated is served without a watcher.
+fn watch_peer(
+    stream: tokio::net::TcpStream,
+) -> Option<(tokio::net::TcpStream, tokio::sync::watch::Receiver<bool>)> {
+    let std = stream.into_std().ok()?;
+    let copy = std.try_clone().ok();
+    let stream = tokio::net::TcpStream::from_std(std).ok()?;
+    let (tell, gone) = tokio::sync::watch::channel(false);
+    if let Some(copy) = copy.and_then(|copy| tokio::net::TcpStream::from_std(copy).ok()) {
+        tokio::spawn(async move {
+            let mut probe = [0u8; 1];
+            loop {
+                tokio::select! {
+                    // Every receiver dropped: the connection has ended.
+                    () = tell.closed() => break,
+                    peeked = copy.peek(&mut probe) => match peeked {
+                        Ok(0) | Err(_) => {
+                            let _ = tell.send(true);
+                            break;
+                        }
+                        // Bytes waiting for hyper to read them (a pipelined request).
+                        Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    },
+                }
+            }
+        });
+    }
+    Some((stream, gone))
+}
+
+/// A response body that ends with an error (so hyper closes the connection) when it has
+/// nothing to send and the client's stream has ended: a watch whose client left stops at once.
+/// A body with data ready (every non-streaming answer) is always sent whole.
+struct UntilGone {
+    body: ResponseBody,
+    gone: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl UntilGone {
+    fn new(body: ResponseBody, mut gone: tokio::sync::watch::Receiver<bool>) -> Self {
+        let gone = Box::pin(async move {
+            if gone.wait_for(|gone| *gone).await.is_err() {
+                // No watcher on this connection: never gone.
+                std::future::pending::<()>().await;
+            }
+        });
+        Self { body, gone }
+    }
+}
+
+/// The client went away while its answer was streaming.
+#[derive(Debug, thiserror::Error)]
+#[error("the client closed its connection")]
+struct ClientGone;
+
+impl http_body::Body for UntilGone {
+    type Data = Bytes;
+    type Error = ClientGone;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, ClientGone>>> {
+        let this = self.get_mut();
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            return std::task::Poll::Ready(
+                frame.map(|frame| frame.map_err(|never| match never {})),
+            );
+        }
+        match this.gone.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Some(Err(ClientGone))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// hyper's timer on a [`Clock`](crate::Clock): real time by default, a virtual clock in tests.
+#[derive(Clone)]
+struct ClockTimer {
+    clock: SharedClock,
+    /// A real instant and the clock's time at it: hyper's instants map onto the clock from here.
+    base: (std::time::Instant, jiff::Timestamp),
+}
+
+impl ClockTimer {
+    fn new(clock: SharedClock) -> Self {
+        let base = (std::time::Instant::now(), clock.now());
+        Self { clock, base }
+    }
+}
+
+/// A clock's sleep made `Sync` for hyper (polled through `&mut`, so the lock is never taken).
+struct SyncSleep(std::sync::Mutex<crate::clock::Sleep>);
+
+impl Future for SyncSleep {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let sleep = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for SyncSleep {}
+
+impl hyper::rt::Timer for ClockTimer {
+    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(SyncSleep(std::sync::Mutex::new(self.clock.sleep(duration))))
+    }
+
+    fn sleep_until(
+        &self,
+        deadline: std::time::Instant,
+    ) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep(deadline.saturating_duration_since(self.now()))
+    }
+
+    fn now(&self) -> std::time::Instant {
+        let elapsed = self.clock.now().duration_since(self.base.1);
+        let elapsed = Duration::try_from(elapsed).unwrap_or(Duration::ZERO);
+        self.base.0 + elapsed
+    }
 }
 
 /// The HTTP service failed (a fault rule dropped the connection): hyper closes the
@@ -397,16 +607,37 @@ where
 /// A tower layer reading an HTTP body of at most `max` bytes into memory; a larger one gets
 /// the real 413 RequestEntityTooLarge Status (and the connection closes), a broken one 400.
 /// Refusals are logged.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BodyLimitLayer {
     max: usize,
     control: Control,
+    timeout: Option<(SharedClock, Duration)>,
+}
+
+impl std::fmt::Debug for BodyLimitLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyLimitLayer")
+            .field("max", &self.max)
+            .field("timeout", &self.timeout.as_ref().map(|(_, d)| d))
+            .finish_non_exhaustive()
+    }
 }
 
 impl BodyLimitLayer {
     /// Bodies up to `max` bytes pass; refusals are logged in `control`'s request log.
     pub fn new(max: usize, control: Control) -> Self {
-        Self { max, control }
+        Self {
+            max,
+            control,
+            timeout: None,
+        }
+    }
+
+    /// A body that has not arrived whole after `limit` on `clock` gets 408 (and the
+    /// connection closes).
+    pub fn timeout(mut self, clock: SharedClock, limit: Duration) -> Self {
+        self.timeout = Some((clock, limit));
+        self
     }
 }
 
@@ -461,8 +692,35 @@ where
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.parse::<u64>().ok());
-            let body = match read_body(body, layer.max, declared).await {
+            let read = read_body(body, layer.max, declared);
+            let read = match &layer.timeout {
+                Some((clock, limit)) => tokio::select! {
+                    read = read => read,
+                    () = clock.sleep(*limit) => Err(BodyError::TimedOut(*limit)),
+                },
+                None => read.await,
+            };
+            let body = match read {
                 Ok(body) => body,
+                Err(BodyError::TimedOut(limit)) => {
+                    layer
+                        .control
+                        .log_rejected(&parts.method, &parts.uri, &parts.headers, 408);
+                    let mut response = failure(
+                        408,
+                        "Timeout",
+                        &format!(
+                            "the request body did not arrive within {}s",
+                            limit.as_secs_f64()
+                        ),
+                    )
+                    .response();
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                    return Ok(response);
+                }
                 Err(BodyError::TooLarge) => {
                     layer
                         .control
@@ -499,6 +757,7 @@ where
 
 enum BodyError {
     TooLarge,
+    TimedOut(Duration),
     Broken(String),
 }
 
@@ -605,5 +864,50 @@ pub fn write_kubeconfig(path: &Path, url: &str, token: Option<&str>) -> Result<(
     };
     let text = serde_json::to_string_pretty(&kubeconfig(url, token))
         .map_err(|e| error(std::io::Error::other(e)))?;
-    std::fs::write(path, text + "\n").map_err(error)
+    write_private_file(path, (text + "\n").as_bytes()).map_err(error)
+}
+
+/// Writes `contents` to `path` readable by its owner only (mode 0600 on Unix), for files that
+/// hold the token: written to a new file beside it, then renamed over `path`, so a symlink at
+/// `path` is replaced (never followed) and a reader never sees half a file.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("fake-apiserver-doc-private-{}", std::process::id()));
+/// fake_apiserver::transport::write_private_file(&path, b"secret\n").unwrap();
+/// # #[cfg(unix)] {
+/// use std::os::unix::fs::PermissionsExt;
+/// assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+/// # }
+/// # std::fs::remove_file(path).ok();
+/// ```
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path names no file (it ends in `..` or `/`)",
+        )
+    })?;
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.{n}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed
 }

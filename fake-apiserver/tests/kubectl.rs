@@ -233,7 +233,7 @@ fn core_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_create_describe_get_events_and_delete_a_claim() {
     require_kubectl();
-    let fake = FakeProcess::start(&[]);
+    let fake = FakeProcess::without_auth(&[]);
     let manifest = fake.dir.join("claim.yaml");
     std::fs::write(&manifest, CLAIM_MANIFEST).expect("write manifest");
     let manifest = manifest.to_string_lossy().into_owned();
@@ -414,7 +414,7 @@ async fn kubectl_get_prints_real_columns_for_claims_volumes_and_nodes() {
     let seed = dir.join("seed.yaml");
     std::fs::write(&seed, SEED).expect("write seed");
     let seed = seed.to_string_lossy().into_owned();
-    let fake = FakeProcess::start(&["--load", &seed]);
+    let fake = FakeProcess::without_auth(&["--load", &seed]);
 
     let claims = fake.kubectl_ok(&["get", "pvc", "-n", "seeded"]);
     let head = headers(&claims);
@@ -517,7 +517,7 @@ async fn kubectl_get_prints_real_columns_for_claims_volumes_and_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_events_watch_prints_events_created_after_it_started() {
     require_kubectl();
-    let fake = FakeProcess::start(&[]);
+    let fake = FakeProcess::without_auth(&[]);
     let client = fake.kube_client().await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     namespaces
@@ -639,7 +639,7 @@ async fn token_server_admits_the_kubeconfig_token() {
 #[test]
 fn binary_refuses_a_non_loopback_address_with_a_clear_error() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
-        .args(["--listen", "0.0.0.0:0"])
+        .args(["--listen", "0.0.0.0:0", "--no-auth"])
         .output()
         .expect("run the binary");
     assert!(!output.status.success());
@@ -657,6 +657,7 @@ fn binary_reports_a_missing_load_file() {
         .args([
             "--listen",
             "127.0.0.1:0",
+            "--no-auth",
             "--load",
             "/nonexistent/seed.yaml",
         ])
@@ -675,7 +676,7 @@ fn binary_reports_a_missing_load_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_server_side_apply_reports_field_manager_conflicts() {
     require_kubectl();
-    let fake = FakeProcess::start(&[]);
+    let fake = FakeProcess::without_auth(&[]);
     let manifest = |app: &str| {
         format!(
             "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: default\n  labels:\n    app: {app}\nspec:\n  accessModes:\n  - ReadWriteOnce\n  resources:\n    requests:\n      storage: 1Gi\n"

@@ -79,7 +79,7 @@ fn every_kubectl_on_the_machine_works_against_the_fake() {
         let seed = TempDir::new("matrix-seed");
         let seed_file = seed.join("seed.yaml");
         std::fs::write(&seed_file, SEED).expect("write seed");
-        let fake = FakeProcess::start(&["--load", &seed_file.to_string_lossy()]);
+        let fake = FakeProcess::without_auth(&["--load", &seed_file.to_string_lossy()]);
         let k = kubectl.as_str();
 
         assert!(ok(&fake, k, &["create", "namespace", "apps"]).contains("namespace/apps created"));

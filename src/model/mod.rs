@@ -13,13 +13,24 @@
 //! - [`timeout`]: `migrationTimeoutSeconds` with its default and clamps;
 //! - `timer`: one task per running migration on the shared clock;
 //! - `rebuild`: [`Controller::rebuild`], the state from VolumeAttachments and PVs after a restart;
+//! - `record`: the migration record kept on the PV ([`MIGRATION_ANNOTATION`]);
+//! - `recorder`: the task writing the records, never waited on;
 //! - `watcher`: [`watch_nodes`], the production node watcher calling [`Controller::node_deleted`];
 //! - `metrics`: [`MigrationMetrics`], the lifecycle metrics;
 //! - `rpc`: [`Code`] and [`RpcError`] (a `tonic::Status` behind the `tonic` feature).
 //!
 //! Decisions are synchronous: a `std::sync::Mutex` guards the state, no lock is held across an
 //! await, and events are handed to the [`EventPoster`] after the decision (the poster never
-//! blocks).
+//! blocks). [`Controller::publish`] is an `async fn` for one row only: an RWO volume asked for by
+//! another node while its holder seems to exist reads the holder's Node from the API server
+//! (lifecycle.md, the stale-holder row); every other publish is ready on its first poll.
+//!
+//! With a [client](ControllerConfig::client) (always after [`Controller::rebuild`]) the
+//! controller also keeps each migration's record — source, target, start to the nanosecond,
+//! timeout, failed or not — as the [`MIGRATION_ANNOTATION`] of the volume's PersistentVolume,
+//! written by a task of its own (latest state wins, retried with backoff on the clock), never
+//! waited on by a call. A rebuild prefers it to the VolumeAttachments' creation times, so a
+//! restart neither repeats a reported failure nor swaps source and target.
 //!
 //! # In a driver
 //!
@@ -44,17 +55,18 @@
 //! # let client = FakeCluster::default().client();
 //! // `client` is the driver's kube::Client.
 //! let poster = EventPoster::new(client.clone(), PosterConfig::default());
-//! let controller = Controller::new(poster, ControllerConfig::default());
+//! let controller = Controller::new(poster, ControllerConfig::default().client(client));
 //! // In production: `Controller::rebuild(client, poster, config).await?` and
 //! // `tokio::spawn(watch_nodes(client, controller.clone()))`.
 //! controller.node_added(&"node-a".into());
 //! controller.node_added(&"node-b".into());
 //!
 //! let publish = Publish::new("pvc-1", "node-a", AccessMode::Rwo);
-//! controller.publish(publish.clone())?; // VolumeAttached
-//! controller.publish(publish)?; // idempotent: nothing posted
+//! controller.publish(publish.clone()).await?; // VolumeAttached
+//! controller.publish(publish).await?; // idempotent: nothing posted
 //! let refused = controller
 //!     .publish(Publish::new("pvc-1", "node-b", AccessMode::Rwo))
+//!     .await
 //!     .unwrap_err(); // AttachmentConflict
 //! assert_eq!(refused.code, Code::FailedPrecondition);
 //! assert_eq!(
@@ -93,6 +105,8 @@
 
 mod metrics;
 mod rebuild;
+mod record;
+mod recorder;
 mod rpc;
 mod state;
 pub mod timeout;
@@ -105,15 +119,19 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
 use tokio::task::JoinHandle;
 
 pub use self::metrics::{DURATION_BUCKETS, MigrationMetrics, MigrationResult};
 pub use self::rebuild::RebuildError;
+pub use self::record::MIGRATION_ANNOTATION;
 pub use self::rpc::{Code, RpcError, UnknownCode};
 pub use self::timeout::migration_timeout;
 pub use self::watcher::{WatchError, watch_nodes};
 
-use self::state::{Effects, MigrationId, State};
+use self::recorder::Recorder;
+use self::state::{Decided, Effects, HolderCheck, MigrationId, State};
 use crate::clock::{SharedClock, SystemClock};
 use crate::ids::{NodeName, VolumeId};
 use crate::poster::EventPoster;
@@ -237,6 +255,15 @@ pub struct ControllerConfig {
     pub clock: SharedClock,
     /// Lifecycle metrics (register them in your registry).
     pub metrics: MigrationMetrics,
+    /// The driver's client (default none; [`Controller::rebuild`] uses its own when none is
+    /// set). With it the controller keeps each migration's record on the volume's PV (the
+    /// [`MIGRATION_ANNOTATION`], written without blocking any call) and, on the RWO conflict
+    /// path only, reads the holder's Node from the API server. Without it, it does neither:
+    /// it trusts the nodes it was told about, and a restart falls back to creation-time order.
+    pub client: Option<kube::Client>,
+    /// How long the RWO conflict path waits for the holder's Node before it answers
+    /// `Unavailable` (default 10 s).
+    pub lookup_timeout: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -245,6 +272,8 @@ impl Default for ControllerConfig {
             driver_name: "rds.csi.srvlab.io".to_owned(),
             clock: Arc::new(SystemClock),
             metrics: MigrationMetrics::default(),
+            client: None,
+            lookup_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -265,6 +294,19 @@ impl ControllerConfig {
     /// Sets the metrics handle.
     pub fn metrics(mut self, metrics: MigrationMetrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Sets the client: migration records are kept on the PVs and an RWO holder is looked up
+    /// on the conflict path (see [`ControllerConfig::client`]).
+    pub fn client(mut self, client: kube::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Sets how long the RWO conflict path waits for the holder's Node.
+    pub fn lookup_timeout(mut self, timeout: Duration) -> Self {
+        self.lookup_timeout = timeout;
         self
     }
 }
@@ -297,6 +339,9 @@ pub struct MigrationView {
     pub failed: bool,
 }
 
+/// Holder lookups one publish makes at most (the holder can change while it is read).
+const HOLDER_CHECKS: usize = 3;
+
 /// The attachment/migration model. Cheap to clone (an `Arc` inside). Create it inside a tokio
 /// runtime: migration timers are tasks.
 #[derive(Clone)]
@@ -309,6 +354,8 @@ pub(crate) struct Inner {
     poster: EventPoster,
     config: ControllerConfig,
     runtime: tokio::runtime::Handle,
+    /// Writes the migration records (with a client only).
+    recorder: Option<Recorder>,
     locked: Mutex<Locked>,
 }
 
@@ -354,10 +401,16 @@ impl Controller {
     }
 
     fn with_state(poster: EventPoster, config: ControllerConfig, state: State) -> Self {
+        let runtime = tokio::runtime::Handle::current();
+        let recorder = config
+            .client
+            .clone()
+            .map(|client| Recorder::spawn(&runtime, client, config.clock.clone()));
         let inner = Arc::new(Inner {
             poster,
             config,
-            runtime: tokio::runtime::Handle::current(),
+            runtime,
+            recorder,
             locked: Mutex::new(Locked {
                 state,
                 timers: BTreeMap::new(),
@@ -371,13 +424,56 @@ impl Controller {
         Self { inner }
     }
 
-    /// ControllerPublishVolume. Synchronous; events go through the poster.
+    /// ControllerPublishVolume; events go through the poster.
+    ///
+    /// Decided at once, under the lock and without I/O — the returned future is ready on its
+    /// first poll — on every row but one: an RWO volume asked for by another node while its
+    /// holder is a node the controller believes exists. Only there, and only with a
+    /// [client](ControllerConfig::client), the holder's Node is read from the API server: gone
+    /// → the stale holder is cleared and the node attached in this same call
+    /// (StaleAttachmentCleared, then VolumeAttached); still there → AttachmentConflict; the
+    /// read fails or takes longer than [`lookup_timeout`](ControllerConfig::lookup_timeout) →
+    /// `Unavailable`, nothing changed and nothing posted (the caller retries). So an operator
+    /// is never told to delete a pod on a node the cluster no longer has.
     ///
     /// Besides the rows of lifecycle.md, an empty volume id or node name is refused with
     /// `InvalidArgument` (`volume ID is required`, `node ID is required`), as CSI asks.
-    pub fn publish(&self, request: Publish) -> Result<(), RpcError> {
-        self.inner
-            .decide(|state, now, metrics, effects| state.publish(&request, now, metrics, effects))
+    ///
+    /// Migrating from the synchronous `publish` of version 0.1: add `.await`
+    /// (`controller.publish(request).await`); a ControllerPublishVolume handler is async
+    /// already.
+    pub async fn publish(&self, request: Publish) -> Result<(), RpcError> {
+        let can_check = self.inner.config.client.is_some();
+        let mut checked: Option<HolderCheck> = None;
+        // The state may change while the holder is read; a few rounds settle it.
+        for _ in 0..HOLDER_CHECKS {
+            let decided = self.inner.decide(|state, now, metrics, effects| {
+                state.publish(&request, can_check, checked.as_ref(), now, metrics, effects)
+            })?;
+            match decided {
+                Decided::Done => return Ok(()),
+                Decided::CheckHolder(holder) => {
+                    let exists = self.inner.holder_exists(&request.volume, &holder).await?;
+                    checked = Some(HolderCheck { holder, exists });
+                }
+            }
+        }
+        Err(RpcError::new(
+            Code::Unavailable,
+            format!(
+                "volume {} changed holder {HOLDER_CHECKS} times while its holder node was being checked; retry",
+                request.volume
+            ),
+        ))
+    }
+
+    /// Waits until every migration record handed to the writer so far is written or given
+    /// up, or waits on a retry's backoff. Nothing waits on it otherwise; a driver may call it
+    /// at shutdown. Without a [client](ControllerConfig::client) it returns at once.
+    pub async fn flush_records(&self) {
+        if let Some(recorder) = &self.inner.recorder {
+            recorder.flush().await;
+        }
     }
 
     /// ControllerUnpublishVolume. Synchronous; events go through the poster. An unknown
@@ -422,6 +518,24 @@ impl Controller {
         self.inner.lock().state.views()
     }
 
+    /// One tracked volume, or `None` when the model does not track it (never attached, or
+    /// detached from every node).
+    pub fn volume(&self, volume: &VolumeId) -> Option<VolumeView> {
+        self.inner.lock().state.view(volume)
+    }
+
+    /// The nodes `volume` is attached to, primary (or migration source) first; empty for a
+    /// volume the model does not track. O(log volumes), for callers that follow one volume.
+    pub fn attached_nodes(&self, volume: &VolumeId) -> Vec<NodeName> {
+        self.inner
+            .lock()
+            .state
+            .volumes
+            .get(volume)
+            .map(|v| v.nodes.clone())
+            .unwrap_or_default()
+    }
+
     /// The lifecycle metrics.
     pub fn metrics(&self) -> &MigrationMetrics {
         &self.inner.config.metrics
@@ -432,15 +546,19 @@ impl Controller {
         self.inner.lock().timers.len()
     }
 
-    /// Cancels every timer; after this the controller posts nothing more and arms no timer
-    /// (decisions still answer, so a draining driver stays consistent). Dropping the last clone
-    /// does the same.
+    /// Cancels every timer and the record writer; after this the controller posts and writes
+    /// nothing more and arms no timer (decisions still answer, so a draining driver stays
+    /// consistent; records not written yet are lost, as when the process ends). Dropping the
+    /// last clone does the same.
     pub fn stop(&self) {
         let timers = {
             let mut locked = self.inner.lock();
             locked.stopped = true;
             std::mem::take(&mut locked.timers)
         };
+        if let Some(recorder) = &self.inner.recorder {
+            recorder.stop();
+        }
         for (_, timer) in timers {
             timer.abort();
         }
@@ -457,23 +575,26 @@ impl Inner {
     }
 
     /// Runs one decision under the lock, then applies its effects: timers are armed and
-    /// cancelled under the lock (so a timer never outlives its migration), the gauge is set to
-    /// the running migrations, and events are posted after the lock is released.
-    fn decide(
+    /// cancelled and changed migration records handed to the writer under the lock (so a
+    /// timer never outlives its migration and records are handed over in decision order), the
+    /// gauge is set to the running migrations, and events are posted after the lock is
+    /// released.
+    fn decide<T>(
         self: &Arc<Self>,
         decision: impl FnOnce(
             &mut State,
             jiff::Timestamp,
             &MigrationMetrics,
             &mut Effects,
-        ) -> Result<(), RpcError>,
-    ) -> Result<(), RpcError> {
+        ) -> Result<T, RpcError>,
+    ) -> Result<T, RpcError> {
         let mut effects = Effects::default();
         let (result, stopped) = {
             let mut locked = self.lock();
             let now = self.config.clock.now();
             let result = decision(&mut locked.state, now, &self.config.metrics, &mut effects);
             self.apply_timers(&mut locked, &mut effects);
+            self.hand_records(&locked, &mut effects);
             self.config.metrics.set_active(locked.state.running());
             (result, locked.stopped)
         };
@@ -502,10 +623,61 @@ impl Inner {
         }
     }
 
-    /// Arms the timers of `effects` (a rebuild's migrations).
+    /// Hands the changed migration records of `effects` to the writer.
+    fn hand_records(&self, locked: &Locked, effects: &mut Effects) {
+        let records = std::mem::take(&mut effects.records);
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        if locked.stopped {
+            return;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for volume in records {
+            if seen.insert(volume.clone()) {
+                let record = locked.state.record_of(&volume);
+                recorder.record(volume, record);
+            }
+        }
+    }
+
+    /// Whether the API server still has `holder` (the RWO conflict path), read once.
+    async fn holder_exists(&self, volume: &VolumeId, holder: &NodeName) -> Result<bool, RpcError> {
+        let Some(client) = &self.config.client else {
+            return Ok(true);
+        };
+        let api: Api<Node> = Api::all(client.clone());
+        let read = api.get_opt(holder.as_str());
+        let timeout = self.config.clock.sleep(self.config.lookup_timeout);
+        let failed = |why: String| {
+            RpcError::new(
+                Code::Unavailable,
+                format!(
+                    "could not check whether node {holder}, which holds volume {volume}, still exists: {why}; retry"
+                ),
+            )
+        };
+        tokio::select! {
+            read = read => match read {
+                Ok(found) => Ok(found.is_some()),
+                Err(kube::Error::Api(status)) => Err(failed(format!(
+                    "the API server answered {} {}",
+                    status.code, status.reason
+                ))),
+                Err(other) => Err(failed(other.to_string())),
+            },
+            () = timeout => Err(failed(format!(
+                "no answer within {}",
+                crate::duration::GoDuration::from_std(self.config.lookup_timeout)
+            ))),
+        }
+    }
+
+    /// Arms the timers and hands the records of `effects` (a rebuild's migrations).
     fn arm(self: &Arc<Self>, mut effects: Effects) {
         let mut locked = self.lock();
         self.apply_timers(&mut locked, &mut effects);
+        self.hand_records(&locked, &mut effects);
     }
 
     /// A migration's timer fired.
@@ -519,6 +691,7 @@ impl Inner {
             locked
                 .state
                 .time_out(volume, migration, now, &self.config.metrics, &mut effects);
+            self.hand_records(&locked, &mut effects);
             self.config.metrics.set_active(locked.state.running());
             locked.stopped
         };

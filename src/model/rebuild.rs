@@ -2,16 +2,24 @@
 //!
 //! The source of truth is the `VolumeAttachment` objects whose `spec.attacher` is the driver's
 //! name and whose `status.attached` is true, grouped by `spec.source.persistentVolumeName` and
-//! ordered by creation time (then name, for equal times):
+//! ordered by creation time (then name, for equal times), and the PVs' migration records
+//! ([`MIGRATION_ANNOTATION`]):
 //! - one attachment → its node is the primary; the access mode is RWX if the PV's
 //!   `spec.accessModes` holds `ReadWriteMany`, otherwise RWO (an attachment records no mode);
-//! - two → RWX with a running migration: source = the older attachment's node, target = the
-//!   newer's, start = the newer's creation time, timeout re-read from the PV's
-//!   `spec.csi.volumeAttributes` (`migrationTimeoutSeconds`);
+//! - two, and a record naming both nodes → RWX with the record's migration, exactly: source,
+//!   target, start (to the nanosecond), timeout, and whether it already failed (then it is not
+//!   reported again and arms no timer);
+//! - two without a usable record (none, unreadable, or naming other nodes: written by an older
+//!   version, or a lost write) → RWX with a running migration: source = the older attachment's
+//!   node, target = the newer's, start = the newer's creation time, timeout re-read from the
+//!   PV's `spec.csi.volumeAttributes` (`migrationTimeoutSeconds`). A log line says so, and a
+//!   warning says when the order is a guess (equal creation times, ordered by name). The
+//!   rebuilt migration's record is written then, so later restarts agree with this one;
 //! - more than two → the two oldest are kept, with a warning.
 //!
-//! A rebuild posts nothing. Timers are re-armed for the rebuilt migrations; one whose deadline
-//! passed while the controller was down fires as soon as its task first runs. Claims are not
+//! A record left on a volume that has no migration any more is removed. A rebuild posts
+//! nothing. Timers are re-armed for the rebuilt running migrations; one whose deadline passed
+//! while the controller was down fires as soon as its task first runs. Claims are not
 //! remembered across a restart: events go through the PV's claimRef.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +29,7 @@ use k8s_openapi::api::core::v1::{Node, PersistentVolume};
 use k8s_openapi::api::storage::v1::VolumeAttachment;
 use kube::api::{Api, ListParams};
 
+use super::record::{MIGRATION_ANNOTATION, MigrationRecord};
 use super::state::{Arm, Effects, Migration, State, Volume};
 use super::timeout::migration_timeout;
 use super::{AccessMode, Controller, ControllerConfig};
@@ -54,14 +63,19 @@ struct Attachment {
 
 impl Controller {
     /// Restart: lists Nodes, VolumeAttachments (attacher = driver name, `status.attached`) and
-    /// PVs through `client`, rebuilds the state (lifecycle.md "Restart"), re-arms migration
-    /// timers (a timeout already passed fires at the first moment the timer runs), and sets the
-    /// active-migrations gauge to the rebuilt running migrations. Posts nothing itself.
+    /// PVs (with their migration records) through `client`, rebuilds the state (lifecycle.md
+    /// "Restart"), re-arms migration timers (a timeout already passed fires at the first
+    /// moment the timer runs), and sets the active-migrations gauge to the rebuilt running
+    /// migrations. Posts nothing itself. The controller keeps `client` as its
+    /// [`ControllerConfig::client`] unless the config names one.
     pub async fn rebuild(
         client: kube::Client,
         poster: EventPoster,
-        config: ControllerConfig,
+        mut config: ControllerConfig,
     ) -> Result<Self, RebuildError> {
+        if config.client.is_none() {
+            config.client = Some(client.clone());
+        }
         let list = ListParams::default();
         let nodes = Api::<Node>::all(client.clone())
             .list(&list)
@@ -98,7 +112,8 @@ impl Controller {
             .collect();
         let grouped = group(attachments.items, &config.driver_name);
         let now = config.clock.now();
-        let mut arms = Vec::new();
+        let mut effects = Effects::default();
+        let mut from_records = 0usize;
         for (volume, attached) in grouped {
             let pv = pvs.get(volume.as_str());
             if pv.is_none() {
@@ -115,27 +130,64 @@ impl Controller {
                     migration: None,
                     claim: None,
                 },
-                [source, target, ..] => {
-                    let (timeout, warning) = migration_timeout(&pv_attributes(pv));
-                    if let Some(warning) = warning {
-                        tracing::warn!(volume = %volume, "rebuild: {warning}");
-                    }
-                    let migration = Migration {
-                        id: state.begin_migration(),
-                        source: source.node.clone(),
-                        target: target.node.clone(),
-                        started: target.created,
-                        timeout,
-                        failed: false,
+                [older, newer, ..] => {
+                    let record = match pv_record(pv) {
+                        Some(Ok(record)) if record.names(&older.node, &newer.node) => Ok(record),
+                        Some(Ok(record)) => Err(format!(
+                            "its migration record names nodes {} and {}, not the attached {} and {}",
+                            record.source, record.target, older.node, newer.node
+                        )),
+                        Some(Err(why)) => Err(format!("its migration record is unusable: {why}")),
+                        None => Err("it has no migration record".to_owned()),
                     };
-                    arms.push(Arm {
-                        volume: volume.clone(),
-                        migration: migration.id,
-                        deadline: migration.deadline(),
-                    });
+                    let migration = match record {
+                        Ok(record) => {
+                            from_records += 1;
+                            tracing::info!(
+                                volume = %volume,
+                                "rebuild: volume {volume}: migration {} -> {} (started {}, {}) from its record",
+                                record.source,
+                                record.target,
+                                record.started,
+                                if record.failed { "already failed" } else { "running" }
+                            );
+                            Migration {
+                                id: state.adopt_migration(record.failed),
+                                source: record.source,
+                                target: record.target,
+                                started: record.started,
+                                timeout: record.timeout,
+                                failed: record.failed,
+                            }
+                        }
+                        Err(why) => {
+                            fallback_order(&volume, older, newer, &why);
+                            let (timeout, warning) = migration_timeout(&pv_attributes(pv));
+                            if let Some(warning) = warning {
+                                tracing::warn!(volume = %volume, "rebuild: {warning}");
+                            }
+                            // Written now, so the next restart agrees with this one.
+                            effects.records.push(volume.clone());
+                            Migration {
+                                id: state.begin_migration(),
+                                source: older.node.clone(),
+                                target: newer.node.clone(),
+                                started: newer.created,
+                                timeout,
+                                failed: false,
+                            }
+                        }
+                    };
+                    if !migration.failed {
+                        effects.arm.push(Arm {
+                            volume: volume.clone(),
+                            migration: migration.id,
+                            deadline: migration.deadline(),
+                        });
+                    }
                     Volume {
                         mode: AccessMode::Rwx,
-                        nodes: vec![source.node.clone(), target.node.clone()],
+                        nodes: vec![migration.source.clone(), migration.target.clone()],
                         migration: Some(migration),
                         claim: None,
                     }
@@ -144,18 +196,33 @@ impl Controller {
             };
             state.volumes.insert(volume, rebuilt);
         }
+        // A record left where there is no migration any more (its removal was lost) goes.
+        for (name, pv) in &pvs {
+            let volume = VolumeId::from(name.as_str());
+            let has_migration = state
+                .volumes
+                .get(&volume)
+                .is_some_and(|v| v.migration.is_some());
+            if pv_record(Some(pv)).is_some() && !has_migration {
+                tracing::info!(volume = %volume, "rebuild: volume {volume} has no migration; removing its leftover migration record");
+                effects.records.push(volume);
+            }
+        }
+        let migrations = state
+            .volumes
+            .values()
+            .filter(|v| v.migration.is_some())
+            .count();
         tracing::info!(
             volumes = state.volumes.len(),
-            migrations = arms.len(),
+            migrations,
+            from_records,
             nodes = state.nodes.len(),
             at = %now,
-            "rebuilt the attachment state from VolumeAttachments"
+            "rebuilt the attachment state from VolumeAttachments and migration records"
         );
         let controller = Controller::with_state(poster, config, state);
-        controller.inner.arm(Effects {
-            arm: arms,
-            ..Effects::default()
-        });
+        controller.inner.arm(effects);
         Ok(controller)
     }
 }
@@ -210,6 +277,41 @@ fn group(items: Vec<VolumeAttachment>, driver_name: &str) -> BTreeMap<VolumeId, 
         }
     }
     grouped
+}
+
+/// Logs that `volume`'s migration is rebuilt from creation times, and why; warns when the
+/// order is a guess.
+fn fallback_order(volume: &VolumeId, older: &Attachment, newer: &Attachment, why: &str) {
+    tracing::info!(
+        volume = %volume,
+        "rebuild: volume {volume}: {why}; migration {} -> {} rebuilt from VolumeAttachment creation \
+         times (source = the older attachment {}, start = the newer attachment {}'s creation, {})",
+        older.node,
+        newer.node,
+        older.name,
+        newer.name,
+        newer.created
+    );
+    if older.created == newer.created {
+        tracing::warn!(
+            volume = %volume,
+            "rebuild: volume {volume}: VolumeAttachments {} (node {}) and {} (node {}) were created \
+             in the same second ({}); taking {} as the source by name order: this order is a guess",
+            older.name,
+            older.node,
+            newer.name,
+            newer.node,
+            older.created,
+            older.node
+        );
+    }
+}
+
+/// The PV's migration record: `None` without the annotation, an error when it is unusable.
+fn pv_record(pv: Option<&PersistentVolume>) -> Option<Result<MigrationRecord, String>> {
+    pv.and_then(|pv| pv.metadata.annotations.as_ref())
+        .and_then(|annotations| annotations.get(MIGRATION_ANNOTATION))
+        .map(|text| MigrationRecord::parse(text))
 }
 
 /// RWX if the PV allows ReadWriteMany, otherwise RWO.

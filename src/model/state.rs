@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::metrics::{MigrationMetrics, MigrationResult};
+use super::record::MigrationRecord;
 use super::rpc::{Code, RpcError};
 use super::timeout::migration_timeout;
 use super::{AccessMode, MigrationView, Publish, VolumeView};
@@ -69,6 +70,25 @@ pub(crate) struct Effects {
     pub posts: Vec<Post>,
     pub arm: Vec<Arm>,
     pub cancel: Vec<MigrationId>,
+    /// Volumes whose migration changed (started, failed, ended): their records are written.
+    pub records: Vec<VolumeId>,
+}
+
+/// What the API server said about an RWO volume's holder node, read on the conflict path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HolderCheck {
+    pub holder: NodeName,
+    pub exists: bool,
+}
+
+/// How a publish decision ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decided {
+    /// The answer is known.
+    Done,
+    /// An RWO volume is held by `0`, a node the controller believes exists: the answer
+    /// depends on whether the API server still has it (lifecycle.md, the stale-holder row).
+    CheckHolder(NodeName),
 }
 
 impl Effects {
@@ -112,6 +132,15 @@ impl State {
         self.next_migration
     }
 
+    /// A migration rebuilt after a restart: its id, and one more running unless it failed.
+    pub fn adopt_migration(&mut self, failed: bool) -> MigrationId {
+        if !failed {
+            self.running += 1;
+        }
+        self.next_migration += 1;
+        self.next_migration
+    }
+
     /// A running migration ended (completed, failed or aborted).
     fn end_migration(&mut self) {
         self.running = self.running.saturating_sub(1);
@@ -119,31 +148,49 @@ impl State {
 
     /// The tracked volumes in volume-id order.
     pub fn views(&self) -> Vec<VolumeView> {
+        self.volumes.keys().filter_map(|id| self.view(id)).collect()
+    }
+
+    /// One tracked volume's view.
+    pub fn view(&self, id: &VolumeId) -> Option<VolumeView> {
+        let v = self.volumes.get(id)?;
+        Some(VolumeView {
+            volume: id.clone(),
+            mode: v.mode,
+            nodes: v.nodes.clone(),
+            migration: v.migration.as_ref().map(|m| MigrationView {
+                source: m.source.clone(),
+                target: m.target.clone(),
+                started: m.started,
+                timeout: m.timeout,
+                failed: m.failed,
+            }),
+        })
+    }
+
+    /// The record the volume's migration must have on the cluster (`None`: no migration).
+    pub fn record_of(&self, id: &VolumeId) -> Option<MigrationRecord> {
         self.volumes
-            .iter()
-            .map(|(id, v)| VolumeView {
-                volume: id.clone(),
-                mode: v.mode,
-                nodes: v.nodes.clone(),
-                migration: v.migration.as_ref().map(|m| MigrationView {
-                    source: m.source.clone(),
-                    target: m.target.clone(),
-                    started: m.started,
-                    timeout: m.timeout,
-                    failed: m.failed,
-                }),
-            })
-            .collect()
+            .get(id)
+            .and_then(|v| v.migration.as_ref())
+            .map(MigrationRecord::of)
     }
 
     /// ControllerPublishVolume (lifecycle.md "Publish").
+    ///
+    /// On the RWO conflict path the holder is looked up only when `can_check` (the controller
+    /// has a client): without `checked` naming this holder the decision changes nothing and
+    /// answers [`Decided::CheckHolder`]; with it, a holder the API server no longer has is
+    /// cleared (and forgotten as a node), one it has is a conflict.
     pub fn publish(
         &mut self,
         request: &Publish,
+        can_check: bool,
+        checked: Option<&HolderCheck>,
         now: Timestamp,
         metrics: &MigrationMetrics,
         effects: &mut Effects,
-    ) -> Result<(), RpcError> {
+    ) -> Result<Decided, RpcError> {
         let Publish {
             volume: id,
             node,
@@ -186,16 +233,27 @@ impl State {
                     took: *took,
                 },
             );
-            return Ok(());
+            return Ok(Decided::Done);
         };
         if volume.nodes.contains(node) {
             self.remember_claim(id, claim);
-            return Ok(());
+            return Ok(Decided::Done);
         }
         match (volume.mode, volume.nodes.as_slice()) {
             (AccessMode::Rwo, [holder, ..]) => {
                 let holder = holder.clone();
-                if self.nodes.contains(&holder) {
+                let mut exists = self.nodes.contains(&holder);
+                if exists && can_check {
+                    match checked {
+                        Some(check) if check.holder == holder => exists = check.exists,
+                        _ => return Ok(Decided::CheckHolder(holder)),
+                    }
+                    if !exists {
+                        // The watcher missed its deletion: the node is gone for the model too.
+                        self.nodes.remove(&holder);
+                    }
+                }
+                if exists {
                     metrics.count_conflict();
                     effects.post(
                         &claim,
@@ -218,8 +276,15 @@ impl State {
                 let volume_claim = claim.clone().or(remembered);
                 if let Some(v) = self.volumes.get_mut(id) {
                     v.nodes = vec![node.clone()];
-                    v.migration = None;
                     v.claim = volume_claim;
+                    // An RWO volume has no migration; should one be there, it ends here.
+                    if let Some(migration) = v.migration.take() {
+                        effects.cancel.push(migration.id);
+                        effects.records.push(id.clone());
+                        if !migration.failed {
+                            self.end_migration();
+                        }
+                    }
                 }
                 effects.post(
                     &claim,
@@ -236,7 +301,7 @@ impl State {
                         took: *took,
                     },
                 );
-                Ok(())
+                Ok(Decided::Done)
             }
             (AccessMode::Rwx, [source]) => {
                 let source = source.clone();
@@ -261,6 +326,7 @@ impl State {
                     v.nodes.push(node.clone());
                     v.migration = Some(migration);
                 }
+                effects.records.push(id.clone());
                 self.remember_claim(id, claim.clone());
                 effects.post(
                     &claim,
@@ -271,7 +337,7 @@ impl State {
                         timeout,
                     },
                 );
-                Ok(())
+                Ok(Decided::Done)
             }
             (_, nodes) => {
                 let attached = nodes
@@ -316,6 +382,7 @@ impl State {
             // One node never has a migration; should one be there, it ends with the volume.
             if let Some(migration) = volume.migration.take() {
                 effects.cancel.push(migration.id);
+                effects.records.push(id.clone());
                 if !migration.failed {
                     self.end_migration();
                 }
@@ -336,6 +403,7 @@ impl State {
             return;
         };
         effects.cancel.push(migration.id);
+        effects.records.push(id.clone());
         if migration.failed {
             // The failure was already reported.
             return;
@@ -388,6 +456,7 @@ impl State {
             return;
         }
         migration.failed = true;
+        effects.records.push(id.clone());
         let elapsed = since(migration.started, now);
         metrics.migration_ended(MigrationResult::Timeout, elapsed);
         effects.post(
@@ -431,6 +500,7 @@ impl State {
             }
             if let Some(migration) = migration {
                 effects.cancel.push(migration.id);
+                effects.records.push(id.clone());
                 if !migration.failed {
                     self.end_migration();
                     let elapsed = since(migration.started, now);

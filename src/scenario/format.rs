@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
 
+use crate::model::AccessMode;
+
 /// Where a value stands in its file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
 pub struct Position {
@@ -172,7 +174,7 @@ pub struct VolumeSpec {
     pub claim: Option<Located<String>>,
     /// RWO (default) or RWX.
     #[serde(default)]
-    pub access_mode: Option<Located<AccessModeSpec>>,
+    pub access_mode: Option<Located<AccessMode>>,
     /// The volume context's `migrationTimeoutSeconds`, as the StorageClass gives it.
     #[serde(default)]
     pub migration_timeout_seconds: Option<Located<Text>>,
@@ -181,15 +183,41 @@ pub struct VolumeSpec {
     pub claim_in_context: bool,
 }
 
-/// A volume's access mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-pub enum AccessModeSpec {
-    /// ReadWriteOnce.
-    #[serde(rename = "RWO")]
-    Rwo,
-    /// ReadWriteMany.
-    #[serde(rename = "RWX")]
-    Rwx,
+/// The scenario format of the model's access mode: `RWO` or `RWX`.
+impl<'de> Deserialize<'de> for AccessMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = AccessMode;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("RWO or RWX")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<AccessMode, E> {
+                text.parse()
+                    .map_err(|_| E::unknown_variant(text, ACCESS_MODES))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// The values of `accessMode`.
+const ACCESS_MODES: &[&str] = &["RWO", "RWX"];
+
+impl JsonSchema for AccessMode {
+    fn schema_name() -> Cow<'static, str> {
+        "AccessModeSpec".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A volume's access mode.",
+            "oneOf": [
+                {"description": "ReadWriteOnce.", "type": "string", "const": "RWO"},
+                {"description": "ReadWriteMany.", "type": "string", "const": "RWX"}
+            ]
+        })
+    }
 }
 
 /// One step (each one key).
@@ -328,9 +356,10 @@ pub struct FaultStep {
     /// The Status `reason` (default: the real server's for the code).
     #[serde(default)]
     pub reason: Option<String>,
-    /// `Retry-After` seconds sent with the answer.
+    /// `Retry-After` sent with the answer: whole seconds (`20`) or a Go duration of whole
+    /// seconds (`20s`, `1m`).
     #[serde(default)]
-    pub retry_after: Option<u32>,
+    pub retry_after: Option<Located<Text>>,
     /// Delay matching requests this long (virtual time), then serve them.
     #[serde(default)]
     pub latency: Option<Located<DurationText>>,

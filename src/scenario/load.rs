@@ -17,11 +17,11 @@ use super::format::{
     Position, STEP_NAMES, ScenarioFile, Step,
 };
 use super::plan::{
-    AccessModeSpec, Action, EventExpectation, FaultRule, PlannedStep, Scenario, Volume,
-    parse_duration,
+    Action, EventExpectation, FaultRule, PlannedStep, Scenario, Volume, parse_duration,
 };
 use crate::duration::GoDuration;
 use crate::ids::{ClaimName, NodeName, VolumeId};
+use crate::model::AccessMode;
 
 /// The gRPC codes `expectError` accepts.
 pub const ERROR_CODES: &[&str] = &[
@@ -393,7 +393,7 @@ impl Checker {
                     .access_mode
                     .as_ref()
                     .map(|m| m.value)
-                    .unwrap_or(AccessModeSpec::Rwo),
+                    .unwrap_or(AccessMode::Rwo),
                 migration_timeout_seconds: spec
                     .migration_timeout_seconds
                     .as_ref()
@@ -570,6 +570,43 @@ impl Checker {
                 Duration::ZERO
             }
         }
+    }
+
+    /// `retryAfter`: whole seconds (`20`, as the HTTP header) or a Go duration (`20s`).
+    fn retry_after(&mut self, text: &Located<super::format::Text>) -> Option<u32> {
+        const HELP: &str = "write whole seconds (`20`) or a Go duration of whole seconds (`20s`, `1m30s`); the Retry-After header carries whole seconds";
+        let raw = text.value.0.as_str();
+        let seconds = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            raw.parse::<u32>().ok()
+        } else {
+            match parse_duration(raw) {
+                Ok(d) if d.subsec_nanos() == 0 => u32::try_from(d.as_secs()).ok(),
+                Ok(_) => {
+                    self.problem(
+                        Problem::new(text.at, format!("retryAfter `{raw}` is not whole seconds"))
+                            .label("a fraction of a second")
+                            .help(HELP),
+                    );
+                    return None;
+                }
+                Err(why) => {
+                    self.problem(
+                        Problem::new(text.at, format!("bad retryAfter: {why}"))
+                            .label("not seconds or a duration")
+                            .help(HELP),
+                    );
+                    return None;
+                }
+            }
+        };
+        if seconds.is_none() {
+            self.problem(
+                Problem::new(text.at, format!("retryAfter `{raw}` is too long"))
+                    .label("past 4294967295 seconds")
+                    .help(HELP),
+            );
+        }
+        seconds
     }
 
     fn code(&mut self, code: &Option<Located<String>>) -> Option<String> {
@@ -842,6 +879,7 @@ impl Checker {
             );
         }
         let latency = fault.latency.as_ref().map(|l| self.duration(l));
+        let retry_after = fault.retry_after.as_ref().and_then(|r| self.retry_after(r));
         let actions = usize::from(
             fault.status.is_some() || fault.reason.is_some() || fault.retry_after.is_some(),
         ) + usize::from(latency.is_some())
@@ -874,7 +912,7 @@ impl Checker {
             name: fault.name.as_ref().map(|n| n.value.clone()),
             status: fault.status.as_ref().map(|s| s.value),
             reason: fault.reason.clone(),
-            retry_after: fault.retry_after,
+            retry_after,
             latency,
             lose_response: fault.lose_response,
             times: fault.times,
@@ -913,7 +951,7 @@ mod tests {
             scenario.volumes[0].migration_timeout_seconds.as_deref(),
             Some("300")
         );
-        assert_eq!(scenario.volumes[0].mode, AccessModeSpec::Rwx);
+        assert_eq!(scenario.volumes[0].mode, AccessMode::Rwx);
     }
 
     #[test]
@@ -989,5 +1027,41 @@ mod tests {
             let p = load_text("t.yaml", text);
             assert!(p.is_err(), "{text:?} should not load");
         }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_go_duration() {
+        let fault = |value: &str| {
+            format!(
+                "name: ok\ncluster: {{nodes: [node-a]}}\nsteps:\n  - fault: {{verb: create, resource: events, status: 429, retryAfter: {value}}}\n"
+            )
+        };
+        for (value, seconds) in [("20", 20), ("20s", 20), ("1m30s", 90), ("\"7\"", 7)] {
+            let scenario = load_text("x.yaml", &fault(value)).unwrap();
+            let Action::Fault(rule) = &scenario.steps[0].action else {
+                panic!("a fault step");
+            };
+            assert_eq!(rule.retry_after, Some(seconds), "{value}");
+        }
+        for bad in ["1.5s", "20 seconds", "99999999999"] {
+            let p = problems(&fault(bad));
+            assert_eq!(p.len(), 1, "{bad}: {p:#?}");
+            assert!(
+                p[0].message.contains("retryAfter"),
+                "{bad}: {}",
+                p[0].message
+            );
+            assert_eq!(p[0].at.line, 4);
+        }
+    }
+
+    #[test]
+    fn took_past_the_duration_range_is_an_error() {
+        let text = "name: ok\ncluster: {nodes: [node-a]}\nsteps:\n  - attach: {volume: pvc-1, node: node-a, took: 3000000h}\n";
+        let p = problems(text);
+        assert!(
+            p.iter().any(|p| p.message.contains("too long a duration")),
+            "{p:#?}"
+        );
     }
 }

@@ -6,7 +6,12 @@
 //! - [`load`]: discovery, strict parsing and checking; [`diagnostics`]: how problems show;
 //! - [`plan`]: the checked scenario the runner plays;
 //! - [`schema`]: the JSON Schema for editors;
-//! - [`runner`]: plays a scenario (embedded fake cluster or a kubeconfig) into a transcript;
+//! - [`runner`]: plays a scenario (embedded fake cluster or a kubeconfig) into a transcript,
+//!   with [`many`] running several at once; a run's parts: [`world`] (the cluster objects it
+//!   seeds), [`driver`] (the seam to the CSI driver: publish, unpublish, nodes, restart, ...),
+//!   [`steps`] (one step), [`attacher`] (the VolumeAttachments), [`feed`] (the Events
+//!   written), [`expect`] (expectations), [`readings`] (metrics), [`seeded`] (the seeded
+//!   generator);
 //! - [`transcript`]: what a run recorded, as the snapshot and JSON show it;
 //! - [`snapshot`]: insta `.snap` files: compare, write pending `.snap.new`, accept;
 //! - [`report`]: human, JSON and JUnit output of a run.
@@ -19,8 +24,17 @@ pub mod schema;
 
 pub use diagnostics::{FileProblems, Problem};
 pub use plan::Scenario;
+pub(crate) mod attacher;
+pub mod driver;
+pub(crate) mod expect;
+pub(crate) mod feed;
+pub mod many;
+pub mod readings;
 pub mod runner;
+pub mod seeded;
+pub(crate) mod steps;
 pub mod transcript;
+pub(crate) mod world;
 
 pub use runner::{RunError, RunResult, Target};
 pub use transcript::Transcript;

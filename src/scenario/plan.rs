@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::duration::GoDuration;
 use crate::ids::{ClaimName, NodeName, VolumeId};
 
-pub use super::format::AccessModeSpec;
+use crate::model::AccessMode;
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub struct Volume {
     /// The PV's claimRef.
     pub claim: Option<ClaimName>,
     /// Access mode.
-    pub mode: AccessModeSpec,
+    pub mode: AccessMode,
     /// The volume context's `migrationTimeoutSeconds`.
     pub migration_timeout_seconds: Option<String>,
     /// Whether publish's volume context carries the claim keys.
@@ -373,7 +373,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .checked_add(nanos)
             .ok_or_else(|| format!("`{text}` is too long a duration"))?;
     }
-    let nanos = u64::try_from(total).map_err(|_| format!("`{text}` is too long a duration"))?;
+    // Go's duration (and so every message and the clock's arithmetic) holds at most
+    // i64::MAX nanoseconds: past that is an error, never a silently saturated value.
+    let nanos = u64::try_from(total)
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| {
+            format!("`{text}` is too long a duration: the longest is 2562047h47m16.854775807s")
+        })?;
     Ok(Duration::from_nanos(nanos))
 }
 
@@ -403,7 +410,22 @@ mod tests {
                 "{text}"
             );
         }
-        for bad in ["", "5", "5 m", "5min", "s", "-5s", "1..2s", "5m 3s"] {
+        assert_eq!(
+            parse_duration("2562047h47m16.854775807s"),
+            Ok(Duration::from_nanos(i64::MAX as u64))
+        );
+        for bad in [
+            "",
+            "5",
+            "5 m",
+            "5min",
+            "s",
+            "-5s",
+            "1..2s",
+            "5m 3s",
+            "2562047h47m16.854775808s",
+            "3000000h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -93,6 +93,8 @@ pub enum OkText {
 /// One write of an Event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WrittenEvent {
+    /// Virtual time since the start when the write landed on the API server.
+    pub at: String,
     /// Normal or Warning.
     #[serde(rename = "type")]
     pub event_type: String,

@@ -226,9 +226,9 @@ pub struct World {
     /// The result of the last publish/unpublish.
     pub last: Option<Result<(), (Code, String)>>,
     pub counters: Counters,
-    /// Failed migrations a rebuild brought back as running (they have no MigrationStarted of
-    /// their own, and end again).
-    pub rebuilt_migrations: u64,
+    /// Fault rules on `get nodes` (status, requests left), in the order the API server applies
+    /// them: the RWO conflict path's holder lookup meets them.
+    pub node_get_faults: Vec<(u16, u32)>,
 }
 
 impl World {
@@ -260,7 +260,7 @@ impl World {
             posted: Vec::new(),
             last: None,
             counters: Counters::default(),
-            rebuilt_migrations: 0,
+            node_get_faults: Vec::new(),
         }
     }
 
@@ -364,6 +364,31 @@ impl World {
         match (volume.mode, volume.nodes.len()) {
             (AccessMode::Rwo, _) => {
                 let holder = volume.nodes[0].node.clone();
+                // A holder the controller believes in is read from the API server (one GET):
+                // a fault fails the publish closed; a holder the server no longer has is
+                // forgotten and cleared (lifecycle.md, the stale-holder row).
+                if self.known_nodes.contains(&holder) {
+                    if let Some((status, left)) = self.node_get_faults.first_mut() {
+                        let status = *status;
+                        *left -= 1;
+                        if *left == 0 {
+                            self.node_get_faults.remove(0);
+                        }
+                        return Err((
+                            Code::Unavailable,
+                            format!(
+                                "could not check whether node {holder}, which holds volume {id}, still exists: the API server answered {status} {}; retry",
+                                status_reason(status)
+                            ),
+                        ));
+                    }
+                    if !self.api_nodes.contains(&holder) {
+                        self.known_nodes.remove(&holder);
+                    }
+                }
+                let Some(volume) = self.volumes.get_mut(id) else {
+                    return Ok(());
+                };
                 if self.known_nodes.contains(&holder) {
                     self.counters.conflicts += 1;
                     self.post(
@@ -597,66 +622,48 @@ impl World {
         }
     }
 
-    /// lifecycle.md "Restart": state from the VolumeAttachments (one per attached node,
-    /// stamped with whole seconds as the API server does), fresh metrics, no events by itself;
-    /// a migration whose timeout already passed fails at once.
+    /// lifecycle.md "Restart": state from the VolumeAttachments and the migration records
+    /// (every migration has one: no fault touches the PV patches), fresh metrics, no events
+    /// by itself. Every migration comes back exactly — source, target, start to the
+    /// nanosecond, timeout, failed or not — so a failure already reported is not reported
+    /// again, and a running one whose timeout passed fails at once.
     fn restart(&mut self) {
-        // A running migration goes on after the restart (same source, target, start); a
-        // failed one comes back running (the attachments cannot say it failed) and fails
-        // again at once: it is begun anew, without a MigrationStarted.
-        self.rebuilt_migrations += self
-            .volumes
-            .values()
-            .filter(|v| v.migration.as_ref().is_some_and(|m| m.failed))
-            .count() as u64;
-        let mut volumes = BTreeMap::new();
-        for (id, volume) in &self.volumes {
-            let mut nodes: Vec<Attached> = volume
-                .nodes
-                .iter()
-                .map(|a| Attached {
-                    node: a.node.clone(),
-                    at: whole_seconds(a.at),
-                })
-                .collect();
-            nodes.sort_by_key(|a| a.at);
-            let migration = (nodes.len() == 2).then(|| Migration {
-                source: nodes[0].node.clone(),
-                target: nodes[1].node.clone(),
-                start: nodes[1].at,
-                timeout: self
-                    .volume_spec(id)
-                    .map(VolumeSpec::timeout)
-                    .unwrap_or(Duration::from_secs(300)),
-                failed: false,
-            });
-            volumes.insert(
-                id.clone(),
-                Volume {
-                    mode: volume.mode,
-                    nodes,
-                    migration,
-                    remembers_claim: false,
-                },
-            );
+        for volume in self.volumes.values_mut() {
+            volume.remembers_claim = false;
         }
-        self.volumes = volumes;
         self.known_nodes = self.api_nodes.clone();
         self.counters = Counters::default();
         self.fire_timers(self.now, true);
     }
 
     /// Whether the two attachments of a volume were stamped in the same second (then which
-    /// is older is not defined by the VolumeAttachments, and a restart is not generated).
+    /// is older is not defined by the VolumeAttachments: only the record tells).
     pub fn ambiguous_attachment_order(&self) -> bool {
         self.volumes.values().any(|v| {
             v.nodes.len() == 2 && whole_seconds(v.nodes[0].at) == whole_seconds(v.nodes[1].at)
         })
     }
 
+    /// Whether a migration has failed (its MigrationFailed must not come again).
+    pub fn has_failed_migration(&self) -> bool {
+        self.volumes
+            .values()
+            .any(|v| v.migration.as_ref().is_some_and(|m| m.failed))
+    }
+
     /// The step the harness must apply to finish a case cleanly (faults healed).
     pub fn settled(&self) -> bool {
         self.faults == 0
+    }
+}
+
+/// The reason text of an HTTP status the fault rules answer with.
+fn status_reason(status: u16) -> &'static str {
+    match status {
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        _ => "",
     }
 }
 
@@ -728,6 +735,7 @@ fn fault_spec() -> impl Strategy<Value = FaultSpec> {
         ("list", "volumeattachments"),
         ("list", "nodes"),
         ("list", "persistentvolumes"),
+        ("get", "nodes"),
     ]);
     let status = prop_oneof![
         Just((500u16, None)),
@@ -882,7 +890,7 @@ impl ReferenceStateMachine for Lifecycle {
             Step::CreateClaim(claim) => {
                 world.faults == 0 && world.claims.get(claim).is_some_and(|c| !c.exists)
             }
-            Step::Restart => !world.ambiguous_attachment_order(),
+            Step::Restart => true,
             Step::Fault(_) => world.faults < MAX_FAULT_RULES,
             Step::Heal => world.faults > 0,
         }
@@ -915,9 +923,15 @@ impl ReferenceStateMachine for Lifecycle {
                 }
             }
             Step::Restart => world.restart(),
-            Step::Fault(_) => world.faults += 1,
+            Step::Fault(fault) => {
+                world.faults += 1;
+                if (fault.verb, fault.resource) == ("get", "nodes") {
+                    world.node_get_faults.push((fault.status, fault.times));
+                }
+            }
             Step::Heal => {
                 world.faults = 0;
+                world.node_get_faults.clear();
                 world.advance(HEAL_TIME);
             }
         }

@@ -170,10 +170,13 @@ pub struct ClusterRig {
 }
 
 impl ClusterRig {
+    /// The controller's config: the rig's clock and metrics, and the cluster's client (so
+    /// migration records are written and RWO holders looked up).
     pub fn config(&self) -> ControllerConfig {
         ControllerConfig::default()
             .clock(Arc::new(self.clock.clone()))
             .metrics(self.metrics.clone())
+            .client(self.cluster.client())
     }
 
     pub fn with_controller(self, controller: Controller) -> Rig {
@@ -265,6 +268,80 @@ impl Rig {
     pub async fn advance(&self, by: Duration) {
         self.clock.advance(by).await;
         self.poster.flush().await;
+    }
+
+    /// A restart: the controller stops (its timers and record writer with it) and a new one
+    /// is rebuilt from the cluster, with fresh metrics.
+    pub async fn restart(&mut self) {
+        self.controller.flush_records().await;
+        self.controller.stop();
+        self.metrics = MigrationMetrics::default();
+        let config = ControllerConfig::default()
+            .clock(Arc::new(self.clock.clone()))
+            .metrics(self.metrics.clone());
+        self.controller = Controller::rebuild(self.cluster.client(), self.poster.clone(), config)
+            .await
+            .expect("rebuild");
+        settle().await;
+    }
+
+    /// Creates an attached VolumeAttachment `name` of `pv` on `node`, stamped by the API
+    /// server now (whole seconds), as the external-attacher does.
+    pub async fn attachment(&self, name: &str, pv: &str, node: &str) {
+        use k8s_openapi::api::storage::v1::VolumeAttachment;
+        use kube::api::PostParams;
+        let va: VolumeAttachment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment",
+            "metadata": {"name": name},
+            "spec": {"attacher": DRIVER, "nodeName": node, "source": {"persistentVolumeName": pv}},
+            "status": {"attached": true},
+        }))
+        .expect("a VolumeAttachment");
+        let api: Api<VolumeAttachment> = Api::all(self.cluster.client());
+        let created = api
+            .create(&PostParams::default(), &va)
+            .await
+            .expect("create VolumeAttachment");
+        if !created.status.is_some_and(|s| s.attached) {
+            api.replace_status(name, &PostParams::default(), &va)
+                .await
+                .expect("VolumeAttachment status");
+        }
+    }
+
+    /// Deletes the VolumeAttachment `name`.
+    pub async fn detach_attachment(&self, name: &str) {
+        use k8s_openapi::api::storage::v1::VolumeAttachment;
+        let api: Api<VolumeAttachment> = Api::all(self.cluster.client());
+        api.delete(name, &Default::default())
+            .await
+            .expect("delete VolumeAttachment");
+    }
+
+    /// The migration record annotation of PV `pv`, once the writer is done.
+    pub async fn record(&self, pv: &str) -> Option<serde_json::Value> {
+        use k8s_openapi::api::core::v1::PersistentVolume;
+        self.controller.flush_records().await;
+        let api: Api<PersistentVolume> = Api::all(self.cluster.client());
+        let pv = api.get(pv).await.expect("get PV");
+        pv.metadata
+            .annotations
+            .unwrap_or_default()
+            .get(csi_events::model::MIGRATION_ANNOTATION)
+            .map(|text| serde_json::from_str(text).expect("the record is JSON"))
+    }
+
+    /// Sets (or with `None` removes) PV `pv`'s migration record annotation by hand.
+    pub async fn set_record(&self, pv: &str, text: Option<&str>) {
+        use k8s_openapi::api::core::v1::PersistentVolume;
+        use kube::api::{Patch, PatchParams};
+        let api: Api<PersistentVolume> = Api::all(self.cluster.client());
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            csi_events::model::MIGRATION_ANNOTATION: text
+        }}});
+        api.patch(pv, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch PV");
     }
 
     /// The clock's now.

@@ -80,7 +80,8 @@ pub(crate) fn merge_key(field: &str) -> Option<&'static str> {
         | "volumes"
         | "env"
         | "imagePullSecrets"
-        | "resourceClaims" => "name",
+        | "resourceClaims"
+        | "drivers" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "ports" => "containerPort",

@@ -60,6 +60,8 @@ pub enum TableKind {
     VolumeAttachment,
     /// StorageClasses.
     StorageClass,
+    /// CSINodes.
+    CsiNode,
 }
 
 /// One served resource.
@@ -456,6 +458,27 @@ pub static RESOURCES: &[ResourceDef] = &[
         protobuf: protobuf::to_json::<pb::storage::v1::StorageClass, storage::StorageClass>,
         strategy: Kind::Class,
         schema: openapi::schema_of::<storage::StorageClass>,
+        prepare_create: no_prepare,
+    },
+    ResourceDef {
+        group: "storage.k8s.io",
+        version: "v1",
+        plural: "csinodes",
+        singular: "csinode",
+        kind: "CSINode",
+        short_names: &[],
+        namespaced: false,
+        storage: "csinodes",
+        view: View::Plain,
+        field_labels: FieldLabels::MetaOnly,
+        table: TableKind::CsiNode,
+        has_status: false,
+        returns_deleted: false,
+        categories: &[],
+        normalize: roundtrip::<storage::CSINode>,
+        protobuf: protobuf::to_json::<pb::storage::v1::CSINode, storage::CSINode>,
+        strategy: Kind::Plain,
+        schema: openapi::schema_of::<storage::CSINode>,
         prepare_create: no_prepare,
     },
     ResourceDef {

@@ -343,6 +343,11 @@ impl Store {
         self.notify.send_replace(rv);
     }
 
+    /// How many receivers (open watches, mostly) are subscribed.
+    pub fn subscribers(&self) -> usize {
+        self.notify.receiver_count()
+    }
+
     /// A receiver that changes whenever a write happens.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.notify.subscribe()

@@ -409,6 +409,16 @@ fn columns(kind: TableKind) -> Vec<Value> {
             ),
             age,
         ],
+        TableKind::CsiNode => vec![
+            name,
+            col(
+                "Drivers",
+                "integer",
+                0,
+                "Drivers indicates the number of CSI drivers registered on the node",
+            ),
+            age,
+        ],
         TableKind::Generic => vec![name, age],
     }
 }
@@ -693,6 +703,15 @@ fn cells(kind: TableKind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 json!(age),
             ]
         }
+        TableKind::CsiNode => vec![
+            json!(name),
+            json!(
+                obj.ptr("/spec/drivers")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            ),
+            json!(age),
+        ],
         TableKind::Generic => vec![json!(name), json!(age)],
     }
 }

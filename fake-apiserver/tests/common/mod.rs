@@ -160,7 +160,15 @@ pub struct FakeProcess {
 }
 
 impl FakeProcess {
-    /// Starts the binary on 127.0.0.1:0, waits for `listening on http://ADDR`.
+    /// Starts the binary with `--no-auth` (what kubectl needs: it sends no bearer token over
+    /// plain HTTP) and `extra`.
+    pub fn without_auth(extra: &[&str]) -> Self {
+        Self::start(&[&["--no-auth"], extra].concat())
+    }
+
+    /// Starts the binary on 127.0.0.1:0, waits for `listening on http://ADDR`. Without
+    /// `--token` or `--no-auth` in `extra` the binary makes a random token; [`token`](Self::token)
+    /// is read back from the kubeconfig it wrote.
     pub fn start(extra: &[&str]) -> Self {
         let dir = TempDir::new("bin");
         let kubeconfig = dir.join("kubeconfig");
@@ -191,10 +199,13 @@ impl FakeProcess {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_string();
-        let token = extra
-            .windows(2)
-            .find(|pair| pair[0] == "--token")
-            .map(|pair| pair[1].to_string());
+        let written: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&kubeconfig).expect("the binary wrote its kubeconfig"),
+        )
+        .expect("the kubeconfig is JSON");
+        let token = written["users"][0]["user"]["token"]
+            .as_str()
+            .map(str::to_string);
         Self {
             child,
             url,

@@ -1,0 +1,155 @@
+//! The runner's external-attacher role: after every step exactly one VolumeAttachment
+//! (attacher = the driver's name, `status.attached: true`) per node the model holds a volume
+//! attached to, created for new attachments and deleted for detached or cleared ones, so a
+//! restart has something to rebuild from.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::storage::v1::{
+    VolumeAttachment, VolumeAttachmentSource, VolumeAttachmentSpec,
+};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use super::driver::Driver;
+use super::runner::DRIVER_NAME;
+use crate::ids::{NodeName, VolumeId};
+
+/// The VolumeAttachments the runner keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Attacher {
+    /// (volume, node) → VolumeAttachment name.
+    attachments: BTreeMap<(VolumeId, NodeName), String>,
+    /// node → the volumes kept attached there.
+    by_node: BTreeMap<NodeName, BTreeSet<VolumeId>>,
+}
+
+impl Attacher {
+    /// Makes every VolumeAttachment match what `driver` holds attached (after a restart).
+    pub(crate) async fn follow<D: Driver>(&mut self, admin: &kube::Client, driver: &mut D) {
+        let Some(attached) = driver.attached().await else {
+            return;
+        };
+        let kept: Vec<(VolumeId, NodeName)> = self.attachments.keys().cloned().collect();
+        self.apply(admin, kept, attached).await;
+    }
+
+    /// Makes the VolumeAttachments of `volumes` match what `driver` holds attached: the cost
+    /// is that of the volumes a step touched, not of every volume.
+    pub(crate) async fn follow_volumes<D: Driver>(
+        &mut self,
+        admin: &kube::Client,
+        driver: &mut D,
+        volumes: impl IntoIterator<Item = VolumeId>,
+    ) {
+        let mut kept = Vec::new();
+        let mut attached = BTreeSet::new();
+        for volume in volumes {
+            let Some(nodes) = driver.attached_to(&volume).await else {
+                return;
+            };
+            kept.extend(
+                self.attachments
+                    .range((volume.clone(), NodeName::new(String::new()))..)
+                    .take_while(|((v, _), _)| v == &volume)
+                    .map(|(key, _)| key.clone()),
+            );
+            attached.extend(nodes.into_iter().map(|node| (volume.clone(), node)));
+        }
+        self.apply(admin, kept, attached).await;
+    }
+
+    /// The volumes the runner keeps an attachment of on `node`.
+    pub(crate) fn volumes_on(&self, node: &NodeName) -> Vec<VolumeId> {
+        self.by_node
+            .get(node)
+            .map(|volumes| volumes.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn apply(
+        &mut self,
+        admin: &kube::Client,
+        kept: Vec<(VolumeId, NodeName)>,
+        attached: BTreeSet<(VolumeId, NodeName)>,
+    ) {
+        let api: Api<VolumeAttachment> = Api::all(admin.clone());
+        let gone: Vec<(VolumeId, NodeName)> = kept
+            .into_iter()
+            .filter(|key| !attached.contains(key))
+            .collect();
+        for key in gone {
+            if let Some(name) = self.attachments.remove(&key) {
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+            }
+            if let Some(volumes) = self.by_node.get_mut(&key.1) {
+                volumes.remove(&key.0);
+            }
+        }
+        for (volume, node) in attached {
+            if self
+                .attachments
+                .contains_key(&(volume.clone(), node.clone()))
+            {
+                continue;
+            }
+            let name = attachment_name(&volume, &node);
+            let attachment = VolumeAttachment {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: VolumeAttachmentSpec {
+                    attacher: DRIVER_NAME.to_owned(),
+                    node_name: node.to_string(),
+                    source: VolumeAttachmentSource {
+                        persistent_volume_name: Some(volume.to_string()),
+                        ..VolumeAttachmentSource::default()
+                    },
+                },
+                status: None,
+            };
+            let _ = api.delete(&name, &DeleteParams::default()).await;
+            if api
+                .create(&PostParams::default(), &attachment)
+                .await
+                .is_ok()
+            {
+                let status = json!({"status": {"attached": true}});
+                let _ = api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await;
+            }
+            self.by_node
+                .entry(node.clone())
+                .or_default()
+                .insert(volume.clone());
+            self.attachments.insert((volume, node), name);
+        }
+    }
+}
+
+/// A VolumeAttachment's name as the external-attacher derives it: `csi-` and a hash of
+/// volume, attacher and node (here a stable 64-bit FNV-1a, not SHA-256: only uniqueness and
+/// stability matter).
+pub(crate) fn attachment_name(volume: &VolumeId, node: &NodeName) -> String {
+    let text = format!("{volume}{DRIVER_NAME}{node}");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("csi-{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_are_stable() {
+        let a = attachment_name(&"pvc-1".into(), &"node-a".into());
+        assert_eq!(a, attachment_name(&"pvc-1".into(), &"node-a".into()));
+        assert_ne!(a, attachment_name(&"pvc-1".into(), &"node-b".into()));
+    }
+}

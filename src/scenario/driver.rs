@@ -1,0 +1,322 @@
+//! The seam between a scenario's steps and the CSI driver they exercise.
+//!
+//! Everything a step does that reaches the driver goes through [`Driver`]: publish (the whole
+//! request the external-attacher makes), unpublish, nodes added and deleted (as the node
+//! watcher reports them), a restart after some time down, letting all due work finish, stop,
+//! the attachments the model holds (for the runner's external-attacher role) and the metrics.
+//! The step code never names an implementation, so another way of reaching a driver (a CSI
+//! gRPC service, a driver in another process) joins as another implementation.
+//!
+//! [`InProcess`] is the model and the poster in this process on the virtual clock.
+//!
+//! ```
+//! use csi_events::scenario::driver::{Driver, InProcess, PublishRequest};
+//! use csi_events::model::AccessMode;
+//! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! # runtime.block_on(async {
+//! let (cluster, clock) = fake_apiserver::FakeCluster::virtual_at("2026-01-01T00:00:00Z".parse().unwrap());
+//! let mut driver = InProcess::start(cluster.client(), clock, 7, true);
+//! driver.node_added(&"node-a".into()).await;
+//! let request = PublishRequest::new("pvc-1", "node-a", AccessMode::Rwo);
+//! driver.publish(request).await.unwrap();
+//! driver.quiesce().await;
+//! let attached = driver.attached_to(&"pvc-1".into()).await;
+//! assert_eq!(attached, Some(vec!["node-a".into()]));
+//! # });
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::readings::Readings;
+use super::runner::{DRIVER_NAME, INSTANCE};
+use super::seeded::Seeded;
+use crate::clock::{SharedClock, VirtualClock, settle};
+use crate::ids::{NodeName, VolumeId};
+use crate::metrics::EventMetrics;
+use crate::model::{
+    AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, Publish, RpcError,
+};
+use crate::{EventPoster, PosterConfig};
+
+/// Yields granted to the poster to finish what it can before the runner decides it waits on
+/// the clock (a latency fault): everything runs in process on one thread, so this count is
+/// deterministic.
+const QUIESCENCE_YIELDS: usize = 20_000;
+
+/// One ControllerPublishVolume as the external-attacher sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// The volume id.
+    pub volume: VolumeId,
+    /// The node.
+    pub node: NodeName,
+    /// The volume capability's access mode.
+    pub mode: AccessMode,
+    /// The volume context (the PV's `volumeAttributes`, plus the claim keys when the
+    /// StorageClass asks for them).
+    pub context: BTreeMap<String, String>,
+    /// How long the attach took (the model reports it in VolumeAttached).
+    pub took: Duration,
+}
+
+impl PublishRequest {
+    /// A request with an empty context that took no time.
+    pub fn new(volume: impl Into<VolumeId>, node: impl Into<NodeName>, mode: AccessMode) -> Self {
+        Self {
+            volume: volume.into(),
+            node: node.into(),
+            mode,
+            context: BTreeMap::new(),
+            took: Duration::ZERO,
+        }
+    }
+}
+
+/// What a restart reports.
+#[derive(Debug, Clone)]
+pub struct Restarted {
+    /// The metrics of the process that stopped, read after it stopped (its last events given
+    /// up at shutdown included).
+    pub stopped: Readings,
+    /// Whether the new process came up (an error: the rebuild failed; the old process's state
+    /// stays where it was).
+    pub result: Result<(), RpcError>,
+}
+
+/// A CSI driver a scenario plays against. Every method may do I/O.
+pub trait Driver {
+    /// ControllerPublishVolume.
+    fn publish(&mut self, request: PublishRequest) -> impl Future<Output = Result<(), RpcError>>;
+
+    /// ControllerUnpublishVolume.
+    fn unpublish(
+        &mut self,
+        volume: &VolumeId,
+        node: &NodeName,
+    ) -> impl Future<Output = Result<(), RpcError>>;
+
+    /// The node watcher saw `node` appear.
+    fn node_added(&mut self, node: &NodeName) -> impl Future<Output = ()>;
+
+    /// The node watcher saw `node` deleted.
+    fn node_deleted(&mut self, node: &NodeName) -> impl Future<Output = ()>;
+
+    /// Stops the driver, lets the clock run `down` with nothing running, and starts it again
+    /// (it rebuilds its state from the cluster).
+    fn restart(&mut self, down: Duration) -> impl Future<Output = Restarted>;
+
+    /// Lets every piece of work that is due now finish (event lookups, writes, retries whose
+    /// backoff has passed), up to where it waits on the clock.
+    fn quiesce(&mut self) -> impl Future<Output = ()>;
+
+    /// Stops the driver at the end of a run: nothing more is posted.
+    fn stop(&mut self) -> impl Future<Output = ()>;
+
+    /// Every (volume, node) the model holds attached; None when the driver does not show its
+    /// state (then the runner keeps VolumeAttachments from the calls it made).
+    fn attached(&mut self) -> impl Future<Output = Option<BTreeSet<(VolumeId, NodeName)>>>;
+
+    /// The nodes the model holds `volume` attached to (primary or migration source first);
+    /// None when the driver does not show its state.
+    fn attached_to(&mut self, volume: &VolumeId) -> impl Future<Output = Option<Vec<NodeName>>>;
+
+    /// The driver's metrics now.
+    fn metrics(&mut self) -> impl Future<Output = Readings>;
+}
+
+/// The controller process: poster, model and their metrics. A restart replaces all of it.
+struct Process {
+    poster: EventPoster,
+    controller: Controller,
+    events: EventMetrics,
+    migrations: MigrationMetrics,
+}
+
+/// How [`InProcess::quiesce`] waits for the poster.
+#[derive(Debug, Clone, Copy)]
+enum Flush {
+    /// Everything runs on this thread: a fixed number of yields (deterministic).
+    Yields,
+    /// Writes go to another server: wait (up to 30 s of wall time).
+    Wall,
+}
+
+/// The model and the poster in this process, on the runner's virtual clock.
+pub struct InProcess {
+    client: kube::Client,
+    clock: VirtualClock,
+    shared_clock: SharedClock,
+    seed: Seeded,
+    flush: Flush,
+    process: Process,
+}
+
+impl InProcess {
+    /// Starts a poster writing through `client` and an empty controller. `embedded`: the API
+    /// server runs in this process on the same thread (the quiescence is then deterministic).
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn start(client: kube::Client, clock: VirtualClock, seed: u64, embedded: bool) -> Self {
+        let shared_clock: SharedClock = Arc::new(clock.clone());
+        let seed = Seeded::new(seed);
+        let (poster_config, controller_config, events, migrations) =
+            Self::config(&shared_clock, seed);
+        let poster = EventPoster::new(client.clone(), poster_config);
+        let controller = Controller::new(poster.clone(), controller_config.client(client.clone()));
+        Self {
+            client,
+            clock,
+            shared_clock,
+            seed,
+            flush: if embedded { Flush::Yields } else { Flush::Wall },
+            process: Process {
+                poster,
+                controller,
+                events,
+                migrations,
+            },
+        }
+    }
+
+    fn config(
+        clock: &SharedClock,
+        seed: Seeded,
+    ) -> (
+        PosterConfig,
+        ControllerConfig,
+        EventMetrics,
+        MigrationMetrics,
+    ) {
+        let events = EventMetrics::default();
+        let migrations = MigrationMetrics::default();
+        let poster = PosterConfig::default()
+            .instance(INSTANCE)
+            .clock(clock.clone())
+            .metrics(events.clone())
+            .retry(seed.retry_policy());
+        let controller = ControllerConfig::default()
+            .clock(clock.clone())
+            .driver_name(DRIVER_NAME)
+            .metrics(migrations.clone());
+        (poster, controller, events, migrations)
+    }
+
+    async fn rebuild(&self) -> Result<Process, String> {
+        let (poster_config, controller_config, events, migrations) =
+            Self::config(&self.shared_clock, self.seed);
+        let poster = EventPoster::new(self.client.clone(), poster_config);
+        let controller =
+            Controller::rebuild(self.client.clone(), poster.clone(), controller_config)
+                .await
+                .map_err(|e| e.to_string())?;
+        Ok(Process {
+            poster,
+            controller,
+            events,
+            migrations,
+        })
+    }
+
+    fn readings(&self) -> Readings {
+        Readings::of(&self.process.events, &self.process.migrations)
+    }
+}
+
+impl Driver for InProcess {
+    async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
+        self.process.controller.publish(Publish {
+            volume: request.volume,
+            node: request.node,
+            mode: request.mode,
+            context: request.context,
+            took: request.took,
+        })
+        .await
+    }
+
+    async fn unpublish(&mut self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
+        self.process.controller.unpublish(volume, node)
+    }
+
+    async fn node_added(&mut self, node: &NodeName) {
+        self.process.controller.node_added(node);
+    }
+
+    async fn node_deleted(&mut self, node: &NodeName) {
+        self.process.controller.node_deleted(node);
+    }
+
+    async fn restart(&mut self, down: Duration) -> Restarted {
+        self.process.controller.stop();
+        let report = self.process.poster.shutdown(Duration::ZERO).await;
+        drop(report);
+        let stopped = self.readings();
+        if !down.is_zero() {
+            // Down: the clock moves with no controller and no poster running.
+            self.clock.advance(down).await;
+        }
+        let result = match self.rebuild().await {
+            Ok(process) => {
+                self.process = process;
+                Ok(())
+            }
+            Err(why) => Err(RpcError::new(
+                Code::Unavailable,
+                format!("rebuild failed: {why}"),
+            )),
+        };
+        Restarted { stopped, result }
+    }
+
+    async fn quiesce(&mut self) {
+        settle().await;
+        match self.flush {
+            Flush::Yields => {
+                let flush = self.process.poster.flush();
+                futures::pin_mut!(flush);
+                for _ in 0..QUIESCENCE_YIELDS {
+                    if futures::poll!(flush.as_mut()).is_ready() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                settle().await;
+            }
+            Flush::Wall => {
+                let _ = tokio::time::timeout(Duration::from_secs(30), self.process.poster.flush())
+                    .await;
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.process.controller.stop();
+    }
+
+    async fn attached(&mut self) -> Option<BTreeSet<(VolumeId, NodeName)>> {
+        Some(
+            self.process
+                .controller
+                .volumes()
+                .into_iter()
+                .flat_map(|view| {
+                    let volume = view.volume.clone();
+                    view.nodes
+                        .into_iter()
+                        .map(move |node| (volume.clone(), node))
+                })
+                .collect(),
+        )
+    }
+
+    async fn attached_to(&mut self, volume: &VolumeId) -> Option<Vec<NodeName>> {
+        Some(self.process.controller.attached_nodes(volume))
+    }
+
+    async fn metrics(&mut self) -> Readings {
+        self.readings()
+    }
+}

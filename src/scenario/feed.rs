@@ -1,0 +1,311 @@
+//! The runner's view of the Events the driver wrote.
+//!
+//! Embedded: the fake server's watch over every namespace (every create and patch the server
+//! stored, in write order, with the count it stored), read by a task as the writes land, so
+//! each is stamped with the virtual time it landed at. A watch that ends (its
+//! `timeoutSeconds`, a server-side close) is resumed from the last revision seen; a 410 Gone
+//! (history compacted) re-lists and reports each Event's latest state not reported yet, so
+//! nothing is lost or repeated. External: listing, keeping the count
+//! last seen of each Event (several writes of one Event during one step show as one entry
+//! with the last count).
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ListParams};
+
+use super::runner::RunError;
+use super::transcript::WrittenEvent;
+use crate::clock::{Clock, VirtualClock, settle};
+use crate::duration::GoDuration;
+use fake_apiserver::{ApiServer, FakeCluster};
+
+/// Where written events are read from.
+pub(crate) enum EventFeed {
+    /// The fake server's watch over every namespace, read by a task as the writes land.
+    Watch {
+        /// Writes as the task saw them land, stamped.
+        received: tokio::sync::mpsc::UnboundedReceiver<WrittenEvent>,
+        /// The task (aborted with the feed).
+        task: tokio::task::JoinHandle<()>,
+    },
+    /// Listing (external mode): new Events and count changes since the last listing.
+    Listing {
+        client: kube::Client,
+        namespaces: Vec<String>,
+        seen: BTreeMap<(String, String), i32>,
+        clock: VirtualClock,
+        start: jiff::Timestamp,
+    },
+}
+
+impl Drop for EventFeed {
+    fn drop(&mut self) {
+        if let EventFeed::Watch { task, .. } = self {
+            task.abort();
+        }
+    }
+}
+
+/// How long one watch asks to last (on the server's clock); it is resumed when it ends.
+const WATCH_SECONDS: u64 = 365 * 24 * 3600;
+
+/// The embedded cluster's Event watch, resumed where it ended, re-listed after a 410.
+struct Watcher {
+    server: ApiServer,
+    clock: VirtualClock,
+    start: jiff::Timestamp,
+    /// The resourceVersion to resume from.
+    resume: u64,
+    /// (namespace, name) → the resourceVersion last reported, so a re-list repeats nothing.
+    seen: HashMap<(String, String), u64>,
+    out: tokio::sync::mpsc::UnboundedSender<WrittenEvent>,
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        loop {
+            if self.out.is_closed() {
+                return;
+            }
+            let gone = self.watch_once().await;
+            if gone {
+                self.relist().await;
+            }
+            // A watch that ended: resume from the last revision seen (a little later, so a
+            // server that ends every watch at once cannot starve the run).
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// One watch from `resume` until it ends; true when the server answered 410 Gone.
+    async fn watch_once(&mut self) -> bool {
+        let uri = format!(
+            "/api/v1/events?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={WATCH_SECONDS}",
+            self.resume
+        );
+        let Ok(request) = http::Request::get(uri).body(Bytes::new()) else {
+            return false;
+        };
+        let response = self.server.handle(request).await;
+        if response.status() == http::StatusCode::GONE {
+            return true;
+        }
+        if !response.status().is_success() {
+            return false;
+        }
+        let mut body = response.into_body();
+        let mut buffer: Vec<u8> = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buffer.extend_from_slice(&data);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
+                let object = value.get("object");
+                match kind {
+                    "ADDED" | "MODIFIED" => {
+                        if let Some(event) =
+                            object.and_then(|o| serde_json::from_value::<Event>(o.clone()).ok())
+                        {
+                            self.report(&event);
+                        }
+                    }
+                    "BOOKMARK" | "DELETED" => {
+                        if let Some(rv) = object.and_then(object_rv) {
+                            self.resume = self.resume.max(rv);
+                        }
+                    }
+                    "ERROR" => {
+                        let code = object.and_then(|o| o.get("code")).and_then(|c| c.as_u64());
+                        return code == Some(410);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        false
+    }
+
+    /// Reports every Event whose latest state was not reported yet (history was compacted:
+    /// the writes in between are seen as their latest state).
+    async fn relist(&mut self) {
+        let Ok(request) = http::Request::get("/api/v1/events").body(Bytes::new()) else {
+            return;
+        };
+        let response = self.server.handle(request).await;
+        let body = match response.into_body().collect().await {
+            Ok(body) => body,
+            Err(never) => match never {},
+        };
+        let Ok(list) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) else {
+            return;
+        };
+        let mut events: Vec<(u64, Event)> = list
+            .get("items")
+            .and_then(|items| items.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let rv = object_rv(item)?;
+                Some((rv, serde_json::from_value::<Event>(item.clone()).ok()?))
+            })
+            .collect();
+        events.sort_by_key(|(rv, _)| *rv);
+        for (_, event) in &events {
+            self.report(event);
+        }
+        if let Some(rv) = list
+            .get("metadata")
+            .and_then(|m| m.get("resourceVersion"))
+            .and_then(|rv| rv.as_str())
+            .and_then(|rv| rv.parse().ok())
+        {
+            self.resume = self.resume.max(rv);
+        }
+    }
+
+    fn report(&mut self, event: &Event) {
+        let rv: u64 = event
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0);
+        self.resume = self.resume.max(rv);
+        let key = (
+            event.metadata.namespace.clone().unwrap_or_default(),
+            event.metadata.name.clone().unwrap_or_default(),
+        );
+        if self.seen.get(&key).is_some_and(|seen| *seen >= rv) {
+            return;
+        }
+        self.seen.insert(key, rv);
+        let at = offset(&self.clock, self.start);
+        let _ = self.out.send(written_event(event, at));
+    }
+}
+
+fn object_rv(object: &serde_json::Value) -> Option<u64> {
+    object
+        .get("metadata")?
+        .get("resourceVersion")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// The clock's offset from `start` as Go prints a duration.
+pub(crate) fn offset(clock: &VirtualClock, start: jiff::Timestamp) -> String {
+    GoDuration::from_std(clock.now().duration_since(start).unsigned_abs()).to_string()
+}
+
+impl EventFeed {
+    /// Watches every Event written on `cluster` from now on; each is stamped with the
+    /// clock's offset from `start` when its write lands.
+    pub(crate) async fn watch(
+        cluster: &FakeCluster,
+        clock: VirtualClock,
+        start: jiff::Timestamp,
+    ) -> Result<Self, RunError> {
+        let (out, received) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = Watcher {
+            server: cluster.server().clone(),
+            clock,
+            start,
+            resume: cluster.server().resource_version(),
+            seen: HashMap::new(),
+            out,
+        };
+        let task = tokio::spawn(watcher.run());
+        Ok(EventFeed::Watch { received, task })
+    }
+
+    /// Lists the Events of `namespaces`; what is there already is not this run's.
+    pub(crate) async fn listing(
+        client: kube::Client,
+        namespaces: Vec<String>,
+        clock: VirtualClock,
+        start: jiff::Timestamp,
+    ) -> Result<Self, RunError> {
+        let mut feed = EventFeed::Listing {
+            client,
+            namespaces,
+            seen: BTreeMap::new(),
+            clock,
+            start,
+        };
+        // What is already there (an earlier run with --keep) is not this run's.
+        let _ = feed.drain().await;
+        Ok(feed)
+    }
+
+    /// The writes since the last call, in order.
+    pub(crate) async fn drain(&mut self) -> Vec<WrittenEvent> {
+        match self {
+            EventFeed::Watch { received, .. } => {
+                // Let the watch task read what has landed.
+                settle().await;
+                let mut written = Vec::new();
+                while let Ok(event) = received.try_recv() {
+                    written.push(event);
+                }
+                written
+            }
+            EventFeed::Listing {
+                client,
+                namespaces,
+                seen,
+                clock,
+                start,
+            } => {
+                let at = offset(clock, *start);
+                let mut written = Vec::new();
+                for namespace in namespaces.iter() {
+                    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+                    let Ok(list) = api.list(&ListParams::default()).await else {
+                        continue;
+                    };
+                    let mut items = list.items;
+                    items.sort_by_key(|e| {
+                        (
+                            e.last_timestamp.as_ref().map(|t| t.0),
+                            e.metadata.name.clone(),
+                        )
+                    });
+                    for event in items {
+                        let key = (
+                            namespace.clone(),
+                            event.metadata.name.clone().unwrap_or_default(),
+                        );
+                        let count = event.count.unwrap_or(1);
+                        if seen.get(&key) != Some(&count) {
+                            seen.insert(key, count);
+                            written.push(written_event(&event, at.clone()));
+                        }
+                    }
+                }
+                written
+            }
+        }
+    }
+}
+
+fn written_event(event: &Event, at: String) -> WrittenEvent {
+    WrittenEvent {
+        at,
+        event_type: event.type_.clone().unwrap_or_default(),
+        reason: event.reason.clone().unwrap_or_default(),
+        namespace: event.involved_object.namespace.clone().unwrap_or_default(),
+        name: event.involved_object.name.clone().unwrap_or_default(),
+        message: event.message.clone().unwrap_or_default(),
+        count: event.count.unwrap_or(1),
+    }
+}

@@ -1,0 +1,253 @@
+//! The cluster a scenario plays in: the objects it seeds (namespaces, nodes, claims, PVs), the
+//! ones its steps create and delete, and, against another API server, the clean-up.
+//!
+//! Every write here goes through the admin client (no faults apply to it).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{
+    CSIPersistentVolumeSource, Event, Namespace, Node, ObjectReference, PersistentVolume,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeSpec,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::api::storage::v1::VolumeAttachment;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+
+use super::plan::{Action, Scenario, Volume};
+use super::runner::{DRIVER_NAME, RunError};
+use super::seeded::Seeded;
+use crate::clock::VirtualClock;
+use crate::ids::{ClaimName, NodeName, VolumeId};
+use crate::model::AccessMode;
+use fake_apiserver::FakeCluster;
+
+/// Everything a run plays against.
+pub(crate) struct World {
+    /// Writes the runner makes itself (seeding, claims, nodes, attachments): no faults.
+    pub(crate) admin: kube::Client,
+    /// The embedded cluster (None against a kubeconfig).
+    pub(crate) cluster: Option<FakeCluster>,
+    /// The virtual clock.
+    pub(crate) clock: VirtualClock,
+    /// Where the clock started.
+    pub(crate) start: jiff::Timestamp,
+}
+
+impl World {
+    /// Creates the namespaces, nodes, claims and PVs of `scenario.cluster`.
+    pub(crate) async fn seed(&self, scenario: &Scenario) -> Result<(), RunError> {
+        let setup = |what: String| move |e: kube::Error| RunError::Setup(format!("{what}: {e}"));
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        for namespace in scenario.namespaces() {
+            let object = Namespace {
+                metadata: ObjectMeta {
+                    name: Some(namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            };
+            match namespaces.create(&PostParams::default(), &object).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(setup(format!("cannot create namespace {namespace}"))(e)),
+            }
+        }
+        for node in &scenario.nodes {
+            self.create_node(node)
+                .await
+                .map_err(setup(format!("cannot create node {node}")))?;
+        }
+        let by_claim: BTreeMap<&ClaimName, &Volume> = scenario
+            .volumes
+            .iter()
+            .rev()
+            .filter_map(|v| Some((v.claim.as_ref()?, v)))
+            .collect();
+        let mut uids = BTreeMap::new();
+        for claim in &scenario.claims {
+            let uid = self
+                .create_claim(by_claim.get(claim).copied(), claim)
+                .await
+                .map_err(setup(format!("cannot create claim {claim}")))?;
+            uids.insert(claim.clone(), uid);
+        }
+        let seeded = Seeded::new(scenario.seed);
+        let api: Api<PersistentVolume> = Api::all(self.admin.clone());
+        for volume in &scenario.volumes {
+            let claim_ref = volume.claim.as_ref().map(|claim| ObjectReference {
+                api_version: Some("v1".to_owned()),
+                kind: Some("PersistentVolumeClaim".to_owned()),
+                namespace: Some(claim.namespace().to_owned()),
+                name: Some(claim.name().to_owned()),
+                uid: Some(
+                    uids.get(claim)
+                        .cloned()
+                        .unwrap_or_else(|| seeded.uid(&claim.to_string())),
+                ),
+                ..ObjectReference::default()
+            });
+            let pv = PersistentVolume {
+                metadata: ObjectMeta {
+                    name: Some(volume.id.to_string()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(PersistentVolumeSpec {
+                    access_modes: Some(vec![access_mode_name(volume.mode).to_owned()]),
+                    capacity: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity("1Gi".to_owned()),
+                    )])),
+                    claim_ref,
+                    csi: Some(CSIPersistentVolumeSource {
+                        driver: DRIVER_NAME.to_owned(),
+                        volume_handle: volume.id.to_string(),
+                        volume_attributes: Some(volume.context(volume.claim_in_context)),
+                        ..CSIPersistentVolumeSource::default()
+                    }),
+                    persistent_volume_reclaim_policy: Some("Delete".to_owned()),
+                    ..PersistentVolumeSpec::default()
+                }),
+                status: None,
+            };
+            replace(&api, volume.id.as_str(), &pv)
+                .await
+                .map_err(setup(format!("cannot create volume {}", volume.id)))?;
+        }
+        Ok(())
+    }
+
+    /// Creates a Node object.
+    pub(crate) async fn create_node(&self, node: &NodeName) -> Result<(), kube::Error> {
+        let api: Api<Node> = Api::all(self.admin.clone());
+        let object = Node {
+            metadata: ObjectMeta {
+                name: Some(node.to_string()),
+                ..ObjectMeta::default()
+            },
+            ..Node::default()
+        };
+        replace(&api, node.as_str(), &object).await.map(|_| ())
+    }
+
+    /// Deletes a Node object; one already gone (an earlier unobserved deletion) is fine.
+    pub(crate) async fn delete_node(&self, node: &NodeName) -> Result<(), kube::Error> {
+        let api: Api<Node> = Api::all(self.admin.clone());
+        match api.delete(node.as_str(), &DeleteParams::default()).await {
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Creates the claim (a fresh uid) bound to `volume` (the first volume naming it);
+    /// returns its uid.
+    pub(crate) async fn create_claim(
+        &self,
+        volume: Option<&Volume>,
+        claim: &ClaimName,
+    ) -> Result<String, kube::Error> {
+        let mode = volume.map(|v| v.mode).unwrap_or(AccessMode::Rwo);
+        let api: Api<PersistentVolumeClaim> =
+            Api::namespaced(self.admin.clone(), claim.namespace());
+        let object = PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some(claim.name().to_owned()),
+                namespace: Some(claim.namespace().to_owned()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec![access_mode_name(mode).to_owned()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity("1Gi".to_owned()),
+                    )])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                volume_name: volume.map(|v| v.id.to_string()),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            status: None,
+        };
+        let created = replace(&api, claim.name(), &object).await?;
+        Ok(created.metadata.uid.unwrap_or_default())
+    }
+
+    /// Deletes a claim.
+    pub(crate) async fn delete_claim(&self, claim: &ClaimName) -> Result<(), kube::Error> {
+        let api: Api<PersistentVolumeClaim> =
+            Api::namespaced(self.admin.clone(), claim.namespace());
+        api.delete(claim.name(), &DeleteParams::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// External mode: deletes what the scenario created.
+    pub(crate) async fn clean(&self, scenario: &Scenario) {
+        let attachments: Api<VolumeAttachment> = Api::all(self.admin.clone());
+        if let Ok(list) = attachments.list(&ListParams::default()).await {
+            for va in list.items {
+                let ours = va.spec.attacher == DRIVER_NAME
+                    && va
+                        .spec
+                        .source
+                        .persistent_volume_name
+                        .as_ref()
+                        .is_some_and(|pv| scenario.volume(&VolumeId::new(pv.clone())).is_some());
+                if ours && let Some(name) = va.metadata.name {
+                    let _ = attachments.delete(&name, &DeleteParams::default()).await;
+                }
+            }
+        }
+        let pvs: Api<PersistentVolume> = Api::all(self.admin.clone());
+        for volume in &scenario.volumes {
+            let _ = pvs
+                .delete(volume.id.as_str(), &DeleteParams::default())
+                .await;
+        }
+        let nodes: Api<Node> = Api::all(self.admin.clone());
+        let mut all_nodes: BTreeSet<String> =
+            scenario.nodes.iter().map(|n| n.to_string()).collect();
+        for step in &scenario.steps {
+            if let Action::AddNode(node) = &step.action {
+                all_nodes.insert(node.to_string());
+            }
+        }
+        for node in all_nodes {
+            let _ = nodes.delete(&node, &DeleteParams::default()).await;
+        }
+        for namespace in scenario.namespaces() {
+            let claims: Api<PersistentVolumeClaim> =
+                Api::namespaced(self.admin.clone(), &namespace);
+            let events: Api<Event> = Api::namespaced(self.admin.clone(), &namespace);
+            let _ = claims
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
+            let _ = events
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
+        }
+    }
+}
+
+/// Creates `object`; one already there (an earlier run with `--keep`) is deleted first.
+pub(crate) async fn replace<K>(api: &Api<K>, name: &str, object: &K) -> Result<K, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), object).await {
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let _ = api.delete(name, &DeleteParams::default()).await;
+            api.create(&PostParams::default(), object).await
+        }
+        other => other,
+    }
+}
+
+/// The Kubernetes name of an access mode.
+pub(crate) fn access_mode_name(mode: AccessMode) -> &'static str {
+    match mode {
+        AccessMode::Rwo => "ReadWriteOnce",
+        AccessMode::Rwx => "ReadWriteMany",
+    }
+}
