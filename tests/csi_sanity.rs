@@ -5,8 +5,7 @@
 //! the README). csi-sanity's own capability checks skip the rest (snapshots, expansion, …) and
 //! the test asserts how many ran and passed.
 //!
-//! Needs `go` and the `csi` feature: `cargo test --features csi --test csi_sanity`. It fails
-//! loudly without `go`.
+//! Needs `go`: `cargo test --test csi_sanity`. It fails loudly without `go`.
 
 #[path = "support/go_peers.rs"]
 mod go_peers;

@@ -6,8 +6,8 @@
 //! the CSI calls, the status subresource), and the driver posts its Events on the claims.
 //!
 //! Each test has its own world (one fake-apiserver, one driver, one attacher). Needs `go` (the
-//! attacher is built from the module proxy's pinned sources on first use) and the `csi` feature:
-//! `cargo test --features csi --test external_attacher`. It fails loudly without `go`.
+//! attacher is built from the module proxy's pinned sources on first use):
+//! `cargo test --test external_attacher`. It fails loudly without `go`.
 
 #[path = "support/go_peers.rs"]
 mod go_peers;
