@@ -172,7 +172,12 @@ async fn main() {
     for (variant, result) in &go_rows {
         figures.push(row(variant, "post_median", result.post_median_us, "us"));
         figures.push(row(variant, "post_p99", result.post_p99_us, "us"));
-        figures.push(row(variant, "api_requests", result.sink_calls as f64, "requests"));
+        figures.push(row(
+            variant,
+            "api_requests",
+            result.sink_calls as f64,
+            "requests",
+        ));
         figures.push(row(
             "http/csi-events",
             if variant.ends_with("record") {

@@ -132,7 +132,15 @@ async fn csi_events(
     source: ClaimSource,
 ) -> Outcome {
     let (cluster, _) = cluster_with_claims(claims).await;
-    csi_events_with(&cluster, cluster.client(), repeats, claims, open_filter, source).await
+    csi_events_with(
+        &cluster,
+        cluster.client(),
+        repeats,
+        claims,
+        open_filter,
+        source,
+    )
+    .await
 }
 
 /// csi-events over HTTP (kube's `Config` client against the fake served on loopback), the
@@ -485,7 +493,9 @@ async fn under_fault(peer: &str, fault: FaultKind, events: usize) -> Option<usiz
             // Until nothing is queued or waiting (retries exhausted count as done), at most
             // one virtual hour (or real minute).
             let started = Instant::now();
-            while poster.queued() + poster.waiting() > 0 && started.elapsed() < Duration::from_secs(60) {
+            while poster.queued() + poster.waiting() > 0
+                && started.elapsed() < Duration::from_secs(60)
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             drop(stop);

@@ -150,7 +150,10 @@ fn csi_sanity_passes_the_identity_and_controller_specs_of_a_publish_only_driver(
     let output = Command::new(&sanity)
         .arg(format!("--csi.endpoint={endpoint}"))
         .arg("--csi.testvolumeaccesstype=block")
-        .arg(format!("--csi.stagingdir={}", dir.join("staging").display()))
+        .arg(format!(
+            "--csi.stagingdir={}",
+            dir.join("staging").display()
+        ))
         .arg(format!("--csi.mountdir={}", dir.join("mount").display()))
         .arg(format!("--ginkgo.skip={skip}"))
         .arg(format!("--ginkgo.junit-report={}", junit.display()))

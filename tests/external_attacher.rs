@@ -143,8 +143,11 @@ impl World {
 
         let mut apiserver = Process::spawn(
             "fake-apiserver",
+            // `--no-auth`: client-go's kubeconfig loader reads a user's credentials only for a
+            // TLS server, so against a plain-HTTP server with a token the attacher is refused
+            // (401), as kubectl is.
             Command::new(fake_apiserver_binary())
-                .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
+                .args(["--listen", "127.0.0.1:0", "--no-auth", "--kubeconfig"])
                 .arg(&kubeconfig),
             &dir,
         );
@@ -213,8 +216,13 @@ impl World {
 
     /// Namespace, Nodes and CSINodes (what kubelet's registration writes).
     async fn seed(&self) {
-        self.create("v1", "namespaces", None, json!({"metadata": {"name": "vms"}}))
-            .await;
+        self.create(
+            "v1",
+            "namespaces",
+            None,
+            json!({"metadata": {"name": "vms"}}),
+        )
+        .await;
         for node in ["node-a", "node-b"] {
             self.create("v1", "nodes", None, json!({"metadata": {"name": node}}))
                 .await;
@@ -272,7 +280,11 @@ impl World {
     /// A volume as kube-controller-manager's PV controller and the provisioner leave it: a
     /// CSI PV (block) bound to claim `vms/CLAIM`, the claim bound to it.
     async fn volume(&self, id: &str, claim: &str, rwx: bool, timeout: Option<&str>) {
-        let mode = if rwx { "ReadWriteMany" } else { "ReadWriteOnce" };
+        let mode = if rwx {
+            "ReadWriteMany"
+        } else {
+            "ReadWriteOnce"
+        };
         let mut attributes = json!({
             "csi.storage.k8s.io/pvc/name": claim,
             "csi.storage.k8s.io/pvc/namespace": "vms",
@@ -361,7 +373,10 @@ impl World {
             (
                 e.event_time.as_ref().map(|t| t.0.to_string()),
                 e.first_timestamp.as_ref().map(|t| t.0.to_string()),
-                e.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
+                e.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string()),
             )
         });
         listed
@@ -437,13 +452,7 @@ async fn wait_attached(world: &mut World, volume: &str, node: &str) -> VolumeAtt
         .until(&what, || {
             let api: Api<VolumeAttachment> = Api::all(client.clone());
             let name = name.clone();
-            async move {
-                api.get_opt(&name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(attached)
-            }
+            async move { api.get_opt(&name).await.ok().flatten().filter(attached) }
         })
         .await
 }
@@ -530,16 +539,31 @@ async fn rwo_attach_and_detach_through_the_real_attacher() {
     wait_gone(&mut world, "pvc-rwo", "node-a").await;
     let message = wait_event(&mut world, "disk-rwo", "VolumeDetached", "node-a").await;
     assert_eq!(message, "[pvc-rwo]: Detached from node node-a");
-    // The PV finalizer goes once no VolumeAttachment refers to the PV.
+    // The attacher keeps its PV finalizer while the PV lives; once the PV is being deleted and
+    // no VolumeAttachment refers to it, the attacher removes it (and the PV goes).
+    assert!(
+        finalizers(&world.pv("pvc-rwo").await.metadata).contains(&FINALIZER.to_string()),
+        "the PV finalizer stays until the PV is deleted"
+    );
+    let pvs: Api<PersistentVolume> = Api::all(world.client.clone());
+    pvs.delete("pvc-rwo", &DeleteParams::default())
+        .await
+        .expect("delete the PV");
     let client = world.client.clone();
     world
-        .until("the attacher's PV finalizer removed", || {
-            let api: Api<PersistentVolume> = Api::all(client.clone());
-            async move {
-                let pv = api.get("pvc-rwo").await.ok()?;
-                (!finalizers(&pv.metadata).contains(&FINALIZER.to_string())).then_some(())
-            }
-        })
+        .until(
+            "the attacher's PV finalizer removed from the deleted PV",
+            || {
+                let api: Api<PersistentVolume> = Api::all(client.clone());
+                async move {
+                    match api.get_opt("pvc-rwo").await.ok()? {
+                        None => Some(()),
+                        Some(pv) => (!finalizers(&pv.metadata).contains(&FINALIZER.to_string()))
+                            .then_some(()),
+                    }
+                }
+            },
+        )
         .await;
     assert!(world.attachment(&name).await.is_none());
 }
@@ -547,9 +571,7 @@ async fn rwo_attach_and_detach_through_the_real_attacher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rwx_live_migration_through_the_real_attacher() {
     let mut world = World::start("rwx").await;
-    world
-        .volume("pvc-rwx", "disk-rwx", true, Some("300"))
-        .await;
+    world.volume("pvc-rwx", "disk-rwx", true, Some("300")).await;
     world.attach("pvc-rwx", "node-a").await;
     wait_attached(&mut world, "pvc-rwx", "node-a").await;
     world.attach("pvc-rwx", "node-b").await;
@@ -599,14 +621,17 @@ async fn rwo_conflict_is_the_attach_error_of_the_second_node() {
 
     let client = world.client.clone();
     let error = world
-        .until("status.attachError on the second node's VolumeAttachment", || {
-            let api: Api<VolumeAttachment> = Api::all(client.clone());
-            let name = name.clone();
-            async move {
-                let va = api.get_opt(&name).await.ok().flatten()?;
-                va.status?.attach_error?.message
-            }
-        })
+        .until(
+            "status.attachError on the second node's VolumeAttachment",
+            || {
+                let api: Api<VolumeAttachment> = Api::all(client.clone());
+                let name = name.clone();
+                async move {
+                    let va = api.get_opt(&name).await.ok().flatten()?;
+                    va.status?.attach_error?.message
+                }
+            },
+        )
         .await;
     assert!(
         error.contains("FailedPrecondition")

@@ -81,7 +81,10 @@ pub async fn run_event_peer(
     }
     let base = cluster.request_log().total();
     on_ready();
-    stdin.write_all(b"go\n").await.expect("tell event-peer to go");
+    stdin
+        .write_all(b"go\n")
+        .await
+        .expect("tell event-peer to go");
     let line = match lines.next_line().await {
         Ok(Some(line)) => line,
         other => panic!("event-peer ({recorder}) printed no result: {other:?}"),

@@ -227,14 +227,16 @@ impl InProcess {
 
 impl Driver for InProcess {
     async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
-        self.process.controller.publish(Publish {
-            volume: request.volume,
-            node: request.node,
-            mode: request.mode,
-            context: request.context,
-            took: request.took,
-        })
-        .await
+        self.process
+            .controller
+            .publish(Publish {
+                volume: request.volume,
+                node: request.node,
+                mode: request.mode,
+                context: request.context,
+                took: request.took,
+            })
+            .await
     }
 
     async fn unpublish(&mut self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
