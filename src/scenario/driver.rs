@@ -220,6 +220,21 @@ impl InProcess {
         })
     }
 
+    /// The driver's API client (faults apply to it).
+    pub(crate) fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// The runner's clock as the driver shares it.
+    pub(crate) fn shared_clock(&self) -> &SharedClock {
+        &self.shared_clock
+    }
+
+    /// The model of the running process (replaced by a restart).
+    pub(crate) fn controller(&self) -> &Controller {
+        &self.process.controller
+    }
+
     fn readings(&self) -> Readings {
         Readings::of(&self.process.events, &self.process.migrations)
     }
@@ -227,16 +242,14 @@ impl InProcess {
 
 impl Driver for InProcess {
     async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
-        self.process
-            .controller
-            .publish(Publish {
-                volume: request.volume,
-                node: request.node,
-                mode: request.mode,
-                context: request.context,
-                took: request.took,
-            })
-            .await
+        self.process.controller.publish(Publish {
+            volume: request.volume,
+            node: request.node,
+            mode: request.mode,
+            context: request.context,
+            took: request.took,
+        })
+        .await
     }
 
     async fn unpublish(&mut self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {
