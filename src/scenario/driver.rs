@@ -220,21 +220,6 @@ impl InProcess {
         })
     }
 
-    /// The driver's API client (faults apply to it).
-    pub(crate) fn client(&self) -> &kube::Client {
-        &self.client
-    }
-
-    /// The runner's clock as the driver shares it.
-    pub(crate) fn shared_clock(&self) -> &SharedClock {
-        &self.shared_clock
-    }
-
-    /// The model of the running process (replaced by a restart).
-    pub(crate) fn controller(&self) -> &Controller {
-        &self.process.controller
-    }
-
     fn readings(&self) -> Readings {
         Readings::of(&self.process.events, &self.process.migrations)
     }
