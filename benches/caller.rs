@@ -4,10 +4,19 @@
 //! against an in-process fake cluster that adds 20 ms of (real) latency to every request.
 //! Figures: caller-side time per post, median and p99, and the ratio to the Recorder.
 //!
+//! Over HTTP (the fake served on loopback, the same 20 ms per request): csi-events with kube's
+//! own client beside client-go's `tools/record` and `tools/events` in the Go `event-peer`
+//! (`peers/`; needs `go`), whose posts are measured inside the Go process.
+//!
 //! `cargo bench --bench caller [-- --posts 200 --json]`
 
 #[path = "support/mod.rs"]
 mod support;
+
+#[path = "support/client_go.rs"]
+mod client_go;
+#[path = "../tests/support/go_peers.rs"]
+mod go_peers;
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +72,42 @@ async fn main() {
         theirs.push(started.elapsed());
     }
 
+    // Over HTTP: csi-events, then client-go's two recorders.
+    let (cluster, _) = cluster_with_claims(1).await;
+    cluster.faults().add(Fault::any().latency(latency));
+    let (server, _) = client_go::serve(&cluster, "caller-csi-events").await;
+    let poster = EventPoster::new(
+        client_go::http_client(&server),
+        PosterConfig::default().instance("bench"),
+    );
+    let mut ours_http = Vec::with_capacity(posts);
+    for i in 0..posts {
+        let started = Instant::now();
+        poster.post_mount_failure(
+            Some(&claim),
+            &"pvc-0".into(),
+            &"node-a".into(),
+            &format!("attempt {i}"),
+        );
+        ours_http.push(started.elapsed());
+    }
+    poster.flush().await;
+    server.shutdown().await;
+    let mut go_rows = Vec::new();
+    for recorder in ["record", "events"] {
+        let (cluster, _) = cluster_with_claims(1).await;
+        cluster.faults().add(Fault::any().latency(latency));
+        let args = [
+            "--workload".to_string(),
+            "caller".into(),
+            "--posts".into(),
+            posts.to_string(),
+        ];
+        let (result, server) = client_go::run_event_peer(&cluster, recorder, &args, || {}).await;
+        server.shutdown().await;
+        go_rows.push((format!("http/client-go-{recorder}"), result));
+    }
+
     let (our_median, our_p99) = (percentile(&mut ours, 0.5), percentile(&mut ours, 0.99));
     let (their_median, their_p99) = (percentile(&mut theirs, 0.5), percentile(&mut theirs, 0.99));
     let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -110,5 +155,39 @@ async fn main() {
             unit: "x faster",
         },
     ];
+    let mut figures = figures;
+    let (http_median, http_p99) = (
+        percentile(&mut ours_http, 0.5),
+        percentile(&mut ours_http, 0.99),
+    );
+    let row = |variant: &str, metric: &'static str, value: f64, unit: &'static str| Figure {
+        bench: "caller",
+        variant: variant.into(),
+        metric,
+        value,
+        unit,
+    };
+    figures.push(row("http/csi-events", "post_median", us(http_median), "us"));
+    figures.push(row("http/csi-events", "post_p99", us(http_p99), "us"));
+    for (variant, result) in &go_rows {
+        figures.push(row(variant, "post_median", result.post_median_us, "us"));
+        figures.push(row(variant, "post_p99", result.post_p99_us, "us"));
+        figures.push(row(
+            variant,
+            "api_requests",
+            result.sink_calls as f64,
+            "requests",
+        ));
+        figures.push(row(
+            "http/csi-events",
+            if variant.ends_with("record") {
+                "median_vs_client_go_record"
+            } else {
+                "median_vs_client_go_events"
+            },
+            result.post_median_us / us(http_median).max(1e-3),
+            "x faster",
+        ));
+    }
     report(&figures);
 }

@@ -334,6 +334,13 @@ fn number(value: Option<&Dbg>) -> Option<i64> {
 }
 
 fn timestamp(fields: &[(String, Dbg)], micro: bool) -> Value {
+    // Go writes a zero `metav1.Time`/`MicroTime` as an empty message (its Marshal returns no
+    // bytes for `IsZero()`), and reads an empty message back as the zero time: unset, not
+    // 1970-01-01 (client-go's events.k8s.io/v1 recorder sends such deprecated timestamps).
+    let absent = |name| !matches!(field(fields, name), Some(Dbg::Number(_)));
+    if absent("seconds") && absent("nanos") {
+        return Value::Null;
+    }
     let seconds = number(field(fields, "seconds")).unwrap_or(0);
     let nanos = number(field(fields, "nanos")).unwrap_or(0);
     match jiff::Timestamp::new(seconds, nanos as i32) {
@@ -514,6 +521,41 @@ mod tests {
                 "metadata": {"name": "data \"x\"\n", "labels": {"app": "db"}, "creationTimestamp": "2026-01-01T00:00:00Z"},
                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "storageClassName": "fast"},
             })
+        );
+    }
+
+    #[test]
+    fn an_empty_time_message_is_the_zero_time_and_unset() {
+        use k8s_pb::api::events::v1 as pbevents;
+        let event = pbevents::Event {
+            metadata: Some(pbmeta::ObjectMeta {
+                name: Some("e".into()),
+                creation_timestamp: Some(pbmeta::Time {
+                    seconds: Some(0),
+                    nanos: Some(0),
+                }),
+                ..Default::default()
+            }),
+            event_time: Some(pbmeta::MicroTime {
+                seconds: Some(1_767_225_600),
+                nanos: Some(5_000),
+            }),
+            // What client-go's tools/events sends for the zero deprecated timestamps.
+            deprecated_first_timestamp: Some(pbmeta::Time::default()),
+            deprecated_last_timestamp: Some(pbmeta::Time::default()),
+            ..Default::default()
+        };
+        let value =
+            to_json::<pbevents::Event, k8s_openapi::api::events::v1::Event>(&event.encode_to_vec())
+                .expect("decodes");
+        for key in ["deprecatedFirstTimestamp", "deprecatedLastTimestamp"] {
+            assert!(value.get(key).is_none_or(Value::is_null), "{key}: {value}");
+        }
+        assert_eq!(value["eventTime"], "2026-01-01T00:00:00.000005Z");
+        // A time at the epoch itself carries its seconds and stays a time.
+        assert_eq!(
+            value["metadata"]["creationTimestamp"],
+            "1970-01-01T00:00:00Z"
         );
     }
 

@@ -169,17 +169,21 @@ fn roundtrip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, St
 /// `finalizers`, `ownerReferences` or `managedFields` is left out, not written as `{}`/`[]`.
 fn omit_empty_metadata(obj: &mut Value) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.retain(|key, value| {
-            !(matches!(
-                key.as_str(),
-                "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"
-            ) && match value {
-                Value::Object(m) => m.is_empty(),
-                Value::Array(a) => a.is_empty(),
-                Value::Null => true,
-                _ => false,
-            })
-        });
+        meta.retain(|key, value| !omitted_empty_metadata(key, value));
+    }
+}
+
+/// Whether `omit_empty_metadata` leaves the ObjectMeta field `key` out: a known field, empty,
+/// so its absence from the decoded object is no unknown field.
+pub(crate) fn omitted_empty_metadata(key: &str, value: &Value) -> bool {
+    matches!(
+        key,
+        "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields"
+    ) && match value {
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Null => true,
+        _ => false,
     }
 }
 

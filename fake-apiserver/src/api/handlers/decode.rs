@@ -84,7 +84,9 @@ pub(super) fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String
         match (input, output) {
             (Value::Object(i), Value::Object(o)) => {
                 for (k, v) in i {
-                    if v.is_null() {
+                    let omitted_meta = matches!(path.as_slice(), [Step::Key("metadata")])
+                        && crate::api::resources::omitted_empty_metadata(k, v);
+                    if v.is_null() || omitted_meta {
                         continue;
                     }
                     path.push(Step::Key(k));
