@@ -21,7 +21,7 @@ const SERVED: [&str; 3] = [
 ///
 /// ```no_run
 /// # fn demo<T>(driver: csi_events::csi::CsiDriver<csi_events::csi::AnyVolume>, theirs: T)
-/// # where T: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible> + Clone + Send + 'static, T::Future: Send {
+/// # where T: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible> + Clone + Send + Sync + 'static, T::Future: Send {
 /// use csi_events::csi::Delegate;
 /// let controller = Delegate::new(driver.controller_server(), theirs);
 /// let router = tonic::transport::Server::builder().add_service(controller);
