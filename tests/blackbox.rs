@@ -1,4 +1,4 @@
-//! Black-box mode end to end (docs/csi.md §Black-box mode): `csi-events serve` is a separate
+//! Black-box mode end to end (docs/csi.md §5): `csi-events serve` is a separate
 //! process speaking CSI gRPC on a unix socket and HTTP to the API server; `csi-events run`
 //! plays kube-controller-manager and the external-attacher against it and holds each
 //! transcript to the reviewed snapshot (real-time durations within 1 s).

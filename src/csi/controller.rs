@@ -1,5 +1,5 @@
 //! The CSI Controller service: ControllerGetCapabilities, ControllerPublishVolume and
-//! ControllerUnpublishVolume over the model (docs/csi.md §Publish, §Unpublish).
+//! ControllerUnpublishVolume over the model (docs/csi.md §2, §3).
 //!
 //! A publish reads straight through: [`check_publish`] (the error table, in its order) →
 //! the in-flight guard (ABORTED) → [`Storage::volume_exists`] (NOT_FOUND) → the access mode
@@ -70,7 +70,7 @@ struct Checked {
     mode: AccessMode,
 }
 
-/// The request-only rows of the error table, in order (docs/csi.md §Publish).
+/// The request-only rows of the error table, in order (docs/csi.md §2).
 fn check_publish(request: &ControllerPublishVolumeRequest) -> Result<Checked, Status> {
     if request.volume_id.is_empty() {
         return Err(Status::invalid_argument("volume_id is required"));

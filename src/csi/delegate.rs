@@ -1,5 +1,5 @@
 //! Routing the Controller RPCs this crate does not serve to the driver's own Controller
-//! service: behaviour added by wrapping, as tower does (docs/csi.md §Services).
+//! service: behaviour added by wrapping, as tower does (docs/csi.md §1).
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};

@@ -1,5 +1,5 @@
 //! The CSI Identity service: GetPluginInfo, GetPluginCapabilities (CONTROLLER_SERVICE), Probe
-//! (ready once the controller is rebuilt), docs/csi.md §Services.
+//! (ready once the controller is rebuilt), docs/csi.md §1.
 
 use tonic::{Request, Response, Status};
 

@@ -1,6 +1,6 @@
 //! A minimal CSI Node service: NodeGetInfo (the configured node id) and NodeGetCapabilities
 //! (none). It exists so tools that learn the node id from the Node service (csi-sanity) can
-//! test a controller-only driver; it stages and publishes nothing (docs/csi.md §Services).
+//! test a controller-only driver; it stages and publishes nothing (docs/csi.md §1).
 
 use tonic::{Request, Response, Status};
 

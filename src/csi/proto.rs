@@ -1,5 +1,5 @@
 //! The CSI v1 messages this crate serves and sends, written with prost's derive from the CSI
-//! v1.12 field numbers and names (docs/csi.md §Wire), plus the generated gRPC service code.
+//! v1.12 field numbers and names (docs/csi.md §7), plus the generated gRPC service code.
 //!
 //! Only the messages of the RPCs served here exist; a field this crate does not read is still
 //! declared where a peer may send it, so nothing a peer sends is lost on a round trip through

@@ -1,5 +1,5 @@
 //! A controller-only CSI driver: the model, the poster, the node watcher and the rebuild at
-//! start, served on a unix socket (docs/csi.md §serve). This is what a Rust driver's wiring
+//! start, served on a unix socket (docs/csi.md §4). This is what a Rust driver's wiring
 //! looks like; the `csi-events serve` command is a thin shell around [`serve`].
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! Serving CSI on a unix socket and connecting to one (docs/csi.md §serve): `unix://` endpoint
+//! Serving CSI on a unix socket and connecting to one (docs/csi.md §4): `unix://` endpoint
 //! text, a stale socket file replaced, a live one refused, the file removed at shutdown.
 
 use std::future::Future;

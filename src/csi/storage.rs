@@ -1,5 +1,5 @@
 //! The storage-specific part of a driver: does a volume exist, and what publish context does a
-//! node get (docs/csi.md §Services).
+//! node get (docs/csi.md §1).
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,5 +1,5 @@
 //! Black-box mode: the runner plays kube-controller-manager and the external-attacher against
-//! a CSI driver in another process, over its unix socket (docs/csi.md §Black-box mode).
+//! a CSI driver in another process, over its unix socket (docs/csi.md §5).
 //!
 //! An attach creates the VolumeAttachment kube-controller-manager would (`csi-` + hex sha256
 //! of volume handle, driver and node), adds the attacher's finalizer and node-id annotation,

@@ -1,4 +1,4 @@
-//! Holding a black-box transcript to a reviewed snapshot (docs/csi.md §Comparing with the
+//! Holding a black-box transcript to a reviewed snapshot (docs/csi.md §5, comparing with the
 //! snapshot). A driver in another process measures real time, so: the `(duration: …)` of
 //! VolumeAttached is not compared; every other duration (inside messages, and the `at`
 //! offsets) is compared to within one second; the skips (`skipped:`) and the metrics block,

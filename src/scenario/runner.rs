@@ -56,8 +56,8 @@ pub enum Target {
     /// transcripts must be the same.
     EmbeddedWire,
     /// Black-box: a CSI driver in another process, driven over its unix socket as
-    /// kube-controller-manager and the external-attacher drive it (docs/csi.md §Black-box
-    /// mode). Time is real.
+    /// kube-controller-manager and the external-attacher drive it (docs/csi.md §5,
+    /// black-box mode). Time is real.
     BlackBox(BlackBoxTarget),
     /// The API server of a kubeconfig file.
     External {

@@ -1,7 +1,7 @@
 //! The model reached over the CSI wire in process: every attach and detach is a
 //! ControllerPublishVolume / ControllerUnpublishVolume sent by a tonic client over a real unix
 //! socket to the crate's CSI services, which hold the same model [`InProcess`] runs
-//! (docs/csi.md §Wire path in CI). The transcripts must equal the embedded ones byte for byte:
+//! (docs/csi.md §7). The transcripts must equal the embedded ones byte for byte:
 //! the step's `took` travels as request metadata (the simulation's only hook), everything else
 //! is what the external-attacher would send.
 
