@@ -25,17 +25,14 @@ use tonic::transport::Channel;
 
 use super::driver::{Driver, PublishRequest, Restarted};
 use super::readings::Readings;
+use super::wire::refusal;
 use crate::clock::{Clock, VirtualClock};
+use crate::csi::connect_unix;
 use crate::csi::proto::controller::controller_client::ControllerClient;
 use crate::csi::proto::identity::identity_client::IdentityClient;
-use crate::csi::proto::volume_capability::access_mode::Mode;
-use crate::csi::proto::{
-    ControllerPublishVolumeRequest, ControllerUnpublishVolumeRequest, ProbeRequest,
-    VolumeCapability,
-};
-use crate::csi::{connect_unix, model_code};
+use crate::csi::proto::{ControllerUnpublishVolumeRequest, ProbeRequest};
 use crate::ids::{NodeName, VolumeId};
-use crate::model::{AccessMode, Code, RpcError};
+use crate::model::{Code, RpcError};
 
 /// How long a driver may take to answer Probe ready, and to exit after SIGTERM.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -258,18 +255,6 @@ impl Drop for BlackBox {
     }
 }
 
-/// The gRPC status as the model's refusal (a code the model never returns keeps its gRPC
-/// name in the message).
-fn refusal(status: tonic::Status) -> RpcError {
-    match model_code(status.code()) {
-        Some(code) => RpcError::new(code, status.message()),
-        None => RpcError::new(
-            Code::Internal,
-            format!("{:?}: {}", status.code(), status.message()),
-        ),
-    }
-}
-
 impl Driver for BlackBox {
     async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
         let api = self.attachments();
@@ -309,18 +294,7 @@ impl Driver for BlackBox {
         let _ = api
             .patch(&name, &PatchParams::default(), &Patch::Merge(&marks))
             .await;
-        let mode = match request.mode {
-            AccessMode::Rwx => Mode::MultiNodeMultiWriter,
-            AccessMode::Rwo => Mode::SingleNodeWriter,
-        };
-        let message = ControllerPublishVolumeRequest {
-            volume_id: request.volume.to_string(),
-            node_id: request.node.to_string(),
-            volume_capability: Some(VolumeCapability::block(mode)),
-            readonly: false,
-            secrets: HashMap::new(),
-            volume_context: request.context.into_iter().collect(),
-        };
+        let message = request.to_csi();
         let answer = self.client()?.controller_publish_volume(message).await;
         if answer.is_ok() {
             self.made

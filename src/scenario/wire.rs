@@ -109,8 +109,33 @@ impl ThroughCsi {
     }
 }
 
-/// The gRPC status as the model's refusal (same code name and message).
-fn refusal(status: tonic::Status) -> RpcError {
+impl PublishRequest {
+    /// The ControllerPublishVolumeRequest the external-attacher sends for this publish: a
+    /// block capability with the access mode (RWX: MULTI_NODE_MULTI_WRITER, RWO:
+    /// SINGLE_NODE_WRITER), not read-only, the volume context as it is.
+    pub(crate) fn to_csi(&self) -> ControllerPublishVolumeRequest {
+        let mode = match self.mode {
+            AccessMode::Rwx => Mode::MultiNodeMultiWriter,
+            AccessMode::Rwo => Mode::SingleNodeWriter,
+        };
+        ControllerPublishVolumeRequest {
+            volume_id: self.volume.to_string(),
+            node_id: self.node.to_string(),
+            volume_capability: Some(VolumeCapability::block(mode)),
+            readonly: false,
+            secrets: HashMap::new(),
+            volume_context: self
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The gRPC status as the model's refusal (same code name and message; a code the model never
+/// returns is `Internal`, with the gRPC code named in the message).
+pub(crate) fn refusal(status: tonic::Status) -> RpcError {
     match crate::csi::model_code(status.code()) {
         Some(code) => RpcError::new(code, status.message()),
         None => RpcError::new(
@@ -122,18 +147,7 @@ fn refusal(status: tonic::Status) -> RpcError {
 
 impl Driver for ThroughCsi {
     async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
-        let mode = match request.mode {
-            AccessMode::Rwx => Mode::MultiNodeMultiWriter,
-            AccessMode::Rwo => Mode::SingleNodeWriter,
-        };
-        let message = ControllerPublishVolumeRequest {
-            volume_id: request.volume.to_string(),
-            node_id: request.node.to_string(),
-            volume_capability: Some(VolumeCapability::block(mode)),
-            readonly: false,
-            secrets: HashMap::new(),
-            volume_context: request.context.into_iter().collect(),
-        };
+        let message = request.to_csi();
         let mut call = tonic::Request::new(message);
         let nanos = u64::try_from(request.took.as_nanos()).unwrap_or(u64::MAX);
         call.metadata_mut()
