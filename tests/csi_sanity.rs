@@ -10,8 +10,10 @@
 #[path = "support/go_peers.rs"]
 mod go_peers;
 
+#[path = "support/fake_binary.rs"]
+mod fake_binary;
+use fake_binary::{fake_apiserver_binary, root};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -41,35 +43,6 @@ const SKIPPED: &[(&str, &str)] = &[
         "both specs create and delete their volume with CreateVolume/DeleteVolume (no CREATE_DELETE_VOLUME)",
     ),
 ];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fake_apiserver_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("FAKE_APISERVER_BIN") {
-        return PathBuf::from(path);
-    }
-    let sibling = Path::new(CSI_EVENTS)
-        .with_file_name(format!("fake-apiserver{}", std::env::consts::EXE_SUFFIX));
-    if !sibling.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "-p", "fake-apiserver", "--bin", "fake-apiserver"])
-            .current_dir(root());
-        if CSI_EVENTS.contains("/release/") {
-            build.arg("--release");
-        }
-        let status = build.status();
-        assert!(
-            sibling.exists(),
-            "\n\n*** The fake-apiserver binary is missing at {} and `cargo build -p fake-apiserver` did not make it ({status:?}).\n",
-            sibling.display()
-        );
-    }
-    sibling
-}
 
 struct Killed(Child);
 

@@ -12,6 +12,9 @@
 #[path = "support/go_peers.rs"]
 mod go_peers;
 
+#[path = "support/fake_binary.rs"]
+mod fake_binary;
+use fake_binary::{fake_apiserver_binary, root};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,37 +36,6 @@ const NODE_ID_ANNOTATION: &str = "csi.alpha.kubernetes.io/node-id";
 /// How long any one expected change may take before the test fails (the attacher retries
 /// failures after 1 s, 2 s, …; a healthy step takes well under a second).
 const STEP_LIMIT: Duration = Duration::from_secs(30);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The `fake-apiserver` binary: `FAKE_APISERVER_BIN`, else the one cargo built beside
-/// `csi-events`, else built now with `cargo build -p fake-apiserver`.
-fn fake_apiserver_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("FAKE_APISERVER_BIN") {
-        return PathBuf::from(path);
-    }
-    let sibling = Path::new(CSI_EVENTS)
-        .with_file_name(format!("fake-apiserver{}", std::env::consts::EXE_SUFFIX));
-    if !sibling.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "-p", "fake-apiserver", "--bin", "fake-apiserver"])
-            .current_dir(root());
-        if CSI_EVENTS.contains("/release/") {
-            build.arg("--release");
-        }
-        let status = build.status();
-        assert!(
-            sibling.exists(),
-            "\n\n*** The fake-apiserver binary is missing at {} and `cargo build -p fake-apiserver` did not make it ({status:?}).\n",
-            sibling.display()
-        );
-    }
-    sibling
-}
 
 /// A child process killed (and reaped) on drop, its stderr in a log file.
 struct Process {
