@@ -57,6 +57,9 @@ pub struct JsonScenario<'a> {
     pub failures: &'a [String],
     /// Steps.
     pub steps: &'a [StepRecord],
+    /// With `--kubeconfig --keep`: the suffix of the kept objects' names.
+    #[serde(rename = "keptSuffix", skip_serializing_if = "Option::is_none")]
+    pub kept_suffix: Option<&'a str>,
 }
 
 /// The JSON report text (one line of JSON, then a newline).
@@ -74,6 +77,7 @@ pub fn json(verdicts: &[Verdict]) -> String {
                     .as_ref()
                     .map(|r| r.transcript.steps.as_slice())
                     .unwrap_or(&[]),
+                kept_suffix: v.run.as_ref().and_then(|r| r.kept.as_deref()),
             })
             .collect(),
         passed: verdicts.iter().filter(|v| v.passed()).count(),
