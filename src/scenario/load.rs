@@ -151,28 +151,85 @@ pub fn load_text(path: &str, text: &str) -> Result<Scenario, FileProblems> {
             max_events: 50_000_000,
         },
     };
-    let file: ScenarioFile = match serde_saphyr::from_str_with_options(text, options) {
-        Ok(file) => file,
-        Err(error) => {
-            return Err(FileProblems {
-                path: path.to_owned(),
-                source: text.to_owned(),
-                problems: vec![parse_problem(&error, text)],
-            });
+    // Every structural problem, not only the first: after a parse error the construct it is
+    // in (a list item, or a key with its block) is blanked out — lines kept, so positions
+    // stay — and the rest is parsed again. Each line is blanked at most once, so this ends.
+    let mut problems = Vec::new();
+    let mut working = text.to_owned();
+    let mut damaged = false;
+    let file = loop {
+        match serde_saphyr::from_str_with_options::<ScenarioFile>(&working, options.clone()) {
+            Ok(file) => break Some(file),
+            Err(error) => {
+                let problem = parse_problem(&error, &working);
+                let at = problem.at;
+                // A problem before the last one is what the blanking caused (an emptied
+                // list): not reported, and the checks that need the whole file are skipped.
+                let consequential = problems.last().is_some_and(|last: &Problem| {
+                    at <= last.at || problem.message.contains("end of input")
+                });
+                if consequential {
+                    damaged = true;
+                } else {
+                    problems.push(problem);
+                }
+                if problems.len() >= MAX_PARSE_PROBLEMS || !blank_construct(&mut working, at) {
+                    break None;
+                }
+            }
         }
     };
-    let mut checker = Checker::default();
-    let scenario = checker.check(path, file);
-    if checker.problems.is_empty() {
-        Ok(scenario)
-    } else {
-        checker.problems.sort_by_key(|p| p.at);
-        Err(FileProblems {
-            path: path.to_owned(),
-            source: text.to_owned(),
-            problems: checker.problems,
-        })
+    if let Some(file) = file.filter(|_| !damaged) {
+        let mut checker = Checker::default();
+        let scenario = checker.check(path, file);
+        if problems.is_empty() && checker.problems.is_empty() {
+            return Ok(scenario);
+        }
+        problems.extend(checker.problems);
     }
+    problems.sort_by_key(|p| p.at);
+    Err(FileProblems {
+        path: path.to_owned(),
+        source: text.to_owned(),
+        problems,
+    })
+}
+
+/// How many parse problems one file reports before the rest is left unread.
+const MAX_PARSE_PROBLEMS: usize = 50;
+
+/// Blanks the construct a parse error at `at` stands in: the list item on that line (`- …`
+/// and the lines indented under it), or the key on that line and its block. Lines become
+/// empty rather than removed, so every later position is unchanged. False when there is
+/// nothing left to blank (the same error would come back).
+fn blank_construct(text: &mut String, at: Position) -> bool {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let Some(index) = (at.line as usize).checked_sub(1) else {
+        return false;
+    };
+    let Some(line) = lines.get(index) else {
+        return false;
+    };
+    if line.trim().is_empty() {
+        return false;
+    }
+    let indent = line.len() - line.trim_start().len();
+    let mut end = index + 1;
+    while let Some(next) = lines.get(end) {
+        let trimmed = next.trim_start();
+        let deeper = next.len() - trimmed.len() > indent;
+        if !(trimmed.is_empty() || trimmed.starts_with('#') || deeper) {
+            break;
+        }
+        end += 1;
+    }
+    for line in &mut lines[index..end] {
+        line.clear();
+    }
+    let mut blanked = lines.join("\n");
+    blanked.push('\n');
+    *text = blanked;
+    true
 }
 
 fn position_of(location: serde_saphyr::Location) -> Position {
@@ -238,9 +295,122 @@ fn parse_problem(error: &serde_saphyr::Error, text: &str) -> Problem {
                         "write `deleteNode: node-a` or `deleteNode: {name: node-a, observed: false}`",
                     );
             }
-            Problem::new(at, message)
+            value_problem(at, &message, line)
         }
     }
+}
+
+/// A value of the wrong kind, said as what the key takes, with an example — never as the
+/// parser's type names (`u16`, `string scalar`, `untagged enum`).
+fn value_problem(at: Position, message: &str, line: &str) -> Problem {
+    let key = key_before(line, at.column);
+    if let Some((takes, example)) = key.and_then(value_of_key) {
+        let key = key.unwrap_or_default();
+        return Problem::new(at, format!("`{key}` takes {takes}"))
+            .label("here")
+            .help(format!("for example `{example}`"));
+    }
+    let kind = if message_mentions_untagged(message) {
+        "a text or a number, e.g. `\"300\"` or `300`"
+    } else if message.contains("sequence") {
+        "a list, e.g. `[a, b]` or one `- item` per line"
+    } else if message.contains("mapping") || message.contains("struct") {
+        "a mapping, e.g. `{key: value}` or one `key: value` per line"
+    } else if message.contains("floating point") || message.contains("f64") {
+        "a number, e.g. `1` or `0.5`"
+    } else if [
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "integer",
+    ]
+    .iter()
+    .any(|t| message.contains(t))
+    {
+        "a whole number, e.g. `3`"
+    } else if message.contains("bool") {
+        "`true` or `false`"
+    } else if message.contains("string") || message.contains("scalar") {
+        "a text value, e.g. `node-a`"
+    } else {
+        return Problem::new(at, message.to_owned());
+    };
+    Problem::new(at, format!("expected {kind}")).label("not that")
+}
+
+/// The key whose value starts at `column` (1-based) of `line`: the last `key:` before it.
+fn key_before(line: &str, column: u32) -> Option<&str> {
+    let end = line
+        .char_indices()
+        .nth((column as usize).saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(line.len());
+    let before = line[..end].trim_end().strip_suffix(':')?;
+    let start = before
+        .rfind(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '-')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let key = &before[start..];
+    (!key.is_empty()).then_some(key)
+}
+
+/// What a key of the file format takes, and an example.
+fn value_of_key(key: &str) -> Option<(&'static str, &'static str)> {
+    const DURATION: &str = "a duration such as `30s`, `2m15s` or `153ms`";
+    Some(match key {
+        "seed" => ("a whole number from 0 up", "seed: 7"),
+        "nodes" => ("a list of node names", "nodes: [node-a, node-b]"),
+        "claims" => ("a list of claims (namespace/name)", "claims: [vms/disk-0]"),
+        "volumes" => (
+            "a list of volumes",
+            "volumes: [{id: pvc-1, claim: vms/disk-0, accessMode: RWX}]",
+        ),
+        "cluster" => (
+            "a mapping of nodes, claims and volumes",
+            "cluster: {nodes: [node-a]}",
+        ),
+        "steps" => (
+            "a list of steps",
+            "steps: [{attach: {volume: pvc-1, node: node-a}}]",
+        ),
+        "attach" => ("a mapping", "attach: {volume: pvc-1, node: node-a}"),
+        "detach" => ("a mapping", "detach: {volume: pvc-1, node: node-a}"),
+        "took" => (DURATION, "took: 150ms"),
+        "advance" => (DURATION, "advance: 2m15s"),
+        "down" => (DURATION, "restartController: {down: 30s}"),
+        "latency" => (DURATION, "latency: 2s"),
+        "restartController" => (
+            "an empty mapping or one with `down`",
+            "restartController: {down: 30s}",
+        ),
+        "status" => ("an HTTP status code from 100 to 599", "status: 503"),
+        "times" => ("a whole number of requests", "times: 2"),
+        "count" => ("a whole number", "count: 2"),
+        "retryAfter" => ("whole seconds or a duration", "retryAfter: 20s"),
+        "value" => ("a number", "value: 1"),
+        "labels" => (
+            "a mapping of label names to values",
+            "labels: {result: success}",
+        ),
+        "expectEvents" => (
+            "a list of event matchers",
+            "expectEvents: [{type: Normal, reason: VolumeAttached}]",
+        ),
+        "expectMetric" => (
+            "a mapping of name, labels and value",
+            "expectMetric: {name: migration_active_migrations, value: 1}",
+        ),
+        "fault" => (
+            "a mapping of verb, resource and what to answer",
+            "fault: {verb: create, resource: events, status: 503, times: 1}",
+        ),
+        "observed" | "loseResponse" | "claimInContext" => ("`true` or `false`", "observed: false"),
+        "name" | "description" | "id" | "claim" | "node" | "volume" | "verb" | "resource"
+        | "namespace" | "reason" | "message" | "messageContains" | "type" | "expectError"
+        | "addNode" | "createClaim" | "deleteClaim" => ("a text value", "node: node-a"),
+        "migrationTimeoutSeconds" => (
+            "seconds as text or a number",
+            "migrationTimeoutSeconds: \"300\"",
+        ),
+        _ => return None,
+    })
 }
 
 fn message_mentions_untagged(message: &str) -> bool {
@@ -775,7 +945,13 @@ impl Checker {
                     DeleteNodeStep::Name(node) => (node, true),
                     DeleteNodeStep::Detailed(d) => (&d.name, d.observed),
                 };
-                let node = self.known_node(node);
+                // Either form is read through a buffer that keeps no positions: the node is
+                // shown at its step.
+                let mut node = node.clone();
+                if node.at == Position::default() {
+                    node.at = step.at;
+                }
+                let node = self.known_node(&node);
                 let text = if observed {
                     format!("delete node {node}")
                 } else {
@@ -1033,6 +1209,64 @@ fn list_or_none(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_structural_problem_of_a_file_is_reported_at_once() {
+        // An unknown step, an unknown key, a list where a duration belongs and an undeclared
+        // volume: four diagnostics, in file order, each at its own line.
+        let text = "name: four\ncluster:\n  nodes: [node-a, node-b]\n  volumes:\n    - {id: pvc-1, claim: vms/disk-0, accessMode: RWX}\nsteps:\n  - attach: {volume: pvc-1, node: node-a}\n  - atach: {volume: pvc-1, node: node-b}\n  - attach: {volume: pvc-1, node: node-b, tooks: 1s}\n  - advance: [1, 2]\n  - detach: {volume: pvc-9, node: node-a}\n";
+        let found = problems(text);
+        let summary: Vec<(u32, &str)> = found
+            .iter()
+            .map(|p| (p.at.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (8, "unknown step `atach`"),
+                (9, "unknown key `tooks`"),
+                (
+                    10,
+                    "`advance` takes a duration such as `30s`, `2m15s` or `153ms`"
+                ),
+                (11, "unknown volume `pvc-9`"),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_diagnostic_names_a_rust_type_and_each_gives_an_example() {
+        let text = "name: types\nseed: -3\ncluster:\n  nodes: node-a\n  volumes:\n    - {id: pvc-1, claim: vms/disk-0, accessMode: RWX, migrationTimeoutSeconds: [1]}\nsteps:\n  - attach: {volume: pvc-1, node: node-a, took: {a: 1}}\n  - fault: {verb: create, resource: events, status: abc}\n  - fault: {verb: create, resource: events, times: -1}\n  - expectEvents: {reason: X}\n  - expectMetric: {name: migration_active_migrations, value: x}\n  - restartController: 3\n  - expectEvents: [{count: many}]\n";
+        let found = problems(text);
+        assert!(found.len() >= 9, "{found:#?}");
+        for problem in &found {
+            let all = format!(
+                "{} {} {}",
+                problem.message,
+                problem.label.as_deref().unwrap_or(""),
+                problem.help.as_deref().unwrap_or("")
+            );
+            for rust in [
+                "u8", "u16", "u32", "u64", "i32", "i64", "f64", "Option<", "untagged", "enum ",
+                "struct ", "scalar", "String", "Vec<",
+            ] {
+                assert!(!all.contains(rust), "{all:?} names {rust:?}");
+            }
+            assert!(
+                all.contains("e.g.") || all.contains("for example"),
+                "no example in {all:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_delete_node_of_an_unknown_node_points_at_its_step() {
+        let found = problems(
+            "name: dn\ncluster: {nodes: [node-a]}\nsteps:\n  - deleteNode: node-x\n  - deleteNode: {name: node-y, observed: false}\n",
+        );
+        let lines: Vec<u32> = found.iter().map(|p| p.at.line).collect();
+        assert_eq!(lines, vec![4, 5], "{found:#?}");
+    }
 
     fn problems(text: &str) -> Vec<Problem> {
         load_text("t.yaml", text).expect_err("should fail").problems
