@@ -361,6 +361,8 @@ pub(crate) struct Inner {
     /// Writes the migration records (with a client only).
     recorder: Option<Recorder>,
     locked: Mutex<Locked>,
+    /// Holder lookups waiting on the API server (the RWO conflict path).
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 struct Locked {
@@ -420,6 +422,7 @@ impl Controller {
                 timers: BTreeMap::new(),
                 stopped: false,
             }),
+            lookups: std::sync::atomic::AtomicUsize::new(0),
         });
         inner
             .config
@@ -515,6 +518,26 @@ impl Controller {
     /// The nodes the controller knows to exist, in name order.
     pub fn nodes(&self) -> Vec<NodeName> {
         self.inner.lock().state.nodes.iter().cloned().collect()
+    }
+
+    /// How many publishes are waiting on the API server for an RWO holder's Node right now
+    /// (the only wait a publish has). A runner on a virtual clock moves time while this is
+    /// not zero, so the lookup's timeout can fire.
+    ///
+    /// ```
+    /// # use csi_events::model::{Controller, ControllerConfig};
+    /// # use csi_events::{EventPoster, PosterConfig};
+    /// # use fake_apiserver::FakeCluster;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let client = FakeCluster::default().client();
+    /// let poster = EventPoster::new(client.clone(), PosterConfig::default());
+    /// let controller = Controller::new(poster, ControllerConfig::default().client(client));
+    /// assert_eq!(controller.lookups_in_flight(), 0);
+    /// # }
+    /// ```
+    pub fn lookups_in_flight(&self) -> usize {
+        self.inner.lookups.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The tracked volumes, in volume-id order (for tests, invariants and the runner).
@@ -651,6 +674,7 @@ impl Inner {
             return Ok(true);
         };
         let api: Api<Node> = Api::all(client.clone());
+        let _busy = InFlight::enter(&self.lookups);
         let read = api.get_opt(holder.as_str());
         let timeout = self.config.clock.sleep(self.config.lookup_timeout);
         let failed = |why: String| {
@@ -704,5 +728,21 @@ impl Inner {
                 self.poster.post(post.claim.as_ref(), post.event);
             }
         }
+    }
+}
+
+/// Counts a holder lookup as in flight while it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

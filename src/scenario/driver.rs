@@ -33,7 +33,7 @@ use std::time::Duration;
 use super::readings::Readings;
 use super::runner::{DRIVER_NAME, INSTANCE};
 use super::seeded::Seeded;
-use crate::clock::{SharedClock, VirtualClock, settle};
+use crate::clock::{Clock, SharedClock, VirtualClock, settle};
 use crate::ids::{NodeName, VolumeId};
 use crate::metrics::EventMetrics;
 use crate::model::{
@@ -265,6 +265,11 @@ impl InProcess {
         &self.shared_clock
     }
 
+    /// The runner's virtual clock.
+    pub(crate) fn clock(&self) -> &VirtualClock {
+        &self.clock
+    }
+
     /// The model of the running process (replaced by a restart).
     pub(crate) fn controller(&self) -> &Controller {
         &self.process.controller
@@ -275,18 +280,47 @@ impl InProcess {
     }
 }
 
+/// Awaits `call` (a publish) on the runner's virtual clock: whenever it is still waiting once
+/// everything else has run, and the model is waiting on the API server for an RWO holder's
+/// Node, the clock moves to its next deadline, as real time would — so the lookup's timeout
+/// fires (`Unavailable`) however long a latency fault holds the answer (docs/scenarios.md §2).
+/// The call's wait then shows as virtual time passing in the transcript.
+pub(crate) async fn on_the_clock<F: Future>(
+    clock: &VirtualClock,
+    controller: &Controller,
+    call: F,
+) -> F::Output {
+    futures::pin_mut!(call);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut call => return out,
+            () = settle() => {}
+        }
+        if controller.lookups_in_flight() > 0
+            && let Some(deadline) = clock.next_deadline()
+        {
+            let nanos = deadline.as_nanosecond() - clock.now().as_nanosecond();
+            let wait = Duration::from_nanos(u64::try_from(nanos.max(0)).unwrap_or(u64::MAX));
+            clock.advance(wait).await;
+        }
+    }
+}
+
 impl Driver for InProcess {
     async fn publish(&mut self, request: PublishRequest) -> Result<(), RpcError> {
-        self.process
-            .controller
-            .publish(Publish {
-                volume: request.volume,
-                node: request.node,
-                mode: request.mode,
-                context: request.context,
-                took: request.took,
-            })
-            .await
+        let call = self.process.controller.publish(Publish {
+            volume: request.volume,
+            node: request.node,
+            mode: request.mode,
+            context: request.context,
+            took: request.took,
+        });
+        match self.flush {
+            Flush::Yields => on_the_clock(&self.clock, &self.process.controller, call).await,
+            // Against another API server the answer comes in real time.
+            Flush::Wall => call.await,
+        }
     }
 
     async fn unpublish(&mut self, volume: &VolumeId, node: &NodeName) -> Result<(), RpcError> {

@@ -152,8 +152,9 @@ impl Driver for ThroughCsi {
         let nanos = u64::try_from(request.took.as_nanos()).unwrap_or(u64::MAX);
         call.metadata_mut()
             .insert(TOOK_METADATA, tonic::metadata::MetadataValue::from(nanos));
-        self.client()?
-            .controller_publish_volume(call)
+        let mut client = self.client()?;
+        let call = client.controller_publish_volume(call);
+        super::driver::on_the_clock(self.inner.clock(), self.inner.controller(), call)
             .await
             .map(|_| ())
             .map_err(refusal)
