@@ -48,14 +48,21 @@ fn patches(h: &Harness) -> Vec<Value> {
         .collect()
 }
 
-/// Asserts the parts of a written event that every test cares about.
-fn assert_event(event: &Value, kind: &str, reason: &str, message: &str) {
+/// Asserts the parts of a written event that every test cares about; the involvedObject is
+/// the claim as the cluster holds it (its resourceVersion included).
+fn assert_event(h: &Harness, event: &Value, kind: &str, reason: &str, message: &str) {
     assert_eq!(event["type"], kind, "type of {event}");
     assert_eq!(event["reason"], reason, "reason of {event}");
     assert_eq!(event["message"], message, "message of {event}");
+    let stored = h
+        .mock
+        .cluster()
+        .server()
+        .object("", "v1", "persistentvolumeclaims", Some(NS), CLAIM)
+        .expect("the claim is in the cluster");
     assert_eq!(
         event["involvedObject"],
-        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": NS, "name": CLAIM, "uid": UID, "resourceVersion": "7"}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": NS, "name": CLAIM, "uid": UID, "resourceVersion": stored["metadata"]["resourceVersion"]}),
         "involvedObject of {event}"
     );
     assert_eq!(event["metadata"]["namespace"], NS);
@@ -94,6 +101,7 @@ async fn post_migration_started_writes_the_event_on_the_claim() {
         "/api/v1/namespaces/vms/events"
     );
     assert_event(
+        &h,
         &sent[0],
         "Normal",
         "MigrationStarted",
@@ -158,6 +166,7 @@ async fn post_migration_completed_rounds_the_duration_to_the_second() {
     let sent = creates(&h);
     assert_eq!(sent.len(), 1);
     assert_event(
+        &h,
         &sent[0],
         "Normal",
         "MigrationCompleted",
@@ -181,6 +190,7 @@ async fn post_migration_failed_is_a_warning_with_reason_and_elapsed() {
     let sent = creates(&h);
     assert_eq!(sent.len(), 1);
     assert_event(
+        &h,
         &sent[0],
         "Warning",
         "MigrationFailed",
@@ -217,6 +227,7 @@ async fn claim_is_found_through_the_volume_claim_ref() {
         ]
     );
     assert_event(
+        &h,
         &creates(&h)[0],
         "Normal",
         "VolumeAttached",
@@ -752,6 +763,7 @@ async fn patch_of_an_expired_event_creates_it_anew_with_the_right_count() {
     assert!(
         h.mock
             .remove(&format!("/api/v1/namespaces/{NS}/events/{first}"))
+            .await
     );
     h.clock.advance(Duration::from_secs(3600)).await;
     h.poster

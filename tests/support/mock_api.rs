@@ -1,16 +1,19 @@
-//! A stateful API server behind `tower_test::mock::pair`, for request-level assertions.
+//! The poster's request-level tests: `tower_test::mock::pair` in front of the project's one
+//! stateful fake, the in-process fake API server.
 //!
-//! It answers the requests the poster makes (GET of claims, volumes and events; POST and
-//! PATCH of events) from an in-memory map, records every request with its body, and lets a
-//! test script faults: a status (with `Retry-After`), a dropped connection, a write applied
-//! and then answered with an error or dropped (a lost response), or a request held unanswered.
+//! The mock keeps no objects of its own: its handle passes each request on to a
+//! [`FakeCluster`] (which stores, validates and answers it as a real server would), or
+//! answers, holds or drops it as the test scripts — a status (with `Retry-After`), a dropped
+//! connection, a write passed on and then its answer lost, or a request held unanswered. It
+//! records every request it saw with its body, whatever became of it.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use fake_apiserver::FakeCluster;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use kube::client::Body;
@@ -46,20 +49,20 @@ struct Fault {
     remaining: usize,
 }
 
+/// What the test scripted and what the handle saw; no objects.
 #[derive(Default)]
-struct State {
-    objects: BTreeMap<String, Value>,
+struct Script {
     log: Vec<Recorded>,
     faults: Vec<Fault>,
     held: VecDeque<(Request<Bytes>, SendResponse<Response<Body>>)>,
     hold_everything: bool,
-    next_rv: u64,
 }
 
-/// The mock server; clones share state.
+/// The mock's handle in front of a fake cluster; clones share both.
 #[derive(Clone, Default)]
 pub struct MockApi {
-    state: Arc<Mutex<State>>,
+    cluster: FakeCluster,
+    script: Arc<Mutex<Script>>,
 }
 
 impl MockApi {
@@ -68,6 +71,11 @@ impl MockApi {
     pub fn start() -> (kube::Client, MockApi) {
         let api = MockApi::default();
         (api.client(), api)
+    }
+
+    /// The cluster the requests are passed on to.
+    pub fn cluster(&self) -> &FakeCluster {
+        &self.cluster
     }
 
     /// Another client on this same server (a second poster, a restarted one).
@@ -88,8 +96,18 @@ impl MockApi {
         kube::Client::new(service, "default")
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("mock state lock")
+    fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.script.lock().expect("mock script lock")
+    }
+
+    /// Stores `object` in the cluster as a fixture (its namespace created first).
+    fn seed(&self, object: Value) {
+        if let Some(namespace) = object["metadata"]["namespace"].as_str() {
+            let _ = self.cluster.server().seed(json!({
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}
+            }));
+        }
+        self.cluster.server().seed(object).expect("a valid fixture");
     }
 
     /// Adds a claim `ns/name` with `uid`.
@@ -99,10 +117,7 @@ impl MockApi {
             "metadata": {"name": name, "namespace": namespace, "uid": uid, "resourceVersion": "7"},
             "spec": {"accessModes": ["ReadWriteMany"], "volumeMode": "Block"}
         });
-        self.lock().objects.insert(
-            format!("/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}"),
-            object,
-        );
+        self.seed(object);
     }
 
     /// Adds a PV named `volume`, bound to `claim` (`Some((ns, name, uid))`) or unbound.
@@ -118,9 +133,7 @@ impl MockApi {
                 "namespace": namespace, "name": name, "uid": uid
             });
         }
-        self.lock()
-            .objects
-            .insert(format!("/api/v1/persistentvolumes/{volume}"), object);
+        self.seed(object);
     }
 
     /// Scripts `action` for the next `times` requests with `method` whose path contains `path_contains`.
@@ -143,16 +156,16 @@ impl MockApi {
         self.lock().hold_everything = true;
     }
 
-    /// Answers the held requests normally.
+    /// Passes the held requests on to the cluster.
     pub fn release_held(&self) {
         let held: Vec<_> = {
-            let mut state = self.lock();
-            state.hold_everything = false;
-            state.held.drain(..).collect()
+            let mut script = self.lock();
+            script.hold_everything = false;
+            script.held.drain(..).collect()
         };
         for (request, send) in held {
-            let response = self.apply(&request);
-            send.send_response(response);
+            let cluster = self.cluster.clone();
+            tokio::spawn(async move { send.send_response(pass_on(&cluster, request).await) });
         }
     }
 
@@ -161,9 +174,18 @@ impl MockApi {
         self.lock().held.len()
     }
 
-    /// Removes an object (e.g. an event that expired).
-    pub fn remove(&self, path: &str) -> bool {
-        self.lock().objects.remove(path).is_some()
+    /// Deletes an object in the cluster (e.g. an event that expired), past the script and
+    /// the log; whether it was there.
+    pub async fn remove(&self, path: &str) -> bool {
+        let request = Request::delete(path)
+            .body(Bytes::new())
+            .expect("a valid request");
+        self.cluster
+            .server()
+            .handle(request)
+            .await
+            .status()
+            .is_success()
     }
 
     /// Every request so far.
@@ -181,12 +203,11 @@ impl MockApi {
 
     /// The stored events of `namespace`, in name order.
     pub fn events(&self, namespace: &str) -> Vec<Value> {
-        let prefix = format!("/api/v1/namespaces/{namespace}/events/");
-        self.lock()
-            .objects
-            .iter()
-            .filter(|(path, _)| path.starts_with(&prefix))
-            .map(|(_, object)| object.clone())
+        self.cluster
+            .server()
+            .objects("", "v1", "events")
+            .into_iter()
+            .filter(|event| event["metadata"]["namespace"] == namespace)
             .collect()
     }
 
@@ -203,13 +224,13 @@ impl MockApi {
             body: serde_json::from_slice(request.body()).ok(),
         };
         let action = {
-            let mut state = self.lock();
-            state.log.push(recorded);
-            if state.hold_everything {
+            let mut script = self.lock();
+            script.log.push(recorded);
+            if script.hold_everything {
                 Some(Action::Hold)
             } else {
                 let method = request.method().clone();
-                state
+                script
                     .faults
                     .iter_mut()
                     .find(|f| {
@@ -221,8 +242,11 @@ impl MockApi {
                     })
             }
         };
+        let cluster = self.cluster.clone();
         match action {
-            None => send.send_response(self.apply(&request)),
+            None => {
+                tokio::spawn(async move { send.send_response(pass_on(&cluster, request).await) });
+            }
             Some(Action::Status(code, retry_after)) => {
                 let mut response = status(code, "InternalError", "injected fault");
                 if let Some(secs) = retry_after {
@@ -235,91 +259,25 @@ impl MockApi {
             }
             Some(Action::Drop) => send.send_error("connection reset by peer (injected)"),
             Some(Action::ApplyThenDrop) => {
-                let _ = self.apply(&request);
-                send.send_error("connection reset after the write (injected)");
+                tokio::spawn(async move {
+                    let _ = pass_on(&cluster, request).await;
+                    send.send_error("connection reset after the write (injected)");
+                });
             }
             Some(Action::Hold) => self.lock().held.push_back((request, send)),
         }
     }
-
-    /// The stateful answer to a request.
-    fn apply(&self, request: &Request<Bytes>) -> Response<Body> {
-        let path = request.uri().path().to_owned();
-        let mut state = self.lock();
-        match *request.method() {
-            Method::GET => match state.objects.get(&path) {
-                Some(object) => ok(StatusCode::OK, object),
-                None => not_found(&path),
-            },
-            Method::POST => {
-                let Ok(mut object) = serde_json::from_slice::<Value>(request.body()) else {
-                    return status(400, "BadRequest", "malformed JSON");
-                };
-                let name = object["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                let key = format!("{path}/{name}");
-                if state.objects.contains_key(&key) {
-                    return status(
-                        409,
-                        "AlreadyExists",
-                        &format!("events \"{name}\" already exists"),
-                    );
-                }
-                state.next_rv += 1;
-                object["metadata"]["uid"] = json!(format!("event-uid-{}", state.next_rv));
-                object["metadata"]["resourceVersion"] = json!(state.next_rv.to_string());
-                object["kind"] = json!("Event");
-                object["apiVersion"] = json!("v1");
-                state.objects.insert(key, object.clone());
-                ok(StatusCode::CREATED, &object)
-            }
-            Method::PATCH => {
-                let Ok(patch) = serde_json::from_slice::<Value>(request.body()) else {
-                    return status(400, "BadRequest", "malformed JSON");
-                };
-                state.next_rv += 1;
-                let rv = state.next_rv;
-                match state.objects.get_mut(&path) {
-                    // As the real server: a resourceVersion in the patch is a precondition.
-                    Some(object)
-                        if patch["metadata"]["resourceVersion"]
-                            .as_str()
-                            .is_some_and(|sent| {
-                                Some(sent) != object["metadata"]["resourceVersion"].as_str()
-                            }) =>
-                    {
-                        status(
-                            409,
-                            "Conflict",
-                            "Operation cannot be fulfilled on events: the object has been modified; please apply your changes to the latest version and try again",
-                        )
-                    }
-                    Some(object) => {
-                        json_patch::merge(object, &patch);
-                        object["metadata"]["resourceVersion"] = json!(rv.to_string());
-                        ok(StatusCode::OK, object)
-                    }
-                    None => not_found(&path),
-                }
-            }
-            _ => status(405, "MethodNotAllowed", "method not allowed"),
-        }
-    }
 }
 
-fn ok(code: StatusCode, object: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(serde_json::to_vec(object).expect("json")));
-    *response.status_mut() = code;
-    response
-}
-
-fn not_found(path: &str) -> Response<Body> {
-    let mut parts = path.rsplit('/');
-    let name = parts.next().unwrap_or_default();
-    let resource = parts.next().unwrap_or_default();
-    status(404, "NotFound", &format!("{resource} \"{name}\" not found"))
+/// The cluster's answer to `request`, as a client body.
+async fn pass_on(cluster: &FakeCluster, request: Request<Bytes>) -> Response<Body> {
+    let (parts, body) = cluster.server().handle(request).await.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Response::from_parts(parts, Body::from(bytes.to_vec()))
 }
 
 /// A Status error answer as the real server writes it.

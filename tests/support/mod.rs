@@ -1,4 +1,4 @@
-//! Shared test support: the tower-test mock API server and log capture.
+//! Shared test support: the tower-test mock in front of the fake cluster, and log capture.
 
 #![allow(dead_code)]
 
@@ -18,7 +18,8 @@ pub use csi_events::poster::WARN_INTERVAL;
 /// Where the virtual clock starts in every test.
 pub const START: &str = "2026-01-01T00:00:00Z";
 
-/// A poster on a virtual clock, writing to a mock API server, with its logs captured.
+/// A poster on a virtual clock, writing through the mock to the fake cluster, with its logs
+/// captured.
 pub struct Harness {
     pub poster: EventPoster,
     pub mock: mock_api::MockApi,
