@@ -58,6 +58,11 @@ enum Command {
         /// With --kubeconfig: keep the objects a scenario created.
         #[arg(long, requires = "kubeconfig")]
         keep: bool,
+        /// Leave out (listed on stderr) the scenarios the target cannot run — fault steps
+        /// against --kubeconfig, steps black-box mode cannot play — instead of refusing the
+        /// whole run.
+        #[arg(long)]
+        skip_unrunnable: bool,
         /// Accept every transcript as its snapshot (writes snapshots/<name>.snap).
         #[arg(long)]
         accept: bool,
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
             driver_name,
             through_csi,
             keep,
+            skip_unrunnable,
             accept,
             snapshots,
         } => {
@@ -165,6 +171,33 @@ fn main() -> ExitCode {
                 accept,
                 ci: defaults.ci,
             };
+            let mut config = config;
+            if skip_unrunnable {
+                match suite::runnable(&config) {
+                    Ok((runnable, skipped)) => {
+                        for why in &skipped {
+                            let _ = writeln!(std::io::stderr(), "skipped: {why}");
+                        }
+                        if runnable.is_empty() {
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "error: the target can run none of the {} selected scenarios",
+                                skipped.len()
+                            );
+                            return ExitCode::from(2);
+                        }
+                        if !skipped.is_empty() {
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "{} scenario(s) skipped: the target cannot run them",
+                                skipped.len()
+                            );
+                        }
+                        config.paths = runnable;
+                    }
+                    Err(error) => return bad_input(&error, color),
+                }
+            }
             match suite::run(&config) {
                 Ok(verdicts) => {
                     let text = match format {

@@ -79,8 +79,35 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, SuiteError> {
     load::load_all(&files).map_err(SuiteError::Invalid)
 }
 
-/// Runs the suite; one verdict per selected scenario, in file order.
-pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
+/// The files of the selected scenarios the target can run, and why each other one cannot
+/// (for `--skip-unrunnable`: run what can run, list the rest).
+///
+/// ```
+/// use csi_events::scenario::suite::{runnable, SuiteConfig};
+/// use csi_events::scenario::Target;
+/// let config = SuiteConfig {
+///     paths: vec!["scenarios/smoke-api-faults.yaml".into(), "scenarios/smoke-pvc-missing.yaml".into()],
+///     target: Target::External { kubeconfig: "kc".into(), keep: false },
+///     ..SuiteConfig::default()
+/// };
+/// let (run, skipped) = runnable(&config).unwrap();
+/// assert_eq!(run, vec![std::path::PathBuf::from("scenarios/smoke-pvc-missing.yaml")]);
+/// assert!(skipped[0].to_string().contains("needs the embedded fake API server"));
+/// ```
+pub fn runnable(config: &SuiteConfig) -> Result<(Vec<PathBuf>, Vec<RunError>), SuiteError> {
+    let mut run = Vec::new();
+    let mut skipped = Vec::new();
+    for scenario in selected(config)? {
+        match runner::check_target(&scenario, &config.target) {
+            Ok(()) => run.push(PathBuf::from(&scenario.file)),
+            Err(why) => skipped.push(why),
+        }
+    }
+    Ok((run, skipped))
+}
+
+/// The scenarios `config` selects (its paths, then its filter).
+fn selected(config: &SuiteConfig) -> Result<Vec<Scenario>, SuiteError> {
     let scenarios: Vec<Scenario> = load(&config.paths)?
         .into_iter()
         .filter(|s| match &config.filter {
@@ -95,6 +122,12 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
             "--filter `{text}` matches no scenario (it is looked for in each scenario's name and file path); `csi-events check` lists what loads"
         )));
     }
+    Ok(scenarios)
+}
+
+/// Runs the suite; one verdict per selected scenario, in file order.
+pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
+    let scenarios = selected(config)?;
     if matches!(config.target, Target::Embedded)
         && config.snapshots.exists()
         && !config.snapshots.is_dir()
