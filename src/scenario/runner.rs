@@ -91,6 +91,9 @@ pub struct RunResult {
     pub file: String,
     /// The transcript.
     pub transcript: Transcript,
+    /// The run in time (nodes, attachments, migrations, faults, restarts, problems): the
+    /// visual report's data beside the transcript.
+    pub timeline: super::timeline::Timeline,
     /// Failed expectations and unexpected step failures (empty: the expectations held).
     pub failures: Vec<String>,
     /// Wall time the run took (runtime, cluster and all steps).
@@ -378,6 +381,7 @@ async fn play<D: Driver>(
             .rev()
             .map(|(i, v)| (v.id.clone(), i))
             .collect(),
+        timeline: super::timeline::Recorder::new(scenario),
     };
     for step in &scenario.steps {
         if run.stopped {
@@ -388,9 +392,11 @@ async fn play<D: Driver>(
     }
     run.driver.stop().await;
     let metrics = run.driver.metrics().await.non_zero();
+    let timeline = run.timeline.finish(&run.steps);
     Ok(RunResult {
         name: scenario.name.clone(),
         file: scenario.file.clone(),
+        timeline,
         transcript: Transcript {
             steps: run.steps,
             metrics,

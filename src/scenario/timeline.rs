@@ -1,0 +1,605 @@
+//! What a run looked like in time, for the visual report (`docs/scenarios.md` §5, the
+//! `timeline` field): the nodes and when they came and went, each attachment span, each
+//! migration window with its deadline and how it ended, each fault rule while it was in
+//! force, each restart, and each refused call or failed expectation at its step.
+//!
+//! Everything here is recorded while the run plays (the runner's own steps, the
+//! VolumeAttachments it keeps, the fault rules the fake server still holds) or read from the
+//! events the run wrote (a migration's start, timeout and end are those its events report),
+//! so the picture and the transcript can never disagree. Times are Go duration text of the
+//! offset from the start, as a step's and an event's `at`.
+//!
+//! ```
+//! use csi_events::scenario::{load::load_text, runner::{run, Target}};
+//! let text = "name: x\ncluster:\n  nodes: [node-a]\n  volumes: [{id: pvc-1}]\nsteps:\n  - attach: {volume: pvc-1, node: node-a}\n  - advance: 10s\n  - detach: {volume: pvc-1, node: node-a}\n";
+//! let result = run(&load_text("x.yaml", text).unwrap(), &Target::Embedded).unwrap();
+//! let span = &result.timeline.attachments[0];
+//! assert_eq!((span.from.as_str(), span.to.as_deref()), ("0s", Some("10s")));
+//! assert_eq!(result.timeline.end, "10s");
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::plan::{Action, PlannedStep, Scenario, parse_duration};
+use super::transcript::{Outcome, StepRecord, WrittenEvent};
+use crate::duration::GoDuration;
+use crate::ids::{NodeName, VolumeId};
+use fake_apiserver::control::FaultId;
+
+/// A run in time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    /// The offset when the last step ended (the run's virtual length).
+    pub end: String,
+    /// Every node, in declaration order (start nodes, then those added).
+    pub nodes: Vec<NodeLane>,
+    /// Every claim the scenario names (`namespace/name`), in order of first mention.
+    pub claims: Vec<String>,
+    /// Every volume: its id, claim and access mode.
+    pub volumes: Vec<VolumeInfo>,
+    /// Per step (parallel to `steps`): its line in the file and when it ended.
+    pub steps: Vec<StepSpan>,
+    /// Each VolumeAttachment the runner kept, from its creation to its removal.
+    pub attachments: Vec<AttachmentSpan>,
+    /// Each migration an event reported started.
+    pub migrations: Vec<MigrationWindow>,
+    /// Each fault rule while it was in force.
+    pub faults: Vec<FaultSpan>,
+    /// Each controller restart.
+    pub restarts: Vec<RestartMark>,
+    /// Refused calls and failed expectations, at their step.
+    pub problems: Vec<StepProblem>,
+}
+
+/// A node's lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeLane {
+    /// Its name.
+    pub name: String,
+    /// When it appeared (`0s` for a start node).
+    pub added: String,
+    /// When it was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<String>,
+    /// Whether the node watcher saw the deletion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<bool>,
+}
+
+/// A volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeInfo {
+    /// The volume id.
+    pub id: String,
+    /// Its claim (`namespace/name`), if its PV has a claimRef.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// `RWO` or `RWX`.
+    pub mode: String,
+}
+
+/// Where a step is written and when it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepSpan {
+    /// Its line in the file.
+    pub line: u32,
+    /// The offset when it ended (its `at` plus any time it moved the clock).
+    pub end: String,
+}
+
+/// A volume attached to a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentSpan {
+    /// The volume.
+    pub volume: String,
+    /// The node.
+    pub node: String,
+    /// When it was attached.
+    pub from: String,
+    /// When it was detached (none: still attached at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// A live migration, as its events report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationWindow {
+    /// The volume.
+    pub volume: String,
+    /// Its claim (`namespace/name`, the MigrationStarted event's).
+    pub claim: String,
+    /// The source node.
+    pub source: String,
+    /// The target node.
+    pub target: String,
+    /// When it started: the target's attachment (or the MigrationStarted write when there is
+    /// none).
+    pub start: String,
+    /// The timeout MigrationStarted reports.
+    pub timeout: String,
+    /// `start + timeout`.
+    pub deadline: String,
+    /// When its end was written (none: still running at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// `completed`, `failed: <why>` (MigrationFailed's reason), `ended without an event`
+    /// (an attachment ended and nothing was written), or `running`.
+    pub ended: String,
+}
+
+/// A fault rule in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaultSpan {
+    /// What it answers (`create events answer 500 ×2`).
+    pub rule: String,
+    /// The index of the step that added it.
+    pub step: usize,
+    /// When it was added.
+    pub from: String,
+    /// When it ended (none: in force at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `cleared`, `used up` (its `times` ran out; known in embedded mode), or `in force`.
+    pub ended: String,
+}
+
+/// A controller restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestartMark {
+    /// When it went down.
+    pub at: String,
+    /// How long it was down.
+    pub down: String,
+    /// When it was back.
+    pub up: String,
+}
+
+/// A refused call or a failed expectation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepProblem {
+    /// The step's index in `steps`.
+    pub step: usize,
+    /// The step's `at`.
+    pub at: String,
+    /// `refused` (the call failed with a gRPC code) or `failed` (something did not hold).
+    pub kind: String,
+    /// The gRPC code of a refused call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The message or what differed.
+    pub text: String,
+    /// A refusal the step expects (`expectError`): shown, not a failure.
+    pub expected: bool,
+}
+
+/// Records a [`Timeline`] while the runner plays the steps.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    nodes: Vec<NodeLane>,
+    claims: Vec<String>,
+    volumes: Vec<VolumeInfo>,
+    steps: Vec<StepSpan>,
+    attached: BTreeMap<(VolumeId, NodeName), Duration>,
+    attachments: Vec<(Duration, AttachmentSpan)>,
+    faults: Vec<(Option<FaultId>, FaultSpan)>,
+    restarts: Vec<RestartMark>,
+    problems: Vec<StepProblem>,
+    end: Duration,
+}
+
+/// What one step did, as the recorder needs it.
+pub(crate) struct StepFacts<'a> {
+    /// The step's index.
+    pub(crate) index: usize,
+    /// The step.
+    pub(crate) step: &'a PlannedStep,
+    /// When it began and ended.
+    pub(crate) at: Duration,
+    /// When it ended.
+    pub(crate) end: Duration,
+    /// Its outcome.
+    pub(crate) outcome: &'a Outcome,
+    /// The failures it added.
+    pub(crate) failures: &'a [String],
+    /// The attachments kept after it.
+    pub(crate) attached: BTreeSet<(VolumeId, NodeName)>,
+    /// The fault rule it added, when the fake server is in process.
+    pub(crate) fault_added: Option<FaultId>,
+    /// The rules still in force after it, when the fake server is in process.
+    pub(crate) faults_in_force: Option<BTreeSet<FaultId>>,
+}
+
+fn text(d: Duration) -> String {
+    GoDuration::from_std(d).to_string()
+}
+
+impl Recorder {
+    /// A recorder for `scenario`: its start nodes, claims and volumes.
+    pub(crate) fn new(scenario: &Scenario) -> Self {
+        let mut recorder = Recorder {
+            nodes: scenario
+                .nodes
+                .iter()
+                .map(|n| NodeLane {
+                    name: n.to_string(),
+                    added: "0s".to_owned(),
+                    deleted: None,
+                    observed: None,
+                })
+                .collect(),
+            volumes: scenario
+                .volumes
+                .iter()
+                .map(|v| VolumeInfo {
+                    id: v.id.to_string(),
+                    claim: v.claim.as_ref().map(|c| c.to_string()),
+                    mode: v.mode.as_str().to_owned(),
+                })
+                .collect(),
+            ..Recorder::default()
+        };
+        let mentioned = scenario
+            .claims
+            .iter()
+            .chain(scenario.volumes.iter().filter_map(|v| v.claim.as_ref()))
+            .chain(scenario.steps.iter().filter_map(|s| match &s.action {
+                Action::CreateClaim(c) | Action::DeleteClaim(c) => Some(c),
+                _ => None,
+            }));
+        for claim in mentioned {
+            let claim = claim.to_string();
+            if !recorder.claims.contains(&claim) {
+                recorder.claims.push(claim);
+            }
+        }
+        recorder
+    }
+
+    /// Records one step.
+    pub(crate) fn step(&mut self, facts: StepFacts<'_>) {
+        let StepFacts {
+            index,
+            step,
+            at,
+            end,
+            outcome,
+            failures,
+            attached,
+            fault_added,
+            faults_in_force,
+        } = facts;
+        self.end = end;
+        self.steps.push(StepSpan {
+            line: step.line,
+            end: text(end),
+        });
+        let ok = outcome.is_ok();
+        match &step.action {
+            Action::AddNode(node) if ok => {
+                let name = node.to_string();
+                if !self
+                    .nodes
+                    .iter()
+                    .any(|n| n.name == name && n.deleted.is_none())
+                {
+                    self.nodes.push(NodeLane {
+                        name,
+                        added: text(at),
+                        deleted: None,
+                        observed: None,
+                    });
+                }
+            }
+            Action::DeleteNode { node, observed } if ok => {
+                let name = node.to_string();
+                if let Some(lane) = self
+                    .nodes
+                    .iter_mut()
+                    .rev()
+                    .find(|n| n.name == name && n.deleted.is_none())
+                {
+                    lane.deleted = Some(text(at));
+                    lane.observed = Some(*observed);
+                }
+            }
+            Action::RestartController { down } => self.restarts.push(RestartMark {
+                at: text(at),
+                down: text(*down),
+                up: text(end),
+            }),
+            Action::Fault(rule) if ok => self.faults.push((
+                fault_added,
+                FaultSpan {
+                    rule: rule.to_string(),
+                    step: index,
+                    from: text(at),
+                    to: None,
+                    ended: "in force".to_owned(),
+                },
+            )),
+            Action::ClearFaults if ok => {
+                for (_, span) in self.faults.iter_mut().filter(|(_, s)| s.to.is_none()) {
+                    span.to = Some(text(at));
+                    span.ended = "cleared".to_owned();
+                }
+            }
+            _ => {}
+        }
+        if let Some(in_force) = faults_in_force {
+            for (id, span) in self.faults.iter_mut() {
+                if let Some(id) = id
+                    && span.to.is_none()
+                    && !in_force.contains(id)
+                {
+                    span.to = Some(text(end));
+                    span.ended = "used up".to_owned();
+                }
+            }
+        }
+        // An attach or detach changes attachments when it is played; anything else (a
+        // restart's rebuild) when it ends.
+        let when = match &step.action {
+            Action::Attach { .. } | Action::Detach { .. } | Action::DeleteNode { .. } => at,
+            _ => end,
+        };
+        let gone: Vec<(VolumeId, NodeName)> = self
+            .attached
+            .keys()
+            .filter(|key| !attached.contains(key))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(from) = self.attached.remove(&key) {
+                self.attachments.push((
+                    from,
+                    AttachmentSpan {
+                        volume: key.0.to_string(),
+                        node: key.1.to_string(),
+                        from: text(from),
+                        to: Some(text(when)),
+                    },
+                ));
+            }
+        }
+        for key in attached {
+            self.attached.entry(key).or_insert(when);
+        }
+        match outcome {
+            Outcome::Error { code, message } => self.problems.push(StepProblem {
+                step: index,
+                at: text(at),
+                kind: "refused".to_owned(),
+                code: Some(code.clone()),
+                text: if failures.is_empty() {
+                    message.clone()
+                } else {
+                    failures.join("\n")
+                },
+                expected: failures.is_empty(),
+            }),
+            _ => {
+                for failure in failures {
+                    self.problems.push(StepProblem {
+                        step: index,
+                        at: text(at),
+                        kind: "failed".to_owned(),
+                        code: None,
+                        text: failure.clone(),
+                        expected: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The timeline, with the migrations read from the events of `steps`.
+    pub(crate) fn finish(mut self, steps: &[StepRecord]) -> Timeline {
+        for ((volume, node), from) in std::mem::take(&mut self.attached) {
+            self.attachments.push((
+                from,
+                AttachmentSpan {
+                    volume: volume.to_string(),
+                    node: node.to_string(),
+                    from: text(from),
+                    to: None,
+                },
+            ));
+        }
+        // By start, then volume and node: a stable order whatever the map order was.
+        self.attachments.sort_by(|(a, x), (b, y)| {
+            (a, &x.volume, &x.node, &x.to).cmp(&(b, &y.volume, &y.node, &y.to))
+        });
+        let attachments: Vec<AttachmentSpan> =
+            self.attachments.into_iter().map(|(_, s)| s).collect();
+        let events: Vec<&WrittenEvent> = steps.iter().flat_map(|s| s.events.iter()).collect();
+        let migrations = migrations(&events, &attachments);
+        Timeline {
+            end: text(self.end),
+            nodes: self.nodes,
+            claims: self.claims,
+            volumes: self.volumes,
+            steps: self.steps,
+            attachments,
+            migrations,
+            faults: self.faults.into_iter().map(|(_, s)| s).collect(),
+            restarts: self.restarts,
+            problems: self.problems,
+        }
+    }
+}
+
+fn nanos(go: &str) -> Duration {
+    parse_duration(go).unwrap_or_default()
+}
+
+/// `[vol]: rest` → (vol, rest).
+fn volume_of(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix('[')?;
+    let (volume, rest) = rest.split_once("]: ")?;
+    Some((volume, rest))
+}
+
+/// The text after `key` up to the next `, ` (or the end).
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let at = text.find(key)? + key.len();
+    let rest = &text[at..];
+    Some(rest.split(", ").next().unwrap_or(rest))
+}
+
+/// The migration windows the MigrationStarted/Completed/Failed events describe (their texts
+/// are the contract of `docs/events.md`).
+fn migrations(events: &[&WrittenEvent], attachments: &[AttachmentSpan]) -> Vec<MigrationWindow> {
+    let mut out: Vec<MigrationWindow> = Vec::new();
+    for event in events {
+        let Some((volume, rest)) = volume_of(&event.message) else {
+            continue;
+        };
+        let open = out
+            .iter()
+            .rposition(|m| m.volume == volume && m.end.is_none() && m.ended == "running");
+        match event.reason.as_str() {
+            "MigrationStarted" => {
+                let (Some(source), Some(target), Some(timeout)) = (
+                    field(rest, "source: "),
+                    field(rest, "target: "),
+                    field(rest, "timeout: "),
+                ) else {
+                    continue;
+                };
+                let written = nanos(&event.at);
+                // The target's attachment that began last before the write.
+                let start = attachments
+                    .iter()
+                    .filter(|s| s.volume == volume && s.node == target)
+                    .map(|s| nanos(&s.from))
+                    .filter(|from| *from <= written)
+                    .max()
+                    .unwrap_or(written);
+                out.push(MigrationWindow {
+                    volume: volume.to_owned(),
+                    claim: event.claim(),
+                    source: source.to_owned(),
+                    target: target.to_owned(),
+                    start: text(start),
+                    timeout: timeout.to_owned(),
+                    deadline: text(start + nanos(timeout)),
+                    end: None,
+                    ended: "running".to_owned(),
+                });
+            }
+            "MigrationCompleted" | "MigrationFailed" => {
+                let Some(i) = open else { continue };
+                out[i].end = Some(event.at.clone());
+                out[i].ended = if event.reason == "MigrationCompleted" {
+                    "completed".to_owned()
+                } else {
+                    format!("failed: {}", field(rest, "reason: ").unwrap_or("unknown"))
+                };
+            }
+            _ => {}
+        }
+    }
+    // A migration no event ended, whose source or target attachment ended after its start.
+    for migration in out.iter_mut().filter(|m| m.ended == "running") {
+        let start = nanos(&migration.start);
+        let ended = attachments
+            .iter()
+            .filter(|s| {
+                s.volume == migration.volume
+                    && (s.node == migration.source || s.node == migration.target)
+            })
+            .filter_map(|s| s.to.as_deref().map(nanos))
+            .filter(|to| *to >= start)
+            .min();
+        if let Some(to) = ended {
+            migration.end = Some(text(to));
+            migration.ended = "ended without an event".to_owned();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: &str, reason: &str, message: &str) -> WrittenEvent {
+        WrittenEvent {
+            at: at.into(),
+            event_type: "Normal".into(),
+            reason: reason.into(),
+            namespace: "vms".into(),
+            name: "disk-0".into(),
+            message: message.into(),
+            count: 1,
+        }
+    }
+
+    fn span(node: &str, from: &str, to: Option<&str>) -> AttachmentSpan {
+        AttachmentSpan {
+            volume: "pvc-1".into(),
+            node: node.into(),
+            from: from.into(),
+            to: to.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_migration_starts_at_the_target_attachment_and_ends_at_its_event() {
+        let started = event(
+            "10s",
+            "MigrationStarted",
+            "[pvc-1]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s",
+        );
+        let failed = event(
+            "5m10s",
+            "MigrationFailed",
+            "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 5m0s",
+        );
+        let spans = [span("node-a", "0s", None), span("node-b", "10s", None)];
+        let windows = migrations(&[&started, &failed], &spans);
+        assert_eq!(windows.len(), 1);
+        let m = &windows[0];
+        assert_eq!((m.source.as_str(), m.target.as_str()), ("node-a", "node-b"));
+        assert_eq!((m.start.as_str(), m.deadline.as_str()), ("10s", "5m10s"));
+        assert_eq!(m.end.as_deref(), Some("5m10s"));
+        assert_eq!(m.ended, "failed: timeout");
+        assert_eq!(m.claim, "vms/disk-0");
+    }
+
+    #[test]
+    fn a_migration_without_an_end_event_ends_with_its_attachment_or_runs_on() {
+        let started = event(
+            "10s",
+            "MigrationStarted",
+            "[pvc-1]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 30s",
+        );
+        let running = migrations(
+            &[&started],
+            &[span("node-a", "0s", None), span("node-b", "10s", None)],
+        );
+        assert_eq!(running[0].ended, "running");
+        assert_eq!(running[0].end, None);
+        let detached = migrations(
+            &[&started],
+            &[span("node-a", "0s", Some("20s")), span("node-b", "10s", None)],
+        );
+        assert_eq!(detached[0].ended, "ended without an event");
+        assert_eq!(detached[0].end.as_deref(), Some("20s"));
+    }
+
+    #[test]
+    fn events_that_are_not_migrations_or_not_parsable_make_no_window() {
+        let attached = event(
+            "0s",
+            "VolumeAttached",
+            "[pvc-1]: Attached to node node-a (duration: 0s)",
+        );
+        let odd = event("1s", "MigrationStarted", "no volume here");
+        let orphan = event("2s", "MigrationCompleted", "[pvc-1]: completed");
+        assert!(migrations(&[&attached, &odd, &orphan], &[]).is_empty());
+    }
+}
