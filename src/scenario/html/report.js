@@ -199,13 +199,24 @@
       mg.appendChild(tipped(s("rect", { class: "mig " + cls, x: x(start), y: y1, width: Math.max(3, x(stop) - x(start)), height: y2 - y1, rx: 4 }),
         "migration of " + m.volume + " (" + m.claim + "): " + m.source + " \u2192 " + m.target + "\nstarted " + m.start + ", timeout " + m.timeout +
         ", deadline " + m.deadline + "\n" + (m.end ? m.ended + " at " + m.end : "still running at the end")));
-      mg.appendChild(s("text", { x: Math.min(x(stop) + 4, W - R - 90), y: y1 + 11, class: "label" }, m.ended));
+      // The outcome beside the band's end, or inside it where the chart ends.
+      var lx = x(stop) + 4, anchor = "start";
+      if (lx + 120 > W - R) { lx = x(stop) - 4; anchor = "end"; }
+      mg.appendChild(s("text", { x: lx, y: y1 + 11, "text-anchor": anchor, class: "label" }, m.ended));
       over.appendChild(mg);
-      var d = ns(m.deadline), dx = x(d), beyond = d > end;
+      var d = ns(m.deadline), beyond = d > end;
       var dg = s("g", { "data-kind": "deadline" });
-      dg.appendChild(tipped(s("line", { class: "deadline", x1: dx, x2: dx, y1: y1 - 4, y2: y2 + 4 }),
-        "deadline of " + m.volume + ": " + m.deadline + " (start " + m.start + " + timeout " + m.timeout + ")" + (beyond ? ", after the last step" : "")));
-      dg.appendChild(s("text", { x: dx - 3, y: y2 + 13, "text-anchor": "end" }, (beyond ? "deadline " + m.deadline + " \u25b8" : "deadline")));
+      var dtip = "deadline of " + m.volume + ": " + m.deadline + " (start " + m.start + " + timeout " + m.timeout + ")" +
+        (beyond ? ", after the chart's end" : "") + (m.end ? "; " + m.ended + " at " + m.end : "");
+      if (beyond) {
+        // Past the axis: an arrow at the right edge of the band, the time in its tooltip.
+        var ax = W - R, ay = (y1 + y2) / 2;
+        dg.appendChild(tipped(s("path", { class: "deadline-arrow", d: "M" + (ax - 9) + " " + (ay - 6) + "l9 6l-9 6z" }), dtip));
+      } else {
+        var dx = x(d);
+        dg.appendChild(tipped(s("line", { class: "deadline", x1: dx, x2: dx, y1: y1 - 4, y2: y2 + 4 }), dtip));
+        dg.appendChild(s("text", { x: dx - 3, y: y1 - 5, "text-anchor": "end", class: "deadline-label" }, "deadline " + m.deadline));
+      }
       over.appendChild(dg);
     });
     // Events: a marker per write on its claim's lane; Warning is a diamond, Normal a circle.
@@ -263,8 +274,8 @@
       sec.appendChild(h("table", { class: "events" }, h("thead", {}, h("tr", {}, ["at", "type", "reason", "claim", "message", "count"].map(function (c) { return h("th", {}, c); }))),
         h("tbody", {}, evs.map(function (x) {
           var e = x.e;
-          return h("tr", { class: e.type === "Warning" ? "warning" : "" }, h("td", { class: "mono" }, e.at), h("td", {}, e.type), h("td", {}, e.reason),
-            h("td", { class: "mono" }, e.namespace + "/" + e.name), h("td", { class: "mono" }, e.message), h("td", { class: "num" }, e.count));
+          return h("tr", { class: e.type === "Warning" ? "warning" : "" }, h("td", { class: "mono nowrap" }, e.at), h("td", {}, e.type), h("td", {}, e.reason),
+            h("td", { class: "mono nowrap" }, e.namespace + "/" + e.name), h("td", { class: "mono" }, e.message), h("td", { class: "num" }, e.count));
         }))));
     } else sec.appendChild(h("p", { class: "none" }, "no events written"));
     var skipped = [];
