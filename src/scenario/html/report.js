@@ -334,5 +334,12 @@
   text.addEventListener("input", applyFilter);
   pick.addEventListener("change", applyFilter);
   applyFilter();
+  // `#focus=KIND` focuses the first chart element of that kind, as Tab would reach it, so a
+  // headless browser can check the keyboard path (its tooltip shows on focus).
+  var want = /^#focus=([a-z]+)$/.exec(location.hash);
+  if (want) {
+    var first = document.querySelector('[data-kind="' + want[1] + '"][tabindex], [data-kind="' + want[1] + '"] [tabindex]');
+    if (first) first.focus();
+  }
   document.body.setAttribute("data-rendered", "true");
 })();
