@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use csi_events::scenario::{html, report};
 use csi_events::scenario::suite::{self, SuiteConfig, SuiteError};
 use csi_events::scenario::{Target, schema};
+use csi_events::scenario::{html, report};
 
 /// Scenario runner for csi-events: attach, migrate, advance the clock, break the API server,
 /// and hold every event to a reviewed snapshot.

@@ -490,7 +490,10 @@ fn junit_step_granularity_puts_a_snapshot_difference_in_a_transcript_testcase() 
     let transcript = xml
         .find("<testcase name=\"transcript\" classname=\"scenarios/smoke-pvc-missing.yaml\">")
         .expect("a transcript testcase");
-    assert!(xml[transcript..].contains("transcript vs snapshot:"), "{xml}");
+    assert!(
+        xml[transcript..].contains("transcript vs snapshot:"),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
 }
 

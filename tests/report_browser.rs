@@ -192,11 +192,7 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
     std::fs::create_dir_all(&snapshots).unwrap();
     for name in LIBRARY.iter().chain([&BROKEN]) {
         let snap = format!("{name}.snap");
-        std::fs::copy(
-            root().join("snapshots").join(&snap),
-            snapshots.join(&snap),
-        )
-        .unwrap();
+        std::fs::copy(root().join("snapshots").join(&snap), snapshots.join(&snap)).unwrap();
     }
     for name in LIBRARY {
         let file = format!("{name}.yaml");
@@ -205,8 +201,14 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
     // The broken copy expects the wrong elapsed time in its MigrationFailed.
     let original =
         std::fs::read_to_string(root().join("scenarios").join(format!("{BROKEN}.yaml"))).unwrap();
-    let broken = original.replace("reason: timeout, elapsed: 45s\"", "reason: timeout, elapsed: 44s\"");
-    assert_ne!(broken, original, "{BROKEN}.yaml no longer has the line this test breaks");
+    let broken = original.replace(
+        "reason: timeout, elapsed: 45s\"",
+        "reason: timeout, elapsed: 44s\"",
+    );
+    assert_ne!(
+        broken, original,
+        "{BROKEN}.yaml no longer has the line this test breaks"
+    );
     std::fs::write(scenarios.join(format!("{BROKEN}.yaml")), broken).unwrap();
 
     let out_dir = target_dir().join("report");
@@ -238,8 +240,16 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
 
     let url = format!("file://{}", report.display());
     let net_log = dir.join("net-report.json");
-    let dom = chromium(dir, &format!("{url}#focus=event"), &net_log, &["--dump-dom"]);
-    assert!(dom.contains("data-rendered=\"true\""), "the script did not finish:\n{dom}");
+    let dom = chromium(
+        dir,
+        &format!("{url}#focus=event"),
+        &net_log,
+        &["--dump-dom"],
+    );
+    assert!(
+        dom.contains("data-rendered=\"true\""),
+        "the script did not finish:\n{dom}"
+    );
 
     // An event marker per event.
     let events: usize = all
@@ -298,20 +308,37 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
     let (_, _, broken) = rendered.iter().find(|(n, _, _)| n == BROKEN).unwrap();
     assert_eq!(rendered[0].0, BROKEN, "failed scenarios come first");
     assert!(broken.contains("<span class=\"badge failed\" data-outcome=\"failed\">failed</span>"));
-    assert!(broken.contains("class=\"problem\""), "its failed expectation is marked");
+    assert!(
+        broken.contains("class=\"problem\""),
+        "its failed expectation is marked"
+    );
     assert!(broken.contains("elapsed: 44s"), "what differed is shown");
     assert!(broken.contains("class=\"del\"") && broken.contains("class=\"ins\""));
     // Something ran into every kind across the chosen scenarios.
-    for kind in ["migration", "deadline", "fault", "restart", "problem", "attachment"] {
-        assert!(dom.contains(&format!("data-kind=\"{kind}\"")), "no {kind} drawn");
+    for kind in [
+        "migration",
+        "deadline",
+        "fault",
+        "restart",
+        "problem",
+        "attachment",
+    ] {
+        assert!(
+            dom.contains(&format!("data-kind=\"{kind}\"")),
+            "no {kind} drawn"
+        );
     }
     // The keyboard: markers are focusable, and the focused one shows its tooltip.
     let marker = dom.find("data-kind=\"event\"").unwrap();
-    let marker_tag = &dom[dom[..marker].rfind('<').unwrap()..marker + dom[marker..].find('>').unwrap()];
+    let marker_tag =
+        &dom[dom[..marker].rfind('<').unwrap()..marker + dom[marker..].find('>').unwrap()];
     assert!(marker_tag.contains("tabindex=\"0\""), "{marker_tag}");
     let tip = &dom[dom.find("<div id=\"tip\"").expect("the tooltip")..];
     let tip = &tip[..tip.find("</div>").unwrap()];
-    assert!(tip.contains("display: block"), "focus did not show the tooltip: {tip}");
+    assert!(
+        tip.contains("display: block"),
+        "focus did not show the tooltip: {tip}"
+    );
     assert!(tip.contains("VolumeAttached at 0s"), "{tip}");
 
     // No request left the page.
@@ -324,7 +351,12 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
     )
     .unwrap();
     let control_log = dir.join("net-control.json");
-    chromium(dir, &format!("file://{}", control.display()), &control_log, &["--dump-dom"]);
+    chromium(
+        dir,
+        &format!("file://{}", control.display()),
+        &control_log,
+        &["--dump-dom"],
+    );
     assert_eq!(
         page_requests(&control_log),
         ["http://127.0.0.1:9/probe.png"],
@@ -348,7 +380,11 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
         let log = dir.join(format!("net-{file}.json"));
         chromium(dir, &url, &log, &flags);
         let png = std::fs::read(&shot).expect("the screenshot");
-        assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{file}: {} bytes", png.len());
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "{file}: {} bytes",
+            png.len()
+        );
         assert_eq!(page_requests(&log), Vec::<String>::new(), "{file}");
         eprintln!("screenshot: {}", shot.display());
     }

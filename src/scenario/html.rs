@@ -135,7 +135,14 @@ mod tests {
     fn the_page_can_request_nothing() {
         let page = html(&verdicts());
         assert!(page.contains(&format!("content=\"{CSP}\"")));
-        for forbidden in [" src=", " href=\"http", "url(", "@import", "fetch(", "XMLHttpRequest"] {
+        for forbidden in [
+            " src=",
+            " href=\"http",
+            "url(",
+            "@import",
+            "fetch(",
+            "XMLHttpRequest",
+        ] {
             assert!(!page.contains(forbidden), "the page contains {forbidden:?}");
         }
     }

@@ -45,8 +45,8 @@ pub(crate) mod world;
 
 pub use runner::{BlackBoxTarget, RunError, RunResult, Target};
 pub use transcript::Transcript;
+pub mod html;
 pub mod report;
 pub mod snapshot;
 pub mod suite;
 pub mod timeline;
-pub mod html;

@@ -296,7 +296,12 @@ fn step_cases(v: &Verdict) -> Vec<StepCase> {
                 .map(|p| p.text.clone())
                 .collect();
             cases.push(StepCase {
-                name: format!("step {:02} (line {line}) at {}: {}", i + 1, step.at, step.step),
+                name: format!(
+                    "step {:02} (line {line}) at {}: {}",
+                    i + 1,
+                    step.at,
+                    step.step
+                ),
                 failures,
                 detail: timeline_line(step),
             });
@@ -358,7 +363,11 @@ fn junit_steps(verdicts: &[Verdict]) -> String {
                 out.push_str("/>\n");
                 continue;
             }
-            let first = case.failures.first().map(String::as_str).unwrap_or("failed");
+            let first = case
+                .failures
+                .first()
+                .map(String::as_str)
+                .unwrap_or("failed");
             let mut body = case.failures.join("\n");
             if !case.detail.is_empty() {
                 body.push_str("\n\n");

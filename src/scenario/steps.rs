@@ -10,8 +10,8 @@ use super::expect::{check_call, events_mismatch};
 use super::feed::{EventFeed, offset};
 use super::plan::{Action, PlannedStep, Scenario};
 use super::readings::NotWritten;
-use super::transcript::{Outcome, Skipped, StepRecord, WrittenEvent};
 use super::timeline::{Recorder, StepFacts};
+use super::transcript::{Outcome, Skipped, StepRecord, WrittenEvent};
 use super::world::World;
 use crate::ids::{NodeName, VolumeId};
 use crate::model::AccessMode;
@@ -173,7 +173,10 @@ impl<D: Driver> Run<'_, D> {
             end: since_start(world),
             outcome: &outcome,
             failures: self.failures.get(failures_before..).unwrap_or(&[]),
-            attached: self.attacher.kept(),
+            attached: self
+                .driver
+                .kept_attachments()
+                .unwrap_or_else(|| self.attacher.kept()),
             fault_added,
             faults_in_force: world
                 .cluster

@@ -585,7 +585,10 @@ mod tests {
         assert_eq!(running[0].end, None);
         let detached = migrations(
             &[&started],
-            &[span("node-a", "0s", Some("20s")), span("node-b", "10s", None)],
+            &[
+                span("node-a", "0s", Some("20s")),
+                span("node-b", "10s", None),
+            ],
         );
         assert_eq!(detached[0].ended, "ended without an event");
         assert_eq!(detached[0].end.as_deref(), Some("20s"));
