@@ -286,9 +286,19 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
             .collect();
         assert_eq!(lanes, nodes, "{name}: node lanes");
         // The other chart elements, one per entry of the JSON.
+        let deadlines = timeline["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m.get("deadline").is_some())
+            .count();
+        assert_eq!(
+            html.matches("data-kind=\"deadline\"").count(),
+            deadlines,
+            "{name}: deadlines"
+        );
         for (kind, field) in [
             ("migration", "migrations"),
-            ("deadline", "migrations"),
             ("fault", "faults"),
             ("restart", "restarts"),
             ("attachment", "attachments"),

@@ -74,7 +74,7 @@ mod tests {
     use crate::scenario::runner::{Target, run};
 
     fn verdicts() -> Vec<Verdict> {
-        let text = "name: tricky\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/disk-0]\n  volumes: [{id: pvc-1, claim: vms/disk-0, accessMode: RWX}]\nsteps:\n  - attach: {volume: pvc-1, node: node-a}\n  - advance: 10s\n  - attach: {volume: pvc-1, node: node-b}\n  - expectEvents: [{message: \"</script><!-- & >\"}]\n";
+        let text = "name: tricky\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/disk-0]\n  volumes: [{id: pvc-1, claim: vms/disk-0, accessMode: RWX}]\nsteps:\n  - attach: {volume: pvc-1, node: node-a}\n  - advance: 10s\n  - attach: {volume: pvc-1, node: node-b}\n  - expectEvents: [{reason: VolumeAttached}, {message: \"</script><!-- & >\"}]\n";
         let scenario = load_text("x.yaml", text).unwrap();
         let result = run(&scenario, &Target::Embedded).unwrap();
         vec![Verdict {

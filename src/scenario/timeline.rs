@@ -4,9 +4,10 @@
 //! force, each restart, and each refused call or failed expectation at its step.
 //!
 //! Everything here is recorded while the run plays (the runner's own steps, the
-//! VolumeAttachments it keeps, the fault rules the fake server still holds) or read from the
-//! events the run wrote (a migration's start, timeout and end are those its events report),
-//! so the picture and the transcript can never disagree. Times are Go duration text of the
+//! VolumeAttachments kept, the fault rules the fake server still holds) or read from the
+//! events the run wrote: a migration is a volume attached to two nodes at once, and its
+//! timeout and outcome are what its MigrationStarted and MigrationCompleted/Failed report, so
+//! the picture and the transcript can never disagree. Times are Go duration text of the
 //! offset from the start, as a step's and an event's `at`.
 //!
 //! ```
@@ -104,30 +105,50 @@ pub struct AttachmentSpan {
     pub to: Option<String>,
 }
 
-/// A live migration, as its events report it.
+/// A live migration: a volume attached to two nodes at once, with what its events report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MigrationWindow {
     /// The volume.
     pub volume: String,
-    /// Its claim (`namespace/name`, the MigrationStarted event's).
-    pub claim: String,
-    /// The source node.
+    /// Its claim (`namespace/name`, from its events; absent when none was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// The source node (attached first).
     pub source: String,
-    /// The target node.
+    /// The target node (attached second).
     pub target: String,
-    /// When it started: the target's attachment (or the MigrationStarted write when there is
-    /// none).
+    /// When the target's attachment made it two nodes.
     pub start: String,
-    /// The timeout MigrationStarted reports.
-    pub timeout: String,
+    /// The timeout MigrationStarted reports (absent when that event was not written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
     /// `start + timeout`.
-    pub deadline: String,
-    /// When its end was written (none: still running at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// When it ended: the detach or node deletion that left one node, or for a timeout its
+    /// deadline (none: still running at the end).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
-    /// `completed`, `failed: <why>` (MigrationFailed's reason), `ended without an event`
-    /// (an attachment ended and nothing was written), or `running`.
+    /// `completed`, `failed: <why>` (MigrationFailed's reason: `timeout`, `target detached`,
+    /// `node deleted`, ...), `<what> (no event written)` when its end event was not written
+    /// (`source detached`, `target detached`, `node deleted`), or `running`.
     pub ended: String,
+    /// When MigrationStarted was written (it can lag the start: retries, deferral).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_written: Option<String>,
+    /// When MigrationCompleted or MigrationFailed was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_written: Option<String>,
+}
+
+/// Two nodes attached at once, as the recorder saw it.
+#[derive(Debug, Clone)]
+struct Pair {
+    volume: VolumeId,
+    source: NodeName,
+    target: NodeName,
+    start: Duration,
+    end: Option<(Duration, &'static str)>,
 }
 
 /// A fault rule in force.
@@ -184,6 +205,7 @@ pub(crate) struct Recorder {
     steps: Vec<StepSpan>,
     attached: BTreeMap<(VolumeId, NodeName), Duration>,
     attachments: Vec<(Duration, AttachmentSpan)>,
+    pairs: Vec<Pair>,
     faults: Vec<(Option<FaultId>, FaultSpan)>,
     restarts: Vec<RestartMark>,
     problems: Vec<StepProblem>,
@@ -345,6 +367,7 @@ impl Recorder {
             Action::Attach { .. } | Action::Detach { .. } | Action::DeleteNode { .. } => at,
             _ => end,
         };
+        self.follow_pairs(&attached, when, &step.action);
         let gone: Vec<(VolumeId, NodeName)> = self
             .attached
             .keys()
@@ -395,7 +418,68 @@ impl Recorder {
         }
     }
 
-    /// The timeline, with the migrations read from the events of `steps`.
+    /// Opens a pair when a volume gets a second node, closes it when one of the two goes.
+    fn follow_pairs(
+        &mut self,
+        attached: &BTreeSet<(VolumeId, NodeName)>,
+        when: Duration,
+        action: &Action,
+    ) {
+        let mut after: BTreeMap<&VolumeId, Vec<&NodeName>> = BTreeMap::new();
+        for (volume, node) in attached {
+            after.entry(volume).or_default().push(node);
+        }
+        let mut before: BTreeMap<&VolumeId, Vec<&NodeName>> = BTreeMap::new();
+        for (volume, node) in self.attached.keys() {
+            before.entry(volume).or_default().push(node);
+        }
+        for pair in self.pairs.iter_mut().filter(|p| p.end.is_none()) {
+            let nodes = after.get(&pair.volume).cloned().unwrap_or_default();
+            let source = nodes.contains(&&pair.source);
+            let target = nodes.contains(&&pair.target);
+            if source && target {
+                continue;
+            }
+            let why = match action {
+                Action::DeleteNode { .. } => "node deleted",
+                _ if !source => "source detached",
+                _ => "target detached",
+            };
+            pair.end = Some((when, why));
+        }
+        for (volume, nodes) in after {
+            if nodes.len() < 2
+                || self
+                    .pairs
+                    .iter()
+                    .any(|p| &p.volume == volume && p.end.is_none())
+            {
+                continue;
+            }
+            let was = before.get(volume).cloned().unwrap_or_default();
+            let source = nodes
+                .iter()
+                .find(|n| was.contains(n))
+                .or(nodes.first())
+                .copied();
+            let target = nodes
+                .iter()
+                .find(|n| Some(**n) != source && !was.contains(n))
+                .or(nodes.iter().find(|n| Some(**n) != source))
+                .copied();
+            if let (Some(source), Some(target)) = (source, target) {
+                self.pairs.push(Pair {
+                    volume: volume.clone(),
+                    source: source.clone(),
+                    target: target.clone(),
+                    start: when,
+                    end: None,
+                });
+            }
+        }
+    }
+
+    /// The timeline, with the migrations' events of `steps` matched to the pairs.
     pub(crate) fn finish(mut self, steps: &[StepRecord]) -> Timeline {
         for ((volume, node), from) in std::mem::take(&mut self.attached) {
             self.attachments.push((
@@ -415,7 +499,7 @@ impl Recorder {
         let attachments: Vec<AttachmentSpan> =
             self.attachments.into_iter().map(|(_, s)| s).collect();
         let events: Vec<&WrittenEvent> = steps.iter().flat_map(|s| s.events.iter()).collect();
-        let migrations = migrations(&events, &attachments);
+        let migrations = migrations(&self.pairs, &events);
         Timeline {
             end: text(self.end),
             nodes: self.nodes,
@@ -449,75 +533,124 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     Some(rest.split(", ").next().unwrap_or(rest))
 }
 
-/// The migration windows the MigrationStarted/Completed/Failed events describe (their texts
-/// are the contract of `docs/events.md`).
-fn migrations(events: &[&WrittenEvent], attachments: &[AttachmentSpan]) -> Vec<MigrationWindow> {
-    let mut out: Vec<MigrationWindow> = Vec::new();
-    for event in events {
-        let Some((volume, rest)) = volume_of(&event.message) else {
-            continue;
+/// A migration event of a volume: (reason, source, target, timeout or why, its write).
+struct MigrationEvent<'a> {
+    started: bool,
+    volume: &'a str,
+    source: &'a str,
+    target: &'a str,
+    detail: Option<&'a str>,
+    claim: String,
+    at: Duration,
+    text: &'a str,
+    used: bool,
+}
+
+fn migration_event(event: &WrittenEvent) -> Option<MigrationEvent<'_>> {
+    let (volume, rest) = volume_of(&event.message)?;
+    let (started, source, target, detail) = match event.reason.as_str() {
+        "MigrationStarted" => (
+            true,
+            field(rest, "source: ")?,
+            field(rest, "target: ")?,
+            field(rest, "timeout: "),
+        ),
+        "MigrationCompleted" => {
+            let pair = field(rest, "source: ")?;
+            let (source, target) = pair.split_once(" -> target: ")?;
+            let target = target.split(" (").next().unwrap_or(target);
+            (false, source, target, None)
+        }
+        "MigrationFailed" => (
+            false,
+            field(rest, "source: ")?,
+            field(rest, "attempted target: ")?,
+            field(rest, "reason: "),
+        ),
+        _ => return None,
+    };
+    Some(MigrationEvent {
+        started,
+        volume,
+        source,
+        target,
+        detail,
+        claim: event.claim(),
+        at: nanos(&event.at),
+        text: &event.reason,
+        used: false,
+    })
+}
+
+/// Each pair (two nodes attached at once) with the MigrationStarted and the end event that
+/// name its volume, source and target, taken in order (their texts are the contract of
+/// `docs/events.md`): a deferred or retried event still finds its migration.
+fn migrations(pairs: &[Pair], events: &[&WrittenEvent]) -> Vec<MigrationWindow> {
+    let mut parsed: Vec<MigrationEvent<'_>> =
+        events.iter().filter_map(|e| migration_event(e)).collect();
+    let mut out = Vec::new();
+    for pair in pairs {
+        let (volume, source, target) = (
+            pair.volume.to_string(),
+            pair.source.to_string(),
+            pair.target.to_string(),
+        );
+        let mut take = |started: bool| {
+            parsed
+                .iter_mut()
+                .find(|e| {
+                    !e.used
+                        && e.started == started
+                        && e.volume == volume
+                        && e.source == source
+                        && e.target == target
+                        && e.at >= pair.start
+                })
+                .map(|e| {
+                    e.used = true;
+                    (e.detail, e.claim.clone(), e.at, e.text)
+                })
         };
-        let open = out
-            .iter()
-            .rposition(|m| m.volume == volume && m.end.is_none() && m.ended == "running");
-        match event.reason.as_str() {
-            "MigrationStarted" => {
-                let (Some(source), Some(target), Some(timeout)) = (
-                    field(rest, "source: "),
-                    field(rest, "target: "),
-                    field(rest, "timeout: "),
-                ) else {
-                    continue;
-                };
-                let written = nanos(&event.at);
-                // The target's attachment that began last before the write.
-                let start = attachments
-                    .iter()
-                    .filter(|s| s.volume == volume && s.node == target)
-                    .map(|s| nanos(&s.from))
-                    .filter(|from| *from <= written)
-                    .max()
-                    .unwrap_or(written);
-                out.push(MigrationWindow {
-                    volume: volume.to_owned(),
-                    claim: event.claim(),
-                    source: source.to_owned(),
-                    target: target.to_owned(),
-                    start: text(start),
-                    timeout: timeout.to_owned(),
-                    deadline: text(start + nanos(timeout)),
-                    end: None,
-                    ended: "running".to_owned(),
-                });
-            }
-            "MigrationCompleted" | "MigrationFailed" => {
-                let Some(i) = open else { continue };
-                out[i].end = Some(event.at.clone());
-                out[i].ended = if event.reason == "MigrationCompleted" {
+        let started = take(true);
+        let finished = take(false);
+        let timeout = started
+            .as_ref()
+            .and_then(|(detail, ..)| *detail)
+            .map(str::to_owned);
+        let deadline = timeout.as_deref().map(|t| pair.start + nanos(t));
+        let (end, ended) = match (&finished, pair.end) {
+            (Some((why, _, at, reason)), closed) => {
+                let ended = if *reason == "MigrationCompleted" {
                     "completed".to_owned()
                 } else {
-                    format!("failed: {}", field(rest, "reason: ").unwrap_or("unknown"))
+                    format!("failed: {}", why.unwrap_or("unknown"))
                 };
+                let end = match (*why, deadline, closed) {
+                    (Some("timeout"), Some(deadline), _) => deadline,
+                    (_, _, Some((when, _))) => when,
+                    _ => *at,
+                };
+                (Some(end), ended)
             }
-            _ => {}
-        }
-    }
-    // A migration no event ended, whose source or target attachment ended after its start.
-    for migration in out.iter_mut().filter(|m| m.ended == "running") {
-        let start = nanos(&migration.start);
-        let ended = attachments
-            .iter()
-            .filter(|s| {
-                s.volume == migration.volume
-                    && (s.node == migration.source || s.node == migration.target)
-            })
-            .filter_map(|s| s.to.as_deref().map(nanos))
-            .filter(|to| *to >= start)
-            .min();
-        if let Some(to) = ended {
-            migration.end = Some(text(to));
-            migration.ended = "ended without an event".to_owned();
-        }
+            (None, Some((when, why))) => (Some(when), format!("{why} (no event written)")),
+            (None, None) => (None, "running".to_owned()),
+        };
+        out.push(MigrationWindow {
+            volume,
+            claim: started
+                .as_ref()
+                .or(finished.as_ref())
+                .map(|(_, claim, ..)| claim.clone()),
+            source,
+            target,
+            start: text(pair.start),
+            timeout,
+            deadline: deadline.map(text),
+            end: end.map(text),
+            ended,
+            started_written: started.map(|(_, _, at, _)| text(at)),
+            ended_written: finished.map(|(_, _, at, _)| text(at)),
+        });
     }
     out
 }
@@ -538,71 +671,86 @@ mod tests {
         }
     }
 
-    fn span(node: &str, from: &str, to: Option<&str>) -> AttachmentSpan {
-        AttachmentSpan {
+    fn pair(start: &str, end: Option<(&str, &'static str)>) -> Pair {
+        Pair {
             volume: "pvc-1".into(),
-            node: node.into(),
-            from: from.into(),
-            to: to.map(str::to_owned),
+            source: "node-a".into(),
+            target: "node-b".into(),
+            start: nanos(start),
+            end: end.map(|(at, why)| (nanos(at), why)),
         }
     }
 
+    const STARTED: &str =
+        "[pvc-1]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s";
+
     #[test]
-    fn a_migration_starts_at_the_target_attachment_and_ends_at_its_event() {
-        let started = event(
-            "10s",
-            "MigrationStarted",
-            "[pvc-1]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s",
-        );
+    fn a_timeout_ends_at_the_deadline_whenever_its_warning_is_written() {
+        let started = event("10s", "MigrationStarted", STARTED);
         let failed = event(
-            "5m10s",
+            "5m12s",
             "MigrationFailed",
             "[pvc-1]: KubeVirt live migration failed - source: node-a, attempted target: node-b, reason: timeout, elapsed: 5m0s",
         );
-        let spans = [span("node-a", "0s", None), span("node-b", "10s", None)];
-        let windows = migrations(&[&started, &failed], &spans);
+        let windows = migrations(&[pair("10s", None)], &[&started, &failed]);
         assert_eq!(windows.len(), 1);
         let m = &windows[0];
         assert_eq!((m.source.as_str(), m.target.as_str()), ("node-a", "node-b"));
-        assert_eq!((m.start.as_str(), m.deadline.as_str()), ("10s", "5m10s"));
+        assert_eq!(m.start, "10s");
+        assert_eq!(m.deadline.as_deref(), Some("5m10s"));
         assert_eq!(m.end.as_deref(), Some("5m10s"));
         assert_eq!(m.ended, "failed: timeout");
-        assert_eq!(m.claim, "vms/disk-0");
+        assert_eq!(m.ended_written.as_deref(), Some("5m12s"));
+        assert_eq!(m.claim.as_deref(), Some("vms/disk-0"));
     }
 
     #[test]
-    fn a_migration_without_an_end_event_ends_with_its_attachment_or_runs_on() {
-        let started = event(
-            "10s",
-            "MigrationStarted",
-            "[pvc-1]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 30s",
+    fn a_deferred_event_still_finds_its_migration_which_ends_at_the_detach() {
+        // Both written 10 minutes after the migration (a spam filter deferred them).
+        let started = event("10m", "MigrationStarted", STARTED);
+        let completed = event(
+            "10m",
+            "MigrationCompleted",
+            "[pvc-1]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 0s)",
         );
-        let running = migrations(
-            &[&started],
-            &[span("node-a", "0s", None), span("node-b", "10s", None)],
+        let windows = migrations(
+            &[pair("0s", Some(("0s", "source detached")))],
+            &[&started, &completed],
         );
-        assert_eq!(running[0].ended, "running");
-        assert_eq!(running[0].end, None);
-        let detached = migrations(
-            &[&started],
-            &[
-                span("node-a", "0s", Some("20s")),
-                span("node-b", "10s", None),
-            ],
+        let m = &windows[0];
+        assert_eq!((m.start.as_str(), m.end.as_deref()), ("0s", Some("0s")));
+        assert_eq!(m.ended, "completed");
+        assert_eq!(m.started_written.as_deref(), Some("10m0s"));
+    }
+
+    #[test]
+    fn a_migration_without_events_ends_with_its_attachment_or_runs_on() {
+        let running = migrations(&[pair("10s", None)], &[]);
+        assert_eq!(
+            (running[0].ended.as_str(), running[0].end.as_deref()),
+            ("running", None)
         );
-        assert_eq!(detached[0].ended, "ended without an event");
+        assert_eq!(running[0].deadline, None);
+        let detached = migrations(&[pair("10s", Some(("20s", "target detached")))], &[]);
+        assert_eq!(detached[0].ended, "target detached (no event written)");
         assert_eq!(detached[0].end.as_deref(), Some("20s"));
     }
 
     #[test]
-    fn events_that_are_not_migrations_or_not_parsable_make_no_window() {
-        let attached = event(
+    fn events_of_other_volumes_or_nodes_and_unparsable_ones_are_not_matched() {
+        let other = event(
             "0s",
-            "VolumeAttached",
-            "[pvc-1]: Attached to node node-a (duration: 0s)",
+            "MigrationStarted",
+            "[pvc-2]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s",
+        );
+        let reversed = event(
+            "0s",
+            "MigrationStarted",
+            "[pvc-1]: KubeVirt live migration started - source: node-b, target: node-a, timeout: 5m0s",
         );
         let odd = event("1s", "MigrationStarted", "no volume here");
-        let orphan = event("2s", "MigrationCompleted", "[pvc-1]: completed");
-        assert!(migrations(&[&attached, &odd, &orphan], &[]).is_empty());
+        let windows = migrations(&[pair("0s", None)], &[&other, &reversed, &odd]);
+        assert_eq!(windows[0].timeout, None);
+        assert_eq!(windows[0].started_written, None);
     }
 }

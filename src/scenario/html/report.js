@@ -93,7 +93,7 @@
     var evs = events(sc);
     var end = ns(tl.end);
     evs.forEach(function (x) { end = Math.max(end, ns(x.e.at)); });
-    tl.migrations.forEach(function (m) { if (m.end) end = Math.max(end, ns(m.end), Math.min(ns(m.deadline), ns(m.end) * 1.05)); });
+    tl.migrations.forEach(function (m) { if (m.end) end = Math.max(end, ns(m.end)); });
     tl.restarts.forEach(function (r) { end = Math.max(end, ns(r.up)); });
     if (end <= 0) end = 1e9;
     var W = 1100, L = 170, R = 24, plot = W - L - R;
@@ -170,7 +170,7 @@
       rg.appendChild(s("rect", { class: "down", x: a, y: stepsY, width: Math.max(0, b - a), height: H - stepsY - 4 }));
       rg.appendChild(tipped(s("line", { class: "restart-line", x1: b, x2: b, y1: stepsY, y2: H - 4 }),
         "controller restart: down at " + r.at + " for " + r.down + ", back at " + r.up));
-      rg.appendChild(s("text", { x: b + 3, y: H - 8 }, "restart"));
+      rg.appendChild(s("text", b + 60 > W - R ? { x: b - 3, y: H - 8, "text-anchor": "end" } : { x: b + 3, y: H - 8 }, "restart"));
       over.appendChild(rg);
     });
     // Attachment spans: a sub-row per volume in each node lane.
@@ -187,6 +187,7 @@
       g.appendChild(ag);
     });
     // Migrations: a band from start to end across the two nodes' lanes, the deadline marked.
+    var labelled = {};
     tl.migrations.forEach(function (m) {
       var start = ns(m.start), stop = m.end ? ns(m.end) : end;
       var rs = laneOf(m.source, start), rt = laneOf(m.target, start);
@@ -197,13 +198,22 @@
       var cls = m.ended === "completed" ? "completed" : m.ended.indexOf("failed") === 0 ? "failed" : m.ended === "running" ? "running" : "ended";
       var mg = s("g", { "data-kind": "migration" });
       mg.appendChild(tipped(s("rect", { class: "mig " + cls, x: x(start), y: y1, width: Math.max(3, x(stop) - x(start)), height: y2 - y1, rx: 4 }),
-        "migration of " + m.volume + " (" + m.claim + "): " + m.source + " \u2192 " + m.target + "\nstarted " + m.start + ", timeout " + m.timeout +
-        ", deadline " + m.deadline + "\n" + (m.end ? m.ended + " at " + m.end : "still running at the end")));
-      // The outcome beside the band's end, or inside it where the chart ends.
+        "migration of " + m.volume + (m.claim ? " (" + m.claim + ")" : "") + ": " + m.source + " \u2192 " + m.target +
+        "\nstarted " + m.start + (m.timeout ? ", timeout " + m.timeout + ", deadline " + m.deadline : ", timeout unknown (MigrationStarted not written)") +
+        "\n" + (m.end ? m.ended + " at " + m.end : "still running at the end") +
+        (m.started_written ? "\nMigrationStarted written at " + m.started_written : "") +
+        (m.ended_written ? "\nits end written at " + m.ended_written : "")));
+      // The outcome beside the band's end, or inside it where the chart ends; one label per
+      // place (a storm of instant migrations would stack them).
       var lx = x(stop) + 4, anchor = "start";
       if (lx + 120 > W - R) { lx = x(stop) - 4; anchor = "end"; }
-      mg.appendChild(s("text", { x: lx, y: y1 + 11, "text-anchor": anchor, class: "label" }, m.ended));
+      var spot = Math.round(lx / 40) + ":" + y1;
+      if (!labelled[spot]) {
+        labelled[spot] = true;
+        mg.appendChild(s("text", { x: lx, y: y1 + 11, "text-anchor": anchor, class: "label" }, m.ended));
+      }
       over.appendChild(mg);
+      if (!m.deadline) return;
       var d = ns(m.deadline), beyond = d > end;
       var dg = s("g", { "data-kind": "deadline" });
       var dtip = "deadline of " + m.volume + ": " + m.deadline + " (start " + m.start + " + timeout " + m.timeout + ")" +
@@ -215,16 +225,29 @@
       } else {
         var dx = x(d);
         dg.appendChild(tipped(s("line", { class: "deadline", x1: dx, x2: dx, y1: y1 - 4, y2: y2 + 4 }), dtip));
-        dg.appendChild(s("text", { x: dx - 3, y: y1 - 5, "text-anchor": "end", class: "deadline-label" }, "deadline " + m.deadline));
+        var dspot = "d" + Math.round(dx / 60);
+        if (!labelled[dspot]) {
+          labelled[dspot] = true;
+          dg.appendChild(s("text", { x: dx - 3, y: y1 - 5, "text-anchor": "end", class: "deadline-label" }, "deadline " + m.deadline));
+        }
       }
       over.appendChild(dg);
     });
     // Events: a marker per write on its claim's lane; Warning is a diamond, Normal a circle.
-    var seen = {};
+    var seen = {}, piles = {};
     evs.forEach(function (x0) {
       var e = x0.e, c = e.namespace + "/" + e.name, cy = claimY[c] + 12, cx = x(ns(e.at));
-      var key = c + "@" + Math.round(cx / 8), k = seen[key] = (seen[key] || 0) + 1;
-      cx += (k - 1) * 8;
+      // Writes at one instant stay at that instant: up to three side by side vertically,
+      // then on top of each other, with their number beside them.
+      var key = c + "@" + Math.round(cx / 3), k = seen[key] = (seen[key] || 0) + 1;
+      cy += [0, -6, 6][(k - 1) % 3];
+      if (k === 4) {
+        var many = s("text", { x: cx + 9, y: claimY[c] + 16, class: "many" });
+        many.textContent = "";
+        top.appendChild(many);
+        piles[key] = many;
+      }
+      if (piles[key]) piles[key].textContent = "\u00d7" + k;
       var text = e.type + " " + e.reason + " at " + e.at + " (count " + e.count + ")\n" + c + "\n" + e.message;
       var mk = e.type === "Warning"
         ? s("path", { class: "ev warning", d: "M" + cx + " " + (cy - 7) + "l7 7l-7 7l-7 -7z" })
