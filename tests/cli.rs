@@ -535,7 +535,7 @@ fn the_report_embeds_what_format_json_prints_and_the_same_run_gives_the_same_byt
         timeline["migrations"][0],
         serde_json::json!({"volume": "pvc-6f1c", "claim": "vms/disk-0", "source": "node-a", "target": "node-b",
             "start": "0s", "timeout": "5m0s", "deadline": "5m0s", "end": "2m15s", "ended": "completed",
-            "started_written": "0s", "ended_written": "2m15s"})
+            "startedWritten": "0s", "endedWritten": "2m15s"})
     );
     assert_eq!(timeline["nodes"].as_array().unwrap().len(), 3);
     // The restart: down, then back.

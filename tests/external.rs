@@ -11,7 +11,7 @@
 
 #[path = "support/fake_binary.rs"]
 mod fake_binary;
-use fake_binary::{FakeServer, require_kubectl, text};
+use fake_binary::{FakeServer, require_kubectl, root, text};
 
 #[test]
 fn kubectl_describe_shows_the_scenarios_events_with_their_exact_messages() {
@@ -32,12 +32,21 @@ fn kubectl_describe_shows_the_scenarios_events_with_their_exact_messages() {
         text(&run.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON report");
+    // The run's objects carry a suffix of its own (parallel runs never collide); --keep says
+    // which.
+    let suffix = report["scenarios"][0]["keptSuffix"]
+        .as_str()
+        .expect("--keep reports the kept objects' suffix")
+        .to_owned();
+    assert!(suffix.starts_with("-r") && suffix.len() == 8, "{suffix}");
+    let namespace = format!("vms{suffix}");
+    let pv_name = format!("pvc-6f1c{suffix}");
     // The clock is virtual: the detach happens 2m15s into the scenario, in milliseconds.
     let detach = &report["scenarios"][0]["steps"][3];
     assert_eq!(detach["at"], "2m15s");
     assert_eq!(detach["events"][0]["reason"], "MigrationCompleted");
 
-    let describe = server.kubectl(&["describe", "pvc", "disk-0", "-n", "vms"]);
+    let describe = server.kubectl(&["describe", "pvc", "disk-0", "-n", &namespace]);
     assert!(describe.status.success(), "{}", text(&describe.stderr));
     let out = text(&describe.stdout);
     let rows: Vec<&str> = out
@@ -47,41 +56,123 @@ fn kubectl_describe_shows_the_scenarios_events_with_their_exact_messages() {
     for (reason, message) in [
         (
             "VolumeAttached",
-            "[pvc-6f1c]: Attached to node node-a (duration: 153ms)",
+            format!("[pvc-6f1c{suffix}]: Attached to node node-a{suffix} (duration: 153ms)"),
         ),
         (
             "MigrationStarted",
-            "[pvc-6f1c]: KubeVirt live migration started - source: node-a, target: node-b, timeout: 5m0s",
+            format!(
+                "[pvc-6f1c{suffix}]: KubeVirt live migration started - source: node-a{suffix}, target: node-b{suffix}, timeout: 5m0s"
+            ),
         ),
         (
             "MigrationCompleted",
-            "[pvc-6f1c]: KubeVirt live migration completed - source: node-a -> target: node-b (duration: 2m15s)",
+            format!(
+                "[pvc-6f1c{suffix}]: KubeVirt live migration completed - source: node-a{suffix} -> target: node-b{suffix} (duration: 2m15s)"
+            ),
         ),
     ] {
         assert!(
             rows.iter()
-                .any(|row| row.contains(reason) && row.trim_end().ends_with(message)),
+                .any(|row| row.contains(reason) && row.trim_end().ends_with(&message)),
             "no {reason} row ending in {message:?} in:\n{out}"
         );
     }
     // --keep left the volume's objects for inspection.
-    let pv = server.kubectl(&["get", "pv", "pvc-6f1c", "-o", "name"]);
+    let pv = server.kubectl(&["get", "pv", &pv_name, "-o", "name"]);
     assert_eq!(
         text(&pv.stdout).trim(),
-        "persistentvolume/pvc-6f1c",
+        format!("persistentvolume/{pv_name}"),
         "{}",
         text(&pv.stderr)
     );
 
-    // Without --keep a second run cleans up after itself.
+    // Without --keep a second run (names of its own) cleans up after itself: the only PV
+    // left is the first run's, kept.
     let again = server.csi_events(&["run", "scenarios/smoke-rwx-migration-completes.yaml"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
-    let gone = server.kubectl(&["get", "pv", "pvc-6f1c", "-o", "name"]);
-    assert!(
-        !gone.status.success(),
-        "the PV should be gone: {}",
-        text(&gone.stdout)
+    let pvs = server.kubectl(&["get", "pv", "-o", "name"]);
+    assert_eq!(
+        text(&pvs.stdout).trim(),
+        format!("persistentvolume/{pv_name}"),
+        "{}",
+        text(&pvs.stderr)
     );
+}
+
+/// Every library scenario that needs no fault injection passes against the fake-apiserver
+/// over HTTP, with `--jobs` at its default, and leaves nothing behind: each run has
+/// namespaces and object names of its own (so parallel scenarios never collide, and a
+/// restart rebuilds from its own VolumeAttachments), and deletes what it created, its
+/// namespaces included.
+#[test]
+fn the_fault_free_library_passes_in_parallel_and_cleans_up() {
+    require_kubectl();
+    let server = FakeServer::start("library");
+    let mut files: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(root().join("scenarios")).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let relative = format!(
+                "scenarios/{}",
+                path.file_name().expect("a file name").to_string_lossy()
+            );
+            let text = std::fs::read_to_string(&path).expect("read");
+            let scenario = csi_events::scenario::load::load_text(&relative, &text)
+                .unwrap_or_else(|e| panic!("{relative}: {e:?}"));
+            if scenario.needs_embedded_server().is_none() {
+                files.push(relative);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 60, "only {} fault-free files", files.len());
+    let mut args = vec!["run", "--format", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let run = server.csi_events(&args);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON report ({e}):\n{}\nstderr:\n{}",
+            text(&run.stdout),
+            text(&run.stderr)
+        )
+    });
+    let failed: Vec<String> = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .filter(|s| s["passed"] != true)
+        .map(|s| format!("{}: {}", s["file"], s["failures"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed against the fake over HTTP:\n{}",
+        failed.join("\n")
+    );
+    assert_eq!(report["passed"], files.len());
+    assert_eq!(run.status.code(), Some(0));
+
+    // Nothing is left: no node, PV, claim, VolumeAttachment or Event, and every namespace a
+    // run created is gone or going (Terminating: the namespace controller empties and removes
+    // it, as a real one does).
+    for kind in ["nodes", "pv", "pvc", "volumeattachments", "events"] {
+        let left = server.kubectl(&["get", kind, "-A", "-o", "name"]);
+        assert!(left.status.success(), "{}", text(&left.stderr));
+        assert_eq!(text(&left.stdout).trim(), "", "{kind} left behind");
+    }
+    let namespaces = server.kubectl(&[
+        "get",
+        "namespaces",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}",
+    ]);
+    let builtin = ["default", "kube-system", "kube-public", "kube-node-lease"];
+    for line in text(&namespaces.stdout).lines() {
+        let (name, phase) = line.split_once(' ').unwrap_or((line, ""));
+        assert!(
+            builtin.contains(&name) || phase == "Terminating",
+            "namespace {name} ({phase}) left behind"
+        );
+    }
 }
 
 #[test]
@@ -132,4 +223,9 @@ fn the_report_is_written_against_a_kubeconfig_and_holds_the_json_output() {
     let migration = &printed["scenarios"][0]["timeline"]["migrations"][0];
     assert_eq!(migration["ended"], "completed");
     assert_eq!(migration["end"], "2m15s");
+    // In the scenario's own names, not the run's suffixed ones.
+    assert_eq!(migration["source"], "node-a");
+    let timeline = &printed["scenarios"][0]["timeline"];
+    assert_eq!(timeline["nodes"][0]["name"], "node-a");
+    assert_eq!(timeline["attachments"][0]["volume"], "pvc-6f1c");
 }

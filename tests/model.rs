@@ -1685,3 +1685,28 @@ async fn restart_removes_a_record_left_on_a_volume_without_a_migration() {
     assert_eq!(r.record("pvc-1").await, None);
     r.expect_events(&[]).await;
 }
+
+#[tokio::test]
+async fn restart_leaves_the_records_on_another_drivers_volumes_alone() {
+    // pvc-2 belongs to another CSI driver (another run against a shared API server, or a
+    // second csi-events driver in the cluster): its record is not this driver's to remove.
+    let extra = format!(
+        "{}{}",
+        volume_yaml(1, "ReadWriteMany", ""),
+        volume_yaml(2, "ReadWriteMany", "").replace(
+            &format!("driver: {DRIVER}"),
+            "driver: other.csi.example.com"
+        ),
+    );
+    let mut r = restarted_rig(&extra, secs(5)).await;
+    let record = r#"{"version":1,"source":"node-b","target":"node-a","started":"2026-01-01T00:00:00Z","timeoutSeconds":600,"failed":false}"#;
+    r.set_record("pvc-1", Some(record)).await;
+    r.set_record("pvc-2", Some(record)).await;
+    r.restart().await;
+    assert_eq!(r.record("pvc-1").await, None, "this driver's leftover goes");
+    assert!(
+        r.record("pvc-2").await.is_some(),
+        "another driver's record must stay"
+    );
+    r.expect_events(&[]).await;
+}

@@ -17,7 +17,8 @@
 //!   rebuilt migration's record is written then, so later restarts agree with this one;
 //! - more than two → the two oldest are kept, with a warning.
 //!
-//! A record left on a volume that has no migration any more is removed. A rebuild posts
+//! A record left on one of this driver's volumes (`spec.csi.driver` = the driver's name) that
+//! has no migration any more is removed; other drivers' PVs are never written. A rebuild posts
 //! nothing. Timers are re-armed for the rebuilt running migrations; one whose deadline passed
 //! while the controller was down fires as soon as its task first runs. Claims are not
 //! remembered across a restart: events go through the PV's claimRef.
@@ -196,8 +197,12 @@ impl Controller {
             };
             state.volumes.insert(volume, rebuilt);
         }
-        // A record left where there is no migration any more (its removal was lost) goes.
-        for (name, pv) in &pvs {
+        // A record left where there is no migration any more (its removal was lost) goes; only
+        // on this driver's own PVs (another driver's volumes are not ours to touch).
+        for (name, pv) in pvs
+            .iter()
+            .filter(|(_, pv)| pv_driver(pv) == Some(&config.driver_name))
+        {
             let volume = VolumeId::from(name.as_str());
             let has_migration = state
                 .volumes
@@ -333,4 +338,9 @@ fn pv_attributes(pv: Option<&PersistentVolume>) -> BTreeMap<String, String> {
         .and_then(|spec| spec.csi.as_ref())
         .and_then(|csi| csi.volume_attributes.clone())
         .unwrap_or_default()
+}
+
+/// The CSI driver a PV belongs to (`spec.csi.driver`).
+fn pv_driver(pv: &PersistentVolume) -> Option<&String> {
+    pv.spec.as_ref()?.csi.as_ref().map(|csi| &csi.driver)
 }

@@ -16,8 +16,10 @@ use super::runner::DRIVER_NAME;
 use crate::ids::{NodeName, VolumeId};
 
 /// The VolumeAttachments the runner keeps.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Attacher {
+    /// The driver's name: every VolumeAttachment's `spec.attacher`.
+    driver_name: String,
     /// (volume, node) → VolumeAttachment name.
     attachments: BTreeMap<(VolumeId, NodeName), String>,
     /// node → the volumes kept attached there.
@@ -25,6 +27,15 @@ pub(crate) struct Attacher {
 }
 
 impl Attacher {
+    /// An attacher for the driver `driver_name`, with no VolumeAttachments yet.
+    pub(crate) fn new(driver_name: &str) -> Self {
+        Attacher {
+            driver_name: driver_name.to_owned(),
+            attachments: BTreeMap::new(),
+            by_node: BTreeMap::new(),
+        }
+    }
+
     /// Makes every VolumeAttachment match what `driver` holds attached (after a restart).
     pub(crate) async fn follow<D: Driver>(&mut self, admin: &kube::Client, driver: &mut D) {
         let Some(attached) = driver.attached().await else {
@@ -105,7 +116,7 @@ impl Attacher {
                     ..ObjectMeta::default()
                 },
                 spec: VolumeAttachmentSpec {
-                    attacher: DRIVER_NAME.to_owned(),
+                    attacher: self.driver_name.clone(),
                     node_name: node.to_string(),
                     source: VolumeAttachmentSource {
                         persistent_volume_name: Some(volume.to_string()),

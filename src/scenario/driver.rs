@@ -171,6 +171,8 @@ pub struct InProcess {
     shared_clock: SharedClock,
     seed: Seeded,
     flush: Flush,
+    /// The driver's name (VolumeAttachments' attacher); a restart rebuilds from its own.
+    driver_name: String,
     process: Process,
 }
 
@@ -182,28 +184,48 @@ impl InProcess {
     pub fn start(client: kube::Client, clock: VirtualClock, seed: u64, embedded: bool) -> Self {
         let shared_clock: SharedClock = Arc::new(clock.clone());
         let seed = Seeded::new(seed);
-        let (poster_config, controller_config, events, migrations) =
-            Self::config(&shared_clock, seed);
-        let poster = EventPoster::new(client.clone(), poster_config);
-        let controller = Controller::new(poster.clone(), controller_config.client(client.clone()));
+        let process = Self::fresh(&client, &shared_clock, seed, DRIVER_NAME);
         Self {
             client,
             clock,
             shared_clock,
             seed,
             flush: if embedded { Flush::Yields } else { Flush::Wall },
-            process: Process {
-                poster,
-                controller,
-                events,
-                migrations,
-            },
+            driver_name: DRIVER_NAME.to_owned(),
+            process,
+        }
+    }
+
+    /// The same, for a driver of another name (a run against a shared API server is a driver
+    /// of its own, so a restart rebuilds from this run's VolumeAttachments only).
+    pub fn with_driver_name(mut self, name: &str) -> Self {
+        self.driver_name = name.to_owned();
+        self.process = Self::fresh(&self.client, &self.shared_clock, self.seed, name);
+        self
+    }
+
+    fn fresh(
+        client: &kube::Client,
+        clock: &SharedClock,
+        seed: Seeded,
+        driver_name: &str,
+    ) -> Process {
+        let (poster_config, controller_config, events, migrations) =
+            Self::config(clock, seed, driver_name);
+        let poster = EventPoster::new(client.clone(), poster_config);
+        let controller = Controller::new(poster.clone(), controller_config.client(client.clone()));
+        Process {
+            poster,
+            controller,
+            events,
+            migrations,
         }
     }
 
     fn config(
         clock: &SharedClock,
         seed: Seeded,
+        driver_name: &str,
     ) -> (
         PosterConfig,
         ControllerConfig,
@@ -219,14 +241,14 @@ impl InProcess {
             .retry(seed.retry_policy());
         let controller = ControllerConfig::default()
             .clock(clock.clone())
-            .driver_name(DRIVER_NAME)
+            .driver_name(driver_name)
             .metrics(migrations.clone());
         (poster, controller, events, migrations)
     }
 
     async fn rebuild(&self) -> Result<Process, String> {
         let (poster_config, controller_config, events, migrations) =
-            Self::config(&self.shared_clock, self.seed);
+            Self::config(&self.shared_clock, self.seed, &self.driver_name);
         let poster = EventPoster::new(self.client.clone(), poster_config);
         let controller =
             Controller::rebuild(self.client.clone(), poster.clone(), controller_config)

@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 
+use super::isolate::Isolation;
 use super::runner::RunError;
 use super::transcript::WrittenEvent;
 use crate::clock::{Clock, VirtualClock, settle};
@@ -38,6 +39,8 @@ pub(crate) enum EventFeed {
         seen: BTreeMap<(String, String), i32>,
         clock: VirtualClock,
         start: jiff::Timestamp,
+        /// This run's own names taken out of what is read back (`--kubeconfig`).
+        restore: Option<Isolation>,
     },
 }
 
@@ -241,10 +244,28 @@ impl EventFeed {
             seen: BTreeMap::new(),
             clock,
             start,
+            restore: None,
         };
         // What is already there (an earlier run with --keep) is not this run's.
         let _ = feed.drain().await;
         Ok(feed)
+    }
+
+    /// Reads events back in the scenario's own names (a listing feed of a run with names of
+    /// its own, [`Isolation`]).
+    pub(crate) fn restoring(mut self, isolation: Isolation) -> Self {
+        if let EventFeed::Listing { restore, .. } = &mut self {
+            *restore = Some(isolation);
+        }
+        self
+    }
+
+    /// The names this feed restores events to, if the run has names of its own.
+    pub(crate) fn isolation(&self) -> Option<&Isolation> {
+        match self {
+            EventFeed::Listing { restore, .. } => restore.as_ref(),
+            _ => None,
+        }
     }
 
     /// The writes since the last call, in order.
@@ -265,6 +286,7 @@ impl EventFeed {
                 seen,
                 clock,
                 start,
+                restore,
             } => {
                 let at = offset(clock, *start);
                 let mut written = Vec::new();
@@ -288,7 +310,11 @@ impl EventFeed {
                         let count = event.count.unwrap_or(1);
                         if seen.get(&key) != Some(&count) {
                             seen.insert(key, count);
-                            written.push(written_event(&event, at.clone()));
+                            let event = written_event(&event, at.clone());
+                            written.push(match restore {
+                                Some(isolation) => isolation.restore_event(event),
+                                None => event,
+                            });
                         }
                     }
                 }

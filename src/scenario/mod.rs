@@ -34,6 +34,7 @@ pub mod conformance;
 pub mod driver;
 pub(crate) mod expect;
 pub(crate) mod feed;
+pub mod isolate;
 pub mod many;
 pub mod readings;
 pub mod runner;

@@ -59,12 +59,15 @@ pub struct JsonScenario<'a> {
     pub failures: &'a [String],
     /// Steps.
     pub steps: &'a [StepRecord],
+    /// With `--kubeconfig --keep`: the suffix of the kept objects' names.
+    #[serde(rename = "keptSuffix", skip_serializing_if = "Option::is_none")]
+    pub kept_suffix: Option<&'a str>,
     /// The run in time (additive, for the visual report; absent when it did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<&'a Timeline>,
     /// The transcript against its snapshot, as diff lines (` ` kept, `-` snapshot, `+` this
     /// run, `@@` a new hunk); absent when they are the same.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "snapshotDiff", skip_serializing_if = "Option::is_none")]
     pub snapshot_diff: Option<Vec<String>>,
 }
 
@@ -83,6 +86,7 @@ pub fn json(verdicts: &[Verdict]) -> String {
                     .as_ref()
                     .map(|r| r.transcript.steps.as_slice())
                     .unwrap_or(&[]),
+                kept_suffix: v.run.as_ref().and_then(|r| r.kept.as_deref()),
                 timeline: v.run.as_ref().map(|r| &r.timeline),
                 snapshot_diff: v
                     .snapshot_diff

@@ -13,8 +13,9 @@
 //! a volume attached to, creating new ones and deleting detached or cleared ones, so
 //! `restartController` has something to rebuild from.
 //!
-//! External (`--kubeconfig`): the same steps against another API server; objects are created
-//! for the scenario (and deleted afterwards unless `keep`), the virtual clock starts at the
+//! External (`--kubeconfig`): the same steps against another API server, in names of the run's
+//! own ([`super::isolate`]); objects are created for the scenario (and deleted afterwards,
+//! namespaces included, unless `keep`), the virtual clock starts at the
 //! wall-clock time, `fault` steps are refused up front, and events are read back by listing
 //! (several writes of one Event during one step show as one entry with the last count).
 
@@ -25,6 +26,7 @@ use super::attacher::Attacher;
 use super::blackbox::{self, BlackBox, Launch};
 use super::driver::{Driver, InProcess};
 use super::feed::EventFeed;
+use super::isolate::Isolation;
 use super::plan::Scenario;
 use super::steps::Run;
 use super::transcript::Transcript;
@@ -98,6 +100,9 @@ pub struct RunResult {
     pub failures: Vec<String>,
     /// Wall time the run took (runtime, cluster and all steps).
     pub wall: Duration,
+    /// With `--kubeconfig --keep`: the suffix the kept objects' names carry (namespaces,
+    /// nodes, PVs), e.g. `-r4k2x9q` (docs/scenarios.md §5).
+    pub kept: Option<String>,
 }
 
 /// Why a scenario could not be run at all.
@@ -209,6 +214,8 @@ async fn run_embedded(scenario: &Scenario, wire: bool) -> Result<RunResult, RunE
         cluster: Some(cluster),
         clock,
         start: epoch,
+        created_namespaces: Default::default(),
+        driver_name: DRIVER_NAME.to_owned(),
     };
     world.seed(scenario).await?;
     let driver = InProcess::start(driver_client, world.clock.clone(), scenario.seed, true);
@@ -293,6 +300,8 @@ async fn run_blackbox(scenario: &Scenario, target: &BlackBoxTarget) -> Result<Ru
         cluster: None,
         clock,
         start,
+        created_namespaces: Default::default(),
+        driver_name: target.driver_name.clone(),
     };
     let result = match world.seed(scenario).await {
         Ok(()) => {
@@ -329,28 +338,40 @@ async fn run_external(
     kubeconfig: &PathBuf,
     keep: bool,
 ) -> Result<RunResult, RunError> {
+    // Names of this run's own, so parallel runs never collide (docs/scenarios.md §5).
+    let isolation = Isolation::random()?;
+    let renamed = isolation.scenario(scenario)?;
     let client = external_client(kubeconfig).await?;
     let start = jiff::Timestamp::now();
     let clock = VirtualClock::new(start);
-    let events =
-        EventFeed::listing(client.clone(), scenario.namespaces(), clock.clone(), start).await?;
+    let events = EventFeed::listing(client.clone(), renamed.namespaces(), clock.clone(), start)
+        .await?
+        .restoring(isolation.clone());
     let world = World {
         admin: client.clone(),
         cluster: None,
         clock,
         start,
+        created_namespaces: Default::default(),
+        driver_name: isolation.driver_name(DRIVER_NAME),
     };
-    let result = match world.seed(scenario).await {
+    let result = match world.seed(&renamed).await {
         Ok(()) => {
-            let driver = InProcess::start(client, world.clock.clone(), scenario.seed, false);
-            play(&world, scenario, driver, events).await
+            let driver = InProcess::start(client, world.clock.clone(), scenario.seed, false)
+                .with_driver_name(&world.driver_name);
+            play(&world, &renamed, driver, events).await
         }
         Err(error) => Err(error),
     };
     if !keep {
-        world.clean(scenario).await;
+        world.clean(&renamed).await;
     }
-    result
+    result.map(|mut result| {
+        if keep {
+            result.kept = Some(isolation.suffix().to_owned());
+        }
+        isolation.restore_result(result)
+    })
 }
 
 /// Plays every step against `driver` in the seeded `world`.
@@ -365,10 +386,11 @@ async fn play<D: Driver>(
     }
     // Anything the start itself wrote (nothing, normally) belongs to no step.
     let _ = events.drain().await;
+    let timeline = super::timeline::Recorder::new(scenario).restoring(events.isolation().cloned());
     let mut run = Run {
         scenario,
         driver,
-        attacher: Attacher::default(),
+        attacher: Attacher::new(&world.driver_name),
         events,
         unchecked: Vec::new(),
         failures: Vec::new(),
@@ -381,7 +403,7 @@ async fn play<D: Driver>(
             .rev()
             .map(|(i, v)| (v.id.clone(), i))
             .collect(),
-        timeline: super::timeline::Recorder::new(scenario),
+        timeline,
     };
     for step in &scenario.steps {
         if run.stopped {
@@ -403,6 +425,7 @@ async fn play<D: Driver>(
         },
         failures: run.failures,
         wall: Duration::ZERO,
+        kept: None,
     })
 }
 

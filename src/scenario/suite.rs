@@ -132,6 +132,20 @@ pub fn run(config: &SuiteConfig) -> Result<Vec<Verdict>, SuiteError> {
                 Err(error) => verdict.failures.push(error.to_string()),
                 Ok(run) => {
                     verdict.seconds = run.wall.as_secs_f64();
+                    if let Some(suffix) = &run.kept {
+                        let examples: Vec<String> = [
+                            scenario.namespaces().first().map(|n| format!("namespace {n}{suffix}")),
+                            scenario.nodes.first().map(|n| format!("node {n}{suffix}")),
+                            scenario.volumes.first().map(|v| format!("PV {}{suffix}", v.id)),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                        verdict.notes.push(format!(
+                            "kept: its namespaces, nodes and PVs are named with the suffix {suffix} ({})",
+                            examples.join(", ")
+                        ));
+                    }
                     verdict.failures.extend(run.failures.iter().cloned());
                     if embedded {
                         hold_to_snapshot(config, &run.transcript.to_yaml(), &mut verdict);

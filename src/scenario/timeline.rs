@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::isolate::Isolation;
 use super::plan::{Action, PlannedStep, Scenario, parse_duration};
 use super::transcript::{Outcome, StepRecord, WrittenEvent};
 use crate::duration::GoDuration;
@@ -107,6 +108,7 @@ pub struct AttachmentSpan {
 
 /// A live migration: a volume attached to two nodes at once, with what its events report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MigrationWindow {
     /// The volume.
     pub volume: String,
@@ -210,6 +212,8 @@ pub(crate) struct Recorder {
     restarts: Vec<RestartMark>,
     problems: Vec<StepProblem>,
     end: Duration,
+    /// A run with names of its own: the timeline is given in the scenario's names.
+    restore: Option<Isolation>,
 }
 
 /// What one step did, as the recorder needs it.
@@ -278,6 +282,12 @@ impl Recorder {
             }
         }
         recorder
+    }
+
+    /// Gives the timeline in the scenario's own names when the run had names of its own.
+    pub(crate) fn restoring(mut self, isolation: Option<Isolation>) -> Self {
+        self.restore = isolation;
+        self
     }
 
     /// Records one step.
@@ -496,8 +506,38 @@ impl Recorder {
         self.attachments.sort_by(|(a, x), (b, y)| {
             (a, &x.volume, &x.node, &x.to).cmp(&(b, &y.volume, &y.node, &y.to))
         });
-        let attachments: Vec<AttachmentSpan> =
+        let mut attachments: Vec<AttachmentSpan> =
             self.attachments.into_iter().map(|(_, s)| s).collect();
+        if let Some(isolation) = &self.restore {
+            let r = |text: &mut String| *text = isolation.restore(text);
+            for node in &mut self.nodes {
+                r(&mut node.name);
+            }
+            for claim in &mut self.claims {
+                r(claim);
+            }
+            for volume in &mut self.volumes {
+                r(&mut volume.id);
+                if let Some(claim) = &mut volume.claim {
+                    r(claim);
+                }
+            }
+            for span in &mut attachments {
+                r(&mut span.volume);
+                r(&mut span.node);
+            }
+            for pair in &mut self.pairs {
+                pair.volume = VolumeId::new(isolation.restore(pair.volume.as_str()));
+                pair.source = NodeName::new(isolation.restore(pair.source.as_str()));
+                pair.target = NodeName::new(isolation.restore(pair.target.as_str()));
+            }
+            for (_, fault) in &mut self.faults {
+                r(&mut fault.rule);
+            }
+            for problem in &mut self.problems {
+                r(&mut problem.text);
+            }
+        }
         let events: Vec<&WrittenEvent> = steps.iter().flat_map(|s| s.events.iter()).collect();
         let migrations = migrations(&self.pairs, &events);
         Timeline {

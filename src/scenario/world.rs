@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 
 use super::plan::{Action, Scenario, Volume};
-use super::runner::{DRIVER_NAME, RunError};
+use super::runner::RunError;
 use super::seeded::Seeded;
 use crate::clock::VirtualClock;
 use crate::ids::{ClaimName, NodeName, VolumeId};
@@ -32,6 +32,11 @@ pub(crate) struct World {
     pub(crate) clock: VirtualClock,
     /// Where the clock started.
     pub(crate) start: jiff::Timestamp,
+    /// The namespaces [`World::seed`] created (not there before): [`World::clean`] deletes
+    /// them.
+    pub(crate) created_namespaces: std::sync::Mutex<Vec<String>>,
+    /// The CSI driver's name: the PVs' `spec.csi.driver` and the VolumeAttachments' attacher.
+    pub(crate) driver_name: String,
 }
 
 impl World {
@@ -95,7 +100,11 @@ impl World {
                 ..Namespace::default()
             };
             match namespaces.create(&PostParams::default(), &object).await {
-                Ok(_) => {}
+                Ok(_) => self
+                    .created_namespaces
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(namespace.clone()),
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
                 Err(e) => return Err(setup(format!("cannot create namespace {namespace}"))(e)),
             }
@@ -147,7 +156,7 @@ impl World {
                     )])),
                     claim_ref,
                     csi: Some(CSIPersistentVolumeSource {
-                        driver: DRIVER_NAME.to_owned(),
+                        driver: self.driver_name.clone(),
                         volume_handle: volume.id.to_string(),
                         volume_attributes: Some(volume.context(volume.claim_in_context)),
                         ..CSIPersistentVolumeSource::default()
@@ -232,12 +241,14 @@ impl World {
             .map(|_| ())
     }
 
-    /// External mode: deletes what the scenario created.
+    /// Against another API server: deletes what the scenario created, the namespaces it
+    /// created included (one that was there before is left, emptied of the scenario's claims
+    /// and events).
     pub(crate) async fn clean(&self, scenario: &Scenario) {
         let attachments: Api<VolumeAttachment> = Api::all(self.admin.clone());
         if let Ok(list) = attachments.list(&ListParams::default()).await {
             for va in list.items {
-                let ours = va.spec.attacher == DRIVER_NAME
+                let ours = va.spec.attacher == self.driver_name
                     && va
                         .spec
                         .source
@@ -275,6 +286,18 @@ impl World {
                 .await;
             let _ = events
                 .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
+        }
+        let created = std::mem::take(
+            &mut *self
+                .created_namespaces
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        for namespace in created {
+            let _ = namespaces
+                .delete(&namespace, &DeleteParams::default())
                 .await;
         }
     }

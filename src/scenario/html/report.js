@@ -60,7 +60,7 @@
   }
   function outcome(sc) {
     if (sc.passed) return "passed";
-    return sc.snapshot_diff && sc.failures.length === 1 ? "changed" : "failed";
+    return sc.snapshotDiff && sc.failures.length === 1 ? "changed" : "failed";
   }
   var LABEL = { passed: "passed", failed: "failed", changed: "snapshot changed" };
 
@@ -201,8 +201,8 @@
         "migration of " + m.volume + (m.claim ? " (" + m.claim + ")" : "") + ": " + m.source + " \u2192 " + m.target +
         "\nstarted " + m.start + (m.timeout ? ", timeout " + m.timeout + ", deadline " + m.deadline : ", timeout unknown (MigrationStarted not written)") +
         "\n" + (m.end ? m.ended + " at " + m.end : "still running at the end") +
-        (m.started_written ? "\nMigrationStarted written at " + m.started_written : "") +
-        (m.ended_written ? "\nits end written at " + m.ended_written : "")));
+        (m.startedWritten ? "\nMigrationStarted written at " + m.startedWritten : "") +
+        (m.endedWritten ? "\nits end written at " + m.endedWritten : "")));
       // The outcome beside the band's end, or inside it where the chart ends; one label per
       // place (a storm of instant migrations would stack them).
       var lx = x(stop) + 4, anchor = "start";
@@ -310,9 +310,9 @@
           return h("tr", {}, h("td", { class: "mono" }, x.st.at), h("td", { class: "mono" }, x.st.step), h("td", {}, x.k.reason), h("td", { class: "mono" }, x.k.cause));
         }))));
     }
-    if (sc.snapshot_diff) {
+    if (sc.snapshotDiff) {
       sec.appendChild(h("h3", {}, "Transcript against its snapshot (\u2212 snapshot, + this run)"));
-      sec.appendChild(h("div", { class: "diff mono", "data-kind-diff": "snapshot" }, sc.snapshot_diff.map(function (l) {
+      sec.appendChild(h("div", { class: "diff mono", "data-kind-diff": "snapshot" }, sc.snapshotDiff.map(function (l) {
         var c = l.charAt(0);
         return h("span", { class: c === "-" ? "del" : c === "+" ? "ins" : "" }, l + "\n");
       })));
