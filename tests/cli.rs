@@ -521,6 +521,7 @@ fn the_report_embeds_what_format_json_prints_and_the_same_run_gives_the_same_byt
     };
     let first = run(&one, "1");
     let second = run(&two, "3");
+    assert_eq!(second.stdout, first.stdout, "--format json is the same too");
     assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
     let page = std::fs::read_to_string(&one).expect("the report");
     assert_eq!(page.as_bytes(), std::fs::read(&two).unwrap().as_slice());
