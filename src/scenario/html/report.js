@@ -108,10 +108,8 @@
     var stepsY = y; y += 22;
     // Faults row: one bar per rule.
     var faultY = y; if (tl.faults.length) y += 14 * tl.faults.length + 6;
-    var nodeY = {};
     tl.nodes.forEach(function (n, i) {
       var hgt = Math.max(24, 8 + subH * sub);
-      nodeY[n.name + "#" + i] = { y: y, h: hgt, lane: n };
       rows.push({ kind: "node", name: n.name, y: y, h: hgt, lane: n });
       y += hgt + 4;
     });
