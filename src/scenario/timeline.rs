@@ -155,6 +155,7 @@ struct Pair {
 
 /// A fault rule in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FaultSpan {
     /// What it answers (`create events answer 500 ×2`).
     pub rule: String,
@@ -167,6 +168,10 @@ pub struct FaultSpan {
     pub to: Option<String>,
     /// `cleared`, `used up` (its `times` ran out; known in embedded mode), or `in force`.
     pub ended: String,
+    /// For a rule used up: the start of the step during which it ran out (it was in force
+    /// then, and gone at `to`, the step's end; which request used it up is not recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_out: Option<String>,
 }
 
 /// A controller restart.
@@ -350,6 +355,7 @@ impl Recorder {
                     from: text(at),
                     to: None,
                     ended: "in force".to_owned(),
+                    ran_out: None,
                 },
             )),
             Action::ClearFaults if ok => {
@@ -368,6 +374,7 @@ impl Recorder {
                 {
                     span.to = Some(text(end));
                     span.ended = "used up".to_owned();
+                    span.ran_out = Some(text(at.max(nanos(&span.from))));
                 }
             }
         }
@@ -792,5 +799,70 @@ mod tests {
         let windows = migrations(&[pair("0s", None)], &[&other, &reversed, &odd]);
         assert_eq!(windows[0].timeout, None);
         assert_eq!(windows[0].started_written, None);
+    }
+
+    fn played(text: &str) -> Timeline {
+        use crate::scenario::load::load_text;
+        use crate::scenario::runner::{Target, run};
+        run(&load_text("x.yaml", text).unwrap(), &Target::Embedded)
+            .unwrap()
+            .timeline
+    }
+
+    #[test]
+    fn a_fault_used_up_during_an_advance_ran_out_within_that_step() {
+        let timeline = played(
+            "name: x\ncluster:\n  nodes: [node-a]\n  claims: [vms/disk-0]\n  volumes: [{id: pvc-1, claim: vms/disk-0}]\nsteps:\n  - fault: {verb: create, resource: events, status: 500, times: 2}\n  - attach: {volume: pvc-1, node: node-a}\n  - advance: 2s\n  - fault: {verb: create, resource: events, status: 503}\n  - advance: 1s\n  - clearFaults: {}\n  - advance: 1s\n",
+        );
+        let [used, cleared] = timeline.faults.as_slice() else {
+            panic!("{:?}", timeline.faults)
+        };
+        assert_eq!(used.rule, "create events answer 500 2 times");
+        assert_eq!((used.from.as_str(), used.to.as_deref()), ("0s", Some("2s")));
+        assert_eq!(
+            (used.ended.as_str(), used.ran_out.as_deref()),
+            ("used up", Some("0s"))
+        );
+        assert_eq!(
+            (cleared.from.as_str(), cleared.to.as_deref()),
+            ("2s", Some("3s"))
+        );
+        assert_eq!(
+            (cleared.ended.as_str(), cleared.ran_out.as_deref()),
+            ("cleared", None)
+        );
+    }
+
+    #[test]
+    fn nodes_restarts_and_problems_are_recorded_at_their_steps() {
+        let timeline = played(
+            "name: x\ncluster:\n  nodes: [node-a]\n  volumes: [{id: pvc-1}]\nsteps:\n  - addNode: node-b\n  - advance: 5s\n  - deleteNode: node-a\n  - restartController: {down: 10s}\n  - attach: {volume: pvc-1, node: node-a, expectError: NotFound}\n  - expectMetric: {name: rds_csi_migration_active_migrations, value: 3}\n",
+        );
+        let nodes: Vec<(&str, &str, Option<&str>)> = timeline
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.added.as_str(), n.deleted.as_deref()))
+            .collect();
+        assert_eq!(
+            nodes,
+            [("node-a", "0s", Some("5s")), ("node-b", "0s", None)]
+        );
+        assert_eq!(
+            timeline.restarts,
+            [RestartMark {
+                at: "5s".into(),
+                down: "10s".into(),
+                up: "15s".into()
+            }]
+        );
+        assert_eq!(timeline.end, "15s");
+        let kinds: Vec<(usize, &str, bool)> = timeline
+            .problems
+            .iter()
+            .map(|p| (p.step, p.kind.as_str(), p.expected))
+            .collect();
+        assert_eq!(kinds, [(4, "refused", true), (5, "failed", false)]);
+        assert_eq!(timeline.problems[0].code.as_deref(), Some("NotFound"));
+        assert_eq!(timeline.steps.len(), 6);
     }
 }

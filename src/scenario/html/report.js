@@ -151,13 +151,17 @@
     });
     // Faults: shaded while in force, labelled bar in the faults row.
     tl.faults.forEach(function (f, i) {
-      var a = x(ns(f.from)), b = x(f.to ? ns(f.to) : end), w = Math.max(3, b - a);
+      // A rule used up during a step is solid until that step began, hatched while it ran out.
+      var a = x(ns(f.from)), b = x(f.to ? ns(f.to) : end), solid = f.ranOut ? x(ns(f.ranOut)) : b;
       var fg = s("g", { "data-kind": "fault" });
-      fg.appendChild(s("rect", { class: "fault-bg", x: a, y: faultY, width: w, height: H - faultY - 4 }));
-      var bar = tipped(s("rect", { class: "fault-bar", x: a, y: faultY + 14 * i, width: w, height: 12, rx: 2 }),
-        "fault: " + f.rule + "\nfrom " + f.from + " to " + (f.to || "the end") + " (" + f.ended + ")");
+      fg.appendChild(s("rect", { class: "fault-bg", x: a, y: faultY, width: Math.max(0, solid - a), height: H - faultY - 4 }));
+      if (b > solid) fg.appendChild(s("rect", { class: "fault-bg fading", x: solid, y: faultY, width: b - solid, height: H - faultY - 4 }));
+      var bar = tipped(s("rect", { class: "fault-bar", x: a, y: faultY + 14 * i, width: Math.max(3, solid - a), height: 12, rx: 2 }),
+        "fault: " + f.rule + "\nin force from " + f.from + (f.ranOut ? " until it ran out between " + f.ranOut + " and " + f.to :
+          " to " + (f.to || "the end") + " (" + f.ended + ")"));
       fg.appendChild(bar);
-      fg.appendChild(s("text", { x: a + 3, y: faultY + 14 * i + 10 }, f.rule));
+      if (b > solid) fg.appendChild(s("rect", { class: "fault-bar fading", x: solid, y: faultY + 14 * i, width: b - solid, height: 12, rx: 2 }));
+      fg.appendChild(s("text", { x: a + 3, y: faultY + 14 * i + 10 }, f.rule + (f.ranOut ? " (ran out by " + f.to + ")" : "")));
       g.insertBefore(fg, g.firstChild);
     });
     if (tl.faults.length) svg.appendChild(s("text", { x: 8, y: faultY + 10, class: "label" }, "faults"));
