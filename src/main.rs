@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use csi_events::scenario::report;
 use csi_events::scenario::suite::{self, SuiteConfig, SuiteError};
 use csi_events::scenario::{Target, schema};
+use csi_events::scenario::{html, report};
 
 /// Scenario runner for csi-events: attach, migrate, advance the clock, break the API server,
 /// and hold every event to a reviewed snapshot.
@@ -69,6 +69,12 @@ enum Command {
         /// The snapshot folder.
         #[arg(long, value_name = "DIR", default_value = "snapshots")]
         snapshots: PathBuf,
+        /// Also write the visual report: one self-contained HTML file (docs/scenarios.md §5).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+        /// With --format junit: a testcase per scenario, or per step.
+        #[arg(long, value_enum, default_value_t = Granularity::Scenario)]
+        junit_granularity: Granularity,
     },
     /// Only load and check the files: the same diagnostics, exit 0 when all are valid.
     Check {
@@ -93,6 +99,12 @@ enum Command {
         #[arg(long, value_name = "NODE")]
         node_id: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Granularity {
+    Scenario,
+    Step,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +149,8 @@ fn main() -> ExitCode {
             skip_unrunnable,
             accept,
             snapshots,
+            report: report_path,
+            junit_granularity,
         } => {
             use csi_events::scenario::BlackBoxTarget;
             use csi_events::scenario::blackbox::Launch;
@@ -203,9 +217,25 @@ fn main() -> ExitCode {
                     let text = match format {
                         Format::Human => report::human(&verdicts, color),
                         Format::Json => report::json(&verdicts),
-                        Format::Junit => report::junit(&verdicts),
+                        Format::Junit => report::junit_with(
+                            &verdicts,
+                            match junit_granularity {
+                                Granularity::Scenario => report::JunitGranularity::Scenario,
+                                Granularity::Step => report::JunitGranularity::Step,
+                            },
+                        ),
                     };
                     print(&text);
+                    if let Some(path) = report_path
+                        && let Err(error) = std::fs::write(&path, html::html(&verdicts))
+                    {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "error: cannot write the report to {}: {error} (check that its folder exists and is writable)",
+                            path.display()
+                        );
+                        return ExitCode::from(2);
+                    }
                     if verdicts.iter().all(|v| v.passed()) {
                         ExitCode::SUCCESS
                     } else {

@@ -11,6 +11,8 @@
 //! - `--csi-endpoint`: a driver already running against the fake-apiserver binary; the real
 //!   kubectl's `describe pvc` then shows the events, and SIGTERM stops the driver cleanly.
 //!
+//! `--report` writes the visual report in black-box mode too (a driver command).
+//!
 //! kubectl must be on the PATH (the second test): it fails loudly without it.
 
 #[path = "support/fake_binary.rs"]
@@ -203,4 +205,84 @@ fn a_running_driver_is_driven_over_its_socket_and_kubectl_shows_the_events() {
     };
     assert!(status.success(), "exit status {status}");
     assert!(!socket.exists(), "the socket file was not removed");
+}
+
+/// The text of a report's `run` element.
+fn embedded(page: &str) -> &str {
+    let open = "<script type=\"application/json\" id=\"run\">";
+    let start = page.find(open).expect("the run element") + open.len();
+    let end = start + page[start..].find("</script>").expect("its end");
+    &page[start..end]
+}
+
+#[test]
+fn the_report_is_written_in_black_box_mode_and_holds_the_json_output() {
+    let report = std::env::temp_dir().join(format!(
+        "csi-events-blackbox-report-{}.html",
+        std::process::id()
+    ));
+    // A migration that starts (the library's file, without the metric black-box mode cannot read).
+    let scenario = std::env::temp_dir().join(format!(
+        "csi-events-blackbox-report-{}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(
+        &scenario,
+        "name: blackbox-report\ncluster:\n  nodes: [node-a, node-b]\n  claims: [vms/disk-0]\n  volumes:\n    - {id: pvc-6f1c, claim: vms/disk-0, accessMode: RWX}\nsteps:\n  - attach: {volume: pvc-6f1c, node: node-a}\n  - attach: {volume: pvc-6f1c, node: node-b}\n  - expectEvents:\n      - {reason: VolumeAttached}\n      - {reason: MigrationStarted}\n",
+    )
+    .unwrap();
+    let snapshots = std::env::temp_dir().join(format!(
+        "csi-events-blackbox-report-snapshots-{}",
+        std::process::id()
+    ));
+    // Black-box mode holds a driver to reviewed snapshots: the embedded run's, accepted.
+    let accept = Command::new(CSI_EVENTS)
+        .args(["run", "--accept", "--snapshots"])
+        .arg(&snapshots)
+        .arg(&scenario)
+        .current_dir(root())
+        .output()
+        .expect("run csi-events");
+    assert_eq!(accept.status.code(), Some(0), "{}", text(&accept.stdout));
+    let run = Command::new(CSI_EVENTS)
+        .args(["run", "--driver-cmd", &serve_command(), "--format", "json"])
+        .arg("--report")
+        .arg(&report)
+        .arg("--snapshots")
+        .arg(&snapshots)
+        .arg(&scenario)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run csi-events");
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    let page = std::fs::read_to_string(&report).expect("the report");
+    let _ = std::fs::remove_file(&report);
+    let _ = std::fs::remove_file(&scenario);
+    let _ = std::fs::remove_dir_all(&snapshots);
+    let data: serde_json::Value = serde_json::from_str(embedded(&page)).unwrap();
+    let printed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(data, printed);
+    let timeline = &printed["scenarios"][0]["timeline"];
+    // Both attachments, kept as VolumeAttachments the driver process acknowledged.
+    assert_eq!(
+        timeline["attachments"].as_array().unwrap().len(),
+        2,
+        "{timeline}"
+    );
+    let migration = &timeline["migrations"][0];
+    assert_eq!(
+        (
+            &migration["source"],
+            &migration["target"],
+            &migration["ended"]
+        ),
+        (&"node-a".into(), &"node-b".into(), &"running".into())
+    );
 }

@@ -1,6 +1,8 @@
 //! The `csi-events` command as QA and CI use it (`docs/scenarios.md` §5): exit codes, diagnostics
-//! before anything runs, the JSON and JUnit contracts, snapshots (pending `.snap.new`,
-//! `--accept`), `--filter`, colour rules, and byte-identical output whatever `--jobs`.
+//! before anything runs, the JSON and JUnit contracts (a testcase per scenario or per step),
+//! the visual report (`--report`: the JSON embedded, deterministic, the library's under 2 MiB),
+//! snapshots (pending `.snap.new`, `--accept`), `--filter`, colour rules, and byte-identical
+//! output whatever `--jobs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -135,7 +137,11 @@ fn json_output_is_the_section_5_contract() {
     assert_eq!(report["passed"], 1);
     assert_eq!(report["failed"], 1);
     let good = &report["scenarios"][0];
-    assert_eq!(keys(good), ["failures", "file", "name", "passed", "steps"]);
+    // `timeline` is additive (the visual report's data, docs/scenarios.md §5).
+    assert_eq!(
+        keys(good),
+        ["failures", "file", "name", "passed", "steps", "timeline"]
+    );
     assert_eq!(good["name"], "smoke-rwx-migration-completes");
     assert_eq!(good["file"], "scenarios/smoke-rwx-migration-completes.yaml");
     assert_eq!(good["passed"], true);
@@ -392,4 +398,189 @@ fn a_missing_snapshot_fails_under_ci() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// The text of the report's `run` element.
+fn embedded(page: &str) -> &str {
+    let open = "<script type=\"application/json\" id=\"run\">";
+    let start = page.find(open).expect("the run element") + open.len();
+    let end = start + page[start..].find("</script>").expect("its end");
+    &page[start..end]
+}
+
+#[test]
+fn junit_step_granularity_has_a_testcase_per_step_and_the_failure_at_its_step() {
+    let snapshots = Scratch::new("junit-step");
+    let out = csi_events(&[
+        "run",
+        "scenarios/smoke-pvc-missing.yaml",
+        "tests/fixtures/failing",
+        "--format",
+        "junit",
+        "--junit-granularity",
+        "step",
+        "--snapshots",
+        snapshots.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = text(&out.stdout);
+    // 5 steps + 2 steps, a testsuite per scenario named by its file.
+    assert_eq!(xml.matches("<testcase ").count(), 7, "{xml}");
+    assert!(xml.contains("<testsuites name=\"csi-events\" tests=\"7\" failures=\"1\""));
+    assert!(xml.contains(
+        "<testsuite name=\"tests/fixtures/failing/wrong-expectation.yaml\" tests=\"2\" failures=\"1\""
+    ));
+    assert!(xml.contains(
+        "<testcase name=\"step 01 (line 12) at 0s: attach pvc-gone to node-a\" classname=\"scenarios/smoke-pvc-missing.yaml\"/>"
+    ));
+    let failing = xml
+        .find("<testcase name=\"step 02 (line 10) at 0s: expect 1 event\" classname=\"tests/fixtures/failing/wrong-expectation.yaml\">")
+        .expect("the failing step's testcase");
+    assert!(xml[failing..].starts_with_failure());
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    // The default is today's: a testcase per scenario.
+    let scenario = csi_events(&[
+        "run",
+        "scenarios/smoke-pvc-missing.yaml",
+        "--format",
+        "junit",
+        "--junit-granularity",
+        "scenario",
+        "--snapshots",
+        snapshots.path().to_str().unwrap(),
+    ]);
+    assert_eq!(text(&scenario.stdout).matches("<testcase ").count(), 1);
+}
+
+trait StartsWithFailure {
+    fn starts_with_failure(&self) -> bool;
+}
+
+impl StartsWithFailure for str {
+    /// The testcase at the start of `self` holds a `<failure>`.
+    fn starts_with_failure(&self) -> bool {
+        let end = self.find("</testcase>").unwrap_or(self.len());
+        self[..end].contains("<failure message=\"line 10: expectEvents:")
+    }
+}
+
+#[test]
+fn junit_step_granularity_puts_a_snapshot_difference_in_a_transcript_testcase() {
+    let work = Scratch::new("junit-transcript");
+    let snapshots = work.path().join("snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    std::fs::write(
+        snapshots.join("smoke-pvc-missing.snap"),
+        "---\nsource: tests/scenarios.rs\n---\nsteps: []\n",
+    )
+    .unwrap();
+    let out = csi_events(&[
+        "run",
+        "scenarios/smoke-pvc-missing.yaml",
+        "--format",
+        "junit",
+        "--junit-granularity",
+        "step",
+        "--snapshots",
+        snapshots.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = text(&out.stdout);
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+    let transcript = xml
+        .find("<testcase name=\"transcript\" classname=\"scenarios/smoke-pvc-missing.yaml\">")
+        .expect("a transcript testcase");
+    assert!(
+        xml[transcript..].contains("transcript vs snapshot:"),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+}
+
+#[test]
+fn the_report_embeds_what_format_json_prints_and_the_same_run_gives_the_same_bytes() {
+    let work = Scratch::new("report");
+    let snapshots = work.path().join("snapshots");
+    let one = work.path().join("one.html");
+    let two = work.path().join("two.html");
+    let run = |report: &Path, jobs: &str| {
+        csi_events(&[
+            "run",
+            "scenarios/smoke-rwx-migration-completes.yaml",
+            "scenarios/smoke-restart-mid-migration.yaml",
+            "tests/fixtures/failing",
+            "--format",
+            "json",
+            "--jobs",
+            jobs,
+            "--snapshots",
+            snapshots.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ])
+    };
+    let first = run(&one, "1");
+    let second = run(&two, "3");
+    assert_eq!(second.stdout, first.stdout, "--format json is the same too");
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
+    let page = std::fs::read_to_string(&one).expect("the report");
+    assert_eq!(page.as_bytes(), std::fs::read(&two).unwrap().as_slice());
+    assert_eq!(page.matches("id=\"run\"").count(), 1);
+    let data: Value = serde_json::from_str(embedded(&page)).unwrap();
+    let printed: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(data, printed);
+    assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none';"));
+    // The timeline of the migration that completes.
+    let timeline = &printed["scenarios"][0]["timeline"];
+    assert_eq!(
+        timeline["migrations"][0],
+        serde_json::json!({"volume": "pvc-6f1c", "claim": "vms/disk-0", "source": "node-a", "target": "node-b",
+            "start": "0s", "timeout": "5m0s", "deadline": "5m0s", "end": "2m15s", "ended": "completed",
+            "startedWritten": "0s", "endedWritten": "2m15s"})
+    );
+    assert_eq!(timeline["nodes"].as_array().unwrap().len(), 3);
+    // The restart: down, then back.
+    let restarts = &printed["scenarios"][1]["timeline"]["restarts"];
+    assert_eq!(restarts.as_array().unwrap().len(), 1, "{restarts}");
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_exit_2_with_where() {
+    let snapshots = Scratch::new("report-bad");
+    let out = csi_events(&[
+        "run",
+        "scenarios/smoke-pvc-missing.yaml",
+        "--snapshots",
+        snapshots.path().to_str().unwrap(),
+        "--report",
+        "/nonexistent-folder/report.html",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot write the report to /nonexistent-folder/report.html"),
+        "{stderr}"
+    );
+}
+
+/// The whole library's report opens offline (no request: docs/scenarios.md §5) and stays
+/// under 2 MiB.
+#[test]
+fn the_library_report_is_under_2_mib() {
+    let work = Scratch::new("report-library");
+    let report = work.path().join("library.html");
+    let out = csi_events(&[
+        "run",
+        "--snapshots",
+        work.path().join("snapshots").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let size = std::fs::metadata(&report).unwrap().len();
+    eprintln!("the library's report: {size} bytes");
+    assert!(size < 2 * 1024 * 1024, "{size} bytes");
+    let page = std::fs::read_to_string(&report).unwrap();
+    let data: Value = serde_json::from_str(embedded(&page)).unwrap();
+    assert!(data["scenarios"].as_array().unwrap().len() >= 80);
 }

@@ -4,6 +4,8 @@
 //! refused up front against a kubeconfig, and the model's clock stays virtual (the offsets and
 //! the reported durations are the scenario's, not the wall clock's).
 //!
+//! `--report` writes the visual report in this mode too.
+//!
 //! kubectl must be on the PATH and the fake-apiserver binary must be buildable: this test
 //! fails loudly without them, it never skips.
 
@@ -205,4 +207,43 @@ fn fault_steps_are_refused_before_anything_runs() {
     assert!(stderr.contains("nothing was run"), "{stderr}");
     let claims = server.kubectl(&["get", "pvc", "-A", "-o", "name"]);
     assert_eq!(text(&claims.stdout).trim(), "", "nothing was created");
+}
+
+/// The text of a report's `run` element.
+fn embedded(page: &str) -> &str {
+    let open = "<script type=\"application/json\" id=\"run\">";
+    let start = page.find(open).expect("the run element") + open.len();
+    let end = start + page[start..].find("</script>").expect("its end");
+    &page[start..end]
+}
+
+#[test]
+fn the_report_is_written_against_a_kubeconfig_and_holds_the_json_output() {
+    let server = FakeServer::start("report");
+    let report = std::env::temp_dir().join(format!(
+        "csi-events-external-report-{}.html",
+        std::process::id()
+    ));
+    let run = server.csi_events(&[
+        "run",
+        "scenarios/smoke-rwx-migration-completes.yaml",
+        "--format",
+        "json",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let page = std::fs::read_to_string(&report).expect("the report");
+    let _ = std::fs::remove_file(&report);
+    let data: serde_json::Value = serde_json::from_str(embedded(&page)).unwrap();
+    let printed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(data, printed);
+    let migration = &printed["scenarios"][0]["timeline"]["migrations"][0];
+    assert_eq!(migration["ended"], "completed");
+    assert_eq!(migration["end"], "2m15s");
+    // In the scenario's own names, not the run's suffixed ones.
+    assert_eq!(migration["source"], "node-a");
+    let timeline = &printed["scenarios"][0]["timeline"];
+    assert_eq!(timeline["nodes"][0]["name"], "node-a");
+    assert_eq!(timeline["attachments"][0]["volume"], "pvc-6f1c");
 }

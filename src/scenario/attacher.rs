@@ -70,6 +70,11 @@ impl Attacher {
         self.apply(admin, kept, attached).await;
     }
 
+    /// Every (volume, node) the runner keeps a VolumeAttachment of.
+    pub(crate) fn kept(&self) -> BTreeSet<(VolumeId, NodeName)> {
+        self.attachments.keys().cloned().collect()
+    }
+
     /// The volumes the runner keeps an attachment of on `node`.
     pub(crate) fn volumes_on(&self, node: &NodeName) -> Vec<VolumeId> {
         self.by_node

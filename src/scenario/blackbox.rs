@@ -449,6 +449,15 @@ impl Driver for BlackBox {
     async fn metrics(&mut self) -> Readings {
         Readings::default()
     }
+
+    fn kept_attachments(&self) -> Option<BTreeSet<(VolumeId, NodeName)>> {
+        Some(
+            self.made
+                .iter()
+                .flat_map(|(node, volumes)| volumes.iter().map(|v| (v.clone(), node.clone())))
+                .collect(),
+        )
+    }
 }
 
 /// Which steps black-box mode cannot play, and why (refused before anything runs).

@@ -138,6 +138,13 @@ pub trait Driver {
 
     /// The driver's metrics now.
     fn metrics(&mut self) -> impl Future<Output = Readings>;
+
+    /// The (volume, node) pairs whose VolumeAttachments the driver's caller keeps itself
+    /// (black-box mode plays kube-controller-manager); None when the runner's own
+    /// external-attacher keeps them. The timeline's attachment spans come from these.
+    fn kept_attachments(&self) -> Option<BTreeSet<(VolumeId, NodeName)>> {
+        None
+    }
 }
 
 /// The controller process: poster, model and their metrics. A restart replaces all of it.

@@ -260,6 +260,14 @@ impl EventFeed {
         self
     }
 
+    /// The names this feed restores events to, if the run has names of its own.
+    pub(crate) fn isolation(&self) -> Option<&Isolation> {
+        match self {
+            EventFeed::Listing { restore, .. } => restore.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The writes since the last call, in order.
     pub(crate) async fn drain(&mut self) -> Vec<WrittenEvent> {
         match self {

@@ -16,7 +16,9 @@
 //! - [`transcript`]: what a run recorded, as the snapshot and JSON show it;
 //! - [`snapshot`]: insta `.snap` files: compare, write pending `.snap.new`, accept;
 //!   [`conformance`]: a black-box transcript held to a snapshot, real-time durations allowed;
-//! - [`report`]: human, JSON and JUnit output of a run.
+//! - [`timeline`]: a run in time (nodes, attachment spans, migration windows, faults,
+//!   restarts, problems), beside the transcript in the JSON;
+//! - [`report`]: human, JSON and JUnit output of a run; [`html`]: the visual report.
 
 pub mod diagnostics;
 pub mod format;
@@ -44,6 +46,8 @@ pub(crate) mod world;
 
 pub use runner::{BlackBoxTarget, RunError, RunResult, Target};
 pub use transcript::Transcript;
+pub mod html;
 pub mod report;
 pub mod snapshot;
 pub mod suite;
+pub mod timeline;

@@ -93,6 +93,9 @@ pub struct RunResult {
     pub file: String,
     /// The transcript.
     pub transcript: Transcript,
+    /// The run in time (nodes, attachments, migrations, faults, restarts, problems): the
+    /// visual report's data beside the transcript.
+    pub timeline: super::timeline::Timeline,
     /// Failed expectations and unexpected step failures (empty: the expectations held).
     pub failures: Vec<String>,
     /// Wall time the run took (runtime, cluster and all steps).
@@ -383,6 +386,7 @@ async fn play<D: Driver>(
     }
     // Anything the start itself wrote (nothing, normally) belongs to no step.
     let _ = events.drain().await;
+    let timeline = super::timeline::Recorder::new(scenario).restoring(events.isolation().cloned());
     let mut run = Run {
         scenario,
         driver,
@@ -399,6 +403,7 @@ async fn play<D: Driver>(
             .rev()
             .map(|(i, v)| (v.id.clone(), i))
             .collect(),
+        timeline,
     };
     for step in &scenario.steps {
         if run.stopped {
@@ -409,9 +414,11 @@ async fn play<D: Driver>(
     }
     run.driver.stop().await;
     let metrics = run.driver.metrics().await.non_zero();
+    let timeline = run.timeline.finish(&run.steps);
     Ok(RunResult {
         name: scenario.name.clone(),
         file: scenario.file.clone(),
+        timeline,
         transcript: Transcript {
             steps: run.steps,
             metrics,

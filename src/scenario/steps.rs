@@ -10,6 +10,7 @@ use super::expect::{check_call, events_mismatch};
 use super::feed::{EventFeed, offset};
 use super::plan::{Action, PlannedStep, Scenario};
 use super::readings::NotWritten;
+use super::timeline::{Recorder, StepFacts};
 use super::transcript::{Outcome, Skipped, StepRecord, WrittenEvent};
 use super::world::World;
 use crate::ids::{NodeName, VolumeId};
@@ -28,12 +29,17 @@ pub(crate) struct Run<'a, D> {
     pub(crate) stopped: bool,
     /// Volume id → its index in `scenario.volumes` (a publish looks its volume up by id).
     pub(crate) volume_index: BTreeMap<VolumeId, usize>,
+    /// The run in time, for the visual report.
+    pub(crate) timeline: Recorder,
 }
 
 impl<D: Driver> Run<'_, D> {
     /// Plays `step` and returns its record.
     pub(crate) async fn step(&mut self, world: &World, step: &PlannedStep) -> StepRecord {
         let at = offset(&world.clock, world.start);
+        let began = since_start(world);
+        let failures_before = self.failures.len();
+        let mut fault_added = None;
         let before = self.driver.metrics().await.not_written();
         let mut skipped = Vec::new();
         let outcome = match &step.action {
@@ -106,7 +112,7 @@ impl<D: Driver> Run<'_, D> {
             }
             Action::Fault(rule) => {
                 if let Some(cluster) = &world.cluster {
-                    cluster.faults().add(rule.to_fault());
+                    fault_added = Some(cluster.faults().add(rule.to_fault()));
                     Outcome::ok()
                 } else {
                     let result = world.fault_over_http(Some(rule)).await;
@@ -160,6 +166,23 @@ impl<D: Driver> Run<'_, D> {
         if !matches!(step.action, Action::RestartController { .. }) {
             skipped.extend(not_written_delta(&before, &after));
         }
+        self.timeline.step(StepFacts {
+            index: self.steps.len(),
+            step,
+            at: began,
+            end: since_start(world),
+            outcome: &outcome,
+            failures: self.failures.get(failures_before..).unwrap_or(&[]),
+            attached: self
+                .driver
+                .kept_attachments()
+                .unwrap_or_else(|| self.attacher.kept()),
+            fault_added,
+            faults_in_force: world
+                .cluster
+                .as_ref()
+                .map(|c| c.faults().list().into_iter().map(|f| f.id).collect()),
+        });
         StepRecord {
             at,
             step: step.text.clone(),
@@ -235,6 +258,12 @@ impl<D: Driver> Run<'_, D> {
             }
         }
     }
+}
+
+/// The clock's offset from the start.
+fn since_start(world: &World) -> std::time::Duration {
+    use crate::clock::Clock;
+    world.clock.now().duration_since(world.start).unsigned_abs()
 }
 
 /// The skip/drop entries between two readings.
