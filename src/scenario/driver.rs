@@ -287,6 +287,14 @@ impl InProcess {
     }
 }
 
+/// The most deadlines one `advance` against another API server stops at (then it jumps).
+const MAX_STOPS: usize = 100_000;
+
+/// A span of nanoseconds as a duration (none when negative).
+fn nanos(span: i128) -> Duration {
+    Duration::from_nanos(u64::try_from(span.max(0)).unwrap_or(u64::MAX))
+}
+
 /// Awaits `call` (a publish) on the runner's virtual clock: whenever it is still waiting once
 /// everything else has run, and the model is waiting on the API server for an RWO holder's
 /// Node, the clock moves to its next deadline, as real time would — so the lookup's timeout
@@ -307,9 +315,11 @@ pub(crate) async fn on_the_clock<F: Future>(
         if controller.lookups_in_flight() > 0
             && let Some(deadline) = clock.next_deadline()
         {
-            let nanos = deadline.as_nanosecond() - clock.now().as_nanosecond();
-            let wait = Duration::from_nanos(u64::try_from(nanos.max(0)).unwrap_or(u64::MAX));
-            clock.advance(wait).await;
+            clock
+                .advance(nanos(
+                    deadline.as_nanosecond() - clock.now().as_nanosecond(),
+                ))
+                .await;
         }
     }
 }
@@ -362,6 +372,32 @@ impl Driver for InProcess {
             )),
         };
         Restarted { stopped, result }
+    }
+
+    async fn advance(&mut self, clock: &VirtualClock, by: Duration) {
+        if matches!(self.flush, Flush::Yields) {
+            return clock.advance(by).await;
+        }
+        // Against another API server a woken timer's writes travel in real time: the clock
+        // stops at each deadline until what is in flight has landed, so no request timeout or
+        // backoff on the virtual clock runs out while an answer is on its way.
+        let target =
+            clock.now().as_nanosecond() + i128::try_from(by.as_nanos()).unwrap_or(i128::MAX);
+        for _ in 0..MAX_STOPS {
+            self.quiesce().await;
+            let now = clock.now().as_nanosecond();
+            let next = clock
+                .next_deadline()
+                .map(|at| at.as_nanosecond())
+                .filter(|at| *at <= target);
+            let stop = next.unwrap_or(target);
+            clock.advance(nanos(stop - now)).await;
+            if next.is_none() {
+                return;
+            }
+        }
+        let now = clock.now().as_nanosecond();
+        clock.advance(nanos(target - now)).await;
     }
 
     async fn quiesce(&mut self) {
