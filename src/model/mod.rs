@@ -534,9 +534,8 @@ impl Controller {
         self.inner
             .lock()
             .state
-            .volumes
-            .get(volume)
-            .map(|v| v.nodes.clone())
+            .volume(volume)
+            .map(|v| v.nodes.to_vec())
             .unwrap_or_default()
     }
 

@@ -30,7 +30,7 @@ use k8s_openapi::api::storage::v1::VolumeAttachment;
 use kube::api::{Api, ListParams};
 
 use super::record::{MIGRATION_ANNOTATION, MigrationRecord};
-use super::state::{Arm, Effects, Migration, State, Volume};
+use super::state::{Arm, Attached, Effects, Migration, State, Volume};
 use super::timeout::migration_timeout;
 use super::{AccessMode, Controller, ControllerConfig};
 use crate::ids::{NodeName, VolumeId};
@@ -126,7 +126,7 @@ impl Controller {
             let rebuilt = match attached.as_slice() {
                 [only] => Volume {
                     mode: pv_mode(pv),
-                    nodes: vec![only.node.clone()],
+                    nodes: Attached::one(state.shared(&only.node)),
                     migration: None,
                     claim: None,
                 },
@@ -153,8 +153,8 @@ impl Controller {
                             );
                             Migration {
                                 id: state.adopt_migration(record.failed),
-                                source: record.source,
-                                target: record.target,
+                                source: state.shared(&record.source),
+                                target: state.shared(&record.target),
                                 started: record.started,
                                 timeout: record.timeout,
                                 failed: record.failed,
@@ -170,8 +170,8 @@ impl Controller {
                             effects.records.push(volume.clone());
                             Migration {
                                 id: state.begin_migration(),
-                                source: older.node.clone(),
-                                target: newer.node.clone(),
+                                source: state.shared(&older.node),
+                                target: state.shared(&newer.node),
                                 started: newer.created,
                                 timeout,
                                 failed: false,
@@ -187,21 +187,20 @@ impl Controller {
                     }
                     Volume {
                         mode: AccessMode::Rwx,
-                        nodes: vec![migration.source.clone(), migration.target.clone()],
-                        migration: Some(migration),
+                        nodes: Attached::two(migration.source.clone(), migration.target.clone()),
+                        migration: Some(Box::new(migration)),
                         claim: None,
                     }
                 }
                 [] => continue,
             };
-            state.volumes.insert(volume, rebuilt);
+            state.insert(&volume, rebuilt);
         }
         // A record left where there is no migration any more (its removal was lost) goes.
         for (name, pv) in &pvs {
             let volume = VolumeId::from(name.as_str());
             let has_migration = state
-                .volumes
-                .get(&volume)
+                .volume(&volume)
                 .is_some_and(|v| v.migration.is_some());
             if pv_record(Some(pv)).is_some() && !has_migration {
                 tracing::info!(volume = %volume, "rebuild: volume {volume} has no migration; removing its leftover migration record");
