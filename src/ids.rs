@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
+    ($(#[$doc:meta])* $name:ident($inner:ty, $wrap:expr)) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name($inner);
@@ -24,7 +24,7 @@ macro_rules! string_id {
         impl $name {
             /// Wraps a name.
             pub fn new(name: impl Into<String>) -> Self {
-                Self(name.into().into())
+                Self::from(name.into())
             }
 
             /// The name as text.
@@ -41,13 +41,14 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(name: &str) -> Self {
-                Self(name.into())
+                Self::from(name.to_owned())
             }
         }
 
         impl From<String> for $name {
             fn from(name: String) -> Self {
-                Self(name.into())
+                let wrap: fn(String) -> $inner = $wrap;
+                Self(wrap(name))
             }
         }
 
@@ -81,12 +82,13 @@ macro_rules! string_id {
 
 string_id!(
     /// A CSI volume id, which is also the PersistentVolume's name (`pvc-<uuid>`).
-    VolumeId(String)
+    VolumeId(String, |name| name)
 );
 string_id!(
-    /// A Kubernetes node name. Shared text: a clone is a reference count, so the model holds
-    /// each node's name once however many volumes and migrations name it.
-    NodeName(Arc<str>)
+    /// A Kubernetes node name. Shared text behind one pointer: a clone is a reference count,
+    /// so the model holds each node's name once however many volumes and migrations name it,
+    /// and a volume's two node slots take 16 bytes.
+    NodeName(Arc<Box<str>>, |name| Arc::new(name.into_boxed_str()))
 );
 
 /// A PersistentVolumeClaim by namespace and name (`namespace/name`).

@@ -124,12 +124,7 @@ impl Controller {
                 );
             }
             let rebuilt = match attached.as_slice() {
-                [only] => Volume {
-                    mode: pv_mode(pv),
-                    nodes: Attached::one(state.shared(&only.node)),
-                    migration: None,
-                    claim: None,
-                },
+                [only] => Volume::new(pv_mode(pv), Attached::one(state.shared(&only.node)), None, None),
                 [older, newer, ..] => {
                     let record = match pv_record(pv) {
                         Some(Ok(record)) if record.names(&older.node, &newer.node) => Ok(record),
@@ -185,12 +180,12 @@ impl Controller {
                             deadline: migration.deadline(),
                         });
                     }
-                    Volume {
-                        mode: AccessMode::Rwx,
-                        nodes: Attached::two(migration.source.clone(), migration.target.clone()),
-                        migration: Some(Box::new(migration)),
-                        claim: None,
-                    }
+                    Volume::new(
+                        AccessMode::Rwx,
+                        Attached::two(migration.source.clone(), migration.target.clone()),
+                        Some(Box::new(migration)),
+                        None,
+                    )
                 }
                 [] => continue,
             };

@@ -37,7 +37,7 @@ impl Migration {
     }
 }
 
-/// One tracked volume: 72 bytes in the map beside its id, plus the claim's text (one
+/// One tracked volume: 48 bytes in the map beside its id, plus the claim's text (one
 /// allocation) and, while it migrates, its [`Migration`] (one more). Node names are the
 /// state's shared ones, never copies (`tests/model_memory.rs` holds the whole to its bound).
 #[derive(Debug, Clone)]
@@ -48,8 +48,62 @@ pub(crate) struct Volume {
     /// Boxed: most volumes never migrate, and a volume that does not pays one pointer.
     pub migration: Option<Box<Migration>>,
     /// The claim named by a publish's volume context, remembered for the events that have no
-    /// context (unpublish, timers, reconciles). `None`: the poster goes through the PV's claimRef.
-    pub claim: Option<StoredClaim>,
+    /// context (unpublish, timers, reconciles), as one text `namespace/name`: one allocation
+    /// instead of a [`ClaimName`]'s two strings. `None`: the poster goes through the PV's
+    /// claimRef.
+    claim: Option<Box<str>>,
+    /// Where the namespace ends in `claim` (beside `mode`, in what would be padding).
+    claim_split: u32,
+}
+
+impl Volume {
+    /// A volume remembering `claim`, if any.
+    pub fn new(
+        mode: AccessMode,
+        nodes: Attached,
+        migration: Option<Box<Migration>>,
+        claim: Option<&ClaimName>,
+    ) -> Self {
+        let mut volume = Self {
+            mode,
+            nodes,
+            migration,
+            claim: None,
+            claim_split: 0,
+        };
+        if let Some(claim) = claim {
+            volume.remember(claim);
+        }
+        volume
+    }
+
+    /// The remembered claim, as the poster takes it.
+    pub fn claim(&self) -> Option<ClaimName> {
+        let (namespace, name) = self.claim_parts()?;
+        Some(ClaimName::new(namespace, name))
+    }
+
+    /// Remembers `claim`; the claim already remembered (every publish of a volume names it)
+    /// allocates nothing. A namespace over 4 GiB, which no API server holds, is not
+    /// remembered (its events go through the PV's claimRef, as without the context keys).
+    pub fn remember(&mut self, claim: &ClaimName) {
+        if self.claim_parts() == Some((claim.namespace(), claim.name())) {
+            return;
+        }
+        let Ok(split) = u32::try_from(claim.namespace().len()) else {
+            return;
+        };
+        self.claim = Some(format!("{}/{}", claim.namespace(), claim.name()).into_boxed_str());
+        self.claim_split = split;
+    }
+
+    fn claim_parts(&self) -> Option<(&str, &str)> {
+        let text = self.claim.as_deref()?;
+        // `claim_split` is the namespace's length in `text`, a char boundary followed by the
+        // `/` by construction (`remember`).
+        let at = self.claim_split as usize;
+        Some((text.get(..at)?, text.get(at + 1..)?))
+    }
 }
 
 /// The nodes a volume is attached to, primary (or migration source) first: at most two, held
@@ -117,44 +171,6 @@ impl Attached {
     }
 }
 
-/// A remembered claim as one text, `namespace/name`, with where the namespace ends: one
-/// allocation instead of a [`ClaimName`]'s two strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredClaim {
-    text: Box<str>,
-    namespace_len: usize,
-}
-
-impl StoredClaim {
-    /// `claim`, compacted.
-    pub fn of(claim: &ClaimName) -> Self {
-        Self {
-            text: format!("{}/{}", claim.namespace(), claim.name()).into_boxed_str(),
-            namespace_len: claim.namespace().len(),
-        }
-    }
-
-    /// Whether this is `claim`.
-    pub fn is(&self, claim: &ClaimName) -> bool {
-        let (namespace, name) = self.parts();
-        namespace == claim.namespace() && name == claim.name()
-    }
-
-    /// The claim, as the poster takes it.
-    pub fn claim(&self) -> ClaimName {
-        let (namespace, name) = self.parts();
-        ClaimName::new(namespace, name)
-    }
-
-    fn parts(&self) -> (&str, &str) {
-        // `namespace_len` is the namespace's length in `text`, a char boundary by
-        // construction (`of`); the fallback is never taken.
-        let namespace = self.text.get(..self.namespace_len).unwrap_or_default();
-        let name = self.text.get(self.namespace_len + 1..).unwrap_or_default();
-        (namespace, name)
-    }
-}
-
 /// An event to post once the lock is released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Post {
@@ -206,10 +222,7 @@ impl Effects {
     }
 }
 
-/// The claim a volume remembers, as the poster takes it.
-fn claim_of(volume: &Volume) -> Option<ClaimName> {
-    volume.claim.as_ref().map(StoredClaim::claim)
-}
+
 
 /// The whole model state.
 #[derive(Debug, Default)]
@@ -358,12 +371,7 @@ impl State {
             // Not attached: the node becomes primary, the mode is fixed now.
             self.insert(
                 id,
-                Volume {
-                    mode: *mode,
-                    nodes: Attached::one(node.clone()),
-                    migration: None,
-                    claim: claim.as_ref().map(StoredClaim::of),
-                },
+                Volume::new(*mode, Attached::one(node.clone()), None, claim.as_ref()),
             );
             effects.post(
                 &claim,
@@ -412,11 +420,12 @@ impl State {
                 }
                 // The holder was deleted: clear it, the node becomes primary.
                 metrics.count_stale_cleared();
-                let remembered = volume.claim.clone();
-                let volume_claim = claim.as_ref().map(StoredClaim::of).or(remembered);
                 if let Some(v) = self.volume_mut(id) {
                     v.nodes = Attached::one(node.clone());
-                    v.claim = volume_claim;
+                    // The publish's claim, else the one remembered.
+                    if let Some(claim) = &claim {
+                        v.remember(claim);
+                    }
                     // An RWO volume has no migration; should one be there, it ends here.
                     if let Some(migration) = v.migration.take() {
                         effects.cancel.push(migration.id);
@@ -498,10 +507,7 @@ impl State {
 
     fn remember_claim(&mut self, id: &VolumeId, claim: Option<ClaimName>) {
         if let (Some(claim), Some(volume)) = (claim, self.volume_mut(id)) {
-            // The same claim again (every publish of a volume names it) allocates nothing.
-            if !volume.claim.as_ref().is_some_and(|held| held.is(&claim)) {
-                volume.claim = Some(StoredClaim::of(&claim));
-            }
+            volume.remember(&claim);
         }
     }
 
@@ -520,7 +526,7 @@ impl State {
         if !volume.nodes.contains(node) {
             return;
         }
-        let claim = claim_of(volume);
+        let claim = volume.claim();
         if volume.nodes.len() == 1 {
             // One node never has a migration; should one be there, it ends with the volume.
             if let Some(migration) = volume.migration.take() {
@@ -592,7 +598,7 @@ impl State {
         let Some(volume) = self.volume_mut(id) else {
             return;
         };
-        let claim = claim_of(volume);
+        let claim = volume.claim();
         let Some(migration) = volume.migration.as_mut() else {
             return;
         };
@@ -636,7 +642,7 @@ impl State {
             let Some(volume) = self.volume_mut(&id) else {
                 continue;
             };
-            let claim = claim_of(volume);
+            let claim = volume.claim();
             let migration = volume.migration.take().map(|m| *m);
             volume.nodes.remove(node);
             if volume.nodes.is_empty() {
@@ -682,4 +688,56 @@ pub(crate) fn add(at: Timestamp, duration: Duration) -> Timestamp {
 /// The time from `start` to `now`, zero if `now` is earlier.
 pub(crate) fn since(start: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(start)).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_volume_entry_stays_within_its_documented_size() {
+        let sizes = [
+            ("Volume", size_of::<Volume>(), 48),
+            ("Attached", size_of::<Attached>(), 16),
+            ("Migration", size_of::<Migration>(), 64),
+            ("NodeName", size_of::<NodeName>(), 8),
+        ];
+        for (name, size, bound) in sizes {
+            assert!(
+                size <= bound,
+                "{name} is {size} bytes, documented as {bound}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_volume_remembers_its_claim_in_one_text() {
+        let mut volume = Volume::new(
+            AccessMode::Rwx,
+            Attached::one("node-a".into()),
+            None,
+            Some(&ClaimName::new("vms", "disk/odd")),
+        );
+        assert_eq!(volume.claim(), Some(ClaimName::new("vms", "disk/odd")));
+        volume.remember(&ClaimName::new("a/b", "c"));
+        assert_eq!(volume.claim(), Some(ClaimName::new("a/b", "c")));
+        assert_eq!(
+            Volume::new(AccessMode::Rwo, Attached::default(), None, None).claim(),
+            None
+        );
+    }
+
+    #[test]
+    fn attached_nodes_keep_the_primary_first() {
+        let mut nodes = Attached::one("a".into());
+        nodes.push("b".into());
+        nodes.push("c".into());
+        assert_eq!(nodes.to_vec(), vec![NodeName::from("a"), NodeName::from("b")]);
+        nodes.remove(&"a".into());
+        assert_eq!(nodes.to_vec(), vec![NodeName::from("b")]);
+        assert_eq!(nodes.first(), Some(&NodeName::from("b")));
+        nodes.remove(&"b".into());
+        assert!(nodes.is_empty());
+        assert_eq!(nodes.len(), 0);
+    }
 }
