@@ -176,10 +176,15 @@ fn main() {
 
 /// `VmHWM` of `/proc/<who>/status`, in KiB (0 when unreadable).
 fn peak_kib_of(who: &str) -> u64 {
+    status_kib(who, "VmHWM")
+}
+
+/// A `kB` field of `/proc/<who>/status` (0 when unreadable).
+fn status_kib(who: &str, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{who}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -218,7 +223,9 @@ fn child(variant: &str) {
                "dropped": measured.dropped, "waiting": measured.waiting,
                "created": measured.created, "heap_setup": measured.heap_setup,
                "heap_end": measured.heap_end,
-               "heap_peak": PEAK.load(Ordering::Relaxed) as u64})
+               "heap_peak": PEAK.load(Ordering::Relaxed) as u64,
+               "rss_anon_kib": status_kib("self", "RssAnon"),
+               "rss_file_kib": status_kib("self", "RssFile")})
     );
 }
 
@@ -396,11 +403,8 @@ async fn controller(
         pacer.step = STORM_TIME.saturating_sub(elapsed);
         pacer.tick().await;
     }
-    assert_eq!(
-        controller.volumes().len(),
-        volumes,
-        "every volume still held"
-    );
+    // Counted, not listed: a list of every volume's view would be the bench's memory.
+    assert_eq!(controller.volume_count(), volumes, "every volume still held");
     let metrics = poster.metrics();
     let dropped = [
         DropCause::QueueFull,
