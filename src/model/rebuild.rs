@@ -124,7 +124,12 @@ impl Controller {
                 );
             }
             let rebuilt = match attached.as_slice() {
-                [only] => Volume::new(pv_mode(pv), Attached::one(state.shared(&only.node)), None, None),
+                [only] => Volume::new(
+                    pv_mode(pv),
+                    Attached::one(state.shared(&only.node)),
+                    None,
+                    None,
+                ),
                 [older, newer, ..] => {
                     let record = match pv_record(pv) {
                         Some(Ok(record)) if record.names(&older.node, &newer.node) => Ok(record),
@@ -194,9 +199,7 @@ impl Controller {
         // A record left where there is no migration any more (its removal was lost) goes.
         for (name, pv) in &pvs {
             let volume = VolumeId::from(name.as_str());
-            let has_migration = state
-                .volume(&volume)
-                .is_some_and(|v| v.migration.is_some());
+            let has_migration = state.volume(&volume).is_some_and(|v| v.migration.is_some());
             if pv_record(Some(pv)).is_some() && !has_migration {
                 tracing::info!(volume = %volume, "rebuild: volume {volume} has no migration; removing its leftover migration record");
                 effects.records.push(volume);

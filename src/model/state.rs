@@ -222,8 +222,6 @@ impl Effects {
     }
 }
 
-
-
 /// The whole model state.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -732,7 +730,10 @@ mod tests {
         let mut nodes = Attached::one("a".into());
         nodes.push("b".into());
         nodes.push("c".into());
-        assert_eq!(nodes.to_vec(), vec![NodeName::from("a"), NodeName::from("b")]);
+        assert_eq!(
+            nodes.to_vec(),
+            vec![NodeName::from("a"), NodeName::from("b")]
+        );
         nodes.remove(&"a".into());
         assert_eq!(nodes.to_vec(), vec![NodeName::from("b")]);
         assert_eq!(nodes.first(), Some(&NodeName::from("b")));
