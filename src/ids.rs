@@ -13,18 +13,18 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident($inner:ty, $wrap:expr)) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name($inner);
 
         impl $name {
             /// Wraps a name.
             pub fn new(name: impl Into<String>) -> Self {
-                Self(name.into())
+                Self::from(name.into())
             }
 
             /// The name as text.
@@ -41,13 +41,14 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(name: &str) -> Self {
-                Self(name.to_owned())
+                Self::from(name.to_owned())
             }
         }
 
         impl From<String> for $name {
             fn from(name: String) -> Self {
-                Self(name)
+                let wrap: fn(String) -> $inner = $wrap;
+                Self(wrap(name))
             }
         }
 
@@ -56,16 +57,38 @@ macro_rules! string_id {
                 &self.0
             }
         }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// As a plain string.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        /// From a plain string.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self::from)
+            }
+        }
     };
 }
 
 string_id!(
     /// A CSI volume id, which is also the PersistentVolume's name (`pvc-<uuid>`).
-    VolumeId
+    VolumeId(String, |name| name)
 );
 string_id!(
-    /// A Kubernetes node name.
-    NodeName
+    /// A Kubernetes node name. Shared text behind one pointer: a clone is a reference count,
+    /// so the model holds each node's name once however many volumes and migrations name it,
+    /// and a volume's two node slots take 16 bytes.
+    NodeName(Arc<Box<str>>, |name| Arc::new(name.into_boxed_str()))
 );
 
 /// A PersistentVolumeClaim by namespace and name (`namespace/name`).

@@ -545,6 +545,22 @@ impl Controller {
         self.inner.lock().state.views()
     }
 
+    /// How many volumes the model tracks (without building their views).
+    ///
+    /// ```
+    /// # use csi_events::model::{Controller, ControllerConfig};
+    /// # use csi_events::{EventPoster, PosterConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let client = fake_apiserver::FakeCluster::default().client();
+    /// let controller = Controller::new(EventPoster::new(client, PosterConfig::default()), ControllerConfig::default());
+    /// assert_eq!(controller.volume_count(), 0);
+    /// # }
+    /// ```
+    pub fn volume_count(&self) -> usize {
+        self.inner.lock().state.volumes.len()
+    }
+
     /// One tracked volume, or `None` when the model does not track it (never attached, or
     /// detached from every node).
     pub fn volume(&self, volume: &VolumeId) -> Option<VolumeView> {
@@ -557,9 +573,8 @@ impl Controller {
         self.inner
             .lock()
             .state
-            .volumes
-            .get(volume)
-            .map(|v| v.nodes.clone())
+            .volume(volume)
+            .map(|v| v.nodes.to_vec())
             .unwrap_or_default()
     }
 

@@ -31,7 +31,7 @@ use k8s_openapi::api::storage::v1::VolumeAttachment;
 use kube::api::{Api, ListParams};
 
 use super::record::{MIGRATION_ANNOTATION, MigrationRecord};
-use super::state::{Arm, Effects, Migration, State, Volume};
+use super::state::{Arm, Attached, Effects, Migration, State, Volume};
 use super::timeout::migration_timeout;
 use super::{AccessMode, Controller, ControllerConfig};
 use crate::ids::{NodeName, VolumeId};
@@ -125,12 +125,12 @@ impl Controller {
                 );
             }
             let rebuilt = match attached.as_slice() {
-                [only] => Volume {
-                    mode: pv_mode(pv),
-                    nodes: vec![only.node.clone()],
-                    migration: None,
-                    claim: None,
-                },
+                [only] => Volume::new(
+                    pv_mode(pv),
+                    Attached::one(state.shared(&only.node)),
+                    None,
+                    None,
+                ),
                 [older, newer, ..] => {
                     let record = match pv_record(pv) {
                         Some(Ok(record)) if record.names(&older.node, &newer.node) => Ok(record),
@@ -154,8 +154,8 @@ impl Controller {
                             );
                             Migration {
                                 id: state.adopt_migration(record.failed),
-                                source: record.source,
-                                target: record.target,
+                                source: state.shared(&record.source),
+                                target: state.shared(&record.target),
                                 started: record.started,
                                 timeout: record.timeout,
                                 failed: record.failed,
@@ -171,8 +171,8 @@ impl Controller {
                             effects.records.push(volume.clone());
                             Migration {
                                 id: state.begin_migration(),
-                                source: older.node.clone(),
-                                target: newer.node.clone(),
+                                source: state.shared(&older.node),
+                                target: state.shared(&newer.node),
                                 started: newer.created,
                                 timeout,
                                 failed: false,
@@ -186,16 +186,16 @@ impl Controller {
                             deadline: migration.deadline(),
                         });
                     }
-                    Volume {
-                        mode: AccessMode::Rwx,
-                        nodes: vec![migration.source.clone(), migration.target.clone()],
-                        migration: Some(migration),
-                        claim: None,
-                    }
+                    Volume::new(
+                        AccessMode::Rwx,
+                        Attached::two(migration.source.clone(), migration.target.clone()),
+                        Some(Box::new(migration)),
+                        None,
+                    )
                 }
                 [] => continue,
             };
-            state.volumes.insert(volume, rebuilt);
+            state.insert(&volume, rebuilt);
         }
         // A record left where there is no migration any more (its removal was lost) goes; only
         // on this driver's own PVs (another driver's volumes are not ours to touch).
@@ -204,10 +204,7 @@ impl Controller {
             .filter(|(_, pv)| pv_driver(pv) == Some(&config.driver_name))
         {
             let volume = VolumeId::from(name.as_str());
-            let has_migration = state
-                .volumes
-                .get(&volume)
-                .is_some_and(|v| v.migration.is_some());
+            let has_migration = state.volume(&volume).is_some_and(|v| v.migration.is_some());
             if pv_record(Some(pv)).is_some() && !has_migration {
                 tracing::info!(volume = %volume, "rebuild: volume {volume} has no migration; removing its leftover migration record");
                 effects.records.push(volume);

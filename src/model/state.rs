@@ -37,16 +37,138 @@ impl Migration {
     }
 }
 
-/// One tracked volume.
+/// One tracked volume: 48 bytes in the map beside its id, plus the claim's text (one
+/// allocation) and, while it migrates, its [`Migration`] (one more). Node names are the
+/// state's shared ones, never copies (`tests/model_memory.rs` holds the whole to its bound).
 #[derive(Debug, Clone)]
 pub(crate) struct Volume {
     pub mode: AccessMode,
     /// Primary (or source) first; at most two.
-    pub nodes: Vec<NodeName>,
-    pub migration: Option<Migration>,
+    pub nodes: Attached,
+    /// Boxed: most volumes never migrate, and a volume that does not pays one pointer.
+    pub migration: Option<Box<Migration>>,
     /// The claim named by a publish's volume context, remembered for the events that have no
-    /// context (unpublish, timers, reconciles). `None`: the poster goes through the PV's claimRef.
-    pub claim: Option<ClaimName>,
+    /// context (unpublish, timers, reconciles), as one text `namespace/name`: one allocation
+    /// instead of a [`ClaimName`]'s two strings. `None`: the poster goes through the PV's
+    /// claimRef.
+    claim: Option<Box<str>>,
+    /// Where the namespace ends in `claim` (beside `mode`, in what would be padding).
+    claim_split: u32,
+}
+
+impl Volume {
+    /// A volume remembering `claim`, if any.
+    pub fn new(
+        mode: AccessMode,
+        nodes: Attached,
+        migration: Option<Box<Migration>>,
+        claim: Option<&ClaimName>,
+    ) -> Self {
+        let mut volume = Self {
+            mode,
+            nodes,
+            migration,
+            claim: None,
+            claim_split: 0,
+        };
+        if let Some(claim) = claim {
+            volume.remember(claim);
+        }
+        volume
+    }
+
+    /// The remembered claim, as the poster takes it.
+    pub fn claim(&self) -> Option<ClaimName> {
+        let (namespace, name) = self.claim_parts()?;
+        Some(ClaimName::new(namespace, name))
+    }
+
+    /// Remembers `claim`; the claim already remembered (every publish of a volume names it)
+    /// allocates nothing. A namespace over 4 GiB, which no API server holds, is not
+    /// remembered (its events go through the PV's claimRef, as without the context keys).
+    pub fn remember(&mut self, claim: &ClaimName) {
+        if self.claim_parts() == Some((claim.namespace(), claim.name())) {
+            return;
+        }
+        let Ok(split) = u32::try_from(claim.namespace().len()) else {
+            return;
+        };
+        self.claim = Some(format!("{}/{}", claim.namespace(), claim.name()).into_boxed_str());
+        self.claim_split = split;
+    }
+
+    fn claim_parts(&self) -> Option<(&str, &str)> {
+        let text = self.claim.as_deref()?;
+        // `claim_split` is the namespace's length in `text`, a char boundary followed by the
+        // `/` by construction (`remember`).
+        let at = self.claim_split as usize;
+        Some((text.get(..at)?, text.get(at + 1..)?))
+    }
+}
+
+/// The nodes a volume is attached to, primary (or migration source) first: at most two, held
+/// in place (no allocation of their own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Attached([Option<NodeName>; 2]);
+
+impl Attached {
+    /// Attached to `node` alone.
+    pub fn one(node: NodeName) -> Self {
+        Self([Some(node), None])
+    }
+
+    /// Attached to `first` (primary or source) and `second`.
+    pub fn two(first: NodeName, second: NodeName) -> Self {
+        Self([Some(first), Some(second)])
+    }
+
+    /// The nodes, primary first.
+    pub fn iter(&self) -> impl Iterator<Item = &NodeName> {
+        self.0.iter().flatten()
+    }
+
+    /// How many nodes.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// No node at all.
+    pub fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+
+    /// The primary (or source).
+    pub fn first(&self) -> Option<&NodeName> {
+        self.0[0].as_ref()
+    }
+
+    /// Whether `node` is one of them.
+    pub fn contains(&self, node: &NodeName) -> bool {
+        self.iter().any(|n| n == node)
+    }
+
+    /// Adds `node` after the others; a volume holds at most two, so a third is not added.
+    pub fn push(&mut self, node: NodeName) {
+        if let Some(free) = self.0.iter_mut().find(|slot| slot.is_none()) {
+            *free = Some(node);
+        }
+    }
+
+    /// Removes `node`, keeping the other's place first.
+    pub fn remove(&mut self, node: &NodeName) {
+        let [first, second] = &mut self.0;
+        if second.as_ref() == Some(node) {
+            *second = None;
+        }
+        if first.as_ref() == Some(node) {
+            *first = second.take();
+        }
+    }
+
+    /// The nodes as a list, primary first.
+    pub fn to_vec(&self) -> Vec<NodeName> {
+        self.iter().cloned().collect()
+    }
 }
 
 /// An event to post once the lock is released.
@@ -103,8 +225,11 @@ impl Effects {
 /// The whole model state.
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// The nodes known to exist: also the one copy of each name that volumes and migrations
+    /// share ([`State::shared`]).
     pub nodes: BTreeSet<NodeName>,
-    pub volumes: BTreeMap<VolumeId, Volume>,
+    /// By volume id (the id's text exactly sized: no spare capacity per volume).
+    pub volumes: BTreeMap<Box<str>, Volume>,
     next_migration: MigrationId,
     /// Running (not failed) migrations, kept as they start and end so the gauge costs nothing
     /// per decision.
@@ -146,18 +271,44 @@ impl State {
         self.running = self.running.saturating_sub(1);
     }
 
+    /// `node` as the state's shared name when it knows the node (a clone of a reference
+    /// count), else `node` itself.
+    pub fn shared(&self, node: &NodeName) -> NodeName {
+        self.nodes.get(node).unwrap_or(node).clone()
+    }
+
+    /// The volume `id`.
+    pub fn volume(&self, id: &VolumeId) -> Option<&Volume> {
+        self.volumes.get(id.as_str())
+    }
+
+    fn volume_mut(&mut self, id: &VolumeId) -> Option<&mut Volume> {
+        self.volumes.get_mut(id.as_str())
+    }
+
+    /// Tracks `volume` as `id`.
+    pub fn insert(&mut self, id: &VolumeId, volume: Volume) {
+        self.volumes.insert(id.as_str().into(), volume);
+    }
+
     /// The tracked volumes in volume-id order.
     pub fn views(&self) -> Vec<VolumeView> {
-        self.volumes.keys().filter_map(|id| self.view(id)).collect()
+        self.volumes
+            .iter()
+            .map(|(id, v)| Self::view_of(id, v))
+            .collect()
     }
 
     /// One tracked volume's view.
     pub fn view(&self, id: &VolumeId) -> Option<VolumeView> {
-        let v = self.volumes.get(id)?;
-        Some(VolumeView {
-            volume: id.clone(),
+        self.volume(id).map(|v| Self::view_of(id.as_str(), v))
+    }
+
+    fn view_of(id: &str, v: &Volume) -> VolumeView {
+        VolumeView {
+            volume: VolumeId::from(id),
             mode: v.mode,
-            nodes: v.nodes.clone(),
+            nodes: v.nodes.to_vec(),
             migration: v.migration.as_ref().map(|m| MigrationView {
                 source: m.source.clone(),
                 target: m.target.clone(),
@@ -165,14 +316,13 @@ impl State {
                 timeout: m.timeout,
                 failed: m.failed,
             }),
-        })
+        }
     }
 
     /// The record the volume's migration must have on the cluster (`None`: no migration).
     pub fn record_of(&self, id: &VolumeId) -> Option<MigrationRecord> {
-        self.volumes
-            .get(id)
-            .and_then(|v| v.migration.as_ref())
+        self.volume(id)
+            .and_then(|v| v.migration.as_deref())
             .map(MigrationRecord::of)
     }
 
@@ -214,16 +364,12 @@ impl State {
             ));
         }
         let claim = ClaimName::from_volume_context(context);
-        let Some(volume) = self.volumes.get(id) else {
+        let node = &self.shared(node);
+        let Some(volume) = self.volumes.get(id.as_str()) else {
             // Not attached: the node becomes primary, the mode is fixed now.
-            self.volumes.insert(
-                id.clone(),
-                Volume {
-                    mode: *mode,
-                    nodes: vec![node.clone()],
-                    migration: None,
-                    claim: claim.clone(),
-                },
+            self.insert(
+                id,
+                Volume::new(*mode, Attached::one(node.clone()), None, claim.as_ref()),
             );
             effects.post(
                 &claim,
@@ -239,8 +385,8 @@ impl State {
             self.remember_claim(id, claim);
             return Ok(Decided::Done);
         }
-        match (volume.mode, volume.nodes.as_slice()) {
-            (AccessMode::Rwo, [holder, ..]) => {
+        match (volume.mode, volume.nodes.first(), volume.nodes.len()) {
+            (AccessMode::Rwo, Some(holder), _) => {
                 let holder = holder.clone();
                 let mut exists = self.nodes.contains(&holder);
                 if exists && can_check {
@@ -272,11 +418,12 @@ impl State {
                 }
                 // The holder was deleted: clear it, the node becomes primary.
                 metrics.count_stale_cleared();
-                let remembered = volume.claim.clone();
-                let volume_claim = claim.clone().or(remembered);
-                if let Some(v) = self.volumes.get_mut(id) {
-                    v.nodes = vec![node.clone()];
-                    v.claim = volume_claim;
+                if let Some(v) = self.volume_mut(id) {
+                    v.nodes = Attached::one(node.clone());
+                    // The publish's claim, else the one remembered.
+                    if let Some(claim) = &claim {
+                        v.remember(claim);
+                    }
                     // An RWO volume has no migration; should one be there, it ends here.
                     if let Some(migration) = v.migration.take() {
                         effects.cancel.push(migration.id);
@@ -303,7 +450,7 @@ impl State {
                 );
                 Ok(Decided::Done)
             }
-            (AccessMode::Rwx, [source]) => {
+            (AccessMode::Rwx, Some(source), 1) => {
                 let source = source.clone();
                 let (timeout, warning) = migration_timeout(context);
                 if let Some(warning) = warning {
@@ -322,9 +469,9 @@ impl State {
                     migration: migration.id,
                     deadline: migration.deadline(),
                 });
-                if let Some(v) = self.volumes.get_mut(id) {
+                if let Some(v) = self.volume_mut(id) {
                     v.nodes.push(node.clone());
-                    v.migration = Some(migration);
+                    v.migration = Some(Box::new(migration));
                 }
                 effects.records.push(id.clone());
                 self.remember_claim(id, claim.clone());
@@ -339,8 +486,9 @@ impl State {
                 );
                 Ok(Decided::Done)
             }
-            (_, nodes) => {
-                let attached = nodes
+            (_, _, count) => {
+                let attached = volume
+                    .nodes
                     .iter()
                     .map(NodeName::as_str)
                     .collect::<Vec<_>>()
@@ -348,8 +496,7 @@ impl State {
                 Err(RpcError::new(
                     Code::FailedPrecondition,
                     format!(
-                        "Volume {id} already attached to {} nodes (migration limit). Wait for migration to complete. Attached nodes: [{attached}]",
-                        nodes.len()
+                        "Volume {id} already attached to {count} nodes (migration limit). Wait for migration to complete. Attached nodes: [{attached}]"
                     ),
                 ))
             }
@@ -357,8 +504,8 @@ impl State {
     }
 
     fn remember_claim(&mut self, id: &VolumeId, claim: Option<ClaimName>) {
-        if let (Some(claim), Some(volume)) = (claim, self.volumes.get_mut(id)) {
-            volume.claim = Some(claim);
+        if let (Some(claim), Some(volume)) = (claim, self.volume_mut(id)) {
+            volume.remember(&claim);
         }
     }
 
@@ -371,13 +518,13 @@ impl State {
         metrics: &MigrationMetrics,
         effects: &mut Effects,
     ) {
-        let Some(volume) = self.volumes.get_mut(id) else {
+        let Some(volume) = self.volume_mut(id) else {
             return;
         };
         if !volume.nodes.contains(node) {
             return;
         }
-        let claim = volume.claim.clone();
+        let claim = volume.claim();
         if volume.nodes.len() == 1 {
             // One node never has a migration; should one be there, it ends with the volume.
             if let Some(migration) = volume.migration.take() {
@@ -387,7 +534,7 @@ impl State {
                     self.end_migration();
                 }
             }
-            self.volumes.remove(id);
+            self.volumes.remove(id.as_str());
             effects.post(
                 &claim,
                 LifecycleEvent::VolumeDetached {
@@ -397,11 +544,12 @@ impl State {
             );
             return;
         }
-        volume.nodes.retain(|n| n != node);
+        volume.nodes.remove(node);
         let Some(migration) = volume.migration.take() else {
             // Two nodes without a migration cannot be built; keep the other node as primary.
             return;
         };
+        let migration = *migration;
         effects.cancel.push(migration.id);
         effects.records.push(id.clone());
         if migration.failed {
@@ -445,10 +593,10 @@ impl State {
         metrics: &MigrationMetrics,
         effects: &mut Effects,
     ) {
-        let Some(volume) = self.volumes.get_mut(id) else {
+        let Some(volume) = self.volume_mut(id) else {
             return;
         };
-        let claim = volume.claim.clone();
+        let claim = volume.claim();
         let Some(migration) = volume.migration.as_mut() else {
             return;
         };
@@ -486,17 +634,17 @@ impl State {
             .volumes
             .iter()
             .filter(|(_, v)| v.nodes.contains(node))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| VolumeId::from(&**id))
             .collect();
         for id in on_node {
-            let Some(volume) = self.volumes.get_mut(&id) else {
+            let Some(volume) = self.volume_mut(&id) else {
                 continue;
             };
-            let claim = volume.claim.clone();
-            let migration = volume.migration.take();
-            volume.nodes.retain(|n| n != node);
+            let claim = volume.claim();
+            let migration = volume.migration.take().map(|m| *m);
+            volume.nodes.remove(node);
             if volume.nodes.is_empty() {
-                self.volumes.remove(&id);
+                self.volumes.remove(id.as_str());
             }
             if let Some(migration) = migration {
                 effects.cancel.push(migration.id);
@@ -538,4 +686,59 @@ pub(crate) fn add(at: Timestamp, duration: Duration) -> Timestamp {
 /// The time from `start` to `now`, zero if `now` is earlier.
 pub(crate) fn since(start: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(start)).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_volume_entry_stays_within_its_documented_size() {
+        let sizes = [
+            ("Volume", size_of::<Volume>(), 48),
+            ("Attached", size_of::<Attached>(), 16),
+            ("Migration", size_of::<Migration>(), 64),
+            ("NodeName", size_of::<NodeName>(), 8),
+        ];
+        for (name, size, bound) in sizes {
+            assert!(
+                size <= bound,
+                "{name} is {size} bytes, documented as {bound}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_volume_remembers_its_claim_in_one_text() {
+        let mut volume = Volume::new(
+            AccessMode::Rwx,
+            Attached::one("node-a".into()),
+            None,
+            Some(&ClaimName::new("vms", "disk/odd")),
+        );
+        assert_eq!(volume.claim(), Some(ClaimName::new("vms", "disk/odd")));
+        volume.remember(&ClaimName::new("a/b", "c"));
+        assert_eq!(volume.claim(), Some(ClaimName::new("a/b", "c")));
+        assert_eq!(
+            Volume::new(AccessMode::Rwo, Attached::default(), None, None).claim(),
+            None
+        );
+    }
+
+    #[test]
+    fn attached_nodes_keep_the_primary_first() {
+        let mut nodes = Attached::one("a".into());
+        nodes.push("b".into());
+        nodes.push("c".into());
+        assert_eq!(
+            nodes.to_vec(),
+            vec![NodeName::from("a"), NodeName::from("b")]
+        );
+        nodes.remove(&"a".into());
+        assert_eq!(nodes.to_vec(), vec![NodeName::from("b")]);
+        assert_eq!(nodes.first(), Some(&NodeName::from("b")));
+        nodes.remove(&"b".into());
+        assert!(nodes.is_empty());
+        assert_eq!(nodes.len(), 0);
+    }
 }

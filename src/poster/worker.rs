@@ -41,6 +41,14 @@ use crate::clock::SharedClock;
 use crate::metrics::{DropCause, EventMetrics};
 use crate::reason::{EventType, Reason};
 
+/// Gives a map's spare room back once it holds under a quarter of it (amortised: the map
+/// must have emptied by three quarters since it was last sized).
+fn shrink_if_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// Messages taken from the channel in one go before requests start.
 const BATCH: usize = 4096;
 
@@ -171,7 +179,10 @@ pub(crate) struct Worker {
     rx: mpsc::UnboundedReceiver<Message>,
     next_seq: u64,
     lookups: HashMap<Subject, PendingLookup>,
-    busy: HashMap<SeriesKey, Series>,
+    /// Boxed: the table's slots (twice as many as entries, at worst) hold a pointer each, not
+    /// a whole series; a storm that fills it to the series cache's size and ebbs leaves 48
+    /// bytes a slot behind, not 280.
+    busy: HashMap<SeriesKey, Box<Series>>,
     /// The folding cache: what the server holds of series with nothing to write.
     idle: LruCache<SeriesKey, Stored>,
     buckets: LruCache<Arc<str>, TokenBucket>,
@@ -233,6 +244,9 @@ impl Worker {
         loop {
             self.launch();
             self.ledger.answer_flushes();
+            // A burst's tables do not outlive it.
+            shrink_if_sparse(&mut self.lookups);
+            shrink_if_sparse(&mut self.busy);
             if self.is_idle() && (senders_gone || self.shutting_down) {
                 self.stop(Vec::new());
                 return;
@@ -495,7 +509,7 @@ impl Worker {
         };
         let mut series = match self.busy.remove(&key) {
             Some(series) => series,
-            None => Series {
+            None => Box::new(Series {
                 claim: claim.clone(),
                 stored: self
                     .idle
@@ -506,7 +520,7 @@ impl Worker {
                 stage: Stage::Idle,
                 retries: Retries::default(),
                 tokened: false,
-            },
+            }),
         };
         series.stored.last = series.stored.last.max(item.at);
         let mark = Mark {
@@ -851,13 +865,13 @@ impl Worker {
 
     /// Puts the batch in flight back in front of the pending posts and queues the same write
     /// again at once (it keeps its token).
-    fn write_again_now(&mut self, key: SeriesKey, mut series: Series) {
+    fn write_again_now(&mut self, key: SeriesKey, mut series: Box<Series>) {
         put_back_in_flight(&mut series);
         self.settle_series(key, series);
     }
 
     /// After a write ended: write again if posts are waiting, else remember the series.
-    fn settle_series(&mut self, key: SeriesKey, mut series: Series) {
+    fn settle_series(&mut self, key: SeriesKey, mut series: Box<Series>) {
         series.stage = Stage::Idle;
         if series.pending.is_empty() {
             if series.stored.created || series.stored.count > 0 {
@@ -870,7 +884,7 @@ impl Worker {
     }
 
     /// Keeps what the server holds of a series with nothing to write (the folding cache).
-    fn remember(&mut self, key: SeriesKey, series: Series) {
+    fn remember(&mut self, key: SeriesKey, series: Box<Series>) {
         self.idle.put(key, series.stored);
     }
 
