@@ -30,7 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::readings::Readings;
+use super::readings::{NotWritten, Readings};
 use super::runner::{DRIVER_NAME, INSTANCE};
 use super::seeded::Seeded;
 use crate::clock::{SharedClock, VirtualClock, settle};
@@ -138,6 +138,13 @@ pub trait Driver {
 
     /// The driver's metrics now.
     fn metrics(&mut self) -> impl Future<Output = Readings>;
+
+    /// The driver's skip and drop counters now (what [`Readings::not_written`] reads): the
+    /// runner reads them before and after every step, so a driver may answer from a cache
+    /// while none of them moved.
+    fn not_written(&mut self) -> impl Future<Output = Arc<NotWritten>> {
+        async { Arc::new(self.metrics().await.not_written()) }
+    }
 }
 
 /// The controller process: poster, model and their metrics. A restart replaces all of it.
@@ -165,6 +172,9 @@ pub struct InProcess {
     seed: Seeded,
     flush: Flush,
     process: Process,
+    /// The last skip and drop counters read, with the process's total of them then
+    /// ([`EventMetrics::not_written_total`]); cleared when a restart replaces the process.
+    not_written: Option<(u64, Arc<NotWritten>)>,
 }
 
 impl InProcess {
@@ -191,6 +201,7 @@ impl InProcess {
                 events,
                 migrations,
             },
+            not_written: None,
         }
     }
 
@@ -291,6 +302,7 @@ impl Driver for InProcess {
         let result = match self.rebuild().await {
             Ok(process) => {
                 self.process = process;
+                self.not_written = None;
                 Ok(())
             }
             Err(why) => Err(RpcError::new(
@@ -354,5 +366,17 @@ impl Driver for InProcess {
 
     async fn metrics(&mut self) -> Readings {
         self.readings()
+    }
+
+    async fn not_written(&mut self) -> Arc<NotWritten> {
+        let total = self.process.events.not_written_total();
+        match &self.not_written {
+            Some((seen, counts)) if *seen == total => Arc::clone(counts),
+            _ => {
+                let counts = Arc::new(self.readings().not_written());
+                self.not_written = Some((total, Arc::clone(&counts)));
+                counts
+            }
+        }
     }
 }

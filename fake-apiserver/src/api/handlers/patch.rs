@@ -95,7 +95,11 @@ pub(super) fn patch(
         } else {
             crate::api::patch::apply(kind, def, &current, &patch_doc)?
         };
-        let patched_text = patched.to_string();
+        // The patched object's text goes into the error of a strict decoding only: written
+        // out under `fieldValidation=Strict` alone, not on every patch.
+        let patched_text = (req.query.get("fieldValidation") == Some("Strict"))
+            .then(|| patched.to_string())
+            .unwrap_or_default();
         let Prepared { mut obj, warnings } =
             prepare_body(def, patched, req).map_err(|e| strict_patch_error(e, &patched_text))?;
         check_name_and_namespace(target, &mut obj)?;
