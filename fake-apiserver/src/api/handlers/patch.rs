@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use super::create::create_prepared;
-use super::decode::{Prepared, prepare_body};
+use super::decode::{
+    Prepared, prepare_body, put_back_managed_fields, take_unchanged_managed_fields,
+};
 use super::update::{apply_update, check_name_and_namespace};
 use super::{Response, key_of, now_seconds, respond, update_manager, writer};
 use crate::api::filter::view;
@@ -100,8 +102,13 @@ pub(super) fn patch(
         let patched_text = (req.query.get("fieldValidation") == Some("Strict"))
             .then(|| patched.to_string())
             .unwrap_or_default();
+        // managedFields the patch left as stored were decoded when stored: they skip the
+        // decoding round trip (the largest part of most objects) and are put back after it.
+        let mut patched = patched;
+        let kept = take_unchanged_managed_fields(&mut patched, &existing);
         let Prepared { mut obj, warnings } =
             prepare_body(def, patched, req).map_err(|e| strict_patch_error(e, &patched_text))?;
+        put_back_managed_fields(&mut obj, kept);
         check_name_and_namespace(target, &mut obj)?;
         let update_writer = (!is_apply).then_some(&w);
         let (stored, code) =
