@@ -151,7 +151,8 @@ fn main() {
 }
 
 /// `volumes` RWX volumes on two nodes (plus `extra_nodes`), each attached, migrated once and
-/// completed; ends with one expectEvents over all of them.
+/// completed (VolumeAttached, MigrationStarted, MigrationCompleted per volume), generated as
+/// text and loaded as any scenario file is.
 fn generated(volumes: usize, extra_nodes: usize) -> String {
     let mut text = String::from("name: generated\ncluster:\n  nodes: [node-a, node-b");
     for i in 0..extra_nodes {
