@@ -99,9 +99,11 @@ pub(super) fn patch(
         };
         // The patched object's text goes into the error of a strict decoding only: written
         // out under `fieldValidation=Strict` alone, not on every patch.
-        let patched_text = (req.query.get("fieldValidation") == Some("Strict"))
-            .then(|| patched.to_string())
-            .unwrap_or_default();
+        let patched_text = if req.query.get("fieldValidation") == Some("Strict") {
+            patched.to_string()
+        } else {
+            String::new()
+        };
         // managedFields the patch left as stored were decoded when stored: they skip the
         // decoding round trip (the largest part of most objects) and are put back after it.
         let mut patched = patched;
