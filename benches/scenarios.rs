@@ -5,6 +5,10 @@
 //! at least the virtual time covered.
 //!
 //! `cargo bench --bench scenarios [-- --runs 5 --dir scenarios --json]`
+//!
+//! The generated large rows (1 000 and 10 000 volumes, each migrating once; 50 000 nodes)
+//! follow the library rows; `--only large` runs them alone, `--only library` leaves them
+//! out, and `--volumes N` runs one generated row of N volumes alone (for a profiler).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 use csi_events::scenario::plan::Action;
 use csi_events::scenario::runner::{Target, run_many};
 use csi_events::scenario::suite;
-use support::{Figure, arg, report};
+use support::{Figure, arg, arg_text, report};
 
 fn median(mut walls: Vec<Duration>) -> Duration {
     walls.sort();
@@ -24,6 +28,24 @@ fn median(mut walls: Vec<Duration>) -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let only = arg_text("--only", "all");
+    if let Some(volumes) = args
+        .iter()
+        .position(|a| a == "--volumes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let mut figures = Vec::new();
+        large_rows(&mut figures, &[(volumes, 0)]);
+        report(&figures);
+        return;
+    }
+    if only == "large" {
+        let mut figures = Vec::new();
+        large_rows(&mut figures, LARGE_ROWS);
+        report(&figures);
+        return;
+    }
     let dir = args
         .iter()
         .position(|a| a == "--dir")
@@ -122,12 +144,15 @@ fn main() {
             unit: "x real time",
         });
     }
-    large_rows(&mut figures);
+    if only != "library" {
+        large_rows(&mut figures, LARGE_ROWS);
+    }
     report(&figures);
 }
 
 /// `volumes` RWX volumes on two nodes (plus `extra_nodes`), each attached, migrated once and
-/// completed; ends with one expectEvents over all of them.
+/// completed (VolumeAttached, MigrationStarted, MigrationCompleted per volume), generated as
+/// text and loaded as any scenario file is.
 fn generated(volumes: usize, extra_nodes: usize) -> String {
     let mut text = String::from("name: generated\ncluster:\n  nodes: [node-a, node-b");
     for i in 0..extra_nodes {
@@ -152,18 +177,22 @@ fn generated(volumes: usize, extra_nodes: usize) -> String {
     text
 }
 
-/// The generated large scenarios (issue: linear cost): wall time and time per volume (or
-/// per node), one run each (they are long), on one thread.
-fn large_rows(figures: &mut Vec<Figure>) {
+/// The generated large rows: (volumes, extra nodes).
+const LARGE_ROWS: &[(usize, usize)] = &[(1_000, 0), (10_000, 0), (10, 50_000)];
+
+/// The generated large scenarios (linear cost): wall time and time per volume (or per
+/// node), one run each (they are long), on one thread.
+fn large_rows(figures: &mut Vec<Figure>, rows: &[(usize, usize)]) {
     use csi_events::scenario::load::load_text;
     use csi_events::scenario::runner::run;
-    let rows = [
-        ("1000 volumes", generated(1_000, 0), 1_000usize, "volume"),
-        ("10000 volumes", generated(10_000, 0), 10_000, "volume"),
-        ("50000 nodes", generated(10, 50_000), 50_000, "node"),
-    ];
     let mut per_volume = Vec::new();
-    for (variant, text, units, unit) in rows {
+    for &(volumes, nodes) in rows {
+        let text = generated(volumes, nodes);
+        let (variant, units, unit) = if nodes > 0 {
+            (format!("{nodes} nodes"), nodes, "node")
+        } else {
+            (format!("{volumes} volumes"), volumes, "volume")
+        };
         let scenario = match load_text("generated.yaml", &text) {
             Ok(scenario) => scenario,
             Err(problems) => {
@@ -184,14 +213,14 @@ fn large_rows(figures: &mut Vec<Figure>) {
         }
         figures.push(Figure {
             bench: "scenarios",
-            variant: variant.into(),
+            variant: variant.clone(),
             metric: "wall",
             value: wall.as_secs_f64() * 1000.0,
             unit: "ms",
         });
         figures.push(Figure {
             bench: "scenarios",
-            variant: variant.into(),
+            variant,
             metric: if unit == "volume" {
                 "per_volume"
             } else {

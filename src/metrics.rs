@@ -103,6 +103,9 @@ pub struct EventMetrics {
     dropped: Family<ReasonCauseLabels, Counter>,
     deferred: Family<ReasonLabels, Counter>,
     writes: Family<WriteLabels, Counter>,
+    /// Every skip and drop counted, over all reasons and causes: a reader of the skip and
+    /// drop counters learns from it, at the cost of one load, whether any of them moved.
+    not_written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl EventMetrics {
@@ -152,6 +155,8 @@ impl EventMetrics {
                 cause: cause.as_str(),
             })
             .inc_by(n);
+        self.not_written
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts `n` dropped events.
@@ -162,6 +167,8 @@ impl EventMetrics {
                 cause: cause.as_str(),
             })
             .inc_by(n);
+        self.not_written
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts `n` posts that have to wait for a spam-filter token.
@@ -187,6 +194,20 @@ impl EventMetrics {
                 reason: reason.as_str(),
             })
             .get()
+    }
+
+    /// Every skip and drop counted so far (the sum of `events_skipped_total` and
+    /// `events_dropped_total` over all their series): unchanged means none of them moved.
+    ///
+    /// ```
+    /// use csi_events::metrics::{EventMetrics, SkipCause};
+    /// use csi_events::Reason;
+    /// let metrics = EventMetrics::default();
+    /// metrics.count_skipped(Reason::VolumeAttached, SkipCause::PvNotFound, 2);
+    /// assert_eq!(metrics.not_written_total(), 2);
+    /// ```
+    pub fn not_written_total(&self) -> u64 {
+        self.not_written.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `events_skipped_total{reason,cause}`.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::storage::v1::{
     VolumeAttachment, VolumeAttachmentSource, VolumeAttachmentSpec,
 };
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use serde_json::json;
 
 use super::driver::Driver;
@@ -125,9 +125,8 @@ impl Attacher {
                 },
                 status: None,
             };
-            let _ = api.delete(&name, &DeleteParams::default()).await;
-            if api
-                .create(&PostParams::default(), &attachment)
+            // One left by an earlier run (against a kubeconfig with --keep) is replaced.
+            if super::world::replace(&api, &name, &attachment)
                 .await
                 .is_ok()
             {

@@ -30,7 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::readings::Readings;
+use super::readings::{NotWritten, Readings};
 use super::runner::{DRIVER_NAME, INSTANCE};
 use super::seeded::Seeded;
 use crate::clock::{Clock, SharedClock, VirtualClock, settle};
@@ -145,6 +145,13 @@ pub trait Driver {
     fn kept_attachments(&self) -> Option<BTreeSet<(VolumeId, NodeName)>> {
         None
     }
+
+    /// The driver's skip and drop counters now (what [`Readings::not_written`] reads): the
+    /// runner reads them before and after every step, so a driver may answer from a cache
+    /// while none of them moved.
+    fn not_written(&mut self) -> impl Future<Output = Arc<NotWritten>> {
+        async { Arc::new(self.metrics().await.not_written()) }
+    }
 }
 
 /// The controller process: poster, model and their metrics. A restart replaces all of it.
@@ -174,6 +181,9 @@ pub struct InProcess {
     /// The driver's name (VolumeAttachments' attacher); a restart rebuilds from its own.
     driver_name: String,
     process: Process,
+    /// The last skip and drop counters read, with the process's total of them then
+    /// ([`EventMetrics::not_written_total`]); cleared when a restart replaces the process.
+    not_written: Option<(u64, Arc<NotWritten>)>,
 }
 
 impl InProcess {
@@ -193,6 +203,7 @@ impl InProcess {
             flush: if embedded { Flush::Yields } else { Flush::Wall },
             driver_name: DRIVER_NAME.to_owned(),
             process,
+            not_written: None,
         }
     }
 
@@ -201,6 +212,7 @@ impl InProcess {
     pub fn with_driver_name(mut self, name: &str) -> Self {
         self.driver_name = name.to_owned();
         self.process = Self::fresh(&self.client, &self.shared_clock, self.seed, name);
+        self.not_written = None;
         self
     }
 
@@ -364,6 +376,7 @@ impl Driver for InProcess {
         let result = match self.rebuild().await {
             Ok(process) => {
                 self.process = process;
+                self.not_written = None;
                 Ok(())
             }
             Err(why) => Err(RpcError::new(
@@ -453,5 +466,17 @@ impl Driver for InProcess {
 
     async fn metrics(&mut self) -> Readings {
         self.readings()
+    }
+
+    async fn not_written(&mut self) -> Arc<NotWritten> {
+        let total = self.process.events.not_written_total();
+        match &self.not_written {
+            Some((seen, counts)) if *seen == total => Arc::clone(counts),
+            _ => {
+                let counts = Arc::new(self.readings().not_written());
+                self.not_written = Some((total, Arc::clone(&counts)));
+                counts
+            }
+        }
     }
 }

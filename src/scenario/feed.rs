@@ -108,29 +108,18 @@ impl Watcher {
             buffer.extend_from_slice(&data);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buffer.drain(..=end).collect();
-                let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                // Decoded once, straight into the typed Event (no intermediate tree).
+                let Ok(line) = serde_json::from_slice::<WatchLine>(&line) else {
                     continue;
                 };
-                let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
-                let object = value.get("object");
-                match kind {
-                    "ADDED" | "MODIFIED" => {
-                        if let Some(event) =
-                            object.and_then(|o| serde_json::from_value::<Event>(o.clone()).ok())
-                        {
-                            self.report(&event);
-                        }
-                    }
-                    "BOOKMARK" | "DELETED" => {
-                        if let Some(rv) = object.and_then(object_rv) {
+                match line {
+                    WatchLine::Added(event) | WatchLine::Modified(event) => self.report(&event),
+                    WatchLine::Bookmark(meta) | WatchLine::Deleted(meta) => {
+                        if let Some(rv) = meta.rv() {
                             self.resume = self.resume.max(rv);
                         }
                     }
-                    "ERROR" => {
-                        let code = object.and_then(|o| o.get("code")).and_then(|c| c.as_u64());
-                        return code == Some(410);
-                    }
-                    _ => {}
+                    WatchLine::Error(status) => return status.code == Some(410),
                 }
             }
         }
@@ -194,6 +183,43 @@ impl Watcher {
         let at = offset(&self.clock, self.start);
         let _ = self.out.send(written_event(event, at));
     }
+}
+
+/// One line of the watch stream, decoded in one pass.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", content = "object", rename_all = "UPPERCASE")]
+enum WatchLine {
+    Added(Box<Event>),
+    Modified(Box<Event>),
+    Deleted(Revision),
+    Bookmark(Revision),
+    Error(ErrorStatus),
+}
+
+/// The resourceVersion of a watch line's object.
+#[derive(serde::Deserialize)]
+struct Revision {
+    #[serde(default)]
+    metadata: RevisionMeta,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct RevisionMeta {
+    #[serde(default, rename = "resourceVersion")]
+    resource_version: Option<String>,
+}
+
+impl Revision {
+    fn rv(&self) -> Option<u64> {
+        self.metadata.resource_version.as_deref()?.parse().ok()
+    }
+}
+
+/// The Status of an ERROR line.
+#[derive(serde::Deserialize)]
+struct ErrorStatus {
+    #[serde(default)]
+    code: Option<u64>,
 }
 
 fn object_rv(object: &serde_json::Value) -> Option<u64> {

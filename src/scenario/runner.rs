@@ -183,8 +183,15 @@ pub fn check_target(scenario: &Scenario, target: &Target) -> Result<(), RunError
 pub fn run(scenario: &Scenario, target: &Target) -> Result<RunResult, RunError> {
     check_target(scenario, target)?;
     let started = std::time::Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+    // Embedded, nothing does I/O: a runtime without the I/O and signal drivers, whose every
+    // yield is then a queue operation, not a poll of the operating system (the runner yields
+    // a few hundred times per step while it waits for quiescence).
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    match target {
+        Target::Embedded => builder.enable_time(),
+        _ => builder.enable_all(),
+    };
+    let runtime = builder
         .build()
         .map_err(|e| RunError::Setup(format!("cannot start a tokio runtime: {e}")))?;
     let mut result = runtime.block_on(async {

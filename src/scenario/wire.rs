@@ -14,7 +14,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Server};
 
 use super::driver::{Driver, InProcess, PublishRequest, Restarted};
-use super::readings::Readings;
+use super::readings::{NotWritten, Readings};
 use super::runner::DRIVER_NAME;
 use crate::csi::proto::controller::controller_client::ControllerClient;
 use crate::csi::proto::volume_capability::access_mode::Mode;
@@ -216,5 +216,9 @@ impl Driver for ThroughCsi {
 
     async fn metrics(&mut self) -> Readings {
         self.inner.metrics().await
+    }
+
+    async fn not_written(&mut self) -> std::sync::Arc<NotWritten> {
+        self.inner.not_written().await
     }
 }

@@ -98,25 +98,29 @@ fn release(state: &mut State, key: Key, finalizer: &str) {
     }
 }
 
-/// The objects of one storage key, in key order (a range of the map, not a scan).
-fn of_kind<'a>(
+/// The objects of `storage` being deleted (a `deletionTimestamp`), in key order: read from
+/// the store's set of them, not a scan.
+fn terminating<'a>(
     state: &'a State,
     storage: &'static str,
-) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+) -> impl Iterator<Item = (Key, &'a Value)> + 'a {
     state
-        .objects()
-        .range((storage, String::new(), String::new())..)
-        .take_while(move |(k, _)| k.0 == storage)
-        .map(|(k, v)| (k, v.value()))
+        .terminating(storage)
+        .into_iter()
+        .filter_map(move |k| state.get(&k).map(|v| (k, v.value())))
 }
 
-/// Runs the controllers until nothing changes. Each pass reads only claims and volumes (key
-/// ranges), so a store full of events costs nothing here.
+/// Runs the controllers until nothing changes. Each pass reads only the claims and volumes
+/// being deleted and the volumes of removed claims (the store's indexes), so its cost does
+/// not grow with the number of objects stored.
 pub fn settle(state: &mut State) {
     loop {
         let mut changed = false;
         for (ns, name, uid) in state.take_removed_claims() {
-            let bound: Vec<Key> = of_kind(state, "persistentvolumes")
+            let bound: Vec<Key> = state
+                .volumes_claiming(&ns, &name)
+                .into_iter()
+                .filter_map(|k| state.get(&k).map(|pv| (k, pv)))
                 .filter(|(_, pv)| {
                     s(pv, "/status/phase") == "Bound"
                         && s(pv, "/spec/claimRef/namespace") == ns
@@ -124,7 +128,7 @@ pub fn settle(state: &mut State) {
                         && (s(pv, "/spec/claimRef/uid").is_empty()
                             || s(pv, "/spec/claimRef/uid") == uid)
                 })
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k)
                 .collect();
             for key in bound {
                 if let Some(mut pv) = state.get(&key).map(|o| Value::clone(o)) {
@@ -134,20 +138,20 @@ pub fn settle(state: &mut State) {
                 }
             }
         }
-        let claims: Vec<Key> = of_kind(state, "persistentvolumeclaims")
+        let claims: Vec<Key> = terminating(state, "persistentvolumeclaims")
             .filter(|(_, o)| deleting(o) && has_finalizer(o, PVC_PROTECTION))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k)
             .filter(|k| !claim_in_use(state, &k.1, &k.2))
             .collect();
         for key in claims {
             release(state, key, PVC_PROTECTION);
             changed = true;
         }
-        let volumes: Vec<Key> = of_kind(state, "persistentvolumes")
+        let volumes: Vec<Key> = terminating(state, "persistentvolumes")
             .filter(|(_, o)| {
                 deleting(o) && has_finalizer(o, PV_PROTECTION) && s(o, "/status/phase") != "Bound"
             })
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k)
             .collect();
         for key in volumes {
             release(state, key, PV_PROTECTION);

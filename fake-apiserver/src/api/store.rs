@@ -123,7 +123,30 @@ pub struct State {
     /// instead of scanning. May hold keys of objects gone or changed since (they are checked
     /// again); never misses one.
     event_index: HashMap<(&'static str, String), BTreeSet<Key>>,
+    /// Objects with a `deletionTimestamp` (waiting on finalizers), of the kinds whose
+    /// controllers run inside writes (claims, volumes): what [`settle`] reads instead of
+    /// scanning every claim and volume after each write.
+    ///
+    /// [`settle`]: super::controllers::settle
+    terminating: BTreeSet<Key>,
+    /// PersistentVolumes by the (namespace, name) of their `spec.claimRef`: the volumes the
+    /// PV controller looks at when a claim goes.
+    volumes_by_claim: HashMap<(String, String), BTreeSet<Key>>,
     uid_counter: u64,
+}
+
+/// The storage keys whose terminating objects [`State::terminating`] tracks.
+const TRACKED_TERMINATING: [&str; 2] = ["persistentvolumeclaims", "persistentvolumes"];
+
+/// The (namespace, name) of a PersistentVolume's `spec.claimRef`, when it names one.
+fn claim_ref_of(volume: &Value) -> Option<(String, String)> {
+    let claim_ref = volume.get("spec")?.get("claimRef")?;
+    let field = |name: &str| claim_ref.get(name).and_then(Value::as_str).unwrap_or("");
+    let name = field("name");
+    if name.is_empty() {
+        return None;
+    }
+    Some((field("namespace").to_owned(), name.to_owned()))
 }
 
 impl State {
@@ -184,6 +207,25 @@ impl State {
     }
 
     fn index_add(&mut self, key: &Key, object: &Value) {
+        if TRACKED_TERMINATING.contains(&key.0) {
+            let deleting = object
+                .get("metadata")
+                .and_then(|m| m.get("deletionTimestamp"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty());
+            if deleting {
+                self.terminating.insert(key.clone());
+            }
+            if key.0 == "persistentvolumes"
+                && let Some(claim) = claim_ref_of(object)
+            {
+                self.volumes_by_claim
+                    .entry(claim)
+                    .or_default()
+                    .insert(key.clone());
+            }
+            return;
+        }
         if key.0 != INDEXED_STORAGE {
             return;
         }
@@ -198,6 +240,19 @@ impl State {
     }
 
     fn index_remove(&mut self, key: &Key, object: &Value) {
+        if TRACKED_TERMINATING.contains(&key.0) {
+            self.terminating.remove(key);
+            if key.0 == "persistentvolumes"
+                && let Some(claim) = claim_ref_of(object)
+                && let Some(set) = self.volumes_by_claim.get_mut(&claim)
+            {
+                set.remove(key);
+                if set.is_empty() {
+                    self.volumes_by_claim.remove(&claim);
+                }
+            }
+            return;
+        }
         if key.0 != INDEXED_STORAGE {
             return;
         }
@@ -223,6 +278,24 @@ impl State {
         } else {
             &[]
         }
+    }
+
+    /// The keys of the objects under `storage` (claims or volumes) that have a
+    /// `deletionTimestamp`, in key order; empty for other storage keys.
+    pub fn terminating(&self, storage: &'static str) -> Vec<Key> {
+        self.terminating
+            .range((storage, String::new(), String::new())..)
+            .take_while(|k| k.0 == storage)
+            .cloned()
+            .collect()
+    }
+
+    /// The keys of the PersistentVolumes whose `spec.claimRef` names `namespace`/`name`.
+    pub fn volumes_claiming(&self, namespace: &str, name: &str) -> Vec<Key> {
+        self.volumes_by_claim
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The keys of events whose indexed `label` (see [`EVENT_INDEX`]) is `value`; `None`
@@ -437,6 +510,8 @@ impl Store {
             compacted: state.rv,
             seed: state.seed ^ state.uid_counter,
             event_index: state.event_index.clone(),
+            terminating: state.terminating.clone(),
+            volumes_by_claim: state.volumes_by_claim.clone(),
             ..State::default()
         };
         Store {

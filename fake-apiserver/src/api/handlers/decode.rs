@@ -110,6 +110,28 @@ pub(super) fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String
     walk(input, output, &mut Vec::new(), out);
 }
 
+/// Takes `metadata.managedFields` out of a write body when it is exactly the stored
+/// object's (decoded and normalised when it was stored), so it skips the decoding round trip
+/// of [`prepare_body`] (often the largest part of an object); [`put_back_managed_fields`]
+/// returns it afterwards. `None`, and `body` untouched, otherwise.
+pub(super) fn take_unchanged_managed_fields(body: &mut Value, stored: &Value) -> Option<Value> {
+    let stored = stored.get("metadata")?.get("managedFields")?;
+    let meta = body.get_mut("metadata")?.as_object_mut()?;
+    if meta.get("managedFields")? != stored {
+        return None;
+    }
+    meta.remove("managedFields")
+}
+
+/// Puts back what [`take_unchanged_managed_fields`] took out.
+pub(super) fn put_back_managed_fields(obj: &mut Value, kept: Option<Value>) {
+    if let Some(managed) = kept
+        && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.insert("managedFields".into(), managed);
+    }
+}
+
 /// Checks kind/apiVersion, converts an events.k8s.io body, decodes it through the k8s-openapi
 /// type and applies `fieldValidation`.
 pub(super) fn prepare_body(

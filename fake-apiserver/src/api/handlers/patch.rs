@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use super::create::create_prepared;
-use super::decode::{Prepared, prepare_body};
+use super::decode::{
+    Prepared, prepare_body, put_back_managed_fields, take_unchanged_managed_fields,
+};
 use super::update::{apply_update, check_name_and_namespace};
 use super::{Response, key_of, now_seconds, respond, update_manager, writer};
 use crate::api::filter::view;
@@ -95,9 +97,20 @@ pub(super) fn patch(
         } else {
             crate::api::patch::apply(kind, def, &current, &patch_doc)?
         };
-        let patched_text = patched.to_string();
+        // The patched object's text goes into the error of a strict decoding only: written
+        // out under `fieldValidation=Strict` alone, not on every patch.
+        let patched_text = if req.query.get("fieldValidation") == Some("Strict") {
+            patched.to_string()
+        } else {
+            String::new()
+        };
+        // managedFields the patch left as stored were decoded when stored: they skip the
+        // decoding round trip (the largest part of most objects) and are put back after it.
+        let mut patched = patched;
+        let kept = take_unchanged_managed_fields(&mut patched, &existing);
         let Prepared { mut obj, warnings } =
             prepare_body(def, patched, req).map_err(|e| strict_patch_error(e, &patched_text))?;
+        put_back_managed_fields(&mut obj, kept);
         check_name_and_namespace(target, &mut obj)?;
         let update_writer = (!is_apply).then_some(&w);
         let (stored, code) =

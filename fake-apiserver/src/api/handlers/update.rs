@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::create::{stamp_new, store_new, validate_new};
-use super::decode::{Prepared, decode_body, prepare_body};
+use super::decode::{
+    Prepared, decode_body, prepare_body, put_back_managed_fields, take_unchanged_managed_fields,
+};
 use super::{Response, key_of, meta_mut, now_seconds, respond, update_manager, writer};
 use crate::api::filter::meta;
 use crate::api::pointer::Pointer;
@@ -189,10 +191,17 @@ pub(super) fn update(
     req: &Request,
 ) -> Result<Response, ApiError> {
     let def = target.def;
-    let body = decode_body(def, req)?;
-    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
-    check_name_and_namespace(target, &mut obj)?;
+    let mut body = decode_body(def, req)?;
     let name = target.name.clone().unwrap_or_default();
+    // managedFields sent back as stored skip the decoding round trip (see
+    // `take_unchanged_managed_fields`); the stored object is looked at again under the lock.
+    let current = server.store.lock().get(&key_of(target, &name)).cloned();
+    let kept = current
+        .as_deref()
+        .and_then(|stored| take_unchanged_managed_fields(&mut body, stored));
+    let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
+    put_back_managed_fields(&mut obj, kept);
+    check_name_and_namespace(target, &mut obj)?;
     let manager = update_manager(req);
     let now = now_seconds(server);
     let w = writer(target, &manager, &now);
