@@ -52,6 +52,9 @@ impl Drop for EventFeed {
     }
 }
 
+/// How many times a listing of one namespace's Events is tried per step.
+const LIST_ATTEMPTS: usize = 3;
+
 /// How long one watch asks to last (on the server's clock); it is resumed when it ends.
 const WATCH_SECONDS: u64 = 365 * 24 * 3600;
 
@@ -318,7 +321,22 @@ impl EventFeed {
                 let mut written = Vec::new();
                 for namespace in namespaces.iter() {
                     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-                    let Ok(list) = api.list(&ListParams::default()).await else {
+                    // A listing that fails (a connection the server closed while idle) is
+                    // tried again, so this step's events are not put off to a later one.
+                    let mut listed = None;
+                    for _ in 0..LIST_ATTEMPTS {
+                        match api.list(&ListParams::default()).await {
+                            Ok(list) => {
+                                listed = Some(list);
+                                break;
+                            }
+                            Err(error) => tracing::warn!(
+                                namespace = %namespace,
+                                "listing the events of {namespace} failed: {error}; trying again"
+                            ),
+                        }
+                    }
+                    let Some(list) = listed else {
                         continue;
                     };
                     let mut items = list.items;
