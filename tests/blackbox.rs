@@ -15,6 +15,10 @@
 //!
 //! kubectl must be on the PATH (the second test): it fails loudly without it.
 
+#[path = "support/report_page.rs"]
+mod report_page;
+use report_page::embedded;
+
 #[path = "support/fake_binary.rs"]
 mod fake_binary;
 
@@ -205,14 +209,6 @@ fn a_running_driver_is_driven_over_its_socket_and_kubectl_shows_the_events() {
     };
     assert!(status.success(), "exit status {status}");
     assert!(!socket.exists(), "the socket file was not removed");
-}
-
-/// The text of a report's `run` element.
-fn embedded(page: &str) -> &str {
-    let open = "<script type=\"application/json\" id=\"run\">";
-    let start = page.find(open).expect("the run element") + open.len();
-    let end = start + page[start..].find("</script>").expect("its end");
-    &page[start..end]
 }
 
 #[test]

@@ -4,6 +4,10 @@
 //! snapshots (pending `.snap.new`, `--accept`), `--filter`, colour rules, and byte-identical
 //! output whatever `--jobs`.
 
+#[path = "support/report_page.rs"]
+mod report_page;
+use report_page::embedded;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -398,14 +402,6 @@ fn a_missing_snapshot_fails_under_ci() {
         "{}",
         text(&out.stdout)
     );
-}
-
-/// The text of the report's `run` element.
-fn embedded(page: &str) -> &str {
-    let open = "<script type=\"application/json\" id=\"run\">";
-    let start = page.find(open).expect("the run element") + open.len();
-    let end = start + page[start..].find("</script>").expect("its end");
-    &page[start..end]
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //! kubectl must be on the PATH and the fake-apiserver binary must be buildable: this test
 //! fails loudly without them, it never skips.
 
+#[path = "support/report_page.rs"]
+mod report_page;
+use report_page::embedded;
+
 #[path = "support/fake_binary.rs"]
 mod fake_binary;
 use fake_binary::{FakeServer, require_kubectl, root, text};
@@ -207,14 +211,6 @@ fn fault_steps_are_refused_before_anything_runs() {
     assert!(stderr.contains("nothing was run"), "{stderr}");
     let claims = server.kubectl(&["get", "pvc", "-A", "-o", "name"]);
     assert_eq!(text(&claims.stdout).trim(), "", "nothing was created");
-}
-
-/// The text of a report's `run` element.
-fn embedded(page: &str) -> &str {
-    let open = "<script type=\"application/json\" id=\"run\">";
-    let start = page.find(open).expect("the run element") + open.len();
-    let end = start + page[start..].find("</script>").expect("its end");
-    &page[start..end]
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //!
 //! Without /usr/bin/chromium this test fails, saying how to install it.
 
+#[path = "support/report_page.rs"]
+mod report_page;
+use report_page::embedded;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -150,14 +154,6 @@ fn page_requests(net_log: &Path) -> Vec<String> {
     urls
 }
 
-/// The text of the `run` element.
-fn embedded(page: &str) -> String {
-    let open = "<script type=\"application/json\" id=\"run\">";
-    let start = page.find(open).expect("the run element") + open.len();
-    let end = start + page[start..].find("</script>").expect("its end");
-    page[start..end].to_owned()
-}
-
 /// Per rendered scenario section: (its `data-name`, its `data-outcome`, its HTML).
 fn sections(dom: &str) -> Vec<(String, String, String)> {
     let attr = |tag: &str, name: &str| {
@@ -233,7 +229,7 @@ fn the_report_renders_in_chromium_from_its_json_and_requests_nothing() {
     let page = std::fs::read_to_string(&report).expect("the report");
     // The page's data is what --format json printed.
     let json: Value = serde_json::from_slice(&run.stdout).expect("stdout is JSON");
-    let data: Value = serde_json::from_str(&embedded(&page)).expect("embedded JSON");
+    let data: Value = serde_json::from_str(embedded(&page)).expect("embedded JSON");
     assert_eq!(data, json, "the page and --format json disagree");
     let all = json["scenarios"].as_array().unwrap();
     assert_eq!(all.len(), LIBRARY.len() + 1);
