@@ -42,23 +42,7 @@ pub(super) fn stamp_new(
     ] {
         m.remove(key);
     }
-    if def.namespaced {
-        let body_ns = m
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let url_ns = url_ns.unwrap_or("");
-        if body_ns.is_empty() {
-            m.insert("namespace".into(), json!(url_ns));
-        } else if body_ns != url_ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    } else {
-        m.remove("namespace");
-    }
+    super::decode::reconcile_namespace(m, def.namespaced, url_ns.unwrap_or(""))?;
     m.insert("creationTimestamp".into(), json!(now));
     m.insert("uid".into(), json!(uid));
     let name = m.get("name").and_then(Value::as_str).unwrap_or("");

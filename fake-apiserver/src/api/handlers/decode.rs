@@ -220,6 +220,30 @@ pub(super) fn prepare_body(
     Ok(Prepared { obj, warnings })
 }
 
+/// The body's `metadata.namespace` against the request's, as create and update both check
+/// it: a namespaced kind takes the URL's when the body has none and refuses a different one;
+/// a cluster-scoped kind has none.
+pub(super) fn reconcile_namespace(
+    meta: &mut serde_json::Map<String, Value>,
+    namespaced: bool,
+    url_ns: &str,
+) -> Result<(), ApiError> {
+    if !namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    match meta.get("namespace").and_then(Value::as_str).unwrap_or("") {
+        "" => {
+            meta.insert("namespace".into(), json!(url_ns));
+            Ok(())
+        }
+        body_ns if body_ns == url_ns => Ok(()),
+        _ => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::unknown_fields;

@@ -165,24 +165,11 @@ pub(super) fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Resu
     let Some(m) = meta_mut(obj) else {
         return Ok(());
     };
-    if target.def.namespaced {
-        let url_ns = target.namespace.clone().unwrap_or_default();
-        let ns = m
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if ns.is_empty() {
-            m.insert("namespace".into(), json!(url_ns));
-        } else if ns != url_ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    } else {
-        m.remove("namespace");
-    }
-    Ok(())
+    super::decode::reconcile_namespace(
+        m,
+        target.def.namespaced,
+        target.namespace.as_deref().unwrap_or(""),
+    )
 }
 
 pub(super) fn update(
