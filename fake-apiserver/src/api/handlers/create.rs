@@ -194,9 +194,11 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         View::EventsV1 => events::v1_to_core(body).0,
         View::Plain | View::CoreEvent => body,
     };
-    let mut obj = (def.normalize)(&body).map_err(|e| {
-        format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
-    })?;
+    let mut obj = (def.normalize)(body)
+        .map_err(|e| {
+            format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
+        })?
+        .obj;
     let mut state = server.store.lock();
     let uid = state.new_uid();
     let now = now_seconds(server);
