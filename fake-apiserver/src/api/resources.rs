@@ -586,20 +586,57 @@ mod tests {
     fn the_shape_check_gives_what_the_round_trip_gives() {
         let claim = |spec: Value| json!({"metadata": {"name": "c", "namespace": "n", "labels": {"a": "b"}}, "spec": spec});
         let cases: Vec<(Value, bool)> = vec![
-            (claim(json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})), true),
-            (claim(json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": 5}}})), false),
-            (claim(json!({"accessModes": ["ReadWriteOnce"], "volumeName": null})), true),
-            (claim(json!({"accessModes": ["ReadWriteOnce"], "bogus": 1})), false),
+            (
+                claim(
+                    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}),
+                ),
+                true,
+            ),
+            (
+                claim(
+                    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": 5}}}),
+                ),
+                false,
+            ),
+            (
+                claim(json!({"accessModes": ["ReadWriteOnce"], "volumeName": null})),
+                true,
+            ),
+            (
+                claim(json!({"accessModes": ["ReadWriteOnce"], "bogus": 1})),
+                false,
+            ),
             (claim(json!({"accessModes": [null]})), false),
-            (json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 2}}), true),
-            (json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T00:00:00.5Z"}}), false),
-            (json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T01:00:00+01:00"}}), false),
-            (json!({"metadata": {"name": "c", "creationTimestamp": null, "labels": {}}}), true),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 2}}),
+                true,
+            ),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T00:00:00.5Z"}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T01:00:00+01:00"}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": null, "labels": {}}}),
+                true,
+            ),
             (json!({"metadata": {"name": "c", "generation": 1.5}}), false),
-            (json!({"metadata": {"name": "c", "labels": {"a": null}}}), false),
-            (json!({"metadata": {"name": "c", "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}, "time": "2024-01-01T00:00:00Z"}]}}), true),
+            (
+                json!({"metadata": {"name": "c", "labels": {"a": null}}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "c", "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}, "time": "2024-01-01T00:00:00Z"}]}}),
+                true,
+            ),
             (json!({"status": {"phase": "Bound"}}), false),
-            (json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}}), true),
+            (
+                json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}}),
+                true,
+            ),
             (json!({"apiVersion": "v2", "metadata": {}}), false),
         ];
         for (body, accepted) in cases {
@@ -621,7 +658,10 @@ mod tests {
         let mut settled = event.clone();
         assert!(Shape::of::<core::Event>().settle(&mut settled));
         assert_eq!(settled["apiVersion"], "v1");
-        assert_eq!(roundtrip::<core::Event>(event.clone()), typed_roundtrip::<core::Event>(event));
+        assert_eq!(
+            roundtrip::<core::Event>(event.clone()),
+            typed_roundtrip::<core::Event>(event)
+        );
         // A required field missing (the round trip fills it in).
         let mut no_object = json!({"metadata": {"name": "e"}});
         assert!(!Shape::of::<core::Event>().settle(&mut no_object));
@@ -629,6 +669,9 @@ mod tests {
             "ports": [{"containerPort": 80}], "resources": {"limits": {"cpu": "1"}}}], "restartPolicy": "Always"}});
         let mut settled = pod.clone();
         assert!(Shape::of::<core::Pod>().settle(&mut settled));
-        assert_eq!(roundtrip::<core::Pod>(pod.clone()), typed_roundtrip::<core::Pod>(pod));
+        assert_eq!(
+            roundtrip::<core::Pod>(pod.clone()),
+            typed_roundtrip::<core::Pod>(pod)
+        );
     }
 }

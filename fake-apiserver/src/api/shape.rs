@@ -113,9 +113,7 @@ impl Shape {
             (Node::List(item), Value::Array(items)) => items
                 .iter_mut()
                 .all(|v| !v.is_null() && self.check(*item, v)),
-            (Node::Str | Node::StringOnly, Value::String(_)) | (Node::Bool, Value::Bool(_)) => {
-                true
-            }
+            (Node::Str | Node::StringOnly, Value::String(_)) | (Node::Bool, Value::Bool(_)) => true,
             (Node::Int32, Value::Number(n)) => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
             (Node::Int64, Value::Number(n)) => n.as_i64().is_some(),
             (Node::Time, Value::String(s)) => written_as(s, "%Y-%m-%dT%H:%M:%SZ"),
@@ -130,11 +128,13 @@ impl Shape {
     fn fields(&self, fields: &[Field], required: usize, map: &mut Map<String, Value>) -> bool {
         let mut nulls = false;
         let mut seen_required = 0;
+        // Both sorted by name: one pass over the two.
+        let mut rest = fields;
         for (key, value) in map.iter_mut() {
-            let field = fields
-                .binary_search_by(|f| f.name.as_str().cmp(key))
-                .ok()
-                .map(|i| &fields[i]);
+            while rest.first().is_some_and(|f| f.name.as_str() < key.as_str()) {
+                rest = &rest[1..];
+            }
+            let field = rest.first().filter(|f| f.name == *key);
             if value.is_null() {
                 if field.is_some_and(|f| f.required) {
                     return false;
@@ -243,9 +243,7 @@ impl Compiler<'_> {
             },
             (Some("object"), None) => {
                 let properties = schema.get("properties").and_then(Value::as_object);
-                let additional = schema
-                    .get("additionalProperties")
-                    .filter(|a| a.is_object());
+                let additional = schema.get("additionalProperties").filter(|a| a.is_object());
                 match (properties, additional) {
                     (Some(properties), None) => {
                         let required: Vec<&str> = schema
