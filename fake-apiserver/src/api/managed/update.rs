@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use super::entries::{Entry, entries, entry_value, reset_requested, set_entries};
-use super::fields::{FieldSet, Operation, Path, is_member_map, tracked, value_at};
+use super::fields::{
+    Elem, FieldSet, Operation, Path, cmp_path, is_member_map_elems, path_of, tracked, value_at,
+};
 use super::fields_v1::fields_v1_of;
 
 /// The manager name of a non-apply write: `?fieldManager=` or, as the real server does, the
@@ -105,27 +107,33 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         let mut changed: Vec<Path> = Vec::new();
         let mut olds = old_set.items.iter().peekable();
         for (p, new_value) in &new_set.items {
-            if ignores_status && p.first().is_some_and(|f| f == "f:status") {
+            if ignores_status && matches!(p.first(), Some(Elem::F("status"))) {
                 continue;
             }
             while olds.next_if(|(q, _)| q < p).is_some() {}
             let differs = match olds.peek().filter(|(q, _)| q == p) {
                 None => true,
                 Some((_, old_value)) => {
-                    !is_member_map(p)
-                        && !p.last().is_some_and(|l| l.starts_with("k:"))
+                    !is_member_map_elems(p)
+                        && !matches!(p.last(), Some(Elem::K(_)))
                         && if exotic {
-                            value_at(old, p) != value_at(new, p)
+                            let text = path_of(p);
+                            value_at(old, &text) != value_at(new, &text)
                         } else {
                             old_value != new_value
                         }
                 }
             };
             if differs {
-                changed.push(p.clone());
+                changed.push(path_of(p));
             }
         }
-        let in_new = |p: &Path| new_set.items.binary_search_by(|(q, _)| q.cmp(p)).is_ok();
+        let in_new = |p: &Path| {
+            new_set
+                .items
+                .binary_search_by(|(q, _)| cmp_path(q, p))
+                .is_ok()
+        };
         for e in &mut list {
             e.fields
                 .retain(|p| in_new(p) && changed.binary_search(p).is_err());
