@@ -70,7 +70,7 @@ pub use status::{ApiError, FieldError, GroupResource};
 use store::Store;
 
 pub use response::ResponseBody;
-pub(crate) use response::{add_warnings, json_bytes_response, json_response, json_response_of};
+pub(crate) use response::{add_warnings, json_bytes_response, json_response};
 
 /// The in-memory API server. Cheap to clone; clones share the store.
 ///

@@ -180,10 +180,37 @@ impl CoreRule {
 /// same bytes as serialising [`core_view`] (this module's tests compare them).
 pub struct CoreView<'a>(pub &'a Map<String, Value>);
 
-impl serde::Serialize for CoreView<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
+impl CoreView<'_> {
+    /// The JSON text (what serialising it writes).
+    pub fn json(&self) -> Vec<u8> {
+        use super::response::{write_json, write_json_str};
+        let mut out = Vec::with_capacity(512);
+        out.push(b'{');
+        let mut first = true;
+        self.for_each(|key, shown| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            write_json_str(&mut out, key);
+            out.push(b':');
+            match shown {
+                Shown::Stored(value) => write_json(&mut out, value),
+                Shown::Text(text) => write_json_str(&mut out, text),
+                Shown::EmptyObject => out.extend_from_slice(b"{}"),
+                Shown::Null => out.extend_from_slice(b"null"),
+            }
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+        out.push(b'}');
+        out
+    }
+
+    /// Calls `f` with each field of the view, in key order.
+    fn for_each<'s, E>(
+        &'s self,
+        mut f: impl FnMut(&'s str, Shown<'s>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut stored = self.0.iter().peekable();
         let mut rules = CORE_RULES.iter().peekable();
         loop {
@@ -209,9 +236,18 @@ impl serde::Serialize for CoreView<'_> {
                 }
             };
             if let (Some(key), Some(shown)) = (key, shown) {
-                map.serialize_entry(key, &shown)?;
+                f(key, shown)?;
             }
         }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for CoreView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        self.for_each(|key, shown| map.serialize_entry(key, &shown))?;
         map.end()
     }
 }
@@ -566,6 +602,11 @@ mod tests {
                 .expect("serialises");
             assert_eq!(
                 String::from_utf8_lossy(&streamed),
+                String::from_utf8_lossy(&copied)
+            );
+            let written = CoreView(event.as_object().expect("an object")).json();
+            assert_eq!(
+                String::from_utf8_lossy(&written),
                 String::from_utf8_lossy(&copied)
             );
         }

@@ -52,7 +52,7 @@ impl Stored {
     /// The value's JSON text (serialised once).
     pub fn json(&self) -> Bytes {
         self.json
-            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+            .get_or_init(|| Bytes::from(super::response::json_bytes(&self.value)))
             .clone()
     }
 

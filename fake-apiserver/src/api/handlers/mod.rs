@@ -93,7 +93,8 @@ pub(super) fn respond(
         && let Some(fields) = stored.as_object()
     {
         // The core/v1 event view, written without copying the stored event.
-        return crate::api::json_response_of(code, &events::CoreView(fields));
+        let json = events::CoreView(fields).json();
+        return crate::api::json_bytes_response(code, bytes::Bytes::from(json));
     }
     let shown = view(def, stored);
     if req.wants_metadata() {
