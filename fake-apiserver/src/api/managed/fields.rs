@@ -130,9 +130,9 @@ pub(crate) fn path_of(path: &[Elem<'_>]) -> Path {
 }
 
 /// An [`ElemPath`] against a [`Path`], as the two paths' texts compare.
-pub(crate) fn cmp_path(a: &[Elem<'_>], b: &[String]) -> std::cmp::Ordering {
+pub(crate) fn cmp_path<S: AsRef<str>>(a: &[Elem<'_>], b: &[S]) -> std::cmp::Ordering {
     for (x, y) in a.iter().zip(b) {
-        let order = x.cmp_text(y);
+        let order = x.cmp_text(y.as_ref());
         if order.is_ne() {
             return order;
         }
