@@ -169,8 +169,23 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
                 set_entries(&mut slow, &list);
                 slow
             };
+            let stored = managed_fields(old);
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.insert("managedFields".into(), kept);
+                // The body usually sends the entries back as they are: then they stay.
+                if m.get("managedFields") != stored
+                    && let Some(stored) = stored
+                {
+                    m.insert("managedFields".into(), stored.clone());
+                }
+                let entry = kept
+                    .restamp
+                    .and_then(|index| m.get_mut("managedFields")?.get_mut(index)?.as_object_mut());
+                if let Some(entry) = entry {
+                    // The writer's entry is written again: its time and apiVersion are the
+                    // write's.
+                    entry.insert("time".into(), Value::String(w.now.to_string()));
+                    entry.insert("apiVersion".into(), Value::String(w.api_version.clone()));
+                }
             }
             #[cfg(debug_assertions)]
             assert_eq!(*new, expected, "kept entries differ from rewritten ones");
@@ -211,16 +226,15 @@ fn updated_entries(
     list
 }
 
-/// The old object's `managedFields` as [`updated_entries`] and [`set_entries`] would write
-/// them again, when that is a copy of them with at most the writer's `time` and `apiVersion`
-/// new: every entry as `set_entries` writes one ([`written_as_set_entries`]), none losing a
+/// Whether [`updated_entries`] and [`set_entries`] would write the old object's
+/// `managedFields` again as they are but for the writer's `time` and `apiVersion`: every entry as `set_entries` writes one ([`written_as_set_entries`]), none losing a
 /// path, and every changed path already the writer's. `None` otherwise (they are rewritten).
 fn kept_entries(
     old: &Value,
     changed: &[Path],
     in_new: &dyn Fn(&[&str]) -> bool,
     w: &Writer<'_>,
-) -> Option<Value> {
+) -> Option<Kept> {
     let list = managed_fields(old)?.as_array()?;
     if list.is_empty() {
         return None;
@@ -257,14 +271,18 @@ fn kept_entries(
             return None;
         }
     }
-    let mut kept = Value::Array(list.clone());
-    if !changed.is_empty() {
-        // The writer's entry is written again: its time and apiVersion are the write's.
-        let entry = kept.get_mut(writer?)?.as_object_mut()?;
-        entry.insert("time".into(), Value::String(w.now.to_string()));
-        entry.insert("apiVersion".into(), Value::String(w.api_version.clone()));
+    if changed.is_empty() {
+        return Some(Kept { restamp: None });
     }
-    Some(kept)
+    Some(Kept {
+        restamp: Some(writer?),
+    })
+}
+
+/// The old entries kept ([`kept_entries`]).
+struct Kept {
+    /// The writer's entry, written again with the write's time and apiVersion.
+    restamp: Option<usize>,
 }
 
 /// Calls `f` with every path of a `fieldsV1` tree (as `from_fields_v1` reads them).
@@ -367,13 +385,25 @@ mod tests {
         let changed: Vec<Path> = vec![vec!["f:metadata".into(), "f:labels".into(), "f:a".into()]];
         let later = writer("2024-01-02T00:00:00Z");
         let kept = kept_entries(&created, &changed, &|_: &[&str]| true, &later).expect("kept");
-        assert_eq!(kept[0]["time"], "2024-01-02T00:00:00Z");
+        assert_eq!(kept.restamp, Some(0));
+        record_update(Some(&created), &mut updated, &later);
+        let entry = &updated["metadata"]["managedFields"][0];
+        assert_eq!(entry["time"], "2024-01-02T00:00:00Z");
         assert_eq!(
-            kept[0]["fieldsV1"],
+            entry["fieldsV1"],
             created["metadata"]["managedFields"][0]["fieldsV1"]
         );
-        record_update(Some(&created), &mut updated, &later);
-        assert_eq!(updated["metadata"]["managedFields"], kept);
+        // Sent without its entries, the write gets the stored ones back.
+        let mut bare = created.clone();
+        bare["metadata"]["labels"]["a"] = json!("3");
+        if let Some(m) = bare["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+        record_update(Some(&created), &mut bare, &later);
+        assert_eq!(
+            bare["metadata"]["managedFields"],
+            updated["metadata"]["managedFields"]
+        );
         // Another manager's write takes the field: rewritten.
         let other = Writer {
             manager: "n",
