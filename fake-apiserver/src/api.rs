@@ -19,7 +19,8 @@
 //! - `filter`: the view of a stored object through a row, and list/watch selectors;
 //! - `status`: `Status` error objects, built from a [`GroupResource`];
 //! - `response`: JSON and text answers, `Warning` headers;
-//! - `schema`: the JSON schema of a k8s-openapi type (a leaf the table reads).
+//! - `schema`: the JSON schema of a k8s-openapi type (a leaf the table reads);
+//! - `shape`: the check that a body is already what decoding through its type gives.
 //!
 //! # Where the fake still differs from kube-apiserver
 //!
@@ -44,6 +45,7 @@ mod resources;
 mod response;
 pub mod schema;
 mod selectors;
+mod shape;
 mod status;
 mod store;
 pub mod strategy;
@@ -68,7 +70,7 @@ pub use status::{ApiError, FieldError, GroupResource};
 use store::Store;
 
 pub use response::ResponseBody;
-pub(crate) use response::{add_warnings, json_bytes_response, json_response, json_response_of};
+pub(crate) use response::{add_warnings, json_bytes_response, json_response};
 
 /// The in-memory API server. Cheap to clone; clones share the store.
 ///

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::protobuf;
 use super::schema;
+use super::shape::Shape;
 use super::status::GroupResource;
 use super::strategy::{self, Scope, Strategy};
 use serde::de::DeserializeOwned;
@@ -98,8 +99,9 @@ pub struct ResourceDef {
     /// Categories for discovery.
     pub categories: &'static [&'static str],
     /// Decodes a body (in the stored, core form) through the k8s-openapi type and re-encodes it:
-    /// type errors surface, unknown fields drop, timestamps take the real formats.
-    pub normalize: fn(&Value) -> Result<Value, String>,
+    /// type errors surface, unknown fields drop (returned beside the object as dotted paths,
+    /// see [`unknown_fields`]), timestamps take the real formats.
+    pub normalize: fn(Value) -> Result<Decoded, String>,
     /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
     /// form of this row's version.
     pub protobuf: fn(&[u8]) -> Result<Value, String>,
@@ -157,12 +159,103 @@ impl<'a> From<&'a ResourceDef> for GroupResource<'a> {
     }
 }
 
-fn roundtrip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
-    // Decoded from the borrowed value: the caller still needs the body (unknown fields).
-    let typed = T::deserialize(value).map_err(|e| e.to_string())?;
-    let mut value = serde_json::to_value(typed).map_err(|e| e.to_string())?;
-    omit_empty_metadata(&mut value);
-    Ok(value)
+/// A body decoded through its k8s-openapi type ([`ResourceDef::normalize`]).
+#[derive(Debug, PartialEq)]
+pub struct Decoded {
+    /// The object as the type encodes it.
+    pub obj: Value,
+    /// The fields of the body that did not survive decoding, as dotted paths.
+    pub unknown: Vec<String>,
+}
+
+/// [`ResourceDef::normalize`] through `T`: a body its [`Shape`] accepts is already what the
+/// round trip would give (it is kept, with no unknown fields); any other takes the round trip.
+fn roundtrip<T>(mut body: Value) -> Result<Decoded, String>
+where
+    T: DeserializeOwned + Serialize + schemars::JsonSchema + k8s_openapi::Resource + 'static,
+{
+    #[cfg(debug_assertions)]
+    let original = body.clone();
+    if Shape::of::<T>().settle(&mut body) {
+        omit_empty_metadata(&mut body);
+        let decoded = Decoded {
+            obj: body,
+            unknown: Vec::new(),
+        };
+        #[cfg(debug_assertions)]
+        assert_eq!(
+            Ok(&decoded),
+            typed_roundtrip::<T>(original).as_ref(),
+            "the shape check and the round trip disagree"
+        );
+        return Ok(decoded);
+    }
+    typed_roundtrip::<T>(body)
+}
+
+/// Decodes `body` through `T` and encodes it again; the unknown fields are what did not
+/// survive.
+fn typed_roundtrip<T: DeserializeOwned + Serialize>(body: Value) -> Result<Decoded, String> {
+    // Decoded from the borrowed value: the body is still needed (unknown fields).
+    let typed = T::deserialize(&body).map_err(|e| e.to_string())?;
+    let mut obj = serde_json::to_value(typed).map_err(|e| e.to_string())?;
+    omit_empty_metadata(&mut obj);
+    let mut unknown = Vec::new();
+    unknown_fields(&body, &obj, &mut unknown);
+    Ok(Decoded { obj, unknown })
+}
+
+/// One step of a field path: a map key or a list index.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The fields of `input` that did not survive decoding into `output`, as dotted paths
+/// (`spec.foo`, `spec.containers[0].bar`). The path is written only for a field reported.
+pub(crate) fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String>) {
+    fn written(path: &[Step<'_>]) -> String {
+        let mut text = String::new();
+        for step in path {
+            match step {
+                Step::Key(k) if text.is_empty() => text.push_str(k),
+                Step::Key(k) => {
+                    text.push('.');
+                    text.push_str(k);
+                }
+                Step::Index(n) => text.push_str(&format!("[{n}]")),
+            }
+        }
+        text
+    }
+    fn walk<'a>(input: &'a Value, output: &Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
+        match (input, output) {
+            (Value::Object(i), Value::Object(o)) => {
+                for (k, v) in i {
+                    let omitted_meta = matches!(path.as_slice(), [Step::Key("metadata")])
+                        && omitted_empty_metadata(k, v);
+                    if v.is_null() || omitted_meta {
+                        continue;
+                    }
+                    path.push(Step::Key(k));
+                    match o.get(k) {
+                        None => out.push(written(path)),
+                        Some(ov) => walk(v, ov, path, out),
+                    }
+                    path.pop();
+                }
+            }
+            (Value::Array(i), Value::Array(o)) => {
+                for (n, (iv, ov)) in i.iter().zip(o.iter()).enumerate() {
+                    path.push(Step::Index(n));
+                    walk(iv, ov, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(input, output, &mut Vec::new(), out);
 }
 
 /// Go's `omitempty` on ObjectMeta's maps and lists: an empty `labels`, `annotations`,
@@ -471,4 +564,114 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_written_as_dotted_paths_with_list_indices() {
+        let input = json!({"a": 1, "x": {"y": 2, "z": null, "w": 3}, "l": [{"k": 1, "extra": 2}, {"k": 2}], "gone": {"deep": 1}});
+        let output = json!({"a": 1, "x": {"y": 2}, "l": [{"k": 1}, {"k": 2}]});
+        let mut out = Vec::new();
+        unknown_fields(&input, &output, &mut out);
+        assert_eq!(out, ["gone", "l[0].extra", "x.w"]);
+    }
+
+    /// Bodies the shape check accepts and bodies it leaves to the round trip: either way the
+    /// result is the round trip's.
+    #[test]
+    fn the_shape_check_gives_what_the_round_trip_gives() {
+        let claim = |spec: Value| json!({"metadata": {"name": "c", "namespace": "n", "labels": {"a": "b"}}, "spec": spec});
+        let cases: Vec<(Value, bool)> = vec![
+            (
+                claim(
+                    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}),
+                ),
+                true,
+            ),
+            (
+                claim(
+                    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": 5}}}),
+                ),
+                false,
+            ),
+            (
+                claim(json!({"accessModes": ["ReadWriteOnce"], "volumeName": null})),
+                true,
+            ),
+            (
+                claim(json!({"accessModes": ["ReadWriteOnce"], "bogus": 1})),
+                false,
+            ),
+            (claim(json!({"accessModes": [null]})), false),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 2}}),
+                true,
+            ),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T00:00:00.5Z"}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": "2024-01-01T01:00:00+01:00"}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "c", "creationTimestamp": null, "labels": {}}}),
+                true,
+            ),
+            (json!({"metadata": {"name": "c", "generation": 1.5}}), false),
+            (
+                json!({"metadata": {"name": "c", "labels": {"a": null}}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "c", "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}, "time": "2024-01-01T00:00:00Z"}]}}),
+                true,
+            ),
+            (json!({"status": {"phase": "Bound"}}), false),
+            (
+                json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}}),
+                true,
+            ),
+            (json!({"apiVersion": "v2", "metadata": {}}), false),
+        ];
+        for (body, accepted) in cases {
+            let mut settled = body.clone();
+            assert_eq!(
+                Shape::of::<core::PersistentVolumeClaim>().settle(&mut settled),
+                accepted,
+                "{body}"
+            );
+            assert_eq!(
+                roundtrip::<core::PersistentVolumeClaim>(body.clone()),
+                typed_roundtrip::<core::PersistentVolumeClaim>(body.clone()),
+                "{body}"
+            );
+        }
+        let event = json!({"metadata": {"name": "e", "namespace": "n"}, "involvedObject": {"kind": "Pod", "name": "p"},
+            "reason": "R", "message": "m", "type": "Normal", "count": 3, "source": {"component": "c"},
+            "eventTime": "2024-01-01T00:00:00.123456Z"});
+        let mut settled = event.clone();
+        assert!(Shape::of::<core::Event>().settle(&mut settled));
+        assert_eq!(settled["apiVersion"], "v1");
+        assert_eq!(
+            roundtrip::<core::Event>(event.clone()),
+            typed_roundtrip::<core::Event>(event)
+        );
+        // A required field missing (the round trip fills it in).
+        let mut no_object = json!({"metadata": {"name": "e"}});
+        assert!(!Shape::of::<core::Event>().settle(&mut no_object));
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i",
+            "ports": [{"containerPort": 80}], "resources": {"limits": {"cpu": "1"}}}], "restartPolicy": "Always"}});
+        let mut settled = pod.clone();
+        assert!(Shape::of::<core::Pod>().settle(&mut settled));
+        assert_eq!(
+            roundtrip::<core::Pod>(pod.clone()),
+            typed_roundtrip::<core::Pod>(pod)
+        );
+    }
 }

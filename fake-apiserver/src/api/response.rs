@@ -12,7 +12,90 @@ pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// A JSON response.
 pub(crate) fn json_response(code: u16, body: &Value) -> http::Response<ResponseBody> {
-    json_response_of(code, body)
+    json_bytes_response(code, Bytes::from(json_bytes(body)))
+}
+
+/// `value` as JSON text: the bytes `serde_json::to_vec` writes (this module's tests compare
+/// them), with strings that need no escape copied whole instead of byte by byte.
+pub(crate) fn json_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_json(&mut out, value);
+    out
+}
+
+/// Appends `value` as JSON text (see [`json_bytes`]).
+pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        // serde_json's own number writing (writing into a Vec cannot fail).
+        Value::Number(n) => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Value::String(s) => write_json_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, key);
+                out.push(b':');
+                write_json(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Appends `text` as a JSON string.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    if needs_escape(text.as_bytes()) {
+        // serde_json's escaping (writing into a Vec cannot fail).
+        let _ = serde_json::to_writer(&mut *out, text);
+        return;
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether a string has a byte JSON escapes (a control character, a quote or a backslash), eight bytes
+/// at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Some byte of `x` below `n` (n <= 128); never a false negative.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS != 0;
+    let escapes = |word: [u8; 8]| {
+        let x = u64::from_le_bytes(word);
+        below(x, 0x20) || below(x ^ (ONES * 0x22), 1) || below(x ^ (ONES * 0x5c), 1)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if escapes(word) {
+            return true;
+        }
+    }
+    // The last bytes, padded with a letter (which needs no escape).
+    let rest = chunks.remainder();
+    let mut word = [b'a'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    escapes(word)
 }
 
 /// A JSON response whose body is already serialised.
@@ -25,17 +108,6 @@ pub(crate) fn json_bytes_response(code: u16, body: Bytes) -> http::Response<Resp
         http::HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// [`json_response`] of anything that serialises as JSON (such as a borrowed view).
-pub(crate) fn json_response_of<T: serde::Serialize + ?Sized>(
-    code: u16,
-    body: &T,
-) -> http::Response<ResponseBody> {
-    json_bytes_response(
-        code,
-        Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
-    )
 }
 
 /// A plain-text response (the real server's `404 page not found`, the overload filter's text).
@@ -56,6 +128,56 @@ pub(crate) fn add_warnings(response: &mut http::Response<ResponseBody>, warnings
         let text = format!("299 - {}", Value::String(w.clone()));
         if let Ok(v) = http::HeaderValue::from_str(&text) {
             response.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            "[a-z]{0,20}",
+            "\\PC{0,12}",
+            any::<String>(),
+            Just("tab\there \"quoted\" back\\slash\u{1f}\u{7f}é".to_string()),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            text.clone().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(text.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn json_text_is_what_serde_json_writes(v in value()) {
+            prop_assert_eq!(json_bytes(&v), serde_json::to_vec(&v).expect("serialises"));
+        }
+    }
+
+    #[test]
+    fn every_escaped_byte_is_found_wherever_it_sits() {
+        for byte in 0u8..=0x7f {
+            for at in 0..17 {
+                let mut text = "x".repeat(17);
+                text.replace_range(at..at + 1, &char::from(byte).to_string());
+                let v = Value::String(text);
+                assert_eq!(json_bytes(&v), serde_json::to_vec(&v).expect("serialises"));
+            }
         }
     }
 }

@@ -52,7 +52,7 @@ impl Stored {
     /// The value's JSON text (serialised once).
     pub fn json(&self) -> Bytes {
         self.json
-            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+            .get_or_init(|| Bytes::from(super::response::json_bytes(&self.value)))
             .clone()
     }
 
@@ -394,21 +394,37 @@ impl State {
         self.uid_counter += 1;
         let a = random_u64(self.seed, self.uid_counter);
         let b = random_u64(self.seed ^ 0x5555_5555_5555_5555, self.uid_counter);
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            (a >> 32) as u32,
-            (a >> 16) as u16,
-            (a & 0x0fff) as u16,
-            ((b >> 48) as u16 & 0x3fff) | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
+        // `{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}` of these fields, written digit by digit.
+        let fields = [
+            ((a >> 32) & 0xffff_ffff, 8, ""),
+            ((a >> 16) & 0xffff, 4, "-"),
+            (a & 0x0fff, 3, "-4"),
+            (((b >> 48) & 0x3fff) | 0x8000, 4, "-"),
+            (b & 0xffff_ffff_ffff, 12, "-"),
+        ];
+        let mut out = String::with_capacity(36);
+        for (value, digits, before) in fields {
+            out.push_str(before);
+            for i in (0..digits).rev() {
+                let nibble = ((value >> (4 * i)) & 0xf) as u32;
+                out.push(char::from_digit(nibble, 16).unwrap_or('0'));
+            }
+        }
+        out
     }
 
-    /// The 5-character suffix for `generateName` (apiserver's `utilrand.String(5)` alphabet).
-    pub fn name_suffix(&mut self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    /// Takes the id a `generateName` suffix derives from ([`name_suffix`](Self::name_suffix)),
+    /// whether or not the suffix is then written: the ids after it are the same either way.
+    pub fn suffix_id(&mut self) -> u64 {
         self.uid_counter += 1;
-        let mut n = random_u64(self.seed, self.uid_counter);
+        self.uid_counter
+    }
+
+    /// The 5-character suffix for `generateName` (apiserver's `utilrand.String(5)` alphabet)
+    /// of the id [`suffix_id`](Self::suffix_id) took.
+    pub fn name_suffix(&self, id: u64) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let mut n = random_u64(self.seed, id);
         let mut out = String::new();
         for _ in 0..5 {
             out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
@@ -539,5 +555,33 @@ impl Store {
     /// A receiver that changes whenever a write happens.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.notify.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_written_as_the_formatted_fields() {
+        let mut state = State {
+            seed: 42,
+            ..State::default()
+        };
+        for _ in 0..200 {
+            let uid = state.new_uid();
+            let n = state.uid_counter;
+            let a = random_u64(42, n);
+            let b = random_u64(42 ^ 0x5555_5555_5555_5555, n);
+            let formatted = format!(
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                (a >> 32) as u32,
+                (a >> 16) as u16,
+                (a & 0x0fff) as u16,
+                ((b >> 48) as u16 & 0x3fff) | 0x8000,
+                b & 0xffff_ffff_ffff
+            );
+            assert_eq!(uid, formatted);
+        }
     }
 }

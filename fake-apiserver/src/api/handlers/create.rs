@@ -21,15 +21,14 @@ pub(super) fn validate_new(def: &ResourceDef, obj: &Value) -> Result<(), ApiErro
 
 /// Wipes what a client may not set, fills namespace, name, uid and creationTimestamp.
 pub(super) fn stamp_new(
-    server: &ApiServer,
+    now: &str,
     state: &mut State,
     def: &ResourceDef,
     obj: &mut Value,
     url_ns: Option<&str>,
 ) -> Result<(), ApiError> {
-    let now = now_seconds(server);
     let uid = state.new_uid();
-    let suffix = state.name_suffix();
+    let suffix_id = state.suffix_id();
     let Some(m) = meta_mut(obj) else {
         return Err(ApiError::bad_request("object has no metadata"));
     };
@@ -46,13 +45,10 @@ pub(super) fn stamp_new(
     m.insert("creationTimestamp".into(), json!(now));
     m.insert("uid".into(), json!(uid));
     let name = m.get("name").and_then(Value::as_str).unwrap_or("");
-    let generate = m
-        .get("generateName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("");
     if name.is_empty() && !generate.is_empty() {
-        m.insert("name".into(), json!(format!("{generate}{suffix}")));
+        let name = format!("{generate}{}", state.name_suffix(suffix_id));
+        m.insert("name".into(), json!(name));
     }
     Ok(())
 }
@@ -149,13 +145,7 @@ pub(super) fn create_prepared(
     let now = now_seconds(server);
     let stored = {
         let mut state = server.store.lock();
-        stamp_new(
-            server,
-            &mut state,
-            def,
-            &mut obj,
-            target.namespace.as_deref(),
-        )?;
+        stamp_new(&now, &mut state, def, &mut obj, target.namespace.as_deref())?;
         def.strategy.prepare_for_create(&mut obj);
         def.strategy.default_fields(&mut obj);
         // The field manager sees the decoded (defaulted) object, before mutating admission.
@@ -194,9 +184,11 @@ pub(crate) fn seed(server: &ApiServer, object: Value) -> Result<Value, String> {
         View::EventsV1 => events::v1_to_core(body).0,
         View::Plain | View::CoreEvent => body,
     };
-    let mut obj = (def.normalize)(&body).map_err(|e| {
-        format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
-    })?;
+    let mut obj = (def.normalize)(body)
+        .map_err(|e| {
+            format!("{kind} in version {api_version:?} cannot be handled as a {kind}: {e}")
+        })?
+        .obj;
     let mut state = server.store.lock();
     let uid = state.new_uid();
     let now = now_seconds(server);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::api::Request;
 use crate::api::events;
-use crate::api::resources::{ResourceDef, View};
+use crate::api::resources::{Decoded, ResourceDef, View};
 use crate::api::status::ApiError;
 
 /// Decodes a create/update body by its Content-Type.
@@ -55,59 +55,6 @@ pub(super) fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, Api
 pub(super) struct Prepared {
     pub obj: Value,
     pub warnings: Vec<String>,
-}
-
-/// One step of a field path: a map key or a list index.
-enum Step<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// The fields of `input` that did not survive decoding into `output`, as dotted paths
-/// (`spec.foo`, `spec.containers[0].bar`). The path is written only for a field reported.
-pub(super) fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String>) {
-    fn written(path: &[Step<'_>]) -> String {
-        let mut text = String::new();
-        for step in path {
-            match step {
-                Step::Key(k) if text.is_empty() => text.push_str(k),
-                Step::Key(k) => {
-                    text.push('.');
-                    text.push_str(k);
-                }
-                Step::Index(n) => text.push_str(&format!("[{n}]")),
-            }
-        }
-        text
-    }
-    fn walk<'a>(input: &'a Value, output: &Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
-        match (input, output) {
-            (Value::Object(i), Value::Object(o)) => {
-                for (k, v) in i {
-                    let omitted_meta = matches!(path.as_slice(), [Step::Key("metadata")])
-                        && crate::api::resources::omitted_empty_metadata(k, v);
-                    if v.is_null() || omitted_meta {
-                        continue;
-                    }
-                    path.push(Step::Key(k));
-                    match o.get(k) {
-                        None => out.push(written(path)),
-                        Some(ov) => walk(v, ov, path, out),
-                    }
-                    path.pop();
-                }
-            }
-            (Value::Array(i), Value::Array(o)) => {
-                for (n, (iv, ov)) in i.iter().zip(o.iter()).enumerate() {
-                    path.push(Step::Index(n));
-                    walk(iv, ov, path, out);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(input, output, &mut Vec::new(), out);
 }
 
 /// Takes `metadata.managedFields` out of a write body when it is exactly the stored
@@ -170,14 +117,15 @@ pub(super) fn prepare_body(
         View::EventsV1 => events::v1_to_core(body),
         View::Plain | View::CoreEvent => (body, Vec::new()),
     };
-    let obj = (def.normalize)(&core_body).map_err(|e| {
+    let Decoded {
+        obj,
+        unknown: mut diff,
+    } = (def.normalize)(core_body).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             def.kind, def.version, def.kind
         ))
     })?;
-    let mut diff = Vec::new();
-    unknown_fields(&core_body, &obj, &mut diff);
     if def.view == View::EventsV1 {
         diff = diff
             .into_iter()
@@ -241,20 +189,5 @@ pub(super) fn reconcile_namespace(
         _ => Err(ApiError::bad_request(
             "the namespace of the provided object does not match the namespace sent on the request",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unknown_fields;
-    use serde_json::json;
-
-    #[test]
-    fn unknown_fields_are_written_as_dotted_paths_with_list_indices() {
-        let input = json!({"a": 1, "x": {"y": 2, "z": null, "w": 3}, "l": [{"k": 1, "extra": 2}, {"k": 2}], "gone": {"deep": 1}});
-        let output = json!({"a": 1, "x": {"y": 2}, "l": [{"k": 1}, {"k": 2}]});
-        let mut out = Vec::new();
-        unknown_fields(&input, &output, &mut out);
-        assert_eq!(out, ["gone", "l[0].extra", "x.w"]);
     }
 }

@@ -90,10 +90,11 @@ pub(super) fn respond(
     if !req.wants_metadata()
         && !req.wants_table()
         && def.view == View::CoreEvent
-        && let Some(fields) = events::core_view_ref(stored)
+        && let Some(fields) = stored.as_object()
     {
         // The core/v1 event view, written without copying the stored event.
-        return crate::api::json_response_of(code, &fields);
+        let json = events::CoreView(fields).json();
+        return crate::api::json_bytes_response(code, bytes::Bytes::from(json));
     }
     let shown = view(def, stored);
     if req.wants_metadata() {

@@ -197,13 +197,7 @@ pub(super) fn update(
         match state.get(&key_of(target, &name)).cloned() {
             Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
             None if def.strategy.allow_create_on_update() && target.subresource.is_none() => {
-                stamp_new(
-                    server,
-                    &mut state,
-                    def,
-                    &mut obj,
-                    target.namespace.as_deref(),
-                )?;
+                stamp_new(&now, &mut state, def, &mut obj, target.namespace.as_deref())?;
                 validate_new(def, &obj)?;
                 if let Some(m) = meta_mut(&mut obj) {
                     m.remove("resourceVersion");

@@ -2,6 +2,7 @@
 //! is a member (leaves, string maps, list items), and reading or removing the value at a path.
 
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -75,14 +76,6 @@ pub(crate) fn keyed_list(field: Option<&str>, items: &[Value]) -> Option<&'stati
     list_key(field.unwrap_or("")).filter(|k| items.iter().all(|i| i.get(*k).is_some()))
 }
 
-/// Whether a path, when it is also a parent, stays a member (written with `"."`): list items
-/// always, and in an Update string maps and `metadata.finalizers`/`ownerReferences`.
-pub(crate) fn keeps_parent(p: &[String], operation: Operation) -> bool {
-    p.last()
-        .is_some_and(|l| l.starts_with("k:") || l.starts_with("v:"))
-        || operation == Operation::Update && (is_member_map(p) || is_metadata_list(p))
-}
-
 /// A list element whose `v:`/`k:` spelling is not one-to-one with its value (a float, which
 /// compares equal across spellings like `0.0`/`-0.0`, or a structured value): comparisons of such
 /// paths go through [`value_at`] as the element spellings are looked up there.
@@ -94,10 +87,68 @@ pub(crate) fn plain(v: Option<&Value>) -> bool {
     }
 }
 
+/// One element of a path as [`tracked`] builds it, ordered as its `fieldsV1` text orders
+/// (`f:` before `k:` before `v:`, then by the rest): a field borrows its name from the object,
+/// so walking an object allocates no text for its fields.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Elem<'a> {
+    /// `f:<name>`.
+    F(&'a str),
+    /// `k:{...}`, the whole text.
+    K(Rc<str>),
+    /// `v:...`, the whole text.
+    V(Rc<str>),
+}
+
+impl Elem<'_> {
+    /// The `fieldsV1` text.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Elem::F(name) => field_element(name),
+            Elem::K(text) | Elem::V(text) => text.to_string(),
+        }
+    }
+
+    /// This element against a `fieldsV1` text, as their texts compare.
+    fn cmp_text(&self, text: &str) -> std::cmp::Ordering {
+        match self {
+            Elem::F(name) => b"f:"
+                .iter()
+                .chain(name.as_bytes())
+                .cmp(text.as_bytes().iter()),
+            Elem::K(own) | Elem::V(own) => own.as_ref().cmp(text),
+        }
+    }
+}
+
+/// A path of [`Elem`]s.
+pub(crate) type ElemPath<'a> = Vec<Elem<'a>>;
+
+/// The [`Path`] of an [`ElemPath`].
+pub(crate) fn path_of(path: &[Elem<'_>]) -> Path {
+    path.iter().map(Elem::text).collect()
+}
+
+/// An [`ElemPath`] against a [`Path`], as the two paths' texts compare.
+pub(crate) fn cmp_path<S: AsRef<str>>(a: &[Elem<'_>], b: &[S]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let order = x.cmp_text(y.as_ref());
+        if order.is_ne() {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// [`is_member_map`] of an [`ElemPath`].
+pub(crate) fn is_member_map_elems(p: &[Elem<'_>]) -> bool {
+    matches!(p.last(), Some(Elem::F(f)) if is_string_map(f))
+}
+
 /// The tracked paths of an object with the value at each, sorted.
 pub(crate) struct Tracked<'a> {
     /// Each path once (the first value seen), in set order.
-    pub(crate) items: Vec<(Path, &'a Value)>,
+    pub(crate) items: Vec<(ElemPath<'a>, &'a Value)>,
     /// Some list element repeats or is not [`plain`]: the values recorded may differ from what
     /// [`value_at`] finds, so comparisons must use it.
     pub(crate) exotic: bool,
@@ -108,7 +159,7 @@ pub(crate) struct Tracked<'a> {
 pub(crate) fn walk<'a>(
     value: &'a Value,
     field: Option<&str>,
-    path: &mut Path,
+    path: &mut ElemPath<'a>,
     out: &mut Tracked<'a>,
 ) {
     match value {
@@ -125,7 +176,7 @@ pub(crate) fn walk<'a>(
                     let k = item.get(key);
                     out.exotic |= !plain(k);
                     let Some(k) = k else { continue };
-                    path.push(key_element(key, k));
+                    path.push(Elem::K(Rc::from(key_element(key, k))));
                     out.items.push((path.clone(), item));
                     if let Some(fields) = item.as_object() {
                         walk_fields(fields.iter(), path, out);
@@ -135,7 +186,7 @@ pub(crate) fn walk<'a>(
             } else if field == Some("finalizers") {
                 for item in items {
                     out.exotic |= !plain(Some(item));
-                    path.push(set_element(item));
+                    path.push(Elem::V(Rc::from(set_element(item))));
                     out.items.push((path.clone(), item));
                     path.pop();
                 }
@@ -148,14 +199,14 @@ pub(crate) fn walk<'a>(
 /// [`walk`] over the (non-null) fields of an object.
 pub(crate) fn walk_fields<'a>(
     fields: impl Iterator<Item = (&'a String, &'a Value)>,
-    path: &mut Path,
+    path: &mut ElemPath<'a>,
     out: &mut Tracked<'a>,
 ) {
     for (k, v) in fields {
         if v.is_null() {
             continue;
         }
-        path.push(field_element(k));
+        path.push(Elem::F(k));
         walk(v, Some(k), path, out);
         path.pop();
     }
@@ -178,7 +229,7 @@ pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tr
                 match v.as_object().filter(|_| k == "metadata") {
                     // The metadata struct itself is never a member (an empty one is dropped).
                     Some(meta) => {
-                        path.push(field_element(k));
+                        path.push(Elem::F(k));
                         walk_fields(
                             meta.iter()
                                 .filter(|(mk, _)| !STRIPPED_METADATA.contains(&mk.as_str())),
@@ -188,7 +239,7 @@ pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tr
                         path.pop();
                     }
                     None => {
-                        path.push(field_element(k));
+                        path.push(Elem::F(k));
                         walk(v, Some(k), &mut path, &mut out);
                         path.pop();
                     }
@@ -226,13 +277,24 @@ pub fn field_set(obj: &Value, has_status: bool, operation: Operation) -> FieldSe
     tracked(obj, has_status, operation)
         .items
         .into_iter()
-        .map(|(p, _)| p)
+        .map(|(p, _)| path_of(&p))
         .collect()
 }
 
-/// `metadata.finalizers` and `metadata.ownerReferences`, members themselves in an Update.
-pub(crate) fn is_metadata_list(p: &[String]) -> bool {
-    p.len() == 2 && p[0] == "f:metadata" && (p[1] == "f:finalizers" || p[1] == "f:ownerReferences")
+/// Whether a path, when it is also a parent, stays a member (written with `"."`): list items
+/// always, and in an Update string maps and `metadata.finalizers`/`ownerReferences` (members
+/// themselves in an Update).
+pub(crate) fn keeps_parent(p: &[Elem<'_>], operation: Operation) -> bool {
+    matches!(p.last(), Some(Elem::K(_) | Elem::V(_)))
+        || operation == Operation::Update
+            && (is_member_map_elems(p)
+                || matches!(
+                    p,
+                    [
+                        Elem::F("metadata"),
+                        Elem::F("finalizers" | "ownerReferences")
+                    ]
+                ))
 }
 
 pub(crate) fn is_member_map(p: &[String]) -> bool {

@@ -3,8 +3,12 @@
 
 use serde_json::Value;
 
-use super::entries::{Entry, entries, entry_value, reset_requested, set_entries};
-use super::fields::{FieldSet, Operation, Path, is_member_map, tracked, value_at};
+use serde_json::Map;
+
+use super::entries::{Entry, entries, entry_value, managed_fields, reset_requested, set_entries};
+use super::fields::{
+    Elem, FieldSet, Operation, Path, cmp_path, is_member_map_elems, path_of, tracked, value_at,
+};
 use super::fields_v1::fields_v1_of;
 
 /// The manager name of a non-apply write: `?fieldManager=` or, as the real server does, the
@@ -96,8 +100,9 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         }
         return;
     };
-    let mut list = entries(old);
-    {
+    // The entries kept as they are (a copy), or rewritten (the list; in debug builds also
+    // when kept, to check the copy against it).
+    let (kept, list) = {
         let new_set = tracked(new, false, Operation::Update);
         let old_set = tracked(old, false, Operation::Update);
         let exotic = new_set.exotic || old_set.exotic;
@@ -105,27 +110,99 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         let mut changed: Vec<Path> = Vec::new();
         let mut olds = old_set.items.iter().peekable();
         for (p, new_value) in &new_set.items {
-            if ignores_status && p.first().is_some_and(|f| f == "f:status") {
+            if ignores_status && matches!(p.first(), Some(Elem::F("status"))) {
                 continue;
             }
             while olds.next_if(|(q, _)| q < p).is_some() {}
             let differs = match olds.peek().filter(|(q, _)| q == p) {
                 None => true,
                 Some((_, old_value)) => {
-                    !is_member_map(p)
-                        && !p.last().is_some_and(|l| l.starts_with("k:"))
+                    !is_member_map_elems(p)
+                        && !matches!(p.last(), Some(Elem::K(_)))
                         && if exotic {
-                            value_at(old, p) != value_at(new, p)
+                            let text = path_of(p);
+                            value_at(old, &text) != value_at(new, &text)
                         } else {
                             old_value != new_value
                         }
                 }
             };
             if differs {
-                changed.push(p.clone());
+                changed.push(path_of(p));
             }
         }
-        let in_new = |p: &Path| new_set.items.binary_search_by(|(q, _)| q.cmp(p)).is_ok();
+        let in_new = |p: &Path| {
+            new_set
+                .items
+                .binary_search_by(|(q, _)| cmp_path(q, p))
+                .is_ok()
+        };
+        let in_new_text = |p: &[&str]| {
+            new_set
+                .items
+                .binary_search_by(|(q, _)| cmp_path(q, p))
+                .is_ok()
+        };
+        match kept_entries(old, &changed, &in_new_text, w) {
+            Some(kept) => {
+                #[cfg(debug_assertions)]
+                let rewritten = updated_entries(entries(old), &changed, in_new, w);
+                (Some(kept), {
+                    #[cfg(debug_assertions)]
+                    {
+                        rewritten
+                    }
+                    #[cfg(not(debug_assertions))]
+                    {
+                        Vec::new()
+                    }
+                })
+            }
+            None => (None, updated_entries(entries(old), &changed, in_new, w)),
+        }
+    };
+    match kept {
+        Some(kept) => {
+            #[cfg(debug_assertions)]
+            let expected = {
+                let mut slow = new.clone();
+                set_entries(&mut slow, &list);
+                slow
+            };
+            let stored = managed_fields(old);
+            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                // The body usually sends the entries back as they are: then they stay.
+                if m.get("managedFields") != stored
+                    && let Some(stored) = stored
+                {
+                    m.insert("managedFields".into(), stored.clone());
+                }
+                let entry = kept
+                    .restamp
+                    .and_then(|index| m.get_mut("managedFields")?.get_mut(index)?.as_object_mut());
+                if let Some(entry) = entry {
+                    // The writer's entry is written again: its time and apiVersion are the
+                    // write's.
+                    entry.insert("time".into(), Value::String(w.now.to_string()));
+                    entry.insert("apiVersion".into(), Value::String(w.api_version.clone()));
+                }
+            }
+            #[cfg(debug_assertions)]
+            assert_eq!(*new, expected, "kept entries differ from rewritten ones");
+        }
+        None => set_entries(new, &list),
+    }
+}
+
+/// The entries after a non-apply write that added or changed `changed`: each loses the paths
+/// gone from the new object (`in_new` false) and the changed ones, which the writer takes.
+fn updated_entries(
+    mut list: Vec<Entry>,
+    changed: &[Path],
+    in_new: impl Fn(&Path) -> bool,
+    w: &Writer<'_>,
+) -> Vec<Entry> {
+    {
         for e in &mut list {
             e.fields
                 .retain(|p| in_new(p) && changed.binary_search(p).is_err());
@@ -142,9 +219,200 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
                 })
                 .map(|e| e.fields.clone())
                 .unwrap_or_default();
-            fields.extend(changed);
+            fields.extend(changed.iter().cloned());
             upsert(&mut list, w, "Update", fields);
         }
     }
-    set_entries(new, &list);
+    list
+}
+
+/// Whether [`updated_entries`] and [`set_entries`] would write the old object's
+/// `managedFields` again as they are but for the writer's `time` and `apiVersion`: every entry as `set_entries` writes one ([`written_as_set_entries`]), none losing a
+/// path, and every changed path already the writer's. `None` otherwise (they are rewritten).
+fn kept_entries(
+    old: &Value,
+    changed: &[Path],
+    in_new: &dyn Fn(&[&str]) -> bool,
+    w: &Writer<'_>,
+) -> Option<Kept> {
+    let list = managed_fields(old)?.as_array()?;
+    if list.is_empty() {
+        return None;
+    }
+    let is_changed = |p: &[&str]| {
+        changed
+            .binary_search_by(|q| q.iter().map(String::as_str).cmp(p.iter().copied()))
+            .is_ok()
+    };
+    let mut writer = None;
+    for (index, entry) in list.iter().enumerate() {
+        let entry = entry.as_object()?;
+        if !written_as_set_entries(entry) {
+            return None;
+        }
+        let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("");
+        let fields = entry.get("fieldsV1")?;
+        let is_writer = writer.is_none()
+            && text("manager") == w.manager
+            && text("operation") == "Update"
+            && text("subresource") == w.subresource;
+        if is_writer {
+            writer = Some(index);
+        }
+        // The writer keeps its changed paths (it takes them back); nobody loses another.
+        let mut keeps = true;
+        each_path(fields, &mut Vec::new(), &mut |p| {
+            keeps &= in_new(p) && (is_writer || !is_changed(p));
+        });
+        if !keeps {
+            return None;
+        }
+        if is_writer && !changed.iter().all(|p| is_member(fields, p)) {
+            return None;
+        }
+    }
+    if changed.is_empty() {
+        return Some(Kept { restamp: None });
+    }
+    Some(Kept {
+        restamp: Some(writer?),
+    })
+}
+
+/// The old entries kept ([`kept_entries`]).
+struct Kept {
+    /// The writer's entry, written again with the write's time and apiVersion.
+    restamp: Option<usize>,
+}
+
+/// Calls `f` with every path of a `fieldsV1` tree (as `from_fields_v1` reads them).
+fn each_path<'a>(node: &'a Value, path: &mut Vec<&'a str>, f: &mut dyn FnMut(&[&str])) {
+    let Some(map) = node.as_object() else {
+        return;
+    };
+    if map.is_empty() && !path.is_empty() {
+        f(path);
+    }
+    for (key, child) in map {
+        if key == "." {
+            f(path);
+            continue;
+        }
+        path.push(key);
+        each_path(child, path, f);
+        path.pop();
+    }
+}
+
+/// Whether `path` is a member of a `fieldsV1` tree written as `to_fields_v1` writes one.
+fn is_member(tree: &Value, path: &Path) -> bool {
+    let mut node = tree;
+    for el in path {
+        match node.get(el.as_str()) {
+            Some(child) => node = child,
+            None => return false,
+        }
+    }
+    node.as_object()
+        .is_some_and(|m| m.is_empty() || m.contains_key("."))
+}
+
+/// Whether a `managedFields` entry is exactly what [`set_entries`] writes for what
+/// [`entries`] reads from it: the six keys (and a non-empty `subresource`), strings,
+/// `FieldsV1`, and a `fieldsV1` tree in `to_fields_v1`'s form.
+fn written_as_set_entries(entry: &Map<String, Value>) -> bool {
+    let string = |k: &str| entry.get(k).is_some_and(Value::is_string);
+    let subresource = match entry.get("subresource") {
+        None => 0,
+        Some(Value::String(s)) if !s.is_empty() => 1,
+        Some(_) => return false,
+    };
+    entry.len() == 6 + subresource
+        && ["manager", "operation", "apiVersion", "time"]
+            .into_iter()
+            .all(string)
+        && entry.get("fieldsType").and_then(Value::as_str) == Some("FieldsV1")
+        && entry
+            .get("fieldsV1")
+            .and_then(Value::as_object)
+            .is_some_and(|root| {
+                !root.is_empty() && !root.contains_key(".") && root.values().all(written_node)
+            })
+}
+
+/// A `fieldsV1` node below the root in `to_fields_v1`'s form: `{}` (a member), or children
+/// (each such a node) with `"."` as `{}` when the node is a member too.
+fn written_node(node: &Value) -> bool {
+    let Some(map) = node.as_object() else {
+        return false;
+    };
+    if map.is_empty() {
+        return true;
+    }
+    match map.get(".") {
+        Some(dot) if !dot.as_object().is_some_and(Map::is_empty) || map.len() == 1 => false,
+        _ => map
+            .iter()
+            .filter(|(k, _)| k.as_str() != ".")
+            .all(|(_, child)| written_node(child)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn writer(now: &str) -> Writer<'_> {
+        Writer {
+            manager: "m",
+            api_version: "v1".into(),
+            subresource: "",
+            now,
+            has_status: true,
+        }
+    }
+
+    /// The copy [`kept_entries`] makes is taken for a write changing what its writer owns
+    /// (debug builds check it against the rewritten entries inside `record_update`).
+    #[test]
+    fn a_write_changing_its_own_fields_keeps_the_entries_and_restamps_the_writer() {
+        let mut created =
+            json!({"metadata": {"name": "c", "labels": {"a": "1"}}, "spec": {"x": "1"}});
+        record_update(None, &mut created, &writer("2024-01-01T00:00:00Z"));
+        let mut updated = created.clone();
+        updated["metadata"]["labels"]["a"] = json!("2");
+        let changed: Vec<Path> = vec![vec!["f:metadata".into(), "f:labels".into(), "f:a".into()]];
+        let later = writer("2024-01-02T00:00:00Z");
+        let kept = kept_entries(&created, &changed, &|_: &[&str]| true, &later).expect("kept");
+        assert_eq!(kept.restamp, Some(0));
+        record_update(Some(&created), &mut updated, &later);
+        let entry = &updated["metadata"]["managedFields"][0];
+        assert_eq!(entry["time"], "2024-01-02T00:00:00Z");
+        assert_eq!(
+            entry["fieldsV1"],
+            created["metadata"]["managedFields"][0]["fieldsV1"]
+        );
+        // Sent without its entries, the write gets the stored ones back.
+        let mut bare = created.clone();
+        bare["metadata"]["labels"]["a"] = json!("3");
+        if let Some(m) = bare["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+        record_update(Some(&created), &mut bare, &later);
+        assert_eq!(
+            bare["metadata"]["managedFields"],
+            updated["metadata"]["managedFields"]
+        );
+        // Another manager's write takes the field: rewritten.
+        let other = Writer {
+            manager: "n",
+            ..writer("2024-01-03T00:00:00Z")
+        };
+        assert!(kept_entries(&created, &changed, &|_: &[&str]| true, &other).is_none());
+        // An entry not in the written form: rewritten.
+        let mut odd = created.clone();
+        odd["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:spec": {".": {}}});
+        assert!(kept_entries(&odd, &[], &|_: &[&str]| true, &later).is_none());
+    }
 }
