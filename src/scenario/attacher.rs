@@ -24,6 +24,8 @@ pub(crate) struct Attacher {
     attachments: BTreeMap<(VolumeId, NodeName), String>,
     /// node → the volumes kept attached there.
     by_node: BTreeMap<NodeName, BTreeSet<VolumeId>>,
+    /// The volumes whose attachments changed since [`Attacher::take_changed`].
+    changed: BTreeSet<VolumeId>,
 }
 
 impl Attacher {
@@ -33,6 +35,7 @@ impl Attacher {
             driver_name: driver_name.to_owned(),
             attachments: BTreeMap::new(),
             by_node: BTreeMap::new(),
+            changed: BTreeSet::new(),
         }
     }
 
@@ -60,19 +63,32 @@ impl Attacher {
                 return;
             };
             kept.extend(
-                self.attachments
-                    .range((volume.clone(), NodeName::new(String::new()))..)
-                    .take_while(|((v, _), _)| v == &volume)
-                    .map(|(key, _)| key.clone()),
+                self.nodes_of(&volume)
+                    .map(|node| (volume.clone(), node.clone())),
             );
             attached.extend(nodes.into_iter().map(|node| (volume.clone(), node)));
         }
         self.apply(admin, kept, attached).await;
     }
 
-    /// Every (volume, node) the runner keeps a VolumeAttachment of.
-    pub(crate) fn kept(&self) -> BTreeSet<(VolumeId, NodeName)> {
-        self.attachments.keys().cloned().collect()
+    /// The volumes whose attachments changed since the last call, each with the nodes it is
+    /// kept attached to now.
+    pub(crate) fn take_changed(&mut self) -> BTreeMap<VolumeId, BTreeSet<NodeName>> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|volume| {
+                let nodes = self.nodes_of(&volume).cloned().collect();
+                (volume, nodes)
+            })
+            .collect()
+    }
+
+    /// The nodes `volume` is kept attached to.
+    fn nodes_of<'a>(&'a self, volume: &'a VolumeId) -> impl Iterator<Item = &'a NodeName> + 'a {
+        self.attachments
+            .range((volume.clone(), NodeName::new(String::new()))..)
+            .take_while(move |((v, _), _)| v == volume)
+            .map(|((_, node), _)| node)
     }
 
     /// The volumes the runner keeps an attachment of on `node`.
@@ -95,6 +111,7 @@ impl Attacher {
             .filter(|key| !attached.contains(key))
             .collect();
         for key in gone {
+            self.changed.insert(key.0.clone());
             if let Some(name) = self.attachments.remove(&key) {
                 let _ = api.delete(&name, &DeleteParams::default()).await;
             }
@@ -109,6 +126,7 @@ impl Attacher {
             {
                 continue;
             }
+            self.changed.insert(volume.clone());
             let name = attachment_name(&volume, &node);
             let attachment = VolumeAttachment {
                 metadata: ObjectMeta {
