@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::storage::v1::{
     VolumeAttachment, VolumeAttachmentSource, VolumeAttachmentSpec,
 };
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
+use kube::api::ObjectMeta;
 use serde_json::json;
 
 use super::driver::Driver;
 use super::runner::DRIVER_NAME;
+use super::world::Admin;
 use crate::ids::{NodeName, VolumeId};
 
 /// The VolumeAttachments the runner keeps.
@@ -40,7 +41,7 @@ impl Attacher {
     }
 
     /// Makes every VolumeAttachment match what `driver` holds attached (after a restart).
-    pub(crate) async fn follow<D: Driver>(&mut self, admin: &kube::Client, driver: &mut D) {
+    pub(crate) async fn follow<D: Driver>(&mut self, admin: &Admin, driver: &mut D) {
         let Some(attached) = driver.attached().await else {
             return;
         };
@@ -52,7 +53,7 @@ impl Attacher {
     /// is that of the volumes a step touched, not of every volume.
     pub(crate) async fn follow_volumes<D: Driver>(
         &mut self,
-        admin: &kube::Client,
+        admin: &Admin,
         driver: &mut D,
         volumes: impl IntoIterator<Item = VolumeId>,
     ) {
@@ -101,11 +102,10 @@ impl Attacher {
 
     async fn apply(
         &mut self,
-        admin: &kube::Client,
+        admin: &Admin,
         kept: Vec<(VolumeId, NodeName)>,
         attached: BTreeSet<(VolumeId, NodeName)>,
     ) {
-        let api: Api<VolumeAttachment> = Api::all(admin.clone());
         let gone: Vec<(VolumeId, NodeName)> = kept
             .into_iter()
             .filter(|key| !attached.contains(key))
@@ -113,7 +113,7 @@ impl Attacher {
         for key in gone {
             self.changed.insert(key.0.clone());
             if let Some(name) = self.attachments.remove(&key) {
-                let _ = api.delete(&name, &DeleteParams::default()).await;
+                let _ = admin.delete::<VolumeAttachment>(None, &name).await;
             }
             if let Some(volumes) = self.by_node.get_mut(&key.1) {
                 volumes.remove(&key.0);
@@ -144,14 +144,9 @@ impl Attacher {
                 status: None,
             };
             // One left by an earlier run (against a kubeconfig with --keep) is replaced.
-            if super::world::replace(&api, &name, &attachment)
-                .await
-                .is_ok()
-            {
+            if admin.replace(None, &name, &attachment).await.is_ok() {
                 let status = json!({"status": {"attached": true}});
-                let _ = api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                    .await;
+                let _ = admin.patch_status::<VolumeAttachment>(&name, &status).await;
             }
             self.by_node
                 .entry(node.clone())
