@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::storage::v1::{
     VolumeAttachment, VolumeAttachmentSource, VolumeAttachmentSpec,
 };
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
+use kube::api::ObjectMeta;
 use serde_json::json;
 
 use super::driver::Driver;
 use super::runner::DRIVER_NAME;
+use super::world::Admin;
 use crate::ids::{NodeName, VolumeId};
 
 /// The VolumeAttachments the runner keeps.
@@ -24,6 +25,8 @@ pub(crate) struct Attacher {
     attachments: BTreeMap<(VolumeId, NodeName), String>,
     /// node → the volumes kept attached there.
     by_node: BTreeMap<NodeName, BTreeSet<VolumeId>>,
+    /// The volumes whose attachments changed since [`Attacher::take_changed`].
+    changed: BTreeSet<VolumeId>,
 }
 
 impl Attacher {
@@ -33,11 +36,12 @@ impl Attacher {
             driver_name: driver_name.to_owned(),
             attachments: BTreeMap::new(),
             by_node: BTreeMap::new(),
+            changed: BTreeSet::new(),
         }
     }
 
     /// Makes every VolumeAttachment match what `driver` holds attached (after a restart).
-    pub(crate) async fn follow<D: Driver>(&mut self, admin: &kube::Client, driver: &mut D) {
+    pub(crate) async fn follow<D: Driver>(&mut self, admin: &Admin, driver: &mut D) {
         let Some(attached) = driver.attached().await else {
             return;
         };
@@ -49,7 +53,7 @@ impl Attacher {
     /// is that of the volumes a step touched, not of every volume.
     pub(crate) async fn follow_volumes<D: Driver>(
         &mut self,
-        admin: &kube::Client,
+        admin: &Admin,
         driver: &mut D,
         volumes: impl IntoIterator<Item = VolumeId>,
     ) {
@@ -60,19 +64,32 @@ impl Attacher {
                 return;
             };
             kept.extend(
-                self.attachments
-                    .range((volume.clone(), NodeName::new(String::new()))..)
-                    .take_while(|((v, _), _)| v == &volume)
-                    .map(|(key, _)| key.clone()),
+                self.nodes_of(&volume)
+                    .map(|node| (volume.clone(), node.clone())),
             );
             attached.extend(nodes.into_iter().map(|node| (volume.clone(), node)));
         }
         self.apply(admin, kept, attached).await;
     }
 
-    /// Every (volume, node) the runner keeps a VolumeAttachment of.
-    pub(crate) fn kept(&self) -> BTreeSet<(VolumeId, NodeName)> {
-        self.attachments.keys().cloned().collect()
+    /// The volumes whose attachments changed since the last call, each with the nodes it is
+    /// kept attached to now.
+    pub(crate) fn take_changed(&mut self) -> BTreeMap<VolumeId, BTreeSet<NodeName>> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|volume| {
+                let nodes = self.nodes_of(&volume).cloned().collect();
+                (volume, nodes)
+            })
+            .collect()
+    }
+
+    /// The nodes `volume` is kept attached to.
+    fn nodes_of<'a>(&'a self, volume: &'a VolumeId) -> impl Iterator<Item = &'a NodeName> + 'a {
+        self.attachments
+            .range((volume.clone(), NodeName::new(String::new()))..)
+            .take_while(move |((v, _), _)| v == volume)
+            .map(|((_, node), _)| node)
     }
 
     /// The volumes the runner keeps an attachment of on `node`.
@@ -85,18 +102,18 @@ impl Attacher {
 
     async fn apply(
         &mut self,
-        admin: &kube::Client,
+        admin: &Admin,
         kept: Vec<(VolumeId, NodeName)>,
         attached: BTreeSet<(VolumeId, NodeName)>,
     ) {
-        let api: Api<VolumeAttachment> = Api::all(admin.clone());
         let gone: Vec<(VolumeId, NodeName)> = kept
             .into_iter()
             .filter(|key| !attached.contains(key))
             .collect();
         for key in gone {
+            self.changed.insert(key.0.clone());
             if let Some(name) = self.attachments.remove(&key) {
-                let _ = api.delete(&name, &DeleteParams::default()).await;
+                let _ = admin.delete::<VolumeAttachment>(None, &name).await;
             }
             if let Some(volumes) = self.by_node.get_mut(&key.1) {
                 volumes.remove(&key.0);
@@ -109,6 +126,7 @@ impl Attacher {
             {
                 continue;
             }
+            self.changed.insert(volume.clone());
             let name = attachment_name(&volume, &node);
             let attachment = VolumeAttachment {
                 metadata: ObjectMeta {
@@ -126,14 +144,9 @@ impl Attacher {
                 status: None,
             };
             // One left by an earlier run (against a kubeconfig with --keep) is replaced.
-            if super::world::replace(&api, &name, &attachment)
-                .await
-                .is_ok()
-            {
+            if admin.replace(None, &name, &attachment).await.is_ok() {
                 let status = json!({"status": {"attached": true}});
-                let _ = api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                    .await;
+                let _ = admin.patch_status::<VolumeAttachment>(&name, &status).await;
             }
             self.by_node
                 .entry(node.clone())

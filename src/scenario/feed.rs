@@ -111,18 +111,18 @@ impl Watcher {
             buffer.extend_from_slice(&data);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buffer.drain(..=end).collect();
-                // Decoded once, straight into the typed Event (no intermediate tree).
+                // Decoded once, straight into the fields read (no intermediate tree).
                 let Ok(line) = serde_json::from_slice::<WatchLine>(&line) else {
                     continue;
                 };
-                match line {
-                    WatchLine::Added(event) | WatchLine::Modified(event) => self.report(&event),
-                    WatchLine::Bookmark(meta) | WatchLine::Deleted(meta) => {
-                        if let Some(rv) = meta.rv() {
+                match line.kind {
+                    LineKind::Added | LineKind::Modified => self.report(line.object),
+                    LineKind::Bookmark | LineKind::Deleted => {
+                        if let Some(rv) = line.object.rv() {
                             self.resume = self.resume.max(rv);
                         }
                     }
-                    WatchLine::Error(status) => return status.code == Some(410),
+                    LineKind::Error => return line.object.code == Some(410),
                 }
             }
         }
@@ -143,18 +143,20 @@ impl Watcher {
         let Ok(list) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) else {
             return;
         };
-        let mut events: Vec<(u64, Event)> = list
+        let mut events: Vec<(u64, FeedEvent)> = list
             .get("items")
             .and_then(|items| items.as_array())
             .into_iter()
             .flatten()
             .filter_map(|item| {
                 let rv = object_rv(item)?;
-                Some((rv, serde_json::from_value::<Event>(item.clone()).ok()?))
+                // Read as the full Event would be: one that is not an Event is left out.
+                serde_json::from_value::<Event>(item.clone()).ok()?;
+                Some((rv, serde_json::from_value::<FeedEvent>(item.clone()).ok()?))
             })
             .collect();
         events.sort_by_key(|(rv, _)| *rv);
-        for (_, event) in &events {
+        for (_, event) in events {
             self.report(event);
         }
         if let Some(rv) = list
@@ -167,62 +169,96 @@ impl Watcher {
         }
     }
 
-    fn report(&mut self, event: &Event) {
-        let rv: u64 = event
-            .metadata
-            .resource_version
-            .as_deref()
-            .and_then(|rv| rv.parse().ok())
-            .unwrap_or(0);
+    fn report(&mut self, mut event: FeedEvent) {
+        let rv: u64 = event.rv().unwrap_or(0);
         self.resume = self.resume.max(rv);
         let key = (
-            event.metadata.namespace.clone().unwrap_or_default(),
-            event.metadata.name.clone().unwrap_or_default(),
+            event.metadata.namespace.take().unwrap_or_default(),
+            event.metadata.name.take().unwrap_or_default(),
         );
         if self.seen.get(&key).is_some_and(|seen| *seen >= rv) {
             return;
         }
         self.seen.insert(key, rv);
         let at = offset(&self.clock, self.start);
-        let _ = self.out.send(written_event(event, at));
+        let _ = self.out.send(event.written(at));
     }
 }
 
-/// One line of the watch stream, decoded in one pass.
+/// One line of the watch stream, decoded in one pass into the fields the feed reads (the
+/// server writes `object` before `type`, so the object takes one shape for every type).
 #[derive(serde::Deserialize)]
-#[serde(tag = "type", content = "object", rename_all = "UPPERCASE")]
-enum WatchLine {
-    Added(Box<Event>),
-    Modified(Box<Event>),
-    Deleted(Revision),
-    Bookmark(Revision),
-    Error(ErrorStatus),
+struct WatchLine {
+    #[serde(rename = "type")]
+    kind: LineKind,
+    object: FeedEvent,
 }
 
-/// The resourceVersion of a watch line's object.
 #[derive(serde::Deserialize)]
-struct Revision {
+#[serde(rename_all = "UPPERCASE")]
+enum LineKind {
+    Added,
+    Modified,
+    Deleted,
+    Bookmark,
+    Error,
+}
+
+/// What the feed reads of a watch line's object: an Event's fields, a Status's code, the
+/// resourceVersion of anything (every other field is skipped unread).
+#[derive(serde::Deserialize, Default)]
+struct FeedEvent {
     #[serde(default)]
-    metadata: RevisionMeta,
+    metadata: FeedMeta,
+    #[serde(default, rename = "type")]
+    type_: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    count: Option<i32>,
+    #[serde(default, rename = "involvedObject")]
+    involved_object: FeedReference,
+    /// A Status's code (an ERROR line).
+    #[serde(default)]
+    code: Option<u64>,
 }
 
 #[derive(serde::Deserialize, Default)]
-struct RevisionMeta {
+struct FeedMeta {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default, rename = "resourceVersion")]
     resource_version: Option<String>,
 }
 
-impl Revision {
+#[derive(serde::Deserialize, Default)]
+struct FeedReference {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl FeedEvent {
     fn rv(&self) -> Option<u64> {
         self.metadata.resource_version.as_deref()?.parse().ok()
     }
-}
 
-/// The Status of an ERROR line.
-#[derive(serde::Deserialize)]
-struct ErrorStatus {
-    #[serde(default)]
-    code: Option<u64>,
+    fn written(self, at: String) -> WrittenEvent {
+        WrittenEvent {
+            at,
+            event_type: self.type_.unwrap_or_default(),
+            reason: self.reason.unwrap_or_default(),
+            namespace: self.involved_object.namespace.unwrap_or_default(),
+            name: self.involved_object.name.unwrap_or_default(),
+            message: self.message.unwrap_or_default(),
+            count: self.count.unwrap_or(1),
+        }
+    }
 }
 
 fn object_rv(object: &serde_json::Value) -> Option<u64> {

@@ -183,14 +183,14 @@ pub fn check_target(scenario: &Scenario, target: &Target) -> Result<(), RunError
 pub fn run(scenario: &Scenario, target: &Target) -> Result<RunResult, RunError> {
     check_target(scenario, target)?;
     let started = std::time::Instant::now();
-    // Embedded, nothing does I/O: a runtime without the I/O and signal drivers, whose every
-    // yield is then a queue operation, not a poll of the operating system (the runner yields
-    // a few hundred times per step while it waits for quiescence).
+    // Embedded, nothing does I/O and every wait is on the virtual clock (its sleeps are
+    // channels, never tokio timers): a runtime without drivers, whose every yield is then a
+    // queue operation, not a poll of the operating system or of a timer wheel (the runner
+    // yields a few hundred times per step while it waits for quiescence).
     let mut builder = tokio::runtime::Builder::new_current_thread();
-    match target {
-        Target::Embedded => builder.enable_time(),
-        _ => builder.enable_all(),
-    };
+    if !matches!(target, Target::Embedded) {
+        builder.enable_all();
+    }
     let runtime = builder
         .build()
         .map_err(|e| RunError::Setup(format!("cannot start a tokio runtime: {e}")))?;
@@ -213,7 +213,7 @@ async fn run_embedded(scenario: &Scenario, wire: bool) -> Result<RunResult, RunE
         .parse()
         .map_err(|e| RunError::Setup(format!("bad epoch: {e}")))?;
     let (cluster, clock) = FakeCluster::virtual_at(epoch);
-    let admin = fake_apiserver::transport::in_process_client(cluster.server().clone());
+    let admin = super::world::Admin::embedded(cluster.server().clone());
     let events = EventFeed::watch(&cluster, clock.clone(), epoch).await?;
     let driver_client = cluster.client();
     let world = World {
@@ -303,7 +303,7 @@ async fn run_blackbox(scenario: &Scenario, target: &BlackBoxTarget) -> Result<Ru
         }
     };
     let world = World {
-        admin: client.clone(),
+        admin: super::world::Admin::client(client.clone()),
         cluster: None,
         clock,
         start,
@@ -355,7 +355,7 @@ async fn run_external(
         .await?
         .restoring(isolation.clone());
     let world = World {
-        admin: client.clone(),
+        admin: super::world::Admin::client(client.clone()),
         cluster: None,
         clock,
         start,

@@ -10,7 +10,7 @@ use super::expect::{check_call, events_mismatch};
 use super::feed::{EventFeed, offset};
 use super::plan::{Action, PlannedStep, Scenario};
 use super::readings::NotWritten;
-use super::timeline::{Recorder, StepFacts};
+use super::timeline::{AttachedAfter, Recorder, StepFacts};
 use super::transcript::{Outcome, Skipped, StepRecord, WrittenEvent};
 use super::world::World;
 use crate::ids::{NodeName, VolumeId};
@@ -166,6 +166,7 @@ impl<D: Driver> Run<'_, D> {
         if !matches!(step.action, Action::RestartController { .. }) {
             skipped.extend(not_written_delta(&before, &after));
         }
+        let changed = self.attacher.take_changed();
         self.timeline.step(StepFacts {
             index: self.steps.len(),
             step,
@@ -173,10 +174,10 @@ impl<D: Driver> Run<'_, D> {
             end: since_start(world),
             outcome: &outcome,
             failures: self.failures.get(failures_before..).unwrap_or(&[]),
-            attached: self
-                .driver
-                .kept_attachments()
-                .unwrap_or_else(|| self.attacher.kept()),
+            attached: match self.driver.kept_attachments() {
+                Some(all) => AttachedAfter::All(all),
+                None => AttachedAfter::Changed(changed),
+            },
             fault_added,
             faults_in_force: world
                 .cluster

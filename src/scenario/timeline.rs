@@ -19,7 +19,7 @@
 //! assert_eq!(result.timeline.end, "10s");
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -213,6 +213,8 @@ pub(crate) struct Recorder {
     attached: BTreeMap<(VolumeId, NodeName), Duration>,
     attachments: Vec<(Duration, AttachmentSpan)>,
     pairs: Vec<Pair>,
+    /// Volume → the index in `pairs` of its open pair (a volume has at most one).
+    open_pairs: HashMap<VolumeId, usize>,
     faults: Vec<(Option<FaultId>, FaultSpan)>,
     restarts: Vec<RestartMark>,
     problems: Vec<StepProblem>,
@@ -236,11 +238,21 @@ pub(crate) struct StepFacts<'a> {
     /// The failures it added.
     pub(crate) failures: &'a [String],
     /// The attachments kept after it.
-    pub(crate) attached: BTreeSet<(VolumeId, NodeName)>,
+    pub(crate) attached: AttachedAfter,
     /// The fault rule it added, when the fake server is in process.
     pub(crate) fault_added: Option<FaultId>,
     /// The rules still in force after it, when the fake server is in process.
     pub(crate) faults_in_force: Option<BTreeSet<FaultId>>,
+}
+
+/// The attachments kept after a step.
+pub(crate) enum AttachedAfter {
+    /// Every (volume, node) kept.
+    All(BTreeSet<(VolumeId, NodeName)>),
+    /// The volumes whose attachments the step may have changed, each with the nodes kept
+    /// after it (every other volume kept what it had): the cost is that of the volumes a
+    /// step touched, not of every volume.
+    Changed(BTreeMap<VolumeId, BTreeSet<NodeName>>),
 }
 
 fn text(d: Duration) -> String {
@@ -384,28 +396,23 @@ impl Recorder {
             Action::Attach { .. } | Action::Detach { .. } | Action::DeleteNode { .. } => at,
             _ => end,
         };
-        self.follow_pairs(&attached, when, &step.action);
-        let gone: Vec<(VolumeId, NodeName)> = self
-            .attached
-            .keys()
-            .filter(|key| !attached.contains(key))
-            .cloned()
-            .collect();
-        for key in gone {
-            if let Some(from) = self.attached.remove(&key) {
-                self.attachments.push((
-                    from,
-                    AttachmentSpan {
-                        volume: key.0.to_string(),
-                        node: key.1.to_string(),
-                        from: text(from),
-                        to: Some(text(when)),
-                    },
-                ));
+        let changed = match attached {
+            AttachedAfter::Changed(changed) => changed,
+            AttachedAfter::All(all) => {
+                // Every volume kept before (none left: an empty set) or after.
+                let mut changed: BTreeMap<VolumeId, BTreeSet<NodeName>> = self
+                    .attached
+                    .keys()
+                    .map(|(volume, _)| (volume.clone(), BTreeSet::new()))
+                    .collect();
+                for (volume, node) in all {
+                    changed.entry(volume).or_default().insert(node);
+                }
+                changed
             }
-        }
-        for key in attached {
-            self.attached.entry(key).or_insert(when);
+        };
+        for (volume, nodes) in changed {
+            self.follow_volume(volume, nodes, when, &step.action);
         }
         match outcome {
             Outcome::Error { code, message } => self.problems.push(StepProblem {
@@ -435,56 +442,46 @@ impl Recorder {
         }
     }
 
-    /// Opens a pair when a volume gets a second node, closes it when one of the two goes.
-    fn follow_pairs(
+    /// One volume's attachments after a step (`nodes`, sorted): its open migration pair
+    /// ends when its source or target is gone, a new pair starts when it is on two nodes
+    /// with none open (the source one it was on before, the target one it was not), and its
+    /// attachment spans end and begin at `when`.
+    fn follow_volume(
         &mut self,
-        attached: &BTreeSet<(VolumeId, NodeName)>,
+        volume: VolumeId,
+        nodes: BTreeSet<NodeName>,
         when: Duration,
         action: &Action,
     ) {
-        let mut after: BTreeMap<&VolumeId, Vec<&NodeName>> = BTreeMap::new();
-        for (volume, node) in attached {
-            after.entry(volume).or_default().push(node);
-        }
-        let mut before: BTreeMap<&VolumeId, Vec<&NodeName>> = BTreeMap::new();
-        for (volume, node) in self.attached.keys() {
-            before.entry(volume).or_default().push(node);
-        }
-        for pair in self.pairs.iter_mut().filter(|p| p.end.is_none()) {
-            let nodes = after.get(&pair.volume).cloned().unwrap_or_default();
-            let source = nodes.contains(&&pair.source);
-            let target = nodes.contains(&&pair.target);
-            if source && target {
-                continue;
+        let was: Vec<NodeName> = self
+            .attached
+            .range((volume.clone(), NodeName::new(String::new()))..)
+            .take_while(|((v, _), _)| *v == volume)
+            .map(|((_, node), _)| node.clone())
+            .collect();
+        if let Some(&open) = self.open_pairs.get(&volume)
+            && let Some(pair) = self.pairs.get_mut(open)
+        {
+            let source = nodes.contains(&pair.source);
+            let target = nodes.contains(&pair.target);
+            if !(source && target) {
+                let why = match action {
+                    Action::DeleteNode { .. } => "node deleted",
+                    _ if !source => "source detached",
+                    _ => "target detached",
+                };
+                pair.end = Some((when, why));
+                self.open_pairs.remove(&volume);
             }
-            let why = match action {
-                Action::DeleteNode { .. } => "node deleted",
-                _ if !source => "source detached",
-                _ => "target detached",
-            };
-            pair.end = Some((when, why));
         }
-        for (volume, nodes) in after {
-            if nodes.len() < 2
-                || self
-                    .pairs
-                    .iter()
-                    .any(|p| &p.volume == volume && p.end.is_none())
-            {
-                continue;
-            }
-            let was = before.get(volume).cloned().unwrap_or_default();
-            let source = nodes
-                .iter()
-                .find(|n| was.contains(n))
-                .or(nodes.first())
-                .copied();
+        if nodes.len() >= 2 && !self.open_pairs.contains_key(&volume) {
+            let source = nodes.iter().find(|n| was.contains(n)).or(nodes.first());
             let target = nodes
                 .iter()
-                .find(|n| Some(**n) != source && !was.contains(n))
-                .or(nodes.iter().find(|n| Some(**n) != source))
-                .copied();
+                .find(|n| Some(*n) != source && !was.contains(n))
+                .or(nodes.iter().find(|n| Some(*n) != source));
             if let (Some(source), Some(target)) = (source, target) {
+                self.open_pairs.insert(volume.clone(), self.pairs.len());
                 self.pairs.push(Pair {
                     volume: volume.clone(),
                     source: source.clone(),
@@ -493,6 +490,26 @@ impl Recorder {
                     end: None,
                 });
             }
+        }
+        for node in was {
+            if nodes.contains(&node) {
+                continue;
+            }
+            let key = (volume.clone(), node);
+            if let Some(from) = self.attached.remove(&key) {
+                self.attachments.push((
+                    from,
+                    AttachmentSpan {
+                        volume: key.0.to_string(),
+                        node: key.1.to_string(),
+                        from: text(from),
+                        to: Some(text(when)),
+                    },
+                ));
+            }
+        }
+        for node in nodes {
+            self.attached.entry((volume.clone(), node)).or_insert(when);
         }
     }
 
@@ -635,6 +652,15 @@ fn migration_event(event: &WrittenEvent) -> Option<MigrationEvent<'_>> {
 fn migrations(pairs: &[Pair], events: &[&WrittenEvent]) -> Vec<MigrationWindow> {
     let mut parsed: Vec<MigrationEvent<'_>> =
         events.iter().filter_map(|e| migration_event(e)).collect();
+    // (started, volume, source, target) → the indexes in `parsed` of its events, in order:
+    // a pair looks at the events of its own volume and nodes only.
+    let mut by_key: HashMap<(bool, &str, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, e) in parsed.iter().enumerate() {
+        by_key
+            .entry((e.started, e.volume, e.source, e.target))
+            .or_default()
+            .push(i);
+    }
     let mut out = Vec::new();
     for pair in pairs {
         let (volume, source, target) = (
@@ -643,20 +669,15 @@ fn migrations(pairs: &[Pair], events: &[&WrittenEvent]) -> Vec<MigrationWindow> 
             pair.target.to_string(),
         );
         let mut take = |started: bool| {
-            parsed
-                .iter_mut()
-                .find(|e| {
-                    !e.used
-                        && e.started == started
-                        && e.volume == volume
-                        && e.source == source
-                        && e.target == target
-                        && e.at >= pair.start
-                })
-                .map(|e| {
-                    e.used = true;
-                    (e.detail, e.claim.clone(), e.at, e.text)
-                })
+            let candidates =
+                by_key.get(&(started, volume.as_str(), source.as_str(), target.as_str()))?;
+            let found = candidates
+                .iter()
+                .copied()
+                .find(|&i| parsed.get(i).is_some_and(|e| !e.used && e.at >= pair.start))?;
+            let e = parsed.get_mut(found)?;
+            e.used = true;
+            Some((e.detail, e.claim.clone(), e.at, e.text))
         };
         let started = take(true);
         let finished = take(false);

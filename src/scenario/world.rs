@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::storage::v1::VolumeAttachment;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::core::Request;
 
 use super::plan::{Action, Scenario, Volume};
 use super::runner::RunError;
@@ -20,12 +21,144 @@ use super::seeded::Seeded;
 use crate::clock::VirtualClock;
 use crate::ids::{ClaimName, NodeName, VolumeId};
 use crate::model::AccessMode;
-use fake_apiserver::FakeCluster;
+use fake_apiserver::{ApiServer, FakeCluster};
+
+/// The runner's own requests (seeding, claims, nodes, VolumeAttachments, fault rules): on the
+/// embedded cluster straight to its server's handler (the very requests a client would send,
+/// with no client, buffer task or typed decoding of the answer in between), else through the
+/// admin client.
+#[derive(Clone)]
+pub(crate) struct Admin {
+    /// The admin client (typed reads and the clean-up against another API server).
+    pub(crate) client: kube::Client,
+    /// The embedded server, when there is one.
+    server: Option<ApiServer>,
+}
+
+impl Admin {
+    /// Requests through `client`.
+    pub(crate) fn client(client: kube::Client) -> Self {
+        Self {
+            client,
+            server: None,
+        }
+    }
+
+    /// Requests straight to the embedded `server`.
+    pub(crate) fn embedded(server: ApiServer) -> Self {
+        Self {
+            client: fake_apiserver::transport::in_process_client(server.clone()),
+            server: Some(server),
+        }
+    }
+
+    /// Sends `request`; the answer's body, or the error a client reports (a 4xx or 5xx as
+    /// [`kube::Error::Api`] with the answer's Status).
+    pub(crate) async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<bytes::Bytes, kube::Error> {
+        use http_body_util::BodyExt;
+        let Some(server) = &self.server else {
+            return self
+                .client
+                .request_text(request)
+                .await
+                .map(bytes::Bytes::from);
+        };
+        let response = server.handle(request.map(bytes::Bytes::from)).await;
+        let status = response.status();
+        let body = match response.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(never) => match never {},
+        };
+        if status.is_client_error() || status.is_server_error() {
+            // As a client reads an error answer: its Status, or the text as one.
+            let text = String::from_utf8_lossy(&body);
+            let status = serde_json::from_str::<kube::core::Status>(&text).unwrap_or_else(|_| {
+                kube::core::Status::failure(text.trim(), "Failed to parse error data")
+                    .with_code(status.as_u16())
+            });
+            return Err(kube::Error::Api(status.boxed()));
+        }
+        Ok(body)
+    }
+
+    /// Creates `object` of resource `K` (in `namespace`, when namespaced).
+    pub(crate) async fn create<K>(
+        &self,
+        namespace: Option<&str>,
+        object: &K,
+    ) -> Result<bytes::Bytes, kube::Error>
+    where
+        K: kube::Resource<DynamicType = ()> + serde::Serialize,
+    {
+        let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+        let request = Request::new(K::url_path(&(), namespace))
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        self.send(request).await
+    }
+
+    /// Deletes the `K` named `name`.
+    pub(crate) async fn delete<K>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bytes::Bytes, kube::Error>
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let request = Request::new(K::url_path(&(), namespace))
+            .delete(name, &DeleteParams::default())
+            .map_err(kube::Error::BuildRequest)?;
+        self.send(request).await
+    }
+
+    /// Merge-patches the status of the `K` named `name`.
+    pub(crate) async fn patch_status<K>(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<bytes::Bytes, kube::Error>
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let request = Request::new(K::url_path(&(), None))
+            .patch_subresource(
+                "status",
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .map_err(kube::Error::BuildRequest)?;
+        self.send(request).await
+    }
+
+    /// Creates `object`; one already there (an earlier run with `--keep`) is deleted first.
+    pub(crate) async fn replace<K>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        object: &K,
+    ) -> Result<bytes::Bytes, kube::Error>
+    where
+        K: kube::Resource<DynamicType = ()> + serde::Serialize,
+    {
+        match self.create(namespace, object).await {
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let _ = self.delete::<K>(namespace, name).await;
+                self.create(namespace, object).await
+            }
+            other => other,
+        }
+    }
+}
 
 /// Everything a run plays against.
 pub(crate) struct World {
     /// Writes the runner makes itself (seeding, claims, nodes, attachments): no faults.
-    pub(crate) admin: kube::Client,
+    pub(crate) admin: Admin,
     /// The embedded cluster (None against a kubeconfig).
     pub(crate) cluster: Option<FakeCluster>,
     /// The virtual clock.
@@ -84,13 +217,12 @@ impl World {
             None => http::Request::delete("/fake-apiserver/v1/faults").body(Vec::new()),
         }
         .map_err(kube::Error::HttpError)?;
-        self.admin.request_text(request).await.map(|_| ())
+        self.admin.send(request).await.map(|_| ())
     }
 
     /// Creates the namespaces, nodes, claims and PVs of `scenario.cluster`.
     pub(crate) async fn seed(&self, scenario: &Scenario) -> Result<(), RunError> {
         let setup = |what: String| move |e: kube::Error| RunError::Setup(format!("{what}: {e}"));
-        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
         for namespace in scenario.namespaces() {
             let object = Namespace {
                 metadata: ObjectMeta {
@@ -99,7 +231,7 @@ impl World {
                 },
                 ..Namespace::default()
             };
-            match namespaces.create(&PostParams::default(), &object).await {
+            match self.admin.create(None, &object).await {
                 Ok(_) => self
                     .created_namespaces
                     .lock()
@@ -129,7 +261,6 @@ impl World {
             uids.insert(claim.clone(), uid);
         }
         let seeded = Seeded::new(scenario.seed);
-        let api: Api<PersistentVolume> = Api::all(self.admin.clone());
         for volume in &scenario.volumes {
             let claim_ref = volume.claim.as_ref().map(|claim| ObjectReference {
                 api_version: Some("v1".to_owned()),
@@ -169,7 +300,8 @@ impl World {
                 }),
                 status: None,
             };
-            replace(&api, volume.id.as_str(), &pv)
+            self.admin
+                .replace(None, volume.id.as_str(), &pv)
                 .await
                 .map_err(setup(format!("cannot create volume {}", volume.id)))?;
         }
@@ -178,7 +310,6 @@ impl World {
 
     /// Creates a Node object.
     pub(crate) async fn create_node(&self, node: &NodeName) -> Result<(), kube::Error> {
-        let api: Api<Node> = Api::all(self.admin.clone());
         let object = Node {
             metadata: ObjectMeta {
                 name: Some(node.to_string()),
@@ -186,13 +317,15 @@ impl World {
             },
             ..Node::default()
         };
-        replace(&api, node.as_str(), &object).await.map(|_| ())
+        self.admin
+            .replace(None, node.as_str(), &object)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes a Node object; one already gone (an earlier unobserved deletion) is fine.
     pub(crate) async fn delete_node(&self, node: &NodeName) -> Result<(), kube::Error> {
-        let api: Api<Node> = Api::all(self.admin.clone());
-        match api.delete(node.as_str(), &DeleteParams::default()).await {
+        match self.admin.delete::<Node>(None, node.as_str()).await {
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             other => other.map(|_| ()),
         }
@@ -206,8 +339,6 @@ impl World {
         claim: &ClaimName,
     ) -> Result<String, kube::Error> {
         let mode = volume.map(|v| v.mode).unwrap_or(AccessMode::Rwo);
-        let api: Api<PersistentVolumeClaim> =
-            Api::namespaced(self.admin.clone(), claim.namespace());
         let object = PersistentVolumeClaim {
             metadata: ObjectMeta {
                 name: Some(claim.name().to_owned()),
@@ -228,15 +359,29 @@ impl World {
             }),
             status: None,
         };
-        let created = replace(&api, claim.name(), &object).await?;
+        let created = self
+            .admin
+            .replace(Some(claim.namespace()), claim.name(), &object)
+            .await?;
+        // Only the uid is read from the answer.
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(default)]
+            metadata: CreatedMeta,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct CreatedMeta {
+            #[serde(default)]
+            uid: Option<String>,
+        }
+        let created: Created = serde_json::from_slice(&created).map_err(kube::Error::SerdeError)?;
         Ok(created.metadata.uid.unwrap_or_default())
     }
 
     /// Deletes a claim.
     pub(crate) async fn delete_claim(&self, claim: &ClaimName) -> Result<(), kube::Error> {
-        let api: Api<PersistentVolumeClaim> =
-            Api::namespaced(self.admin.clone(), claim.namespace());
-        api.delete(claim.name(), &DeleteParams::default())
+        self.admin
+            .delete::<PersistentVolumeClaim>(Some(claim.namespace()), claim.name())
             .await
             .map(|_| ())
     }
@@ -245,7 +390,7 @@ impl World {
     /// created included (one that was there before is left, emptied of the scenario's claims
     /// and events).
     pub(crate) async fn clean(&self, scenario: &Scenario) {
-        let attachments: Api<VolumeAttachment> = Api::all(self.admin.clone());
+        let attachments: Api<VolumeAttachment> = Api::all(self.admin.client.clone());
         if let Ok(list) = attachments.list(&ListParams::default()).await {
             for va in list.items {
                 let ours = va.spec.attacher == self.driver_name
@@ -260,13 +405,13 @@ impl World {
                 }
             }
         }
-        let pvs: Api<PersistentVolume> = Api::all(self.admin.clone());
+        let pvs: Api<PersistentVolume> = Api::all(self.admin.client.clone());
         for volume in &scenario.volumes {
             let _ = pvs
                 .delete(volume.id.as_str(), &DeleteParams::default())
                 .await;
         }
-        let nodes: Api<Node> = Api::all(self.admin.clone());
+        let nodes: Api<Node> = Api::all(self.admin.client.clone());
         let mut all_nodes: BTreeSet<String> =
             scenario.nodes.iter().map(|n| n.to_string()).collect();
         for step in &scenario.steps {
@@ -279,8 +424,8 @@ impl World {
         }
         for namespace in scenario.namespaces() {
             let claims: Api<PersistentVolumeClaim> =
-                Api::namespaced(self.admin.clone(), &namespace);
-            let events: Api<Event> = Api::namespaced(self.admin.clone(), &namespace);
+                Api::namespaced(self.admin.client.clone(), &namespace);
+            let events: Api<Event> = Api::namespaced(self.admin.client.clone(), &namespace);
             let _ = claims
                 .delete_collection(&DeleteParams::default(), &ListParams::default())
                 .await;
@@ -294,26 +439,12 @@ impl World {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        let namespaces: Api<Namespace> = Api::all(self.admin.client.clone());
         for namespace in created {
             let _ = namespaces
                 .delete(&namespace, &DeleteParams::default())
                 .await;
         }
-    }
-}
-
-/// Creates `object`; one already there (an earlier run with `--keep`) is deleted first.
-pub(crate) async fn replace<K>(api: &Api<K>, name: &str, object: &K) -> Result<K, kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    match api.create(&PostParams::default(), object).await {
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            let _ = api.delete(name, &DeleteParams::default()).await;
-            api.create(&PostParams::default(), object).await
-        }
-        other => other,
     }
 }
 

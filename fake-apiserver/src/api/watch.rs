@@ -53,9 +53,24 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One watch event line: `{"object":…,"type":…}` and a newline, the bytes
+/// `serde_json::to_vec(&json!({"type": kind, "object": object}))` gives (keys in sorted
+/// order), written straight from `object` instead of from a copy of it.
 fn line(kind: &str, object: &Value) -> Bytes {
-    let mut bytes =
-        serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    let mut bytes = Vec::with_capacity(1024);
+    bytes.extend_from_slice(b"{\"object\":");
+    let written = serde_json::to_writer(&mut bytes, object)
+        .and_then(|()| {
+            bytes.extend_from_slice(b",\"type\":");
+            serde_json::to_writer(&mut bytes, kind)
+        })
+        .is_ok();
+    if !written {
+        // As before: a line that cannot be encoded is empty.
+        bytes.clear();
+    } else {
+        bytes.push(b'}');
+    }
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -335,4 +350,20 @@ pub(crate) fn serve(
         http::HeaderValue::from_static("application/json"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_the_bytes_of_its_json_object() {
+        let object = json!({"metadata": {"name": "e\"1", "resourceVersion": "7"}, "count": 2, "a": [1, {"z": null}]});
+        for kind in ["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"] {
+            let mut expected =
+                serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
+            expected.push(b'\n');
+            assert_eq!(line(kind, &object), Bytes::from(expected), "{kind}");
+        }
+    }
 }
