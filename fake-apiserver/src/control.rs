@@ -1045,9 +1045,9 @@ where
 
     fn call(&mut self, mut request: http::Request<Bytes>) -> Self::Future {
         // Parse the request once; the log, the fault rules and the API server's routing all
-        // read this value.
+        // read this value (the request carries it to the API server once the faults let it
+        // through).
         let info = RequestInfo::of(&request);
-        request.extensions_mut().insert(info.clone());
         // Take the service that was driven to readiness; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -1088,29 +1088,33 @@ where
                 }
                 Some((id, FaultAction::LoseResponse)) => {
                     // The server does the work; the client never hears of it.
+                    request.extensions_mut().insert(info);
                     let _ = inner.call(request).await.map_err(Into::into)?;
                     control
                         .log
                         .finish(seq, Outcome::Dropped, elapsed(&control), Some(id));
                     Err(Box::new(ConnectionDropped) as BoxError)
                 }
-                Some((_, FaultAction::Latency(_))) | None => match inner.call(request).await {
-                    Ok(response) => {
-                        control.log.finish(
-                            seq,
-                            Outcome::Responded(response.status()),
-                            elapsed(&control),
-                            None,
-                        );
-                        Ok(response)
+                Some((_, FaultAction::Latency(_))) | None => {
+                    request.extensions_mut().insert(info);
+                    match inner.call(request).await {
+                        Ok(response) => {
+                            control.log.finish(
+                                seq,
+                                Outcome::Responded(response.status()),
+                                elapsed(&control),
+                                None,
+                            );
+                            Ok(response)
+                        }
+                        Err(error) => {
+                            control
+                                .log
+                                .finish(seq, Outcome::Dropped, elapsed(&control), None);
+                            Err(error.into())
+                        }
                     }
-                    Err(error) => {
-                        control
-                            .log
-                            .finish(seq, Outcome::Dropped, elapsed(&control), None);
-                        Err(error.into())
-                    }
-                },
+                }
             }
         })
     }

@@ -6,6 +6,7 @@
 //! read that one value ([`RequestInfo::of`]), so they cannot disagree. This module also owns
 //! the one percent-decoder and the one query parser ([`Query`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -142,15 +143,20 @@ impl RequestInfo {
             query: Query::parse(query.unwrap_or("")),
             ..RequestInfo::default()
         };
-        let parts = path_segments(path);
-        let mut rest: &[String] = match parts.first().map(String::as_str) {
+        // Segments borrow from the path unless they hold an escape; a field copies its one.
+        let parts: Vec<Cow<'_, str>> = path
+            .split('/')
+            .filter(|part| !part.is_empty())
+            .map(percent_decode_cow)
+            .collect();
+        let mut rest: &[Cow<'_, str>] = match parts.first().map(|part| &**part) {
             Some("api") if parts.len() >= 2 => {
-                info.version = parts[1].clone();
+                info.version = parts[1].to_string();
                 &parts[2..]
             }
             Some("apis") if parts.len() >= 3 => {
-                info.group = parts[1].clone();
-                info.version = parts[2].clone();
+                info.group = parts[1].to_string();
+                info.version = parts[2].to_string();
                 &parts[3..]
             }
             _ => return info,
@@ -186,22 +192,22 @@ impl RequestInfo {
             info.watch_path = true;
             rest = &rest[1..];
         }
-        if rest.first().map(String::as_str) == Some("namespaces") && rest.len() > 1 {
-            info.namespace = Some(rest[1].clone());
+        if rest.first().map(|part| &**part) == Some("namespaces") && rest.len() > 1 {
+            info.namespace = Some(rest[1].to_string());
             // `/namespaces/{name}/status` and `/finalize` are subresources of the namespace.
             if rest.len() > 2 && rest[2] != "status" && rest[2] != "finalize" {
                 rest = &rest[2..];
             }
         }
         if let Some(resource) = rest.first() {
-            info.resource = Some(resource.clone());
+            info.resource = Some(resource.to_string());
         }
         if let Some(name) = rest.get(1) {
-            info.name = Some(name.clone());
+            info.name = Some(name.to_string());
         }
         info.extra_segments = rest.len() > 3;
         if let Some(subresource) = rest.get(2) {
-            info.subresource = Some(subresource.clone());
+            info.subresource = Some(subresource.to_string());
         }
         if info.resource.as_deref() == Some("namespaces") {
             // A namespace object is cluster scoped: `/api/v1/namespaces/ns` names it.
@@ -391,8 +397,13 @@ fn form_decode(text: &str) -> String {
 
 /// Decodes `%XX` escapes; invalid escapes are kept as they are.
 pub fn percent_decode(text: &str) -> String {
+    percent_decode_cow(text).into_owned()
+}
+
+/// [`percent_decode`], borrowing `text` when it has no `%`.
+fn percent_decode_cow(text: &str) -> Cow<'_, str> {
     if !text.contains('%') {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -409,5 +420,5 @@ pub fn percent_decode(text: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }

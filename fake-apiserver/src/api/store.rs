@@ -314,11 +314,44 @@ impl State {
     ///
     /// The object's `metadata.resourceVersion` is set to the new revision. The answer is the
     /// stored object as the watch history keeps it (shared, not copied).
-    pub fn put(&mut self, key: Key, mut object: Value, kind: ChangeType) -> Arc<Stored> {
-        let rv = self.next_rv();
+    pub fn put(&mut self, key: Key, object: Value, kind: ChangeType) -> Arc<Stored> {
+        match self.write(key, object, kind, true) {
+            Ok(stored) => stored,
+            // A write that may replace never finds its key taken.
+            Err(object) => Arc::new(Stored::new(object)),
+        }
+    }
+
+    /// Stores `object` under `key` like [`put`](Self::put), unless `key` is taken: then
+    /// nothing changes and the object comes back (one lookup for the check and the insert).
+    pub fn put_new(&mut self, key: Key, object: Value) -> Result<Arc<Stored>, Value> {
+        self.write(key, object, ChangeType::Added, false)
+    }
+
+    /// The one write path of [`put`](Self::put) and [`put_new`](Self::put_new).
+    fn write(
+        &mut self,
+        key: Key,
+        mut object: Value,
+        kind: ChangeType,
+        replace: bool,
+    ) -> Result<Arc<Stored>, Value> {
+        use std::collections::btree_map::Entry;
+        let entry = self.objects.entry(key.clone());
+        if !replace && matches!(entry, Entry::Occupied(_)) {
+            return Err(object);
+        }
+        self.rv += 1;
+        let rv = self.rv;
         set_rv(&mut object, rv);
         let object = Arc::new(Stored::new(object));
-        let old = self.objects.insert(key.clone(), Arc::clone(&object));
+        let old = match entry {
+            Entry::Occupied(mut slot) => Some(slot.insert(Arc::clone(&object))),
+            Entry::Vacant(slot) => {
+                slot.insert(Arc::clone(&object));
+                None
+            }
+        };
         if let Some(old) = &old {
             self.index_remove(&key, old);
         }
@@ -330,7 +363,7 @@ impl State {
             object: Arc::clone(&object),
             old,
         });
-        object
+        Ok(object)
     }
 
     /// Removes the object under `key` at a new revision; returns its last state.

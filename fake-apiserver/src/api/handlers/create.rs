@@ -11,7 +11,7 @@ use crate::api::events;
 use crate::api::filter::meta;
 use crate::api::resources::{self, ResourceDef, View};
 use crate::api::status::ApiError;
-use crate::api::store::{ChangeType, Key, State, Stored};
+use crate::api::store::{Key, State, Stored};
 use crate::api::{ApiServer, Request, Target, add_warnings, json_response};
 
 /// The strategy's validation of a new object (ObjectMeta and the kind's rules).
@@ -59,11 +59,14 @@ pub(super) fn store_new(
     def: &'static ResourceDef,
     mut obj: Value,
 ) -> Result<Arc<Stored>, ApiError> {
-    let ns = meta(&obj, "namespace").to_string();
+    let mut ns = meta(&obj, "namespace").to_string();
     let name = meta(&obj, "name").to_string();
     let namespace = if def.namespaced {
-        let key: Key = ("namespaces", String::new(), ns.clone());
-        match state.get(&key) {
+        // The namespace's key holds `ns` for the lookup and hands it back (no copy).
+        let key: Key = ("namespaces", String::new(), ns);
+        let found = state.get(&key);
+        ns = key.2;
+        match found {
             Some(namespace) => Some(namespace),
             None => return Err(ApiError::namespace_not_found(&ns)),
         }
@@ -89,10 +92,7 @@ pub(super) fn store_new(
             None,
         ));
     }
-    let key: Key = (def.storage, ns, name.clone());
-    if state.contains(&key) {
-        return Err(ApiError::already_exists(def, &name));
-    }
+    let key: Key = (def.storage, ns, name);
     if let Some(m) = meta_mut(&mut obj) {
         m.remove("resourceVersion");
     }
@@ -101,7 +101,9 @@ pub(super) fn store_new(
         map.insert("apiVersion".into(), json!(canonical.api_version()));
         map.insert("kind".into(), json!(canonical.kind));
     }
-    Ok(state.put(key, obj, ChangeType::Added))
+    state
+        .put_new(key, obj)
+        .map_err(|obj| ApiError::already_exists(def, meta(&obj, "name")))
 }
 
 /// The create of a kind that is not stored (a review): decoded, validated and prepared by
