@@ -16,8 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::PersistentVolume;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
@@ -95,7 +94,7 @@ impl Recorder {
         let (wake, woken) = mpsc::channel(1);
         let writer = Writer {
             shared: shared.clone(),
-            api: Api::all(client),
+            client,
             clock,
         };
         let task = runtime.spawn(writer.run(woken));
@@ -145,7 +144,7 @@ impl Recorder {
 /// The writer task's side.
 struct Writer {
     shared: Arc<Shared>,
-    api: Api<PersistentVolume>,
+    client: kube::Client,
     clock: SharedClock,
 }
 
@@ -208,7 +207,15 @@ impl Writer {
         let value = pending.record.as_ref().map(MigrationRecord::to_json);
         let patch = serde_json::json!({"metadata": {"annotations": {MIGRATION_ANNOTATION: value}}});
         let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
-        let request = self.api.patch(volume.as_str(), &params, &patch);
+        // The PATCH `Api::<PersistentVolume>::patch` sends, its answer read as text and not
+        // decoded: the writer never reads the PV it gets back (decoding a whole PV per record
+        // was most of the client's cost of a write).
+        let request = async {
+            let request = kube::core::Request::new("/api/v1/persistentvolumes")
+                .patch(volume.as_str(), &params, &patch)
+                .map_err(kube::Error::BuildRequest)?;
+            self.client.request_text(request).await
+        };
         let timeout = self.clock.sleep(WRITE_TIMEOUT);
         let result = tokio::select! {
             result = request => match result {
