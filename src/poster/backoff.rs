@@ -86,7 +86,7 @@ pub(crate) enum Next {
 /// giving up, as tower's `retry::Policy` decides for a request. The worker holds one per job
 /// and asks it after every failed attempt; the decision lives here only.
 ///
-/// ```ignore
+/// ```text
 /// let mut retries = Retries::default();
 /// match retries.failed(&policy, Again::Later(None), &mut rng) {
 ///     Next::After(delay) => { /* arm a timer */ }

@@ -7,7 +7,7 @@
 //! before it is *watched*: a post is watched while it can finish without the clock moving,
 //! and not while it waits out a retry delay or for a token.
 //!
-//! ```ignore
+//! ```text
 //! let mut ledger = Ledger::new(admitted, folded);
 //! ledger.watch(7);            // post 7 is on its way to the server
 //! ledger.flush(8, reply);     // a flush after it
