@@ -131,3 +131,49 @@ impl ApiCaller {
         })
     }
 }
+
+/// The part of an answer's object the poster reads: `metadata.uid` and
+/// `metadata.resourceVersion`. Decoding into it skips every other field unread (no typed
+/// `ObjectMeta`, no managedFields built and dropped).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct MetaOnly {
+    #[serde(default)]
+    pub(crate) metadata: Meta,
+}
+
+/// See [`MetaOnly`].
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Meta {
+    #[serde(default)]
+    pub(crate) uid: Option<String>,
+    #[serde(default)]
+    pub(crate) resource_version: Option<String>,
+}
+
+/// The part of a PersistentVolume the claim lookup reads: `spec.claimRef`
+/// (`docs/events.md` §4), every other field skipped unread.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct VolumeClaimRef {
+    #[serde(default)]
+    pub(crate) spec: Option<VolumeSpec>,
+}
+
+/// See [`VolumeClaimRef`].
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VolumeSpec {
+    #[serde(default)]
+    pub(crate) claim_ref: Option<ClaimRef>,
+}
+
+/// See [`VolumeClaimRef`]: the reference's namespace, name and uid.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ClaimRef {
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) uid: Option<String>,
+}

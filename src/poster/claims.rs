@@ -31,14 +31,14 @@
 //! ```
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Api, GetParams};
 use kube::core::{PartialObjectMeta, Request};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
 
-use super::api::{ApiCaller, Failure};
+use super::api::{ApiCaller, Failure, MetaOnly, VolumeClaimRef};
 use crate::ids::{ClaimName, VolumeId};
 use crate::metrics::SkipCause;
 
@@ -203,7 +203,7 @@ async fn find_through_volume(api: &ApiCaller, index: &ClaimIndex, volume: &Volum
             });
         }
     };
-    let pv: PersistentVolume = match api
+    let pv: VolumeClaimRef = match api
         .call("get", request)
         .await
         .map(|body| serde_json::from_slice(&body))
@@ -270,7 +270,8 @@ async fn read_claim(
         Err(Failure::NotFound) => return Ok(None),
         Err(failure) => return Err(failure),
     };
-    let pvc: PersistentVolumeClaim =
+    // Only the uid and resourceVersion are decoded (`MetaOnly`).
+    let pvc: MetaOnly =
         serde_json::from_slice(&body).map_err(|e| unreadable("PersistentVolumeClaim", e))?;
     let uid = pvc.metadata.uid.unwrap_or_default();
     Ok(Some(LiveClaim {

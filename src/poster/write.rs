@@ -275,13 +275,11 @@ impl EventRecord {
 }
 
 /// The `metadata.resourceVersion` of an answer's object, if it has one.
+///
+/// Only that field is decoded: every other one (managedFields above all) is skipped unread,
+/// so reading a write's answer costs a scan of its bytes, not a typed `ObjectMeta`.
 fn resource_version_of(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        #[serde(default)]
-        metadata: ObjectMeta,
-    }
-    serde_json::from_slice::<Answer>(body)
+    serde_json::from_slice::<super::api::MetaOnly>(body)
         .ok()
         .and_then(|answer| answer.metadata.resource_version)
 }
