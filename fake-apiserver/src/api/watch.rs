@@ -75,7 +75,49 @@ fn line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// [`line`] from an object's JSON text already written (the same bytes).
+fn line_of_json(kind: &str, object: &[u8]) -> Bytes {
+    let mut bytes = Vec::with_capacity(object.len() + 32);
+    bytes.extend_from_slice(b"{\"object\":");
+    bytes.extend_from_slice(object);
+    bytes.extend_from_slice(b",\"type\":");
+    super::response::write_json_str(&mut bytes, kind);
+    bytes.extend_from_slice(b"}\n");
+    Bytes::from(bytes)
+}
+
 impl WatchState {
+    /// The watch line of `kind` for `stored`. Where the client asked for the full object and
+    /// its view is the stored object itself (the object's JSON text, written once per stored
+    /// version) or the core/v1 event view (written straight from the stored event), the line
+    /// is written from that text instead of from a copy of the object in a new tree: the same
+    /// bytes as [`line`] of [`Self::shown`], which debug builds check.
+    fn line_for(&self, kind: &str, stored: &super::store::Stored) -> Bytes {
+        if self.as_metadata || self.as_table {
+            return line(kind, &self.shown(stored));
+        }
+        let direct = if super::filter::view_is_stored(self.def, stored) {
+            Some(line_of_json(kind, &stored.json()))
+        } else if self.def.view == super::resources::View::CoreEvent
+            && let Some(fields) = stored.as_object()
+        {
+            Some(line_of_json(kind, &super::events::CoreView(fields).json()))
+        } else {
+            None
+        };
+        match direct {
+            Some(bytes) => {
+                debug_assert_eq!(
+                    bytes,
+                    line(kind, &self.shown(stored)),
+                    "a watch line written from the object's text differs from its view's"
+                );
+                bytes
+            }
+            None => line(kind, &self.shown(stored)),
+        }
+    }
+
     fn shown(&self, stored: &Value) -> Value {
         let shown = view(self.def, stored);
         if self.as_metadata {
@@ -174,7 +216,7 @@ impl WatchState {
                 _ => None,
             };
             match event {
-                Some((kind, obj)) => lines.push(line(kind, &self.shown(&obj))),
+                Some((kind, obj)) => lines.push(self.line_for(kind, &obj)),
                 None => skipped = true,
             }
         }
@@ -308,8 +350,8 @@ pub(crate) fn serve(
                     st.cursor = state.rv();
                     drop(state);
                     for o in objs {
-                        let shown = st.shown(&o);
-                        st.pending.push_back(line("ADDED", &shown));
+                        let added = st.line_for("ADDED", &o);
+                        st.pending.push_back(added);
                     }
                     if send_initial == Some(true) || bookmarks {
                         let rv = st.cursor;
@@ -364,6 +406,15 @@ mod tests {
                 serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
             expected.push(b'\n');
             assert_eq!(line(kind, &object), Bytes::from(expected), "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_line_from_the_objects_text_is_the_same_bytes() {
+        let object = json!({"metadata": {"name": "e\"1", "resourceVersion": "7"}, "count": 2, "a": [1, {"z": null}]});
+        let text = serde_json::to_vec(&object).unwrap();
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            assert_eq!(line_of_json(kind, &text), line(kind, &object), "{kind}");
         }
     }
 }
