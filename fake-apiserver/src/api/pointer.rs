@@ -18,16 +18,26 @@ impl Pointer for Value {
         if pointer.is_empty() {
             return Some(self);
         }
-        let rest = pointer.strip_prefix('/')?;
-        if rest.contains('~') {
+        let mut rest = pointer.strip_prefix('/')?;
+        if rest.as_bytes().contains(&b'~') {
             return self.pointer(pointer);
         }
-        rest.split('/')
-            .try_fold(self, |target, token| match target {
-                Value::Object(map) => map.get(token),
-                Value::Array(list) => index(token).and_then(|i| list.get(i)),
-                _ => None,
-            })
+        // The tokens between the `/`s, found byte by byte (paths are short: a `str::split`
+        // searcher costs more than the scan).
+        let mut target = self;
+        loop {
+            let end = rest.bytes().position(|b| b == b'/');
+            let token = end.map_or(rest, |end| &rest[..end]);
+            target = match target {
+                Value::Object(map) => map.get(token)?,
+                Value::Array(list) => index(token).and_then(|i| list.get(i))?,
+                _ => return None,
+            };
+            match end {
+                Some(end) => rest = &rest[end + 1..],
+                None => return Some(target),
+            }
+        }
     }
 }
 
