@@ -531,12 +531,18 @@ fn random_u64(seed: u64, n: u64) -> u64 {
 /// Sets `metadata.resourceVersion`.
 pub fn set_rv(object: &mut Value, rv: u64) {
     if let Some(map) = object.as_object_mut() {
-        // Looked up first: `entry` would copy the key even when it is there.
-        if !map.contains_key("metadata") {
-            map.insert("metadata".into(), Value::Object(Default::default()));
-        }
-        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let rv = Value::String(rv.to_string());
+        // One lookup (`entry` would copy the key even when it is there).
+        match map.get_mut("metadata") {
+            Some(Value::Object(meta)) => {
+                meta.insert("resourceVersion".into(), rv);
+            }
+            Some(_) => {}
+            None => {
+                let mut meta = serde_json::Map::new();
+                meta.insert("resourceVersion".into(), rv);
+                map.insert("metadata".into(), Value::Object(meta));
+            }
         }
     }
 }
