@@ -19,14 +19,14 @@ impl Pointer for Value {
             return Some(self);
         }
         let mut rest = pointer.strip_prefix('/')?;
-        if rest.as_bytes().contains(&b'~') {
-            return self.pointer(pointer);
-        }
         // The tokens between the `/`s, found byte by byte (paths are short: a `str::split`
-        // searcher costs more than the scan).
+        // searcher costs more than the scan); a path with an escape is left to serde_json.
         let mut target = self;
         loop {
-            let end = rest.bytes().position(|b| b == b'/');
+            let end = rest.bytes().position(|b| b == b'/' || b == b'~');
+            if end.is_some_and(|end| rest.as_bytes()[end] == b'~') {
+                return self.pointer(pointer);
+            }
             let token = end.map_or(rest, |end| &rest[..end]);
             target = match target {
                 Value::Object(map) => map.get(token)?,
