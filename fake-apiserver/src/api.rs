@@ -380,7 +380,9 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    fn header(&self, name: &str) -> &str {
+    /// The text of header `name` (`""` when absent or not text). A `HeaderName` constant
+    /// is looked up as it is; a `&str` is parsed into a name first.
+    fn header(&self, name: impl http::header::AsHeaderName) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -388,18 +390,24 @@ impl Request {
     }
 
     /// The Content-Type without parameters.
-    pub fn content_type(&self) -> String {
-        self.header("content-type")
+    pub fn content_type(&self) -> std::borrow::Cow<'_, str> {
+        let text = self
+            .header(http::header::CONTENT_TYPE)
             .split(';')
             .next()
             .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
+            .trim();
+        // Copied only to lower its case (clients send it in lower case).
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(text.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        }
     }
 
     /// Whether the client asked for a meta.k8s.io Table (`kubectl get`).
     pub fn wants_table(&self) -> bool {
-        let accept = self.header("accept");
+        let accept = self.header(http::header::ACCEPT);
         accept
             .split(',')
             .next()
@@ -409,7 +417,7 @@ impl Request {
     /// Whether the client asked for `PartialObjectMetadata` (kube-rs `Api::get_metadata`,
     /// `list_metadata`, `metadata_watcher`).
     pub fn wants_metadata(&self) -> bool {
-        let accept = self.header("accept");
+        let accept = self.header(http::header::ACCEPT);
         accept.split(',').next().is_some_and(|first| {
             first.contains("as=PartialObjectMetadata") && first.contains("g=meta.k8s.io")
         })

@@ -184,7 +184,7 @@ impl CoreView<'_> {
     /// The JSON text (what serialising it writes).
     pub fn json(&self) -> Vec<u8> {
         use super::response::{write_json, write_json_str};
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::with_capacity(1024);
         out.push(b'{');
         let mut first = true;
         self.for_each(|key, shown| {

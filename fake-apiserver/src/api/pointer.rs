@@ -18,16 +18,26 @@ impl Pointer for Value {
         if pointer.is_empty() {
             return Some(self);
         }
-        let rest = pointer.strip_prefix('/')?;
-        if rest.contains('~') {
-            return self.pointer(pointer);
+        let mut rest = pointer.strip_prefix('/')?;
+        // The tokens between the `/`s, found byte by byte (paths are short: a `str::split`
+        // searcher costs more than the scan); a path with an escape is left to serde_json.
+        let mut target = self;
+        loop {
+            let end = rest.bytes().position(|b| b == b'/' || b == b'~');
+            if end.is_some_and(|end| rest.as_bytes()[end] == b'~') {
+                return self.pointer(pointer);
+            }
+            let token = end.map_or(rest, |end| &rest[..end]);
+            target = match target {
+                Value::Object(map) => map.get(token)?,
+                Value::Array(list) => index(token).and_then(|i| list.get(i))?,
+                _ => return None,
+            };
+            match end {
+                Some(end) => rest = &rest[end + 1..],
+                None => return Some(target),
+            }
         }
-        rest.split('/')
-            .try_fold(self, |target, token| match target {
-                Value::Object(map) => map.get(token),
-                Value::Array(list) => index(token).and_then(|i| list.get(i)),
-                _ => None,
-            })
     }
 }
 

@@ -122,6 +122,17 @@ impl ResourceDef {
         }
     }
 
+    /// Whether `v` is [`api_version`](Self::api_version) (compared without writing it).
+    pub fn api_version_is(&self, v: &str) -> bool {
+        if self.group.is_empty() {
+            return v == self.version;
+        }
+        v.len() == self.group.len() + 1 + self.version.len()
+            && v.starts_with(self.group)
+            && v.as_bytes()[self.group.len()] == b'/'
+            && v.ends_with(self.version)
+    }
+
     /// The verbs this row serves (discovery lists them; others get 405).
     pub fn verbs(&self) -> &'static [&'static str] {
         self.strategy.verbs()
@@ -261,7 +272,10 @@ pub(crate) fn unknown_fields(input: &Value, output: &Value, out: &mut Vec<String
 /// Go's `omitempty` on ObjectMeta's maps and lists: an empty `labels`, `annotations`,
 /// `finalizers`, `ownerReferences` or `managedFields` is left out, not written as `{}`/`[]`.
 fn omit_empty_metadata(obj: &mut Value) {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        // Looked for first: a metadata with nothing to leave out (most) is not rebuilt.
+        && meta.iter().any(|(key, value)| omitted_empty_metadata(key, value))
+    {
         meta.retain(|key, value| !omitted_empty_metadata(key, value));
     }
 }

@@ -72,9 +72,25 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Whether a string has a byte JSON escapes (a control character, a quote or a backslash), eight bytes
-/// at a time.
+/// The bytes JSON escapes: control characters, the quote and the backslash.
+const ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Whether a string has a byte JSON escapes (a control character, a quote or a backslash):
+/// a short one byte by byte (most keys and values are), a longer one eight bytes at a time.
 fn needs_escape(bytes: &[u8]) -> bool {
+    if bytes.len() < 16 {
+        return bytes.iter().any(|&b| ESCAPED[usize::from(b)]);
+    }
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Some byte of `x` below `n` (n <= 128); never a false negative.
@@ -166,6 +182,18 @@ mod tests {
         #[test]
         fn json_text_is_what_serde_json_writes(v in value()) {
             prop_assert_eq!(json_bytes(&v), serde_json::to_vec(&v).expect("serialises"));
+        }
+    }
+
+    #[test]
+    fn every_escaped_byte_is_found_in_a_short_string_too() {
+        for byte in 0u8..=0x7f {
+            for at in 0..5 {
+                let mut text = "x".repeat(5);
+                text.replace_range(at..at + 1, &char::from(byte).to_string());
+                let v = Value::String(text);
+                assert_eq!(json_bytes(&v), serde_json::to_vec(&v).expect("serialises"));
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
@@ -65,15 +65,20 @@ impl Shape {
     where
         T: schemars::JsonSchema + k8s_openapi::Resource + 'static,
     {
-        static SHAPES: OnceLock<Mutex<HashMap<TypeId, &'static Shape>>> = OnceLock::new();
-        let shapes = SHAPES.get_or_init(Default::default);
-        // A poisoned lock only means another thread panicked while compiling: the map is
-        // still consistent (entries are inserted whole).
-        let mut shapes = shapes.lock().unwrap_or_else(|p| p.into_inner());
-        shapes.entry(TypeId::of::<T>()).or_insert_with(|| {
-            let schema = super::schema::schema_of::<T>();
-            Box::leak(Box::new(compile(&schema, T::API_VERSION, T::KIND)))
-        })
+        // A handful of types (one per served kind): a list scanned is cheaper than a
+        // hashed map.
+        static SHAPES: Mutex<Vec<(TypeId, &'static Shape)>> = Mutex::new(Vec::new());
+        // A poisoned lock only means another thread panicked while compiling: the list is
+        // still consistent (entries are pushed whole).
+        let mut shapes = SHAPES.lock().unwrap_or_else(|p| p.into_inner());
+        let id = TypeId::of::<T>();
+        if let Some(&(_, shape)) = shapes.iter().find(|(t, _)| *t == id) {
+            return shape;
+        }
+        let schema = super::schema::schema_of::<T>();
+        let shape: &'static Shape = Box::leak(Box::new(compile(&schema, T::API_VERSION, T::KIND)));
+        shapes.push((id, shape));
+        shape
     }
 
     /// Whether the round trip through the type would give `body` back, once the nulls of
@@ -97,8 +102,12 @@ impl Shape {
         if !self.fields(fields, *required, map) {
             return false;
         }
-        map.insert("apiVersion".into(), Value::String(self.api_version.into()));
-        map.insert("kind".into(), Value::String(self.kind.into()));
+        // Written unless already there (checked above: absent, null or the same string).
+        for (key, want) in [("apiVersion", self.api_version), ("kind", self.kind)] {
+            if !map.get(key).is_some_and(Value::is_string) {
+                map.insert(key.into(), Value::String(want.into()));
+            }
+        }
         true
     }
 
@@ -131,7 +140,7 @@ impl Shape {
         // Both sorted by name: one pass over the two.
         let mut rest = fields;
         for (key, value) in map.iter_mut() {
-            while rest.first().is_some_and(|f| f.name.as_str() < key.as_str()) {
+            while rest.first().is_some_and(|f| before(&f.name, key)) {
                 rest = &rest[1..];
             }
             let field = rest.first().filter(|f| f.name == *key);
@@ -154,6 +163,15 @@ impl Shape {
             map.retain(|_, v| !v.is_null());
         }
         seen_required == required
+    }
+}
+
+/// Whether the field name `a` sorts before `b` (as `a < b`), deciding by the first bytes
+/// when they differ (most do) without comparing the whole names.
+fn before(a: &str, b: &str) -> bool {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
     }
 }
 

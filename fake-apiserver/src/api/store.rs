@@ -118,11 +118,21 @@ pub struct State {
     seed: u64,
     /// Whether a write happened since the watchers were last woken.
     changed: bool,
+    /// The indexes every write keeps ([`Indexes`]).
+    indexes: Indexes,
+    uid_counter: u64,
+}
+
+/// The indexes of the store, beside the objects so a write updates them while it holds
+/// the slot of its object (the key is borrowed from the map, not copied).
+#[derive(Debug, Default, Clone)]
+struct Indexes {
     /// Events by `involvedObject.uid` and `involvedObject.name` (the field selectors kubectl
     /// describe and the poster use): a LIST with such a term reads its candidates here
     /// instead of scanning. May hold keys of objects gone or changed since (they are checked
     /// again); never misses one.
-    event_index: HashMap<(&'static str, String), BTreeSet<Key>>,
+    /// One map per field of [`EVENT_INDEX`], in its order, by the field's value.
+    event_index: [HashMap<String, BTreeSet<Key>>; EVENT_INDEX.len()],
     /// Objects with a `deletionTimestamp` (waiting on finalizers), of the kinds whose
     /// controllers run inside writes (claims, volumes): what [`settle`] reads instead of
     /// scanning every claim and volume after each write.
@@ -132,7 +142,75 @@ pub struct State {
     /// PersistentVolumes by the (namespace, name) of their `spec.claimRef`: the volumes the
     /// PV controller looks at when a claim goes.
     volumes_by_claim: HashMap<(String, String), BTreeSet<Key>>,
-    uid_counter: u64,
+}
+
+impl Indexes {
+    fn add(&mut self, key: &Key, object: &Value) {
+        if TRACKED_TERMINATING.contains(&key.0) {
+            let deleting = object
+                .get("metadata")
+                .and_then(|m| m.get("deletionTimestamp"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty());
+            if deleting {
+                self.terminating.insert(key.clone());
+            }
+            if key.0 == "persistentvolumes"
+                && let Some(claim) = claim_ref_of(object)
+            {
+                self.volumes_by_claim
+                    .entry(claim)
+                    .or_default()
+                    .insert(key.clone());
+            }
+            return;
+        }
+        if key.0 != INDEXED_STORAGE {
+            return;
+        }
+        for (index, (_, pointer)) in self.event_index.iter_mut().zip(EVENT_INDEX) {
+            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
+                // Looked up by the borrowed value: its text is copied only for a new entry.
+                match index.get_mut(value) {
+                    Some(set) => {
+                        set.insert(key.clone());
+                    }
+                    None => {
+                        index.insert(value.to_string(), BTreeSet::from([key.clone()]));
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &Key, object: &Value) {
+        if TRACKED_TERMINATING.contains(&key.0) {
+            self.terminating.remove(key);
+            if key.0 == "persistentvolumes"
+                && let Some(claim) = claim_ref_of(object)
+                && let Some(set) = self.volumes_by_claim.get_mut(&claim)
+            {
+                set.remove(key);
+                if set.is_empty() {
+                    self.volumes_by_claim.remove(&claim);
+                }
+            }
+            return;
+        }
+        if key.0 != INDEXED_STORAGE {
+            return;
+        }
+        for (index, (_, pointer)) in self.event_index.iter_mut().zip(EVENT_INDEX) {
+            if let Some(value) = object.ptr(pointer).and_then(Value::as_str)
+                && let Some(set) = index.get_mut(value)
+            {
+                set.remove(key);
+                if set.is_empty() {
+                    index.remove(value);
+                }
+            }
+        }
+    }
 }
 
 /// The storage keys whose terminating objects [`State::terminating`] tracks.
@@ -206,69 +284,6 @@ impl State {
         self.rv
     }
 
-    fn index_add(&mut self, key: &Key, object: &Value) {
-        if TRACKED_TERMINATING.contains(&key.0) {
-            let deleting = object
-                .get("metadata")
-                .and_then(|m| m.get("deletionTimestamp"))
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty());
-            if deleting {
-                self.terminating.insert(key.clone());
-            }
-            if key.0 == "persistentvolumes"
-                && let Some(claim) = claim_ref_of(object)
-            {
-                self.volumes_by_claim
-                    .entry(claim)
-                    .or_default()
-                    .insert(key.clone());
-            }
-            return;
-        }
-        if key.0 != INDEXED_STORAGE {
-            return;
-        }
-        for (label, pointer) in EVENT_INDEX {
-            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
-                self.event_index
-                    .entry((label, value.to_string()))
-                    .or_default()
-                    .insert(key.clone());
-            }
-        }
-    }
-
-    fn index_remove(&mut self, key: &Key, object: &Value) {
-        if TRACKED_TERMINATING.contains(&key.0) {
-            self.terminating.remove(key);
-            if key.0 == "persistentvolumes"
-                && let Some(claim) = claim_ref_of(object)
-                && let Some(set) = self.volumes_by_claim.get_mut(&claim)
-            {
-                set.remove(key);
-                if set.is_empty() {
-                    self.volumes_by_claim.remove(&claim);
-                }
-            }
-            return;
-        }
-        if key.0 != INDEXED_STORAGE {
-            return;
-        }
-        for (label, pointer) in EVENT_INDEX {
-            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
-                let entry = (label, value.to_string());
-                if let Some(set) = self.event_index.get_mut(&entry) {
-                    set.remove(key);
-                    if set.is_empty() {
-                        self.event_index.remove(&entry);
-                    }
-                }
-            }
-        }
-    }
-
     /// The field labels indexed for objects under `storage` (see [`EVENT_INDEX`]): a LIST
     /// with an exact term on one reads its candidates from [`indexed`](Self::indexed).
     pub fn index_labels(&self, storage: &str) -> &'static [&'static str] {
@@ -283,7 +298,8 @@ impl State {
     /// The keys of the objects under `storage` (claims or volumes) that have a
     /// `deletionTimestamp`, in key order; empty for other storage keys.
     pub fn terminating(&self, storage: &'static str) -> Vec<Key> {
-        self.terminating
+        self.indexes
+            .terminating
             .range((storage, String::new(), String::new())..)
             .take_while(|k| k.0 == storage)
             .cloned()
@@ -292,7 +308,8 @@ impl State {
 
     /// The keys of the PersistentVolumes whose `spec.claimRef` names `namespace`/`name`.
     pub fn volumes_claiming(&self, namespace: &str, name: &str) -> Vec<Key> {
-        self.volumes_by_claim
+        self.indexes
+            .volumes_by_claim
             .get(&(namespace.to_owned(), name.to_owned()))
             .map(|set| set.iter().cloned().collect())
             .unwrap_or_default()
@@ -301,10 +318,10 @@ impl State {
     /// The keys of events whose indexed `label` (see [`EVENT_INDEX`]) is `value`; `None`
     /// when `label` is not indexed.
     pub fn indexed(&self, label: &str, value: &str) -> Option<Vec<Key>> {
-        let label = EVENT_INDEX.iter().find(|(l, _)| *l == label)?.0;
+        let index = EVENT_INDEX.iter().position(|(l, _)| *l == label)?;
         Some(
-            self.event_index
-                .get(&(label, value.to_string()))
+            self.indexes.event_index[index]
+                .get(value)
                 .map(|set| set.iter().cloned().collect())
                 .unwrap_or_default(),
         )
@@ -337,7 +354,8 @@ impl State {
         replace: bool,
     ) -> Result<Arc<Stored>, Value> {
         use std::collections::btree_map::Entry;
-        let entry = self.objects.entry(key.clone());
+        let storage = key.0;
+        let entry = self.objects.entry(key);
         if !replace && matches!(entry, Entry::Occupied(_)) {
             return Err(object);
         }
@@ -345,20 +363,23 @@ impl State {
         let rv = self.rv;
         set_rv(&mut object, rv);
         let object = Arc::new(Stored::new(object));
+        // The indexes read the key in its slot (no copy of it for the lookup).
         let old = match entry {
-            Entry::Occupied(mut slot) => Some(slot.insert(Arc::clone(&object))),
+            Entry::Occupied(mut slot) => {
+                let old = slot.insert(Arc::clone(&object));
+                self.indexes.remove(slot.key(), &old);
+                self.indexes.add(slot.key(), &object);
+                Some(old)
+            }
             Entry::Vacant(slot) => {
+                self.indexes.add(slot.key(), &object);
                 slot.insert(Arc::clone(&object));
                 None
             }
         };
-        if let Some(old) = &old {
-            self.index_remove(&key, old);
-        }
-        self.index_add(&key, &object);
         self.record(Change {
             rv,
-            storage: key.0,
+            storage,
             kind,
             object: Arc::clone(&object),
             old,
@@ -377,12 +398,12 @@ impl State {
     /// the delete revision. `None` when nothing is stored under `key`.
     pub fn remove_as(&mut self, key: &Key, last: Value) -> Option<Value> {
         let previous = self.objects.remove(key)?;
-        self.index_remove(key, &previous);
+        self.indexes.remove(key, &previous);
         self.removed(key, Arc::new(Stored::new(last)))
     }
 
     fn removed(&mut self, key: &Key, old: Arc<Stored>) -> Option<Value> {
-        self.index_remove(key, &old);
+        self.indexes.remove(key, &old);
         if key.0 == "persistentvolumeclaims" {
             let uid = old
                 .ptr("/metadata/uid")
@@ -510,11 +531,18 @@ fn random_u64(seed: u64, n: u64) -> u64 {
 /// Sets `metadata.resourceVersion`.
 pub fn set_rv(object: &mut Value, rv: u64) {
     if let Some(map) = object.as_object_mut() {
-        let meta = map
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let rv = Value::String(rv.to_string());
+        // One lookup (`entry` would copy the key even when it is there).
+        match map.get_mut("metadata") {
+            Some(Value::Object(meta)) => {
+                meta.insert("resourceVersion".into(), rv);
+            }
+            Some(_) => {}
+            None => {
+                let mut meta = serde_json::Map::new();
+                meta.insert("resourceVersion".into(), rv);
+                map.insert("metadata".into(), Value::Object(meta));
+            }
         }
     }
 }
@@ -558,9 +586,7 @@ impl Store {
             objects: state.objects.clone(),
             compacted: state.rv,
             seed: state.seed ^ state.uid_counter,
-            event_index: state.event_index.clone(),
-            terminating: state.terminating.clone(),
-            volumes_by_claim: state.volumes_by_claim.clone(),
+            indexes: state.indexes.clone(),
             ..State::default()
         };
         Store {

@@ -163,8 +163,12 @@ pub fn object_meta(
     name_rule: fn(&str, bool) -> Vec<String>,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let name = meta_str(obj, "name");
-    let generate_name = meta_str(obj, "generateName");
+    // The metadata looked up once for the fields read.
+    let metadata = obj.get("metadata");
+    let meta_field = |key: &str| metadata.and_then(|m| m.get(key));
+    let meta_str = |key: &str| meta_field(key).and_then(Value::as_str).unwrap_or("");
+    let name = meta_str("name");
+    let generate_name = meta_str("generateName");
     if !generate_name.is_empty() {
         for m in name_rule(generate_name, true) {
             errs.push(FieldError::invalid(
@@ -186,7 +190,7 @@ pub fn object_meta(
             errs.push(FieldError::invalid("metadata.name", name, &m));
         }
     }
-    let namespace = meta_str(obj, "namespace");
+    let namespace = meta_str("namespace");
     if namespaced {
         if namespace.is_empty() {
             errs.push(FieldError::required("metadata.namespace", ""));
@@ -202,7 +206,7 @@ pub fn object_meta(
             message: "Forbidden: not allowed on this type".into(),
         });
     }
-    if let Some(labels) = obj.ptr("/metadata/labels").and_then(Value::as_object) {
+    if let Some(labels) = meta_field("labels").and_then(Value::as_object) {
         for (k, v) in labels {
             for m in qualified_name(k) {
                 errs.push(FieldError::invalid("metadata.labels", k, &m));

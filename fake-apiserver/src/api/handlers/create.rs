@@ -42,13 +42,15 @@ pub(super) fn stamp_new(
         m.remove(key);
     }
     super::decode::reconcile_namespace(m, def.namespaced, url_ns.unwrap_or(""))?;
-    m.insert("creationTimestamp".into(), json!(now));
-    m.insert("uid".into(), json!(uid));
+    m.insert("creationTimestamp".into(), Value::String(now.to_string()));
+    m.insert("uid".into(), Value::String(uid));
     let name = m.get("name").and_then(Value::as_str).unwrap_or("");
-    let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("");
-    if name.is_empty() && !generate.is_empty() {
-        let name = format!("{generate}{}", state.name_suffix(suffix_id));
-        m.insert("name".into(), json!(name));
+    if name.is_empty() {
+        let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("");
+        if !generate.is_empty() {
+            let name = format!("{generate}{}", state.name_suffix(suffix_id));
+            m.insert("name".into(), Value::String(name));
+        }
     }
     Ok(())
 }
@@ -59,8 +61,16 @@ pub(super) fn store_new(
     def: &'static ResourceDef,
     mut obj: Value,
 ) -> Result<Arc<Stored>, ApiError> {
-    let mut ns = meta(&obj, "namespace").to_string();
-    let name = meta(&obj, "name").to_string();
+    // The metadata fields read, looked up once.
+    let (mut ns, name, has_rv) = {
+        let m = obj.get("metadata");
+        let text = |key: &str| m.and_then(|m| m.get(key)).and_then(Value::as_str);
+        (
+            text("namespace").unwrap_or("").to_string(),
+            text("name").unwrap_or("").to_string(),
+            text("resourceVersion").is_some_and(|rv| !rv.is_empty()),
+        )
+    };
     let namespace = if def.namespaced {
         // The namespace's key holds `ns` for the lookup and hands it back (no copy).
         let key: Key = ("namespaces", String::new(), ns);
@@ -84,7 +94,7 @@ pub(super) fn store_new(
             Some(json!({"name": name, "kind": def.plural})),
         ));
     }
-    if !meta(&obj, "resourceVersion").is_empty() {
+    if has_rv {
         return Err(ApiError::status(
             500,
             "",
@@ -93,13 +103,31 @@ pub(super) fn store_new(
         ));
     }
     let key: Key = (def.storage, ns, name);
-    if let Some(m) = meta_mut(&mut obj) {
-        m.remove("resourceVersion");
+    // What `meta_mut` then `remove` do, in one lookup of the metadata.
+    if let Some(map) = obj.as_object_mut() {
+        match map.get_mut("metadata") {
+            Some(Value::Object(m)) => {
+                m.remove("resourceVersion");
+            }
+            Some(_) => {}
+            None => {
+                map.insert("metadata".into(), Value::Object(serde_json::Map::new()));
+            }
+        }
     }
     let canonical = resources::storage_row(def.storage).unwrap_or(def);
     if let Some(map) = obj.as_object_mut() {
-        map.insert("apiVersion".into(), json!(canonical.api_version()));
-        map.insert("kind".into(), json!(canonical.kind));
+        // Written unless already the canonical ones (as a decoded body usually has them).
+        if !map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| canonical.api_version_is(v))
+        {
+            map.insert("apiVersion".into(), Value::String(canonical.api_version()));
+        }
+        if map.get("kind").and_then(Value::as_str) != Some(canonical.kind) {
+            map.insert("kind".into(), Value::String(canonical.kind.into()));
+        }
     }
     state
         .put_new(key, obj)

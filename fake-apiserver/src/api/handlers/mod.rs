@@ -32,16 +32,43 @@ type Response = http::Response<ResponseBody>;
 
 pub(super) fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
     let map = obj.as_object_mut()?;
-    map.entry("metadata")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
+    // Looked up first: `entry` would copy the key even when it is there.
+    if !map.contains_key("metadata") {
+        map.insert("metadata".into(), json!({}));
+    }
+    map.get_mut("metadata")?.as_object_mut()
 }
 
 pub(super) fn now_seconds(server: &ApiServer) -> String {
     let now = server.clock.now();
-    jiff::Timestamp::from_second(now.as_second())
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| now.to_string())
+    let second = now.as_second();
+    // The text of the last second written, kept: most writes fall in the same second.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let cached = LAST.with(|last| {
+        last.try_borrow().ok().and_then(|last| {
+            last.as_ref()
+                .filter(|(s, _)| *s == second)
+                .map(|(_, t)| t.clone())
+        })
+    });
+    if let Some(text) = cached {
+        return text;
+    }
+    match jiff::Timestamp::from_second(second) {
+        Ok(t) => {
+            let text = t.to_string();
+            LAST.with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    *last = Some((second, text.clone()));
+                }
+            });
+            text
+        }
+        Err(_) => now.to_string(),
+    }
 }
 
 /// The ownership writer of a request (`managed`).
@@ -61,7 +88,10 @@ pub(super) fn writer<'a>(
 
 /// The manager of a non-apply write: `?fieldManager=` or the User-Agent prefix.
 pub(super) fn update_manager(req: &Request) -> String {
-    crate::api::managed::update_manager(req.query.get("fieldManager"), req.header("user-agent"))
+    crate::api::managed::update_manager(
+        req.query.get("fieldManager"),
+        req.header(http::header::USER_AGENT),
+    )
 }
 
 pub(super) fn key_of(target: &Target, name: &str) -> Key {
@@ -79,16 +109,15 @@ pub(super) fn respond(
     stored: &Stored,
     now: jiff::Timestamp,
 ) -> Response {
-    if !req.wants_metadata()
-        && !req.wants_table()
-        && crate::api::filter::view_is_stored(def, stored)
-    {
+    let wants_metadata = req.wants_metadata();
+    let wants_table = req.wants_table();
+    if !wants_metadata && !wants_table && crate::api::filter::view_is_stored(def, stored) {
         // The view would be an identical copy: the stored object's JSON text (serialised once
         // per stored version, whatever the number of reads).
         return crate::api::json_bytes_response(code, stored.json());
     }
-    if !req.wants_metadata()
-        && !req.wants_table()
+    if !wants_metadata
+        && !wants_table
         && def.view == View::CoreEvent
         && let Some(fields) = stored.as_object()
     {
@@ -97,10 +126,10 @@ pub(super) fn respond(
         return crate::api::json_bytes_response(code, bytes::Bytes::from(json));
     }
     let shown = view(def, stored);
-    if req.wants_metadata() {
+    if wants_metadata {
         return json_response(code, &partial_metadata(&shown));
     }
-    if req.wants_table() {
+    if wants_table {
         return json_response(
             code,
             &table::table(

@@ -19,7 +19,7 @@ pub(super) fn patch(
     req: &Request,
 ) -> Result<Response, ApiError> {
     let def = target.def;
-    let kind = match req.content_type().as_str() {
+    let kind = match &*req.content_type() {
         "application/json-patch+json" => crate::api::patch::PatchType::Json,
         "application/merge-patch+json" => crate::api::patch::PatchType::Merge,
         "application/strategic-merge-patch+json" => crate::api::patch::PatchType::Strategic,

@@ -81,6 +81,91 @@ pub(crate) fn fields_v1_of(
     out
 }
 
+/// Appends to `out` what [`fields_v1_of`] reads of `obj` (for an Update), when that is all
+/// it depends on: the names of the fields it writes, nested as they are, for an object made
+/// of scalars and of structs of them (no list, no string map, no empty struct). `false` for
+/// any other object (`out` then holds nothing meaningful): two objects with the same
+/// signature have the same `fieldsV1`, so it can key a cache of it.
+pub(crate) fn update_signature(
+    obj: &Map<String, Value>,
+    has_status: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    /// One field name, with its length (names may hold any byte).
+    fn name(out: &mut Vec<u8>, key: &str) {
+        out.extend_from_slice(&(key.len() as u64).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+    }
+    /// The end of a struct's fields (no name is that long).
+    const END: [u8; 8] = u64::MAX.to_le_bytes();
+    /// The fields of a struct below the root (as `v1_fields` writes them); how many.
+    fn fields(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<usize> {
+        let mut written = 0;
+        for (k, v) in map {
+            if v.is_null() {
+                continue;
+            }
+            if !field(k, v, out)? {
+                continue;
+            }
+            written += 1;
+        }
+        Some(written)
+    }
+    /// One non-null field: written (`true`), or `None` when the object is not of the kind
+    /// the signature describes.
+    fn field(k: &str, v: &Value, out: &mut Vec<u8>) -> Option<bool> {
+        if is_string_map(k) {
+            return None;
+        }
+        match v {
+            Value::Array(_) => None,
+            Value::Object(map) => {
+                name(out, k);
+                out.push(1);
+                // A struct with no field written is left out by `v1_node`: not described.
+                (fields(map, out)? > 0).then_some(())?;
+                out.extend_from_slice(&END);
+                Some(true)
+            }
+            _ => {
+                name(out, k);
+                out.push(0);
+                Some(true)
+            }
+        }
+    }
+    out.push(u8::from(has_status));
+    for (k, v) in obj {
+        if v.is_null() || stripped_root_key(k, has_status) {
+            continue;
+        }
+        if k == "metadata" {
+            // Written as `fields_v1_of` writes it: the untracked fields left out, and left
+            // out itself when nothing else is there.
+            let Value::Object(meta) = v else {
+                return false;
+            };
+            name(out, k);
+            out.push(2);
+            for (mk, mv) in meta {
+                if mv.is_null() || STRIPPED_METADATA.contains(&mk.as_str()) {
+                    continue;
+                }
+                if field(mk, mv, out).is_none() {
+                    return false;
+                }
+            }
+            out.extend_from_slice(&END);
+            continue;
+        }
+        if field(k, v, out).is_none() {
+            return false;
+        }
+    }
+    true
+}
+
 /// The `fieldsV1` children (`f:` elements) of the (non-null) fields of an object.
 pub(crate) fn v1_fields(map: &Map<String, Value>, op: Operation) -> Map<String, Value> {
     let mut children = Map::new();

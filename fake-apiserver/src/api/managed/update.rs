@@ -9,7 +9,7 @@ use super::entries::{Entry, entries, entry_value, managed_fields, reset_requeste
 use super::fields::{
     Elem, FieldSet, Operation, Path, cmp_path, is_member_map_elems, path_of, tracked, value_at,
 };
-use super::fields_v1::fields_v1_of;
+use super::fields_v1::{fields_v1_of, update_signature};
 
 /// The manager name of a non-apply write: `?fieldManager=` or, as the real server does, the
 /// User-Agent up to its first `/`.
@@ -75,26 +75,12 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
     // stay), but the sets compared include it so those entries are kept.
     let ignores_status = w.has_status && w.subresource.is_empty();
     let Some(old) = old else {
-        // A create: nobody owns anything yet and everything is new, so the writer's entry is the
-        // object's Update field set (without the status it ignores), written straight away.
-        let fields = new
+        let list = new
             .as_object()
-            .map(|o| fields_v1_of(o, ignores_status, Operation::Update))
-            .unwrap_or_default();
-        let entry = (!fields.is_empty()).then(|| {
-            let fields = Value::Object(fields);
-            entry_value(
-                w.manager,
-                "Update",
-                &w.api_version,
-                w.now,
-                w.subresource,
-                fields,
-            )
-        });
+            .and_then(|o| created_managed_fields(o, ignores_status, w));
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            match entry {
-                Some(e) => m.insert("managedFields".into(), Value::Array(vec![e])),
+            match list {
+                Some(list) => m.insert("managedFields".into(), list),
                 None => m.remove("managedFields"),
             };
         }
@@ -192,6 +178,69 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         }
         None => set_entries(new, &list),
     }
+}
+
+/// The `managedFields` of a created object (`None`: none): nobody owns anything yet and
+/// everything is new, so the writer's entry is the object's Update field set (without the
+/// status it ignores).
+fn created_managed_fields(
+    obj: &Map<String, Value>,
+    ignores_status: bool,
+    w: &Writer<'_>,
+) -> Option<Value> {
+    let written = || {
+        let fields = fields_v1_of(obj, ignores_status, Operation::Update);
+        (!fields.is_empty()).then(|| {
+            Value::Array(vec![entry_value(
+                w.manager,
+                "Update",
+                &w.api_version,
+                w.now,
+                w.subresource,
+                Value::Object(fields),
+            )])
+        })
+    };
+    /// The last list written for an object of a signature ([`update_signature`]) and writer:
+    /// creates of one kind of object by one client, within one second, have the same list
+    /// (copied, not written again).
+    #[derive(Default)]
+    struct Last {
+        key: Vec<u8>,
+        list: Option<Value>,
+        scratch: Vec<u8>,
+    }
+    thread_local! {
+        static LAST: std::cell::RefCell<Last> = std::cell::RefCell::default();
+    }
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return written();
+        };
+        let Last { key, list, scratch } = &mut *last;
+        scratch.clear();
+        if !update_signature(obj, ignores_status, scratch) {
+            return written();
+        }
+        for part in [w.manager, &w.api_version, w.now, w.subresource] {
+            scratch.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            scratch.extend_from_slice(part.as_bytes());
+        }
+        if scratch == key {
+            let copy = list.clone();
+            #[cfg(debug_assertions)]
+            assert_eq!(
+                copy,
+                written(),
+                "the copied managedFields differ from written ones"
+            );
+            return copy;
+        }
+        let fresh = written();
+        std::mem::swap(key, scratch);
+        list.clone_from(&fresh);
+        fresh
+    })
 }
 
 /// The entries after a non-apply write that added or changed `changed`: each loses the paths
