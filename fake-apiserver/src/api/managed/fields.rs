@@ -112,10 +112,22 @@ impl Elem<'_> {
     /// This element against a `fieldsV1` text, as their texts compare.
     fn cmp_text(&self, text: &str) -> std::cmp::Ordering {
         match self {
-            Elem::F(name) => b"f:"
-                .iter()
-                .chain(name.as_bytes())
-                .cmp(text.as_bytes().iter()),
+            // `"f:" + name` against `text`, without building the former: the prefix first,
+            // then the rest as slices.
+            Elem::F(name) => {
+                let order = match text.as_bytes().get(..2) {
+                    Some(b"f:") => name.as_bytes().cmp(&text.as_bytes()[2..]),
+                    _ => b"f:"[..].cmp(&text.as_bytes()[..text.len().min(2)]),
+                };
+                debug_assert_eq!(
+                    order,
+                    b"f:"
+                        .iter()
+                        .chain(name.as_bytes())
+                        .cmp(text.as_bytes().iter())
+                );
+                order
+            }
             Elem::K(own) | Elem::V(own) => own.as_ref().cmp(text),
         }
     }
@@ -215,6 +227,19 @@ pub(crate) fn walk_fields<'a>(
 /// The tracked paths of an object (or an applied configuration) and their values: the members
 /// of its field set, sorted, without the untracked fields.
 pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tracked<'_> {
+    tracked_where(obj, has_status, operation, &|_, _| true)
+}
+
+/// [`tracked`] of the parts of an object `keep` accepts: `keep(key, None)` for a top-level
+/// field, `keep("metadata", Some(key))` for a field of an object `metadata` (asked only of the
+/// tracked ones). Parts are whole subtrees, so each keeps exactly the paths (and values) it has
+/// in [`tracked`]. An `obj` that is not an object is taken whole.
+pub(crate) fn tracked_where<'a>(
+    obj: &'a Value,
+    has_status: bool,
+    operation: Operation,
+    keep: &dyn Fn(&str, Option<&str>) -> bool,
+) -> Tracked<'a> {
     let mut out = Tracked {
         items: Vec::new(),
         exotic: false,
@@ -231,13 +256,15 @@ pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tr
                     Some(meta) => {
                         path.push(Elem::F(k));
                         walk_fields(
-                            meta.iter()
-                                .filter(|(mk, _)| !STRIPPED_METADATA.contains(&mk.as_str())),
+                            meta.iter().filter(|(mk, _)| {
+                                !STRIPPED_METADATA.contains(&mk.as_str()) && keep(k, Some(mk))
+                            }),
                             &mut path,
                             &mut out,
                         );
                         path.pop();
                     }
+                    None if !keep(k, None) => {}
                     None => {
                         path.push(Elem::F(k));
                         walk(v, Some(k), &mut path, &mut out);
