@@ -299,6 +299,73 @@ pub(crate) fn tracked_where<'a>(
     out
 }
 
+/// Whether `path` (in `fieldsV1` text) is a member of `tracked(obj, false, Operation::Update)`,
+/// read off the object without building the set; `None` for a path with an element other
+/// than a field (`k:`/`v:`), or an `obj` that is not an object, which this does not decide.
+pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
+    let root = obj.as_object()?;
+    let mut names = Vec::with_capacity(path.len());
+    for el in path {
+        names.push(el.strip_prefix("f:")?);
+    }
+    let Some((&first, rest)) = names.split_first() else {
+        // The empty path is never one.
+        return Some(false);
+    };
+    if stripped_root_key(first, false) {
+        return Some(false);
+    }
+    let Some(mut value) = root.get(first).filter(|v| !v.is_null()) else {
+        return Some(false);
+    };
+    let mut field = first;
+    let mut rest = rest;
+    if first == "metadata" && value.is_object() {
+        // The metadata struct is never a member, nor are its untracked fields.
+        let Some((&key, below)) = rest.split_first() else {
+            return Some(false);
+        };
+        if STRIPPED_METADATA.contains(&key) {
+            return Some(false);
+        }
+        let Some(child) = value.get(key).filter(|v| !v.is_null()) else {
+            return Some(false);
+        };
+        value = child;
+        field = key;
+        rest = below;
+    }
+    for &name in rest {
+        // A field is reached through an object alone (list items are `k:`/`v:` elements).
+        let Some(child) = value
+            .as_object()
+            .and_then(|m| m.get(name))
+            .filter(|v| !v.is_null())
+        else {
+            return Some(false);
+        };
+        value = child;
+        field = name;
+    }
+    Some(match value {
+        // A struct is only a parent; an empty object or a string map is a member (kept as a
+        // parent too in an Update).
+        Value::Object(map) => map.is_empty() || is_string_map(field),
+        Value::Array(items) => {
+            // A list with items listed below it is a parent: kept only when `keeps_parent`.
+            let parent = !items.is_empty()
+                && (keyed_list(Some(field), items).is_some() || field == "finalizers");
+            let kept = is_string_map(field)
+                || matches!(
+                    names.as_slice(),
+                    ["metadata", "finalizers" | "ownerReferences"]
+                );
+            !parent || kept
+        }
+        _ => true,
+    })
+}
+
 /// The field set of an object (or an applied configuration), without the untracked fields.
 pub fn field_set(obj: &Value, has_status: bool, operation: Operation) -> FieldSet {
     tracked(obj, has_status, operation)

@@ -7,8 +7,8 @@ use serde_json::Map;
 
 use super::entries::{Entry, entries, entry_value, managed_fields, reset_requested, set_entries};
 use super::fields::{
-    Elem, FieldSet, Operation, Path, STRIPPED_METADATA, Tracked, cmp_path, is_member_map_elems,
-    path_of, tracked, tracked_where, value_at,
+    Elem, FieldSet, Operation, Path, Tracked, cmp_path, is_member_map_elems, path_of, tracked,
+    tracked_where, update_tracks, value_at,
 };
 use super::fields_v1::fields_v1_of;
 
@@ -104,71 +104,46 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
     // The entries kept as they are (a copy), or rewritten (the list; in debug builds also
     // when kept, to check the copy against it).
     let (kept, list) = {
-        let new_set = tracked(new, false, Operation::Update);
-        // Only the parts of the object the write changed can hold a changed path: the old
-        // object's set is built of those parts alone (`tracked_where`), and the new object's
-        // paths elsewhere are skipped (equal subtrees give equal paths with equal values).
+        // Only the parts of the object the write changed can hold a changed path: both sets
+        // are built of those parts alone (`tracked_where`; equal subtrees give equal paths
+        // with equal values). Within them the values recorded are what `value_at` finds
+        // unless a part is exotic, so the comparison needs the parts' flags alone.
         let differs = |k: &str, mk: Option<&str>| match mk {
             None => old.get(k) != new.get(k),
             Some(mk) => old.get(k).and_then(|m| m.get(mk)) != new.get(k).and_then(|m| m.get(mk)),
         };
-        let restricted = old.is_object();
-        let old_set = if restricted {
-            tracked_where(old, false, Operation::Update, &differs)
+        let (new_part, old_part) = if old.is_object() {
+            (
+                tracked_where(new, false, Operation::Update, &differs),
+                tracked_where(old, false, Operation::Update, &differs),
+            )
         } else {
-            tracked(old, false, Operation::Update)
-        };
-        // Within the changed parts the sets hold the same paths as the whole sets; the old
-        // parts left out are equal to new ones, so they are exotic only when those are.
-        let exotic = new_set.exotic || old_set.exotic;
-        // The parts of the new object that differ from the old one's, as `tracked` splits
-        // an object (the metadata's untracked fields, such as the entries, left out).
-        let mut changed_parts: Vec<(&str, Option<&str>)> = Vec::new();
-        for (k, v) in new.as_object().into_iter().flatten() {
-            match v.as_object().filter(|_| k == "metadata") {
-                Some(meta) => changed_parts.extend(
-                    meta.keys()
-                        .filter(|mk| !STRIPPED_METADATA.contains(&mk.as_str()))
-                        .filter(|mk| differs(k, Some(mk)))
-                        .map(|mk| (k.as_str(), Some(mk.as_str()))),
-                ),
-                None if differs(k, None) => changed_parts.push((k, None)),
-                None => {}
-            }
-        }
-        let new_meta_object = new.get("metadata").is_some_and(Value::is_object);
-        let in_changed_part = |p: &[Elem<'_>]| {
-            let [Elem::F(k), rest @ ..] = p else {
-                return true;
-            };
-            let mk = match rest.first() {
-                Some(Elem::F(mk)) if *k == "metadata" && new_meta_object => Some(*mk),
-                _ => None,
-            };
-            changed_parts.contains(&(*k, mk))
+            (
+                tracked(new, false, Operation::Update),
+                tracked(old, false, Operation::Update),
+            )
         };
         let changed = changed_paths(
-            &new_set,
-            &old_set,
-            exotic,
+            &new_part,
+            &old_part,
+            new_part.exotic || old_part.exotic,
             ignores_status,
             old,
             new,
-            &mut |p| !restricted || in_changed_part(p),
         );
+        // The new object's whole set, built only when a path needs it.
+        let whole_new = std::cell::OnceCell::new();
+        let new_set = || whole_new.get_or_init(|| tracked(new, false, Operation::Update));
         #[cfg(debug_assertions)]
         {
             let whole_old = tracked(old, false, Operation::Update);
-            let whole_exotic = new_set.exotic || whole_old.exotic;
-            assert_eq!(exotic, whole_exotic, "exotic sets differ");
             let slow = changed_paths(
-                &new_set,
+                new_set(),
                 &whole_old,
-                whole_exotic,
+                new_set().exotic || whole_old.exotic,
                 ignores_status,
                 old,
                 new,
-                &mut |_| true,
             );
             assert_eq!(
                 changed, slow,
@@ -176,16 +151,26 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
             );
         }
         let in_new = |p: &Path| {
-            new_set
+            new_set()
                 .items
                 .binary_search_by(|(q, _)| cmp_path(q, p))
                 .is_ok()
         };
+        // Read off the object where it can be (`update_tracks`), the set otherwise.
         let in_new_text = |p: &[&str]| {
-            new_set
-                .items
-                .binary_search_by(|(q, _)| cmp_path(q, p))
-                .is_ok()
+            let in_set = || {
+                new_set()
+                    .items
+                    .binary_search_by(|(q, _)| cmp_path(q, p))
+                    .is_ok()
+            };
+            match update_tracks(new, p) {
+                Some(found) => {
+                    debug_assert_eq!(found, in_set(), "update_tracks of {p:?}");
+                    found
+                }
+                None => in_set(),
+            }
         };
         match kept_entries(old, &changed, &in_new_text, w) {
             Some(kept) => {
@@ -239,7 +224,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
 }
 
 /// The paths of `new_set` added or changed from `old_set`, in set order (a merge of the two
-/// sorted lists), among those `consider` accepts (the others are known to be unchanged).
+/// sorted lists).
 fn changed_paths<'a>(
     new_set: &Tracked<'a>,
     old_set: &Tracked<'a>,
@@ -247,15 +232,11 @@ fn changed_paths<'a>(
     ignores_status: bool,
     old: &Value,
     new: &Value,
-    consider: &mut dyn FnMut(&[Elem<'a>]) -> bool,
 ) -> Vec<Path> {
     let mut changed: Vec<Path> = Vec::new();
     let mut olds = old_set.items.iter().peekable();
     for (p, new_value) in &new_set.items {
         if ignores_status && matches!(p.first(), Some(Elem::F("status"))) {
-            continue;
-        }
-        if !consider(p) {
             continue;
         }
         while olds.next_if(|(q, _)| q < p).is_some() {}
