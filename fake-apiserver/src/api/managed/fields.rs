@@ -300,10 +300,16 @@ pub(crate) fn tracked_where<'a>(
 }
 
 /// Whether `path` (in `fieldsV1` text) is a member of `tracked(obj, false, Operation::Update)`,
-/// read off the object without building the set; `None` for a path with an element other
-/// than a field (`k:`/`v:`), or an `obj` that is not an object, which this does not decide.
+/// read off the object without building the set; `None` for a path with a `k:` element, a
+/// `v:` element other than a last one naming a plain string ([`plain_string_element`]), or an
+/// `obj` that is not an object, which this does not decide.
 pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
     let root = obj.as_object()?;
+    // A set list item last: decided here when it is a string written without escapes.
+    let (path, item) = match path.split_last() {
+        Some((last, init)) if last.starts_with("v:") => (init, Some(plain_string_element(last)?)),
+        _ => (path, None),
+    };
     let mut names = Vec::with_capacity(path.len());
     for el in path {
         names.push(el.strip_prefix("f:")?);
@@ -347,6 +353,17 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
         value = child;
         field = name;
     }
+    if let Some(item) = item {
+        // The items of a set list (`finalizers`, as `walk` lists them), each a member.
+        return Some(match value {
+            Value::Array(items)
+                if field == "finalizers" && keyed_list(Some(field), items).is_none() =>
+            {
+                items.iter().any(|i| i.as_str() == Some(item))
+            }
+            _ => false,
+        });
+    }
     Some(match value {
         // A struct is only a parent; an empty object or a string map is a member (kept as a
         // parent too in an Update).
@@ -364,6 +381,16 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
         }
         _ => true,
     })
+}
+
+/// The string a `v:` element names when it is one written with no escape (printable ASCII
+/// but a quote or a backslash): `set_element` writes exactly that string so, and no other
+/// value.
+fn plain_string_element(element: &str) -> Option<&str> {
+    let text = element.strip_prefix("v:\"")?.strip_suffix('"')?;
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        .then_some(text)
 }
 
 /// The field set of an object (or an applied configuration), without the untracked fields.
