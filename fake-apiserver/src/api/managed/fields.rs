@@ -310,11 +310,13 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
         Some((last, init)) if last.starts_with("v:") => (init, Some(plain_string_element(last)?)),
         _ => (path, None),
     };
-    let mut names = Vec::with_capacity(path.len());
-    for el in path {
-        names.push(el.strip_prefix("f:")?);
+    // Every other element a field (checked before walking, so the answer is `None` however
+    // far the walk would get).
+    if !path.iter().all(|el| el.starts_with("f:")) {
+        return None;
     }
-    let Some((&first, rest)) = names.split_first() else {
+    let mut names = path.iter().map(|el| &el[2..]);
+    let Some(first) = names.next() else {
         // The empty path is never one.
         return Some(false);
     };
@@ -325,10 +327,9 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
         return Some(false);
     };
     let mut field = first;
-    let mut rest = rest;
     if first == "metadata" && value.is_object() {
         // The metadata struct is never a member, nor are its untracked fields.
-        let Some((&key, below)) = rest.split_first() else {
+        let Some(key) = names.next() else {
             return Some(false);
         };
         if STRIPPED_METADATA.contains(&key) {
@@ -339,9 +340,8 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
         };
         value = child;
         field = key;
-        rest = below;
     }
-    for &name in rest {
+    for name in names {
         // A field is reached through an object alone (list items are `k:`/`v:` elements).
         let Some(child) = value
             .as_object()
@@ -373,10 +373,7 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
             let parent = !items.is_empty()
                 && (keyed_list(Some(field), items).is_some() || field == "finalizers");
             let kept = is_string_map(field)
-                || matches!(
-                    names.as_slice(),
-                    ["metadata", "finalizers" | "ownerReferences"]
-                );
+                || matches!(path, ["f:metadata", "f:finalizers" | "f:ownerReferences"]);
             !parent || kept
         }
         _ => true,

@@ -7,8 +7,8 @@ use serde_json::Map;
 
 use super::entries::{Entry, entries, entry_value, managed_fields, reset_requested, set_entries};
 use super::fields::{
-    Elem, FieldSet, Operation, Path, Tracked, cmp_path, is_member_map_elems, path_of, tracked,
-    tracked_where, update_tracks, value_at,
+    Elem, FieldSet, Operation, Path, STRIPPED_METADATA, Tracked, cmp_path, is_member_map_elems,
+    path_of, tracked, tracked_where, update_tracks, value_at,
 };
 use super::fields_v1::fields_v1_of;
 
@@ -112,10 +112,42 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
             None => old.get(k) != new.get(k),
             Some(mk) => old.get(k).and_then(|m| m.get(mk)) != new.get(k).and_then(|m| m.get(mk)),
         };
+        // The parts that differ, found once for both sets: a new part is a top-level field or
+        // (of an object `metadata`) a tracked metadata field; an old part left out of the new
+        // object differs too.
+        let mut parts: Vec<(&str, Option<&str>)> = Vec::new();
+        for obj in [new, old] {
+            for (k, v) in obj.as_object().into_iter().flatten() {
+                match v.as_object().filter(|_| k == "metadata") {
+                    Some(meta) => {
+                        for mk in meta.keys() {
+                            let part = (k.as_str(), Some(mk.as_str()));
+                            if !STRIPPED_METADATA.contains(&mk.as_str())
+                                && !parts.contains(&part)
+                                && differs(k, Some(mk))
+                            {
+                                parts.push(part);
+                            }
+                        }
+                    }
+                    None => {
+                        let part = (k.as_str(), None);
+                        if !parts.contains(&part) && differs(k, None) {
+                            parts.push(part);
+                        }
+                    }
+                }
+            }
+        }
+        let in_parts = |k: &str, mk: Option<&str>| {
+            let found = parts.contains(&(k, mk));
+            debug_assert_eq!(found, differs(k, mk), "part {k} {mk:?}");
+            found
+        };
         let (new_part, old_part) = if old.is_object() {
             (
-                tracked_where(new, false, Operation::Update, &differs),
-                tracked_where(old, false, Operation::Update, &differs),
+                tracked_where(new, false, Operation::Update, &in_parts),
+                tracked_where(old, false, Operation::Update, &in_parts),
             )
         } else {
             (
