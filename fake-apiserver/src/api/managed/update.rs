@@ -116,29 +116,33 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         // (of an object `metadata`) a tracked metadata field; an old part left out of the new
         // object differs too.
         let mut parts: Vec<(&str, Option<&str>)> = Vec::new();
-        for obj in [new, old] {
-            for (k, v) in obj.as_object().into_iter().flatten() {
-                match v.as_object().filter(|_| k == "metadata") {
-                    Some(meta) => {
-                        for mk in meta.keys() {
-                            let part = (k.as_str(), Some(mk.as_str()));
-                            if !STRIPPED_METADATA.contains(&mk.as_str())
-                                && !parts.contains(&part)
-                                && differs(k, Some(mk))
-                            {
-                                parts.push(part);
-                            }
-                        }
-                    }
-                    None => {
-                        let part = (k.as_str(), None);
-                        if !parts.contains(&part) && differs(k, None) {
-                            parts.push(part);
-                        }
-                    }
-                }
-            }
+        // The parts of an object, the untracked metadata fields left out.
+        fn parts_of(obj: &Value) -> impl Iterator<Item = (&str, Option<&str>)> {
+            obj.as_object().into_iter().flatten().flat_map(|(k, v)| {
+                let meta = v.as_object().filter(|_| k == "metadata");
+                let whole = meta.is_none().then_some((k.as_str(), None));
+                let fields = meta
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .filter_map(move |mk| {
+                        (!STRIPPED_METADATA.contains(&mk.as_str()))
+                            .then_some((k.as_str(), Some(mk.as_str())))
+                    });
+                whole.into_iter().chain(fields)
+            })
         }
+        parts.extend(parts_of(new).filter(|(k, mk)| differs(k, *mk)));
+        // An old part the new object has not got differs (it was compared otherwise).
+        let new_has = |(k, mk): (&str, Option<&str>)| {
+            let value = new.get(k);
+            match mk {
+                None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
+                Some(mk) => value
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
+            }
+        };
+        parts.extend(parts_of(old).filter(|&part| !new_has(part)));
         let in_parts = |k: &str, mk: Option<&str>| {
             let found = parts.contains(&(k, mk));
             debug_assert_eq!(found, differs(k, mk), "part {k} {mk:?}");
