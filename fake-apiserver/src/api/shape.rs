@@ -177,6 +177,32 @@ fn before(a: &str, b: &str) -> bool {
 
 /// Whether the timestamp `text` parses and is written back as itself with `format`.
 fn written_as(text: &str, format: &str) -> bool {
+    thread_local! {
+        // The last text found written so, and its format: an object written again carries
+        // the same timestamps (its creationTimestamp), which then skip parsing and writing.
+        static LAST: std::cell::RefCell<(String, String)> = const {
+            std::cell::RefCell::new((String::new(), String::new()))
+        };
+    }
+    let known = LAST.with_borrow(|(t, f)| t == text && f == format && !t.is_empty());
+    if known {
+        debug_assert!(parsed_and_written_as(text, format));
+        return true;
+    }
+    let written = parsed_and_written_as(text, format);
+    if written {
+        LAST.with_borrow_mut(|(t, f)| {
+            t.clear();
+            t.push_str(text);
+            f.clear();
+            f.push_str(format);
+        });
+    }
+    written
+}
+
+/// [`written_as`], worked out.
+fn parsed_and_written_as(text: &str, format: &str) -> bool {
     text.parse::<jiff::Timestamp>()
         .ok()
         .and_then(|t| jiff::fmt::strtime::format(format, t).ok())

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::create::{stamp_new, store_new, validate_new};
 use super::decode::{
@@ -98,34 +98,53 @@ pub(super) fn apply_update(
             };
         }
     } else if def.has_status {
-        let status = existing.get("status").cloned();
+        // The stored status, unless the body's is the same already (no copy then).
         if let Some(map) = new.as_object_mut() {
-            match status {
-                Some(s) => map.insert("status".into(), s),
-                None => map.remove("status"),
-            };
+            match existing.get("status") {
+                Some(s) => {
+                    if map.get("status") != Some(s) {
+                        map.insert("status".into(), s.clone());
+                    }
+                }
+                None => {
+                    map.remove("status");
+                }
+            }
         }
     }
-    for key in [
-        "uid",
-        "creationTimestamp",
-        "generation",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-    ] {
-        let old = existing.get("metadata").and_then(|m| m.get(key)).cloned();
-        if let Some(m) = meta_mut(&mut new) {
-            match old {
-                Some(v) => m.insert(key.into(), v),
-                None => m.remove(key),
-            };
-            m.remove("selfLink");
+    // The stored values of the fields a write cannot set (each copied only when the body's
+    // differs: the map is sorted, so the result is the same).
+    let old_meta = existing.get("metadata").and_then(Value::as_object);
+    if let Some(m) = meta_mut(&mut new) {
+        for key in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            match old_meta.and_then(|o| o.get(key)) {
+                Some(v) => {
+                    if m.get(key) != Some(v) {
+                        m.insert(key.into(), v.clone());
+                    }
+                }
+                None => {
+                    m.remove(key);
+                }
+            }
         }
+        m.remove("selfLink");
     }
     let canonical = resources::storage_row(def.storage).unwrap_or(def);
     if let Some(map) = new.as_object_mut() {
-        map.insert("apiVersion".into(), json!(canonical.api_version()));
-        map.insert("kind".into(), json!(canonical.kind));
+        let api_version = canonical.api_version();
+        if map.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str()) {
+            map.insert("apiVersion".into(), Value::String(api_version));
+        }
+        if map.get("kind").and_then(Value::as_str) != Some(canonical.kind) {
+            map.insert("kind".into(), Value::String(canonical.kind.into()));
+        }
     }
     let status_only = target.subresource.is_some();
     def.strategy

@@ -112,10 +112,22 @@ impl Elem<'_> {
     /// This element against a `fieldsV1` text, as their texts compare.
     fn cmp_text(&self, text: &str) -> std::cmp::Ordering {
         match self {
-            Elem::F(name) => b"f:"
-                .iter()
-                .chain(name.as_bytes())
-                .cmp(text.as_bytes().iter()),
+            // `"f:" + name` against `text`, without building the former: the prefix first,
+            // then the rest as slices.
+            Elem::F(name) => {
+                let order = match text.as_bytes().get(..2) {
+                    Some(b"f:") => name.as_bytes().cmp(&text.as_bytes()[2..]),
+                    _ => b"f:"[..].cmp(&text.as_bytes()[..text.len().min(2)]),
+                };
+                debug_assert_eq!(
+                    order,
+                    b"f:"
+                        .iter()
+                        .chain(name.as_bytes())
+                        .cmp(text.as_bytes().iter())
+                );
+                order
+            }
             Elem::K(own) | Elem::V(own) => own.as_ref().cmp(text),
         }
     }
@@ -215,6 +227,19 @@ pub(crate) fn walk_fields<'a>(
 /// The tracked paths of an object (or an applied configuration) and their values: the members
 /// of its field set, sorted, without the untracked fields.
 pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tracked<'_> {
+    tracked_where(obj, has_status, operation, &|_, _| true)
+}
+
+/// [`tracked`] of the parts of an object `keep` accepts: `keep(key, None)` for a top-level
+/// field, `keep("metadata", Some(key))` for a field of an object `metadata` (asked only of the
+/// tracked ones). Parts are whole subtrees, so each keeps exactly the paths (and values) it has
+/// in [`tracked`]. An `obj` that is not an object is taken whole.
+pub(crate) fn tracked_where<'a>(
+    obj: &'a Value,
+    has_status: bool,
+    operation: Operation,
+    keep: &dyn Fn(&str, Option<&str>) -> bool,
+) -> Tracked<'a> {
     let mut out = Tracked {
         items: Vec::new(),
         exotic: false,
@@ -231,13 +256,15 @@ pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tr
                     Some(meta) => {
                         path.push(Elem::F(k));
                         walk_fields(
-                            meta.iter()
-                                .filter(|(mk, _)| !STRIPPED_METADATA.contains(&mk.as_str())),
+                            meta.iter().filter(|(mk, _)| {
+                                !STRIPPED_METADATA.contains(&mk.as_str()) && keep(k, Some(mk))
+                            }),
                             &mut path,
                             &mut out,
                         );
                         path.pop();
                     }
+                    None if !keep(k, None) => {}
                     None => {
                         path.push(Elem::F(k));
                         walk(v, Some(k), &mut path, &mut out);
@@ -270,6 +297,97 @@ pub(crate) fn tracked(obj: &Value, has_status: bool, operation: Operation) -> Tr
     }
     out.items = kept;
     out
+}
+
+/// Whether `path` (in `fieldsV1` text) is a member of `tracked(obj, false, Operation::Update)`,
+/// read off the object without building the set; `None` for a path with a `k:` element, a
+/// `v:` element other than a last one naming a plain string ([`plain_string_element`]), or an
+/// `obj` that is not an object, which this does not decide.
+pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
+    let root = obj.as_object()?;
+    // A set list item last: decided here when it is a string written without escapes.
+    let (path, item) = match path.split_last() {
+        Some((last, init)) if last.starts_with("v:") => (init, Some(plain_string_element(last)?)),
+        _ => (path, None),
+    };
+    // Every other element a field (checked before walking, so the answer is `None` however
+    // far the walk would get).
+    if !path.iter().all(|el| el.starts_with("f:")) {
+        return None;
+    }
+    let mut names = path.iter().map(|el| &el[2..]);
+    let Some(first) = names.next() else {
+        // The empty path is never one.
+        return Some(false);
+    };
+    if stripped_root_key(first, false) {
+        return Some(false);
+    }
+    let Some(mut value) = root.get(first).filter(|v| !v.is_null()) else {
+        return Some(false);
+    };
+    let mut field = first;
+    if first == "metadata" && value.is_object() {
+        // The metadata struct is never a member, nor are its untracked fields.
+        let Some(key) = names.next() else {
+            return Some(false);
+        };
+        if STRIPPED_METADATA.contains(&key) {
+            return Some(false);
+        }
+        let Some(child) = value.get(key).filter(|v| !v.is_null()) else {
+            return Some(false);
+        };
+        value = child;
+        field = key;
+    }
+    for name in names {
+        // A field is reached through an object alone (list items are `k:`/`v:` elements).
+        let Some(child) = value
+            .as_object()
+            .and_then(|m| m.get(name))
+            .filter(|v| !v.is_null())
+        else {
+            return Some(false);
+        };
+        value = child;
+        field = name;
+    }
+    if let Some(item) = item {
+        // The items of a set list (`finalizers`, as `walk` lists them), each a member.
+        return Some(match value {
+            Value::Array(items)
+                if field == "finalizers" && keyed_list(Some(field), items).is_none() =>
+            {
+                items.iter().any(|i| i.as_str() == Some(item))
+            }
+            _ => false,
+        });
+    }
+    Some(match value {
+        // A struct is only a parent; an empty object or a string map is a member (kept as a
+        // parent too in an Update).
+        Value::Object(map) => map.is_empty() || is_string_map(field),
+        Value::Array(items) => {
+            // A list with items listed below it is a parent: kept only when `keeps_parent`.
+            let parent = !items.is_empty()
+                && (keyed_list(Some(field), items).is_some() || field == "finalizers");
+            let kept = is_string_map(field)
+                || matches!(path, ["f:metadata", "f:finalizers" | "f:ownerReferences"]);
+            !parent || kept
+        }
+        _ => true,
+    })
+}
+
+/// The string a `v:` element names when it is one written with no escape (printable ASCII
+/// but a quote or a backslash): `set_element` writes exactly that string so, and no other
+/// value.
+fn plain_string_element(element: &str) -> Option<&str> {
+    let text = element.strip_prefix("v:\"")?.strip_suffix('"')?;
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        .then_some(text)
 }
 
 /// The field set of an object (or an applied configuration), without the untracked fields.

@@ -7,7 +7,8 @@ use serde_json::Map;
 
 use super::entries::{Entry, entries, entry_value, managed_fields, reset_requested, set_entries};
 use super::fields::{
-    Elem, FieldSet, Operation, Path, cmp_path, is_member_map_elems, path_of, tracked, value_at,
+    Elem, FieldSet, Operation, Path, STRIPPED_METADATA, Tracked, cmp_path, is_member_map_elems,
+    path_of, tracked, tracked_where, update_tracks, value_at,
 };
 use super::fields_v1::{fields_v1_of, update_signature};
 
@@ -89,45 +90,109 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
     // The entries kept as they are (a copy), or rewritten (the list; in debug builds also
     // when kept, to check the copy against it).
     let (kept, list) = {
-        let new_set = tracked(new, false, Operation::Update);
-        let old_set = tracked(old, false, Operation::Update);
-        let exotic = new_set.exotic || old_set.exotic;
-        // The paths added or changed, in set order (a merge of the two sorted lists).
-        let mut changed: Vec<Path> = Vec::new();
-        let mut olds = old_set.items.iter().peekable();
-        for (p, new_value) in &new_set.items {
-            if ignores_status && matches!(p.first(), Some(Elem::F("status"))) {
-                continue;
+        // Only the parts of the object the write changed can hold a changed path: both sets
+        // are built of those parts alone (`tracked_where`; equal subtrees give equal paths
+        // with equal values). Within them the values recorded are what `value_at` finds
+        // unless a part is exotic, so the comparison needs the parts' flags alone.
+        let differs = |k: &str, mk: Option<&str>| match mk {
+            None => old.get(k) != new.get(k),
+            Some(mk) => old.get(k).and_then(|m| m.get(mk)) != new.get(k).and_then(|m| m.get(mk)),
+        };
+        // The parts that differ, found once for both sets: a new part is a top-level field or
+        // (of an object `metadata`) a tracked metadata field; an old part left out of the new
+        // object differs too.
+        let mut parts: Vec<(&str, Option<&str>)> = Vec::new();
+        // The parts of an object, the untracked metadata fields left out.
+        fn parts_of(obj: &Value) -> impl Iterator<Item = (&str, Option<&str>)> {
+            obj.as_object().into_iter().flatten().flat_map(|(k, v)| {
+                let meta = v.as_object().filter(|_| k == "metadata");
+                let whole = meta.is_none().then_some((k.as_str(), None));
+                let fields = meta
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .filter_map(move |mk| {
+                        (!STRIPPED_METADATA.contains(&mk.as_str()))
+                            .then_some((k.as_str(), Some(mk.as_str())))
+                    });
+                whole.into_iter().chain(fields)
+            })
+        }
+        parts.extend(parts_of(new).filter(|(k, mk)| differs(k, *mk)));
+        // An old part the new object has not got differs (it was compared otherwise).
+        let new_has = |(k, mk): (&str, Option<&str>)| {
+            let value = new.get(k);
+            match mk {
+                None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
+                Some(mk) => value
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
             }
-            while olds.next_if(|(q, _)| q < p).is_some() {}
-            let differs = match olds.peek().filter(|(q, _)| q == p) {
-                None => true,
-                Some((_, old_value)) => {
-                    !is_member_map_elems(p)
-                        && !matches!(p.last(), Some(Elem::K(_)))
-                        && if exotic {
-                            let text = path_of(p);
-                            value_at(old, &text) != value_at(new, &text)
-                        } else {
-                            old_value != new_value
-                        }
-                }
-            };
-            if differs {
-                changed.push(path_of(p));
-            }
+        };
+        parts.extend(parts_of(old).filter(|&part| !new_has(part)));
+        let in_parts = |k: &str, mk: Option<&str>| {
+            let found = parts.contains(&(k, mk));
+            debug_assert_eq!(found, differs(k, mk), "part {k} {mk:?}");
+            found
+        };
+        let (new_part, old_part) = if old.is_object() {
+            (
+                tracked_where(new, false, Operation::Update, &in_parts),
+                tracked_where(old, false, Operation::Update, &in_parts),
+            )
+        } else {
+            (
+                tracked(new, false, Operation::Update),
+                tracked(old, false, Operation::Update),
+            )
+        };
+        let changed = changed_paths(
+            &new_part,
+            &old_part,
+            new_part.exotic || old_part.exotic,
+            ignores_status,
+            old,
+            new,
+        );
+        // The new object's whole set, built only when a path needs it.
+        let whole_new = std::cell::OnceCell::new();
+        let new_set = || whole_new.get_or_init(|| tracked(new, false, Operation::Update));
+        #[cfg(debug_assertions)]
+        {
+            let whole_old = tracked(old, false, Operation::Update);
+            let slow = changed_paths(
+                new_set(),
+                &whole_old,
+                new_set().exotic || whole_old.exotic,
+                ignores_status,
+                old,
+                new,
+            );
+            assert_eq!(
+                changed, slow,
+                "changed paths differ from the whole sets' ones"
+            );
         }
         let in_new = |p: &Path| {
-            new_set
+            new_set()
                 .items
                 .binary_search_by(|(q, _)| cmp_path(q, p))
                 .is_ok()
         };
+        // Read off the object where it can be (`update_tracks`), the set otherwise.
         let in_new_text = |p: &[&str]| {
-            new_set
-                .items
-                .binary_search_by(|(q, _)| cmp_path(q, p))
-                .is_ok()
+            let in_set = || {
+                new_set()
+                    .items
+                    .binary_search_by(|(q, _)| cmp_path(q, p))
+                    .is_ok()
+            };
+            match update_tracks(new, p) {
+                Some(found) => {
+                    debug_assert_eq!(found, in_set(), "update_tracks of {p:?}");
+                    found
+                }
+                None => in_set(),
+            }
         };
         match kept_entries(old, &changed, &in_new_text, w) {
             Some(kept) => {
@@ -241,6 +306,43 @@ fn created_managed_fields(
         list.clone_from(&fresh);
         fresh
     })
+}
+
+/// The paths of `new_set` added or changed from `old_set`, in set order (a merge of the two
+/// sorted lists).
+fn changed_paths<'a>(
+    new_set: &Tracked<'a>,
+    old_set: &Tracked<'a>,
+    exotic: bool,
+    ignores_status: bool,
+    old: &Value,
+    new: &Value,
+) -> Vec<Path> {
+    let mut changed: Vec<Path> = Vec::new();
+    let mut olds = old_set.items.iter().peekable();
+    for (p, new_value) in &new_set.items {
+        if ignores_status && matches!(p.first(), Some(Elem::F("status"))) {
+            continue;
+        }
+        while olds.next_if(|(q, _)| q < p).is_some() {}
+        let differs = match olds.peek().filter(|(q, _)| q == p) {
+            None => true,
+            Some((_, old_value)) => {
+                !is_member_map_elems(p)
+                    && !matches!(p.last(), Some(Elem::K(_)))
+                    && if exotic {
+                        let text = path_of(p);
+                        value_at(old, &text) != value_at(new, &text)
+                    } else {
+                        old_value != new_value
+                    }
+            }
+        };
+        if differs {
+            changed.push(path_of(p));
+        }
+    }
+    changed
 }
 
 /// The entries after a non-apply write that added or changed `changed`: each loses the paths

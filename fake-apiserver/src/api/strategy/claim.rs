@@ -118,8 +118,8 @@ fn claim_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     let size = |o: &Value, p: &str| s(o, p).and_then(quantity).unwrap_or(0.0);
     let new_size = size(new, "/spec/resources/requests/storage");
     let old_size = size(old, "/spec/resources/requests/storage");
-    let status_size = size(old, "/status/capacity/storage");
-    if new_size < old_size && new_size <= status_size {
+    // The status is read only for a shrinking request.
+    if new_size < old_size && new_size <= size(old, "/status/capacity/storage") {
         errs.push(FieldError::forbidden(
             "spec.resources.requests.storage",
             "field can not be less than status.capacity",
