@@ -23,6 +23,50 @@ pub(crate) fn json_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
+/// [`json_bytes`] of an object, with where its `metadata.managedFields` value lies in the text
+/// (`None`: it has none).
+pub(crate) fn json_bytes_marking_managed_fields(
+    value: &Value,
+) -> (Vec<u8>, Option<std::ops::Range<usize>>) {
+    let mut out = Vec::with_capacity(256);
+    let mut span = None;
+    let Value::Object(map) = value else {
+        write_json(&mut out, value);
+        return (out, span);
+    };
+    write_object(&mut out, map, |out, key, item| match item {
+        Value::Object(meta) if key == "metadata" => {
+            write_object(out, meta, |out, key, item| {
+                let start = out.len();
+                write_json(out, item);
+                if key == "managedFields" {
+                    span = Some(start..out.len());
+                }
+            });
+        }
+        _ => write_json(out, item),
+    });
+    (out, span)
+}
+
+/// Appends `map` as a JSON object, each value written by `item` (given the key).
+fn write_object(
+    out: &mut Vec<u8>,
+    map: &serde_json::Map<String, Value>,
+    mut item: impl FnMut(&mut Vec<u8>, &str, &Value),
+) {
+    out.push(b'{');
+    for (i, (key, value)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, key);
+        out.push(b':');
+        item(out, key, value);
+    }
+    out.push(b'}');
+}
+
 /// Appends `value` as JSON text (see [`json_bytes`]).
 pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) {
     match value {
@@ -44,18 +88,7 @@ pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_str(out, key);
-                out.push(b':');
-                write_json(out, item);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(out, map, |out, _, item| write_json(out, item)),
     }
 }
 
@@ -182,6 +215,38 @@ mod tests {
         #[test]
         fn json_text_is_what_serde_json_writes(v in value()) {
             prop_assert_eq!(json_bytes(&v), serde_json::to_vec(&v).expect("serialises"));
+        }
+
+        /// The marking writer writes the same text, and the span it marks is the text of
+        /// `metadata.managedFields` (there when that is, and only then).
+        #[test]
+        fn the_marked_span_is_the_managed_fields_text(
+            v in value(),
+            managed in value(),
+            keys in prop::collection::vec("[a-z]{1,14}", 0..4),
+            place in 0..3u8,
+        ) {
+            let mut object = serde_json::Map::new();
+            let mut meta = serde_json::Map::new();
+            for key in &keys {
+                meta.insert(key.clone(), v.clone());
+                object.insert(key.clone(), v.clone());
+            }
+            match place {
+                0 => {
+                    meta.insert("managedFields".into(), managed.clone());
+                }
+                1 => {
+                    object.insert("managedFields".into(), managed.clone());
+                }
+                _ => {}
+            }
+            object.insert("metadata".into(), Value::Object(meta));
+            let object = Value::Object(object);
+            let (text, span) = json_bytes_marking_managed_fields(&object);
+            prop_assert_eq!(&text, &json_bytes(&object));
+            let expected = (place == 0).then(|| json_bytes(&managed));
+            prop_assert_eq!(span.map(|s| text[s].to_vec()), expected);
         }
     }
 

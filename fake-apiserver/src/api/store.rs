@@ -26,13 +26,14 @@ pub const EVENT_INDEX: [(&str, &str); 2] = [
 ];
 
 /// One stored object: its value (never mutated once stored: a write stores a new one) and
-/// its JSON text, serialised the first time an answer needs it and reused after.
+/// its JSON text, serialised the first time an answer needs it and reused after (with where
+/// `metadata.managedFields` lies in it).
 ///
 /// Reads through [`Deref`](std::ops::Deref) as the [`Value`] it holds.
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
     value: Value,
-    json: OnceLock<Bytes>,
+    json: OnceLock<(Bytes, Option<std::ops::Range<usize>>)>,
 }
 
 impl Stored {
@@ -51,9 +52,21 @@ impl Stored {
 
     /// The value's JSON text (serialised once).
     pub fn json(&self) -> Bytes {
-        self.json
-            .get_or_init(|| Bytes::from(super::response::json_bytes(&self.value)))
-            .clone()
+        self.written().0.clone()
+    }
+
+    /// The JSON text of the value's `metadata.managedFields` (a slice of [`Stored::json`]'s),
+    /// if it has one.
+    pub fn managed_fields_json(&self) -> Option<&[u8]> {
+        let (json, span) = self.written();
+        json.get(span.clone()?)
+    }
+
+    fn written(&self) -> &(Bytes, Option<std::ops::Range<usize>>) {
+        self.json.get_or_init(|| {
+            let (json, span) = super::response::json_bytes_marking_managed_fields(&self.value);
+            (Bytes::from(json), span)
+        })
     }
 
     /// The value, taken out.

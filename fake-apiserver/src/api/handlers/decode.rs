@@ -11,6 +11,22 @@ use crate::api::status::ApiError;
 
 /// Decodes a create/update body by its Content-Type.
 pub(super) fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, ApiError> {
+    decode_body_skipping(def, req, None).map(|(value, _)| value)
+}
+
+/// [`decode_body`], where a JSON body whose `metadata.managedFields` is the text
+/// `managed_fields` (the stored object's, as [`Stored::managed_fields_json`] gives it) is
+/// read without it: `true` then. Those entries were decoded and normalised when they were
+/// stored, so the update can take the stored ones instead of reading them again (often the
+/// largest part of an object).
+///
+/// [`Stored::managed_fields_json`]: crate::api::store::Stored::managed_fields_json
+pub(super) fn decode_body_skipping(
+    def: &ResourceDef,
+    req: &Request,
+    managed_fields: Option<&[u8]>,
+) -> Result<(Value, bool), ApiError> {
+    let mut skipped = false;
     let value: Value = match &*req.content_type() {
         crate::api::protobuf::MEDIA_TYPE => {
             let envelope = crate::api::protobuf::envelope(&req.body).map_err(|e| {
@@ -30,14 +46,29 @@ pub(super) fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, Api
             }
             value
         }
-        "" | "application/json" => match plain_json(&req.body) {
-            Some(value) => {
+        "" | "application/json" => match plain_json_skipping(&req.body, managed_fields) {
+            Some((value, left_out)) => {
                 #[cfg(debug_assertions)]
-                assert_eq!(
-                    serde_json::from_slice::<Value>(&req.body).ok().as_ref(),
-                    Some(&value),
-                    "the plain JSON reader and serde_json disagree"
-                );
+                {
+                    let mut full = serde_json::from_slice::<Value>(&req.body).ok();
+                    if left_out {
+                        let taken = full
+                            .as_mut()
+                            .and_then(|v| v.get_mut("metadata")?.as_object_mut())
+                            .and_then(|m| m.remove("managedFields"));
+                        assert_eq!(
+                            taken,
+                            managed_fields.and_then(|t| serde_json::from_slice(t).ok()),
+                            "the managedFields left out are not the stored ones"
+                        );
+                    }
+                    assert_eq!(
+                        full.as_ref(),
+                        Some(&value),
+                        "the plain JSON reader and serde_json disagree"
+                    );
+                }
+                skipped = left_out;
                 value
             }
             None => serde_json::from_slice(&req.body).map_err(|e| {
@@ -59,7 +90,7 @@ pub(super) fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, Api
             "couldn't get version/kind; json parse error: json: cannot unmarshal into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }",
         ));
     }
-    Ok(value)
+    Ok((value, skipped))
 }
 
 /// `bytes` read as `serde_json::from_slice::<Value>` reads them, for the JSON clients send:
@@ -69,18 +100,49 @@ pub(super) fn decode_body(def: &ResourceDef, req: &Request) -> Result<Value, Api
 /// fields are collected and its map built in one go (`FromIterator`, which keeps the last of
 /// duplicate keys, as inserting them one by one does), not inserted one by one; the text is
 /// checked as UTF-8 once, not string by string.
+#[cfg(test)]
 fn plain_json(bytes: &[u8]) -> Option<Value> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut reader = PlainJson { text, at: 0 };
-    let value = reader.value(0)?;
-    reader.skip_whitespace();
-    (reader.at == text.len()).then_some(value)
+    plain_json_skipping(bytes, None).map(|(value, _)| value)
 }
 
-/// The reader of [`plain_json`]: the text and the position in it.
+/// [`plain_json`], leaving out a `metadata.managedFields` whose text is `managed_fields`
+/// exactly (`true` then). `None` as well when such a value was left out of an object with
+/// more than one `metadata` or `managedFields` (the last would count, as in serde_json).
+fn plain_json_skipping(bytes: &[u8], managed_fields: Option<&[u8]>) -> Option<(Value, bool)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut reader = PlainJson {
+        text,
+        at: 0,
+        managed_fields,
+        metadata_next: false,
+        metadata_keys: 0,
+        managed_fields_keys: 0,
+        skipped: false,
+    };
+    let value = reader.value(0)?;
+    reader.skip_whitespace();
+    if reader.at != text.len()
+        || (reader.skipped && (reader.metadata_keys > 1 || reader.managed_fields_keys > 1))
+    {
+        return None;
+    }
+    Some((value, reader.skipped))
+}
+
+/// The reader of [`plain_json`]: the text and the position in it, and what it knows of the
+/// `metadata.managedFields` it may leave out ([`plain_json_skipping`]).
 struct PlainJson<'a> {
     text: &'a str,
     at: usize,
+    /// The text of a `metadata.managedFields` to leave out.
+    managed_fields: Option<&'a [u8]>,
+    /// The value read next is the top-level object's `metadata`.
+    metadata_next: bool,
+    /// How many `metadata` keys the top-level object has, and `managedFields` keys those.
+    metadata_keys: u32,
+    managed_fields_keys: u32,
+    /// A `metadata.managedFields` was left out.
+    skipped: bool,
 }
 
 impl<'a> PlainJson<'a> {
@@ -99,8 +161,9 @@ impl<'a> PlainJson<'a> {
 
     fn value(&mut self, depth: usize) -> Option<Value> {
         self.skip_whitespace();
+        let metadata = std::mem::take(&mut self.metadata_next);
         match self.peek()? {
-            b'{' => self.object(depth + 1),
+            b'{' => self.object(depth + 1, metadata),
             b'[' => self.list(depth + 1),
             b'"' => self.string().map(|s| Value::String(s.to_owned())),
             b't' => self.word("true", Value::Bool(true)),
@@ -177,7 +240,8 @@ impl<'a> PlainJson<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<Value> {
+    /// An object (`metadata`: the top-level object's `metadata`).
+    fn object(&mut self, depth: usize, metadata: bool) -> Option<Value> {
         if depth > Self::MAX_DEPTH {
             return None;
         }
@@ -199,8 +263,29 @@ impl<'a> PlainJson<'a> {
                 return None;
             }
             self.at += 1;
-            let value = self.value(depth)?;
-            fields.push((key.to_owned(), value));
+            if depth == 1 && key == "metadata" {
+                self.metadata_keys += 1;
+                self.metadata_next = true;
+            }
+            let skip = if metadata && key == "managedFields" {
+                self.managed_fields_keys += 1;
+                self.skip_whitespace();
+                self.managed_fields.filter(|text| {
+                    !text.is_empty() && self.text.as_bytes()[self.at..].starts_with(text)
+                })
+            } else {
+                None
+            };
+            match skip {
+                Some(text) => {
+                    self.at += text.len();
+                    self.skipped = true;
+                }
+                None => {
+                    let value = self.value(depth)?;
+                    fields.push((key.to_owned(), value));
+                }
+            }
             self.skip_whitespace();
             match self.peek()? {
                 b',' => self.at += 1,
@@ -447,5 +532,56 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
         assert_eq!(plain_json(deep.as_bytes()), None);
+    }
+
+    /// A `metadata.managedFields` of exactly the given text is left out, and nothing else:
+    /// not elsewhere, not another text, not where a later key would count instead.
+    #[test]
+    fn the_stored_managed_fields_text_is_left_out_of_metadata_only() {
+        use super::plain_json_skipping;
+        let managed = br#"[{"manager":"m"}]"#;
+        let read = |text: &str| plain_json_skipping(text.as_bytes(), Some(managed));
+        let left_out = |text: &str, rest: &str| {
+            let expected: Value = serde_json::from_str(rest).expect("valid JSON");
+            assert_eq!(read(text), Some((expected, true)), "{text}");
+        };
+        left_out(
+            r#"{"metadata":{"a":1,"managedFields":[{"manager":"m"}],"z":2},"spec":{}}"#,
+            r#"{"metadata":{"a":1,"z":2},"spec":{}}"#,
+        );
+        left_out(
+            r#"{ "metadata" : { "managedFields" : [{"manager":"m"}] } }"#,
+            r#"{"metadata":{}}"#,
+        );
+        let kept = |text: &str| {
+            let expected: Value = serde_json::from_str(text).expect("valid JSON");
+            assert_eq!(read(text), Some((expected, false)), "{text}");
+        };
+        // Another text, the same value written otherwise, or somewhere else than metadata.
+        kept(r#"{"metadata":{"managedFields":[{"manager":"n"}]}}"#);
+        kept(r#"{"metadata":{"managedFields":[ {"manager":"m"}]}}"#);
+        kept(r#"{"managedFields":[{"manager":"m"}],"metadata":{}}"#);
+        kept(r#"{"spec":{"metadata":{"managedFields":[{"manager":"m"}]}}}"#);
+        kept(r#"{"metadata":{"labels":{"managedFields":"x"}}}"#);
+        // A text that only starts the same.
+        assert_eq!(
+            read(r#"{"metadata":{"managedFields":[{"manager":"m"}]x}}"#),
+            None
+        );
+        // A later `metadata` or `managedFields` would count: read whole instead.
+        for text in [
+            r#"{"metadata":{"managedFields":[{"manager":"m"}],"managedFields":[]}}"#,
+            r#"{"metadata":{"managedFields":[]},"metadata":{"managedFields":[{"manager":"m"}]}}"#,
+            r#"{"metadata":{"managedFields":[{"manager":"m"}]},"metadata":{}}"#,
+        ] {
+            assert_eq!(read(text), None, "{text}");
+            assert!(serde_json::from_str::<Value>(text).is_ok());
+        }
+        // Nothing to leave out: read as the plain reader reads.
+        let text = r#"{"metadata":{"managedFields":[{"manager":"m"}]}}"#;
+        assert_eq!(
+            plain_json_skipping(text.as_bytes(), None),
+            plain_json(text.as_bytes()).map(|v| (v, false))
+        );
     }
 }

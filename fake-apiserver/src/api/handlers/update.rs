@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::create::{stamp_new, store_new, validate_new};
 use super::decode::{
-    Prepared, decode_body, prepare_body, put_back_managed_fields, take_unchanged_managed_fields,
+    Prepared, decode_body_skipping, prepare_body, put_back_managed_fields,
+    take_unchanged_managed_fields,
 };
 use super::{Response, key_of, meta_mut, now_seconds, respond, update_manager, writer};
 use crate::api::filter::meta;
@@ -37,14 +38,15 @@ pub(super) fn same_but_rv(a: &Value, b: &Value) -> bool {
         return strip_rv(a) == strip_rv(b);
     };
     let not = |skip: &'static str| move |(k, _): &(&String, &Value)| k.as_str() != skip;
-    a_map
+    // The metadata first: a write changes it most often (and it is cheaper than a spec).
+    a_meta
         .iter()
-        .filter(not("metadata"))
-        .eq(b_map.iter().filter(not("metadata")))
-        && a_meta
+        .filter(not("resourceVersion"))
+        .eq(b_meta.iter().filter(not("resourceVersion")))
+        && a_map
             .iter()
-            .filter(not("resourceVersion"))
-            .eq(b_meta.iter().filter(not("resourceVersion")))
+            .filter(not("metadata"))
+            .eq(b_map.iter().filter(not("metadata")))
 }
 
 pub(super) fn strip_rv(obj: &Value) -> Value {
@@ -53,6 +55,26 @@ pub(super) fn strip_rv(obj: &Value) -> Value {
         m.remove("resourceVersion");
     }
     o
+}
+
+/// The metadata fields a write cannot set: an update keeps the stored ones.
+const FIXED_METADATA: [&str; 5] = [
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// Whether the new metadata has the old one's [`FIXED_METADATA`] already (each there with the
+/// same value, or absent from both): both maps walked once side by side, without a lookup.
+fn same_fixed_fields(old: Option<&Map<String, Value>>, new: &Map<String, Value>) -> bool {
+    let fixed = |(k, _): &(&String, &Value)| FIXED_METADATA.contains(&k.as_str());
+    let empty = Map::new();
+    old.unwrap_or(&empty)
+        .iter()
+        .filter(fixed)
+        .eq(new.iter().filter(fixed))
 }
 
 /// The update step shared by PUT and PATCH: preconditions, carried-over fields, validation,
@@ -115,14 +137,10 @@ pub(super) fn apply_update(
     // The stored values of the fields a write cannot set (each copied only when the body's
     // differs: the map is sorted, so the result is the same).
     let old_meta = existing.get("metadata").and_then(Value::as_object);
-    if let Some(m) = meta_mut(&mut new) {
-        for key in [
-            "uid",
-            "creationTimestamp",
-            "generation",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
+    if let Some(m) = meta_mut(&mut new)
+        && !same_fixed_fields(old_meta, m)
+    {
+        for key in FIXED_METADATA {
             match old_meta.and_then(|o| o.get(key)) {
                 Some(v) => {
                     if m.get(key) != Some(v) {
@@ -134,6 +152,8 @@ pub(super) fn apply_update(
                 }
             }
         }
+    }
+    if let Some(m) = meta_mut(&mut new) {
         m.remove("selfLink");
     }
     let canonical = resources::storage_row(def.storage).unwrap_or(def);
@@ -174,8 +194,8 @@ pub(super) fn apply_update(
 }
 
 pub(super) fn check_name_and_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
-    let url_name = target.name.clone().unwrap_or_default();
-    let name = meta(obj, "name").to_string();
+    let url_name = target.name.as_deref().unwrap_or_default();
+    let name = meta(obj, "name");
     if name != url_name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({name}) does not match the name on the URL ({url_name})"
@@ -197,14 +217,22 @@ pub(super) fn update(
     req: &Request,
 ) -> Result<Response, ApiError> {
     let def = target.def;
-    let mut body = decode_body(def, req)?;
     let name = target.name.clone().unwrap_or_default();
-    // managedFields sent back as stored skip the decoding round trip (see
-    // `take_unchanged_managed_fields`); the stored object is looked at again under the lock.
-    let current = server.store.lock().get(&key_of(target, &name)).cloned();
-    let kept = current
-        .as_deref()
-        .and_then(|stored| take_unchanged_managed_fields(&mut body, stored));
+    // managedFields sent back as stored skip the decoding round trip: their text is
+    // recognised while reading the body (`decode_body_skipping`), or their value after it
+    // (`take_unchanged_managed_fields`). The stored object is looked at again under the lock.
+    let key = key_of(target, &name);
+    let current = server.store.lock().get(&key).cloned();
+    let (mut body, left_out) = decode_body_skipping(
+        def,
+        req,
+        current.as_deref().and_then(Stored::managed_fields_json),
+    )?;
+    let kept = match &current {
+        Some(_) if left_out => None,
+        Some(stored) => take_unchanged_managed_fields(&mut body, stored),
+        None => None,
+    };
     let Prepared { mut obj, warnings } = prepare_body(def, body, req)?;
     put_back_managed_fields(&mut obj, kept);
     check_name_and_namespace(target, &mut obj)?;
@@ -213,7 +241,20 @@ pub(super) fn update(
     let w = writer(target, &manager, &now);
     let (stored, code) = {
         let mut state = server.store.lock();
-        match state.get(&key_of(target, &name)).cloned() {
+        let existing = state.get(&key).cloned();
+        if left_out {
+            // The entries left out are the ones read before the lock. Still stored, they are
+            // what the write keeps when the body has none (`record_update`): nothing to put
+            // back. Changed since, the body's (those) go back in.
+            let still = matches!((&existing, &current), (Some(e), Some(c)) if Arc::ptr_eq(e, c));
+            if !still {
+                let sent = current
+                    .as_deref()
+                    .and_then(|c| c.ptr("/metadata/managedFields"));
+                put_back_managed_fields(&mut obj, sent.cloned());
+            }
+        }
+        match existing {
             Some(existing) => apply_update(server, &mut state, target, obj, existing, Some(&w))?,
             None if def.strategy.allow_create_on_update() && target.subresource.is_none() => {
                 stamp_new(&now, &mut state, def, &mut obj, target.namespace.as_deref())?;
@@ -236,6 +277,33 @@ pub(super) fn update(
 mod tests {
     use super::{same_but_rv, strip_rv};
     use serde_json::json;
+
+    #[test]
+    fn fixed_fields_compare_as_looked_up_one_by_one() {
+        let metas = [
+            json!({}),
+            json!({"uid": "u", "name": "a"}),
+            json!({"uid": "u", "name": "b", "labels": {"x": "1"}}),
+            json!({"uid": "v"}),
+            json!({"uid": "u", "generation": 1}),
+            json!({"creationTimestamp": "t", "uid": "u", "generation": 1, "zz": 0}),
+            json!({"deletionTimestamp": "t", "deletionGracePeriodSeconds": 0}),
+        ];
+        for old in &metas {
+            for new in &metas {
+                let (o, n) = (old.as_object(), new.as_object().expect("an object"));
+                let one_by_one = super::FIXED_METADATA
+                    .iter()
+                    .all(|k| o.and_then(|o| o.get(*k)) == n.get(*k));
+                assert_eq!(super::same_fixed_fields(o, n), one_by_one, "{old} {new}");
+                assert_eq!(
+                    super::same_fixed_fields(None, n),
+                    n.keys()
+                        .all(|k| !super::FIXED_METADATA.contains(&k.as_str()))
+                );
+            }
+        }
+    }
 
     #[test]
     fn same_but_rv_agrees_with_comparing_stripped_copies() {

@@ -364,7 +364,13 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
             _ => false,
         });
     }
-    Some(match value {
+    Some(tracked_at(value, field, path))
+}
+
+/// Whether the value found at `path` (of field `field`, all `f:` elements) is a member of
+/// the Update set ([`update_tracks`]'s last step).
+fn tracked_at(value: &Value, field: &str, path: &[&str]) -> bool {
+    match value {
         // A struct is only a parent; an empty object or a string map is a member (kept as a
         // parent too in an Update).
         Value::Object(map) => map.is_empty() || is_string_map(field),
@@ -377,7 +383,141 @@ pub(crate) fn update_tracks(obj: &Value, path: &[&str]) -> Option<bool> {
             !parent || kept
         }
         _ => true,
-    })
+    }
+}
+
+/// Whether a set list item `item` is in the list found at a path ([`update_tracks`] of a
+/// path whose last element is a `v:` one).
+fn tracked_item(value: &Value, field: &str, item: &str) -> bool {
+    match value {
+        Value::Array(items)
+            if field == "finalizers" && keyed_list(Some(field), items).is_none() =>
+        {
+            items.iter().any(|i| i.as_str() == Some(item))
+        }
+        _ => false,
+    }
+}
+
+/// Where the walk of [`each_update_tracked`] stands on the object, for a path of `f:`
+/// elements ([`update_tracks`]'s walk, one element at a time).
+#[derive(Clone, Copy)]
+enum Walk<'v> {
+    /// The empty path.
+    Root,
+    /// A path that is no member, nor is any extension of it.
+    Out,
+    /// The value at the path, its field, and whether it is the `metadata` object (which
+    /// needs a field after it).
+    At(&'v Value, &'v str, bool),
+    /// A path [`update_tracks`] does not decide (a `k:` element, or a `v:` one not last).
+    Undecided,
+}
+
+impl<'v> Walk<'v> {
+    /// One element further.
+    fn step(self, root: &'v Map<String, Value>, element: &str) -> Walk<'v> {
+        let Some(name) = element.strip_prefix("f:") else {
+            return Walk::Undecided;
+        };
+        match self {
+            Walk::Undecided => Walk::Undecided,
+            Walk::Out => Walk::Out,
+            Walk::Root => match root.get_key_value(name) {
+                _ if stripped_root_key(name, false) => Walk::Out,
+                Some((key, value)) if !value.is_null() => {
+                    Walk::At(value, key, key == "metadata" && value.is_object())
+                }
+                _ => Walk::Out,
+            },
+            Walk::At(_, _, true) if STRIPPED_METADATA.contains(&name) => Walk::Out,
+            Walk::At(value, _, _) => match value.as_object().and_then(|m| m.get_key_value(name)) {
+                Some((key, v)) if !v.is_null() => Walk::At(v, key, false),
+                _ => Walk::Out,
+            },
+        }
+    }
+
+    /// [`update_tracks`] of the path walked to here (`path`, its elements).
+    fn tracks(self, path: &[&str]) -> Option<bool> {
+        match self {
+            Walk::Undecided => None,
+            Walk::Root | Walk::Out | Walk::At(_, _, true) => Some(false),
+            Walk::At(value, field, false) => Some(tracked_at(value, field, path)),
+        }
+    }
+
+    /// [`update_tracks`] of the path walked to here extended by the `v:` element `element`.
+    fn tracks_item(self, element: &str) -> Option<bool> {
+        let item = plain_string_element(element)?;
+        match self {
+            Walk::Undecided => None,
+            Walk::Root | Walk::Out | Walk::At(_, _, true) => Some(false),
+            Walk::At(value, field, false) => Some(tracked_item(value, field, item)),
+        }
+    }
+}
+
+/// Calls `f` with every path of a `fieldsV1` tree, in the order and number of times
+/// `update::each_path` lists them, with what [`update_tracks`] says of it in `obj`: the tree
+/// and the object are walked side by side, so each element costs one lookup, not one per
+/// path and element.
+pub(crate) fn each_update_tracked<'a>(
+    tree: &'a Value,
+    obj: &Value,
+    f: &mut dyn FnMut(&[&'a str], Option<bool>),
+) {
+    let Some(root) = obj.as_object() else {
+        // Nothing decided.
+        let mut path = Vec::new();
+        each_tracked(tree, None, Walk::Undecided, &mut path, f);
+        return;
+    };
+    let mut path = Vec::new();
+    each_tracked(tree, Some(root), Walk::Root, &mut path, f);
+}
+
+fn each_tracked<'a, 'v>(
+    node: &'a Value,
+    root: Option<&'v Map<String, Value>>,
+    walk: Walk<'v>,
+    path: &mut Vec<&'a str>,
+    f: &mut dyn FnMut(&[&'a str], Option<bool>),
+) {
+    let Some(map) = node.as_object() else {
+        return;
+    };
+    let here = |path: &[&str]| match path.split_last() {
+        // A `v:` element last: the walk stands at its list.
+        Some((last, _)) if last.starts_with("v:") => walk_before_item(walk, last),
+        _ => walk.tracks(path),
+    };
+    if map.is_empty() && !path.is_empty() {
+        f(path, here(path));
+    }
+    for (key, child) in map {
+        if key == "." {
+            f(path, here(path));
+            continue;
+        }
+        // A `v:` element: the walk stays at the list (decided when the path ends there);
+        // any element after it leaves the path undecided.
+        let next = match (root, path.last()) {
+            (_, Some(last)) if last.starts_with("v:") => Walk::Undecided,
+            (_, _) if key.starts_with("v:") => walk,
+            (Some(root), _) => walk.step(root, key),
+            (None, _) => Walk::Undecided,
+        };
+        path.push(key);
+        each_tracked(child, root, next, path, f);
+        path.pop();
+    }
+}
+
+/// What [`update_tracks`] says of a path ending in the `v:` element `last`, the walk standing
+/// at the list before it.
+fn walk_before_item(walk: Walk<'_>, last: &str) -> Option<bool> {
+    walk.tracks_item(last)
 }
 
 /// The string a `v:` element names when it is one written with no escape (printable ASCII

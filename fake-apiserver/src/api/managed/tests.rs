@@ -415,3 +415,57 @@ mod random {
         }
     }
 }
+
+/// The side-by-side walk says of every path what `update_tracks` says of it, over objects
+/// and trees with `f:`, `k:` and `v:` elements (plain and not), metadata and its untracked
+/// fields, lists, string maps, nulls, and an object that is not one.
+#[test]
+fn the_side_by_side_walk_tracks_each_path_as_update_tracks_does() {
+    let objects = [
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "labels": {"a": "1"}, "finalizers": ["x", "y"],
+                         "ownerReferences": [{"uid": "u"}], "uid": "u", "annotations": {}},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "empty": {}, "null": null,
+                     "list": [1, 2], "nodeSelector": {"k": "v"}},
+            "status": {"phase": "Running"}
+        }),
+        json!({"metadata": "text", "spec": []}),
+        json!({"metadata": {}}),
+        json!({}),
+        json!([1]),
+        json!("text"),
+    ];
+    let tree = json!({
+        ".": {},
+        "f:apiVersion": {},
+        "f:metadata": {
+            ".": {},
+            "f:name": {}, "f:uid": {}, "f:missing": {},
+            "f:labels": {".": {}, "f:a": {}, "f:b": {}},
+            "f:annotations": {},
+            "f:finalizers": {".": {}, "v:\"x\"": {}, "v:\"z\"": {}, "v:\"a\\\"b\"": {},
+                             "v:\"x\"2": {"f:deeper": {}}, "v:1": {}},
+            "f:ownerReferences": {".": {}, "k:{\"uid\":\"u\"}": {".": {}, "f:uid": {}}},
+        },
+        "f:spec": {
+            "f:containers": {"k:{\"name\":\"c\"}": {"f:image": {}}},
+            "f:empty": {}, "f:null": {}, "f:list": {}, "f:nodeSelector": {".": {}, "f:k": {}},
+            "f:absent": {"f:deeper": {}},
+            "v:\"top\"": {}, "i:0": {},
+        },
+        "v:\"root\"": {},
+        "k:{}": {"f:x": {}},
+        "f:status": {"f:phase": {}},
+        "plain": {},
+        "f:spec2": "not an object",
+    });
+    for obj in &objects {
+        let mut seen = 0;
+        each_update_tracked(&tree, obj, &mut |path, tracked| {
+            assert_eq!(tracked, update_tracks(obj, path), "{path:?} in {obj}");
+            seen += 1;
+        });
+        assert!(seen > 30, "{seen} paths walked");
+    }
+}

@@ -7,8 +7,8 @@ use serde_json::Map;
 
 use super::entries::{Entry, entries, entry_value, managed_fields, reset_requested, set_entries};
 use super::fields::{
-    Elem, FieldSet, Operation, Path, STRIPPED_METADATA, Tracked, cmp_path, is_member_map_elems,
-    path_of, tracked, tracked_where, update_tracks, value_at,
+    Elem, FieldSet, Operation, Path, STRIPPED_METADATA, Tracked, cmp_path, each_update_tracked,
+    is_member_map_elems, path_of, tracked, tracked_where, update_tracks, value_at,
 };
 use super::fields_v1::{fields_v1_of, update_signature};
 
@@ -101,34 +101,25 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         // The parts that differ, found once for both sets: a new part is a top-level field or
         // (of an object `metadata`) a tracked metadata field; an old part left out of the new
         // object differs too.
-        let mut parts: Vec<(&str, Option<&str>)> = Vec::new();
-        // The parts of an object, the untracked metadata fields left out.
-        fn parts_of(obj: &Value) -> impl Iterator<Item = (&str, Option<&str>)> {
-            obj.as_object().into_iter().flatten().flat_map(|(k, v)| {
-                let meta = v.as_object().filter(|_| k == "metadata");
-                let whole = meta.is_none().then_some((k.as_str(), None));
-                let fields = meta
-                    .into_iter()
-                    .flat_map(|m| m.keys())
-                    .filter_map(move |mk| {
-                        (!STRIPPED_METADATA.contains(&mk.as_str()))
-                            .then_some((k.as_str(), Some(mk.as_str())))
-                    });
-                whole.into_iter().chain(fields)
-            })
-        }
-        parts.extend(parts_of(new).filter(|(k, mk)| differs(k, *mk)));
-        // An old part the new object has not got differs (it was compared otherwise).
-        let new_has = |(k, mk): (&str, Option<&str>)| {
-            let value = new.get(k);
-            match mk {
-                None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
-                Some(mk) => value
-                    .and_then(Value::as_object)
-                    .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
+        let parts = match (old.as_object(), new.as_object()) {
+            (Some(old_map), Some(new_map)) => differing_parts(old_map, new_map),
+            _ => {
+                let mut parts: Vec<(&str, Option<&str>)> = Vec::new();
+                parts.extend(parts_of(new).filter(|(k, mk)| differs(k, *mk)));
+                // An old part the new object has not got differs (it was compared otherwise).
+                let new_has = |(k, mk): (&str, Option<&str>)| {
+                    let value = new.get(k);
+                    match mk {
+                        None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
+                        Some(mk) => value
+                            .and_then(Value::as_object)
+                            .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
+                    }
+                };
+                parts.extend(parts_of(old).filter(|&part| !new_has(part)));
+                parts
             }
         };
-        parts.extend(parts_of(old).filter(|&part| !new_has(part)));
         let in_parts = |k: &str, mk: Option<&str>| {
             let found = parts.contains(&(k, mk));
             debug_assert_eq!(found, differs(k, mk), "part {k} {mk:?}");
@@ -178,23 +169,14 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
                 .binary_search_by(|(q, _)| cmp_path(q, p))
                 .is_ok()
         };
-        // Read off the object where it can be (`update_tracks`), the set otherwise.
-        let in_new_text = |p: &[&str]| {
-            let in_set = || {
-                new_set()
-                    .items
-                    .binary_search_by(|(q, _)| cmp_path(q, p))
-                    .is_ok()
-            };
-            match update_tracks(new, p) {
-                Some(found) => {
-                    debug_assert_eq!(found, in_set(), "update_tracks of {p:?}");
-                    found
-                }
-                None => in_set(),
-            }
+        // Read off the object where it can be (`each_update_tracked`), the set otherwise.
+        let in_set = |p: &[&str]| {
+            new_set()
+                .items
+                .binary_search_by(|(q, _)| cmp_path(q, p))
+                .is_ok()
         };
-        match kept_entries(old, &changed, &in_new_text, w) {
+        match kept_entries(old, &changed, new, &in_set, w) {
             Some(kept) => {
                 #[cfg(debug_assertions)]
                 let rewritten = updated_entries(entries(old), &changed, in_new, w);
@@ -243,6 +225,113 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         }
         None => set_entries(new, &list),
     }
+}
+
+/// The parts of an object (a top-level field, or a tracked field of an object `metadata`),
+/// the untracked metadata fields left out.
+fn parts_of(obj: &Value) -> impl Iterator<Item = (&str, Option<&str>)> {
+    obj.as_object().into_iter().flatten().flat_map(|(k, v)| {
+        let meta = v.as_object().filter(|_| k == "metadata");
+        let whole = meta.is_none().then_some((k.as_str(), None));
+        let fields = meta
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter_map(move |mk| {
+                (!STRIPPED_METADATA.contains(&mk.as_str()))
+                    .then_some((k.as_str(), Some(mk.as_str())))
+            });
+        whole.into_iter().chain(fields)
+    })
+}
+
+/// The tracked fields of a metadata object, as parts ([`parts_of`]).
+fn metadata_parts<'a>(
+    k: &'a str,
+    meta: &'a Map<String, Value>,
+) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
+    meta.keys()
+        .filter(|mk| !STRIPPED_METADATA.contains(&mk.as_str()))
+        .map(move |mk| (k, Some(mk.as_str())))
+}
+
+/// The parts ([`parts_of`]) of two objects that differ: the new object's whose value is not
+/// the old one's, and the old object's the new one has not got. Both maps are walked once,
+/// side by side in their key order, without a lookup.
+fn differing_parts<'a>(
+    old: &'a Map<String, Value>,
+    new: &'a Map<String, Value>,
+) -> Vec<(&'a str, Option<&'a str>)> {
+    let mut parts = Vec::new();
+    let metadata_object = |k: &str, v: &'a Value| v.as_object().filter(|_| k == "metadata");
+    for (k, o, n) in side_by_side(old, new) {
+        let old_meta = o.and_then(|o| metadata_object(k, o));
+        match n {
+            Some(n) => match metadata_object(k, n) {
+                Some(new_meta) => {
+                    if o.is_some() && old_meta.is_none() {
+                        // A metadata that was no object: an old part the new one has not.
+                        parts.push((k, None));
+                    }
+                    let Some(old_meta) = old_meta else {
+                        // Every field new.
+                        parts.extend(metadata_parts(k, new_meta));
+                        continue;
+                    };
+                    for (mk, om, nm) in side_by_side(old_meta, new_meta) {
+                        if STRIPPED_METADATA.contains(&mk) {
+                            continue;
+                        }
+                        match nm {
+                            Some(nm) if om == Some(nm) => {}
+                            _ => parts.push((k, Some(mk))),
+                        }
+                    }
+                }
+                None => {
+                    if o != Some(n) {
+                        parts.push((k, None));
+                    }
+                    // An old metadata object's fields: old parts the new one has not.
+                    if let Some(old_meta) = old_meta {
+                        parts.extend(metadata_parts(k, old_meta));
+                    }
+                }
+            },
+            None => match old_meta {
+                Some(old_meta) => parts.extend(metadata_parts(k, old_meta)),
+                None => parts.push((k, None)),
+            },
+        }
+    }
+    parts
+}
+
+/// The keys of two maps in order, each with its value in either (a merge of the sorted
+/// keys; a key is in one map at least).
+fn side_by_side<'a>(
+    old: &'a Map<String, Value>,
+    new: &'a Map<String, Value>,
+) -> impl Iterator<Item = (&'a str, Option<&'a Value>, Option<&'a Value>)> {
+    use std::cmp::Ordering;
+    let mut olds = old.iter().peekable();
+    let mut news = new.iter().peekable();
+    std::iter::from_fn(move || {
+        let order = match (olds.peek(), news.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.as_str().cmp(b.as_str()),
+        };
+        match order {
+            Ordering::Less => olds.next().map(|(k, v)| (k.as_str(), Some(v), None)),
+            Ordering::Greater => news.next().map(|(k, v)| (k.as_str(), None, Some(v))),
+            Ordering::Equal => {
+                let (k, o) = olds.next()?;
+                let (_, n) = news.next()?;
+                Some((k.as_str(), Some(o), Some(n)))
+            }
+        }
+    })
 }
 
 /// The `managedFields` of a created object (`None`: none): nobody owns anything yet and
@@ -380,10 +469,14 @@ fn updated_entries(
 /// Whether [`updated_entries`] and [`set_entries`] would write the old object's
 /// `managedFields` again as they are but for the writer's `time` and `apiVersion`: every entry as `set_entries` writes one ([`written_as_set_entries`]), none losing a
 /// path, and every changed path already the writer's. `None` otherwise (they are rewritten).
+///
+/// Whether a path is in the new object is read off `new` where it can be
+/// ([`each_update_tracked`]), else asked of `in_set` (the new object's set).
 fn kept_entries(
     old: &Value,
     changed: &[Path],
-    in_new: &dyn Fn(&[&str]) -> bool,
+    new: &Value,
+    in_set: &dyn Fn(&[&str]) -> bool,
     w: &Writer<'_>,
 ) -> Option<Kept> {
     let list = managed_fields(old)?.as_array()?;
@@ -412,9 +505,30 @@ fn kept_entries(
         }
         // The writer keeps its changed paths (it takes them back); nobody loses another.
         let mut keeps = true;
-        each_path(fields, &mut Vec::new(), &mut |p| {
-            keeps &= in_new(p) && (is_writer || !is_changed(p));
+        each_update_tracked(fields, new, &mut |p, tracked| {
+            if !keeps {
+                return;
+            }
+            debug_assert_eq!(tracked, update_tracks(new, p), "walked {p:?}");
+            let in_new = match tracked {
+                Some(found) => {
+                    debug_assert_eq!(found, in_set(p), "update_tracks of {p:?}");
+                    found
+                }
+                None => in_set(p),
+            };
+            keeps = in_new && (is_writer || !is_changed(p));
         });
+        #[cfg(debug_assertions)]
+        {
+            // The walk lists the paths `each_path` lists.
+            let (mut walked, mut listed) = (Vec::<String>::new(), Vec::<String>::new());
+            each_update_tracked(fields, new, &mut |p, _| walked.push(p.join("\u{0}")));
+            each_path(fields, &mut Vec::new(), &mut |p| {
+                listed.push(p.join("\u{0}"))
+            });
+            assert_eq!(walked, listed, "the walk's paths");
+        }
         if !keeps {
             return None;
         }
@@ -524,6 +638,51 @@ mod tests {
         }
     }
 
+    /// The side-by-side walk finds the parts comparing each part looked up finds.
+    #[test]
+    fn differing_parts_are_the_parts_that_compare_unequal() {
+        let objects = [
+            json!({}),
+            json!({"spec": {"x": 1}}),
+            json!({"spec": {"x": 2}, "status": {}}),
+            json!({"metadata": {"name": "a", "labels": {"l": "1"}}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "b", "labels": {"l": "2"}, "annotations": {}}}),
+            json!({"metadata": {"finalizers": ["f"], "uid": "u"}, "apiVersion": "v1"}),
+            json!({"metadata": "text", "spec": {"x": 1}}),
+            json!({"metadata": null}),
+            json!({"kind": "K", "metadata": {"labels": {"l": "1"}}, "zeta": [1]}),
+        ];
+        for old in &objects {
+            for new in &objects {
+                let differs = |k: &str, mk: Option<&str>| match mk {
+                    None => old.get(k) != new.get(k),
+                    Some(mk) => {
+                        old.get(k).and_then(|m| m.get(mk)) != new.get(k).and_then(|m| m.get(mk))
+                    }
+                };
+                let new_has = |(k, mk): (&str, Option<&str>)| {
+                    let value = new.get(k);
+                    match mk {
+                        None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
+                        Some(mk) => value
+                            .and_then(Value::as_object)
+                            .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
+                    }
+                };
+                let mut expected: Vec<_> =
+                    parts_of(new).filter(|(k, mk)| differs(k, *mk)).collect();
+                expected.extend(parts_of(old).filter(|&part| !new_has(part)));
+                expected.sort();
+                let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
+                    unreachable!("objects")
+                };
+                let mut found = differing_parts(o, n);
+                found.sort();
+                assert_eq!(found, expected, "{old} -> {new}");
+            }
+        }
+    }
+
     /// The copy [`kept_entries`] makes is taken for a write changing what its writer owns
     /// (debug builds check it against the rewritten entries inside `record_update`).
     #[test]
@@ -535,7 +694,8 @@ mod tests {
         updated["metadata"]["labels"]["a"] = json!("2");
         let changed: Vec<Path> = vec![vec!["f:metadata".into(), "f:labels".into(), "f:a".into()]];
         let later = writer("2024-01-02T00:00:00Z");
-        let kept = kept_entries(&created, &changed, &|_: &[&str]| true, &later).expect("kept");
+        let kept =
+            kept_entries(&created, &changed, &updated, &|_: &[&str]| true, &later).expect("kept");
         assert_eq!(kept.restamp, Some(0));
         record_update(Some(&created), &mut updated, &later);
         let entry = &updated["metadata"]["managedFields"][0];
@@ -560,10 +720,10 @@ mod tests {
             manager: "n",
             ..writer("2024-01-03T00:00:00Z")
         };
-        assert!(kept_entries(&created, &changed, &|_: &[&str]| true, &other).is_none());
+        assert!(kept_entries(&created, &changed, &updated, &|_: &[&str]| true, &other).is_none());
         // An entry not in the written form: rewritten.
         let mut odd = created.clone();
         odd["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:spec": {".": {}}});
-        assert!(kept_entries(&odd, &[], &|_: &[&str]| true, &later).is_none());
+        assert!(kept_entries(&odd, &[], &updated, &|_: &[&str]| true, &later).is_none());
     }
 }

@@ -116,10 +116,15 @@ fn claim_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         ));
     }
     let size = |o: &Value, p: &str| s(o, p).and_then(quantity).unwrap_or(0.0);
-    let new_size = size(new, "/spec/resources/requests/storage");
-    let old_size = size(old, "/spec/resources/requests/storage");
-    // The status is read only for a shrinking request.
-    if new_size < old_size && new_size <= size(old, "/status/capacity/storage") {
+    const REQUEST: &str = "/spec/resources/requests/storage";
+    // The same text is the same size (the request is read only when it changed), and the
+    // status only for a shrinking request.
+    let (new_request, old_request) = (s(new, REQUEST), s(old, REQUEST));
+    if new_request != old_request
+        && let (new_size, old_size) = (size(new, REQUEST), size(old, REQUEST))
+        && new_size < old_size
+        && new_size <= size(old, "/status/capacity/storage")
+    {
         errs.push(FieldError::forbidden(
             "spec.resources.requests.storage",
             "field can not be less than status.capacity",
@@ -209,12 +214,11 @@ fn same_spec_copied(new: &Value, old: &Value, bound: bool) -> bool {
 
 /// Whether a claim update grows the storage request (the resize admission plugin's concern).
 fn claim_grows(new: &Value, old: &Value) -> bool {
-    let size = |o: &Value| {
-        s(o, "/spec/resources/requests/storage")
-            .and_then(quantity)
-            .unwrap_or(0.0)
-    };
-    size(new) > size(old)
+    let request = |o| s(o, "/spec/resources/requests/storage");
+    let (new_request, old_request) = (request(new), request(old));
+    // The same text is the same size: read only when it changed.
+    let size = |r: Option<&str>| r.and_then(quantity).unwrap_or(0.0);
+    new_request != old_request && size(new_request) > size(old_request)
 }
 
 #[cfg(test)]
