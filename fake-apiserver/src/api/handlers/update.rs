@@ -57,6 +57,11 @@ pub(super) fn strip_rv(obj: &Value) -> Value {
     o
 }
 
+/// A string field of a metadata object (`""` when absent or not a string, as [`meta`]).
+fn meta_str<'a>(metadata: &'a Value, key: &str) -> &'a str {
+    metadata.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
 /// The metadata fields a write cannot set: an update keeps the stored ones.
 const FIXED_METADATA: [&str; 5] = [
     "uid",
@@ -89,17 +94,23 @@ pub(super) fn apply_update(
 ) -> Result<(Arc<Stored>, u16), ApiError> {
     let def = target.def;
     let name = target.name.clone().unwrap_or_default();
-    let sent_rv = meta(&new, "resourceVersion").to_string();
-    if !sent_rv.is_empty() && sent_rv != meta(&existing, "resourceVersion") {
+    let (sent_rv, new_uid) = match new.get("metadata") {
+        Some(m) => (meta_str(m, "resourceVersion"), meta_str(m, "uid")),
+        None => ("", ""),
+    };
+    let (stored_rv, stored_uid) = match existing.get("metadata") {
+        Some(m) => (meta_str(m, "resourceVersion"), meta_str(m, "uid")),
+        None => ("", ""),
+    };
+    if !sent_rv.is_empty() && sent_rv != stored_rv {
         return Err(ApiError::conflict(def, &name));
     }
     // validateCommonFields: the uid may be left out but not changed.
     let mut common = Vec::new();
-    let new_uid = meta(&new, "uid").to_string();
-    if !new_uid.is_empty() && new_uid != meta(&existing, "uid") {
+    if !new_uid.is_empty() && new_uid != stored_uid {
         common.push(FieldError::invalid(
             "metadata.uid",
-            &new_uid,
+            new_uid,
             "field is immutable",
         ));
     }

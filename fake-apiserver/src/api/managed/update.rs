@@ -215,9 +215,20 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
                     .and_then(|index| m.get_mut("managedFields")?.get_mut(index)?.as_object_mut());
                 if let Some(entry) = entry {
                     // The writer's entry is written again: its time and apiVersion are the
-                    // write's.
-                    entry.insert("time".into(), Value::String(w.now.to_string()));
-                    entry.insert("apiVersion".into(), Value::String(w.api_version.clone()));
+                    // write's (the strings rewritten in place).
+                    for (key, text) in [("time", w.now), ("apiVersion", w.api_version.as_str())] {
+                        match entry.get_mut(key) {
+                            Some(Value::String(old)) => {
+                                if old != text {
+                                    old.clear();
+                                    old.push_str(text);
+                                }
+                            }
+                            _ => {
+                                entry.insert(key.into(), Value::String(text.to_string()));
+                            }
+                        }
+                    }
                 }
             }
             #[cfg(debug_assertions)]
