@@ -285,17 +285,20 @@ pub(crate) fn tracked_where<'a>(
     out.exotic |= repeated;
     // A path is a parent iff the next one in set order extends it (anything between a path and
     // one of its extensions extends it too).
-    let mut kept = Vec::with_capacity(out.items.len());
-    let mut items = out.items.into_iter().peekable();
-    while let Some((p, v)) = items.next() {
+    // Compacted in place: the path at `read` is compared with the next one, not yet moved.
+    let items = &mut out.items;
+    let mut write = 0;
+    for read in 0..items.len() {
+        let p = &items[read].0;
         let parent = items
-            .peek()
-            .is_some_and(|(q, _)| q.len() > p.len() && q.starts_with(&p));
-        if !parent || keeps_parent(&p, operation) {
-            kept.push((p, v));
+            .get(read + 1)
+            .is_some_and(|(q, _)| q.len() > p.len() && q.starts_with(p));
+        if !parent || keeps_parent(p, operation) {
+            items.swap(write, read);
+            write += 1;
         }
     }
-    out.items = kept;
+    items.truncate(write);
     out
 }
 
