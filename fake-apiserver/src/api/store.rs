@@ -131,8 +131,9 @@ struct Indexes {
     /// describe and the poster use): a LIST with such a term reads its candidates here
     /// instead of scanning. May hold keys of objects gone or changed since (they are checked
     /// again); never misses one.
-    /// One map per field of [`EVENT_INDEX`], in its order, by the field's value.
-    event_index: [HashMap<String, BTreeSet<Key>>; EVENT_INDEX.len()],
+    /// One map per field of [`EVENT_INDEX`], in its order, by the field's value; each set
+    /// of keys a sorted list without duplicates ([`KeyList`]).
+    event_index: [HashMap<String, KeyList>; EVENT_INDEX.len()],
     /// Objects with a `deletionTimestamp` (waiting on finalizers), of the kinds whose
     /// controllers run inside writes (claims, volumes): what [`settle`] reads instead of
     /// scanning every claim and volume after each write.
@@ -168,15 +169,22 @@ impl Indexes {
         if key.0 != INDEXED_STORAGE {
             return;
         }
+        // Every indexed field sits in `involvedObject`: looked up once for all of them.
+        let involved = object.get("involvedObject");
         for (index, (_, pointer)) in self.event_index.iter_mut().zip(EVENT_INDEX) {
-            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
+            let field = pointer.strip_prefix("/involvedObject/");
+            let found = match (involved, field) {
+                (Some(involved), Some(field)) => involved.get(field),
+                (None, Some(_)) => None,
+                (_, None) => object.ptr(pointer),
+            };
+            debug_assert_eq!(found, object.ptr(pointer));
+            if let Some(value) = found.and_then(Value::as_str) {
                 // Looked up by the borrowed value: its text is copied only for a new entry.
                 match index.get_mut(value) {
-                    Some(set) => {
-                        set.insert(key.clone());
-                    }
+                    Some(set) => set.insert(key),
                     None => {
-                        index.insert(value.to_string(), BTreeSet::from([key.clone()]));
+                        index.insert(value.to_string(), KeyList(vec![key.clone()]));
                     }
                 }
             }
@@ -210,6 +218,46 @@ impl Indexes {
                 }
             }
         }
+    }
+}
+
+/// A set of keys as a sorted list without duplicates: what a `BTreeSet` of them holds, with
+/// an insert after the last key (the usual case: names generated in order) at the cost of one
+/// comparison and no node to allocate.
+#[derive(Debug, Default, Clone)]
+struct KeyList(Vec<Key>);
+
+impl KeyList {
+    /// Adds `key` (copied) unless it is there.
+    fn insert(&mut self, key: &Key) {
+        let at = if self.0.last().is_none_or(|last| last < key) {
+            self.0.len()
+        } else {
+            match self.0.binary_search(key) {
+                Ok(_) => return,
+                Err(at) => at,
+            }
+        };
+        self.0.insert(at, key.clone());
+        // Still sorted, without duplicates, around the new key.
+        debug_assert!(at == 0 || self.0[at - 1] < self.0[at]);
+        debug_assert!(self.0.get(at + 1).is_none_or(|next| self.0[at] < *next));
+    }
+
+    /// Takes `key` out when it is there.
+    fn remove(&mut self, key: &Key) {
+        if let Ok(at) = self.0.binary_search(key) {
+            self.0.remove(at);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keys, in order.
+    fn iter(&self) -> std::slice::Iter<'_, Key> {
+        self.0.iter()
     }
 }
 
@@ -531,20 +579,47 @@ fn random_u64(seed: u64, n: u64) -> u64 {
 /// Sets `metadata.resourceVersion`.
 pub fn set_rv(object: &mut Value, rv: u64) {
     if let Some(map) = object.as_object_mut() {
-        let rv = Value::String(rv.to_string());
         // One lookup (`entry` would copy the key even when it is there).
         match map.get_mut("metadata") {
-            Some(Value::Object(meta)) => {
-                meta.insert("resourceVersion".into(), rv);
-            }
+            Some(Value::Object(meta)) => match meta.get_mut("resourceVersion") {
+                // The old text's buffer reused, the key left in place.
+                Some(Value::String(text)) => {
+                    text.clear();
+                    push_decimal(text, rv);
+                }
+                Some(old) => *old = Value::String(rv.to_string()),
+                None => {
+                    meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+                }
+            },
             Some(_) => {}
             None => {
                 let mut meta = serde_json::Map::new();
-                meta.insert("resourceVersion".into(), rv);
+                meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
                 map.insert("metadata".into(), Value::Object(meta));
             }
         }
     }
+}
+
+/// Appends `n` in decimal (what `n.to_string()` writes, without the formatting machinery).
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // A digit: `rest % 10` is below 10.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+    debug_assert!(out.ends_with(&n.to_string()));
 }
 
 /// The store: state behind a lock, plus a notifier carrying the latest revision.
