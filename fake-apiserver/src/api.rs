@@ -159,10 +159,17 @@ impl ApiServer {
 
     /// Serves one request. Never panics: an internal panic becomes a 500 InternalError Status.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
-        match std::panic::AssertUnwindSafe(self.route(request))
-            .catch_unwind()
-            .await
-        {
+        // Routed without awaiting (only a dry run waits, on its own boxed future): this
+        // future holds little more than the request.
+        let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.route(request)));
+        let answered = match routed {
+            Ok(handlers::Dispatched::Done(result)) => Ok(result),
+            Ok(handlers::Dispatched::DryRun(dry_run)) => {
+                std::panic::AssertUnwindSafe(dry_run).catch_unwind().await
+            }
+            Err(panic) => Err(panic),
+        };
+        match answered {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => error_response(&error),
             Err(_) => error_response(&ApiError::internal("the fake API server panicked")),
@@ -317,10 +324,17 @@ impl ApiServer {
         Ok(count)
     }
 
-    async fn route(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<ResponseBody>, ApiError> {
+    fn route(&self, request: http::Request<Bytes>) -> handlers::Dispatched<'_> {
+        match self.resolve(request) {
+            Ok(Resolved::Resource(target, req)) => handlers::dispatch(self, target, req),
+            Ok(Resolved::Answered(response)) => handlers::Dispatched::Done(Ok(response)),
+            Err(error) => handlers::Dispatched::Done(Err(error)),
+        }
+    }
+
+    /// The target and request of a resource request, or the answer of any other request
+    /// (discovery, a path no route serves, a refused option).
+    fn resolve(&self, request: http::Request<Bytes>) -> Result<Resolved, ApiError> {
         let (mut parts, body) = request.into_parts();
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::status(
@@ -344,7 +358,7 @@ impl ApiServer {
             let decoded = path_segments(parts.uri.path());
             let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
             if let Some(response) = discovery::serve(&segs, &req)? {
-                return Ok(response);
+                return Ok(Resolved::Answered(response));
             }
         }
         let Some(target) = Target::from_info(&info) else {
@@ -367,8 +381,16 @@ impl ApiServer {
         if let Some(message) = req.query.integer_error(info.verb, !req.body.is_empty()) {
             return Err(ApiError::bad_request(message));
         }
-        handlers::dispatch(self, target, req).await
+        Ok(Resolved::Resource(target, req))
     }
+}
+
+/// What [`ApiServer::resolve`] finds a request to be.
+enum Resolved {
+    /// A resource request, for its verb's handler.
+    Resource(Target, Request),
+    /// Answered already (discovery).
+    Answered(http::Response<ResponseBody>),
 }
 
 /// A parsed request (what the verbs see).
