@@ -345,13 +345,14 @@ impl ApiServer {
             ));
         }
         // The request's info, parsed once (by the control layer when it ran).
-        let info = parts.extensions.remove::<RequestInfo>().unwrap_or_else(|| {
+        let mut info = parts.extensions.remove::<RequestInfo>().unwrap_or_else(|| {
             RequestInfo::parse(&parts.method, parts.uri.path(), parts.uri.query())
         });
         let req = Request {
             method: parts.method,
             headers: parts.headers,
-            query: info.query.clone(),
+            // Moved: the request reads its query from here on.
+            query: std::mem::take(&mut info.query),
             body,
         };
         if info.resource.is_none() {
@@ -361,7 +362,7 @@ impl ApiServer {
                 return Ok(Resolved::Answered(response));
             }
         }
-        let Some(target) = Target::from_info(&info) else {
+        let Some(target) = Target::from_info(&mut info) else {
             // Inside a served group version the API handler answers (a NotFound Status);
             // elsewhere the mux's plain-text 404.
             let served = info.resource.is_some()
@@ -466,29 +467,32 @@ pub(crate) struct Target {
 
 impl Target {
     /// Resolves a request's info against the resource table; `None` when no route serves it.
-    fn from_info(info: &RequestInfo) -> Option<Target> {
+    /// The namespace and name are moved out of `info` when it resolves (not copied).
+    fn from_info(info: &mut RequestInfo) -> Option<Target> {
         let resource = info.resource.as_deref()?;
         if info.extra_segments {
             return None;
         }
         let def = resources::lookup(&info.group, &info.version, resource)?;
-        let name = info.path_name.clone();
+        let has_name = info.path_name.is_some();
         let subresource = match info.subresource.as_deref() {
             None => None,
-            Some("status") if def.has_status && name.is_some() => Some("status".to_string()),
+            Some("status") if def.has_status && has_name => Some("status".to_string()),
             Some(_) => return None,
         };
-        let namespace = if def.plural == "namespaces" {
-            None
+        let has_namespace = def.plural != "namespaces" && info.namespace.is_some();
+        if has_namespace && !def.namespaced {
+            return None;
+        }
+        if !has_namespace && def.namespaced && has_name {
+            return None;
+        }
+        let namespace = if has_namespace {
+            info.namespace.take()
         } else {
-            info.namespace.clone()
+            None
         };
-        if namespace.is_some() && !def.namespaced {
-            return None;
-        }
-        if namespace.is_none() && def.namespaced && name.is_some() {
-            return None;
-        }
+        let name = info.path_name.take();
         Some(Target {
             def,
             namespace,
@@ -560,7 +564,7 @@ mod tests {
     }
 
     fn target(path: &str) -> Option<Target> {
-        Target::from_info(&RequestInfo::parse(&http::Method::GET, path, None))
+        Target::from_info(&mut RequestInfo::parse(&http::Method::GET, path, None))
     }
 
     #[test]

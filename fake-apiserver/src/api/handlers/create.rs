@@ -9,7 +9,7 @@ use super::decode::{Prepared, decode_body, prepare_body};
 use super::{Response, meta_mut, now_seconds, respond, update_manager, writer};
 use crate::api::events;
 use crate::api::filter::meta;
-use crate::api::pointer::{fields_sorted, text};
+use crate::api::pointer::{fields_sorted, get_sorted, text};
 use crate::api::resources::{self, ResourceDef, View};
 use crate::api::status::ApiError;
 use crate::api::store::{Key, State, Stored};
@@ -33,14 +33,19 @@ pub(super) fn stamp_new(
     let Some(m) = meta_mut(obj) else {
         return Err(ApiError::bad_request("object has no metadata"));
     };
-    for key in [
-        "uid",
+    // Found in one walk of the metadata (sorted keys); only those there are removed.
+    const WIPED: [&str; 5] = [
         "creationTimestamp",
-        "deletionTimestamp",
         "deletionGracePeriodSeconds",
+        "deletionTimestamp",
         "selfLink",
-    ] {
-        m.remove(key);
+        "uid",
+    ];
+    let present = get_sorted(m, WIPED).map(|found| found.is_some());
+    for (key, present) in WIPED.into_iter().zip(present) {
+        if present {
+            m.remove(key);
+        }
     }
     super::decode::reconcile_namespace(m, def.namespaced, url_ns.unwrap_or(""))?;
     m.insert("creationTimestamp".into(), Value::String(now.to_string()));
