@@ -206,9 +206,7 @@ impl ApiServer {
         };
         let state = self.store.lock();
         state
-            .objects()
-            .iter()
-            .filter(|(key, _)| key.0 == def.storage)
+            .objects_of(def.storage, None)
             .map(|(_, obj)| filter::view(def, obj))
             .collect()
     }
