@@ -159,10 +159,17 @@ impl ApiServer {
 
     /// Serves one request. Never panics: an internal panic becomes a 500 InternalError Status.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<ResponseBody> {
-        match std::panic::AssertUnwindSafe(self.route(request))
-            .catch_unwind()
-            .await
-        {
+        // Routed without awaiting (only a dry run waits, on its own boxed future): this
+        // future holds little more than the request.
+        let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.route(request)));
+        let answered = match routed {
+            Ok(handlers::Dispatched::Done(result)) => Ok(result),
+            Ok(handlers::Dispatched::DryRun(dry_run)) => {
+                std::panic::AssertUnwindSafe(dry_run).catch_unwind().await
+            }
+            Err(panic) => Err(panic),
+        };
+        match answered {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => error_response(&error),
             Err(_) => error_response(&ApiError::internal("the fake API server panicked")),
@@ -199,9 +206,7 @@ impl ApiServer {
         };
         let state = self.store.lock();
         state
-            .objects()
-            .iter()
-            .filter(|(key, _)| key.0 == def.storage)
+            .objects_of(def.storage, None)
             .map(|(_, obj)| filter::view(def, obj))
             .collect()
     }
@@ -317,10 +322,17 @@ impl ApiServer {
         Ok(count)
     }
 
-    async fn route(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<ResponseBody>, ApiError> {
+    fn route(&self, request: http::Request<Bytes>) -> handlers::Dispatched<'_> {
+        match self.resolve(request) {
+            Ok(Resolved::Resource(target, req)) => handlers::dispatch(self, target, req),
+            Ok(Resolved::Answered(response)) => handlers::Dispatched::Done(Ok(response)),
+            Err(error) => handlers::Dispatched::Done(Err(error)),
+        }
+    }
+
+    /// The target and request of a resource request, or the answer of any other request
+    /// (discovery, a path no route serves, a refused option).
+    fn resolve(&self, request: http::Request<Bytes>) -> Result<Resolved, ApiError> {
         let (mut parts, body) = request.into_parts();
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::status(
@@ -331,23 +343,24 @@ impl ApiServer {
             ));
         }
         // The request's info, parsed once (by the control layer when it ran).
-        let info = parts.extensions.remove::<RequestInfo>().unwrap_or_else(|| {
+        let mut info = parts.extensions.remove::<RequestInfo>().unwrap_or_else(|| {
             RequestInfo::parse(&parts.method, parts.uri.path(), parts.uri.query())
         });
         let req = Request {
             method: parts.method,
             headers: parts.headers,
-            query: info.query.clone(),
+            // Moved: the request reads its query from here on.
+            query: std::mem::take(&mut info.query),
             body,
         };
         if info.resource.is_none() {
             let decoded = path_segments(parts.uri.path());
             let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
             if let Some(response) = discovery::serve(&segs, &req)? {
-                return Ok(response);
+                return Ok(Resolved::Answered(response));
             }
         }
-        let Some(target) = Target::from_info(&info) else {
+        let Some(target) = Target::from_info(&mut info) else {
             // Inside a served group version the API handler answers (a NotFound Status);
             // elsewhere the mux's plain-text 404.
             let served = info.resource.is_some()
@@ -367,8 +380,16 @@ impl ApiServer {
         if let Some(message) = req.query.integer_error(info.verb, !req.body.is_empty()) {
             return Err(ApiError::bad_request(message));
         }
-        handlers::dispatch(self, target, req).await
+        Ok(Resolved::Resource(target, req))
     }
+}
+
+/// What [`ApiServer::resolve`] finds a request to be.
+enum Resolved {
+    /// A resource request, for its verb's handler.
+    Resource(Target, Request),
+    /// Answered already (discovery).
+    Answered(http::Response<ResponseBody>),
 }
 
 /// A parsed request (what the verbs see).
@@ -444,29 +465,32 @@ pub(crate) struct Target {
 
 impl Target {
     /// Resolves a request's info against the resource table; `None` when no route serves it.
-    fn from_info(info: &RequestInfo) -> Option<Target> {
+    /// The namespace and name are moved out of `info` when it resolves (not copied).
+    fn from_info(info: &mut RequestInfo) -> Option<Target> {
         let resource = info.resource.as_deref()?;
         if info.extra_segments {
             return None;
         }
         let def = resources::lookup(&info.group, &info.version, resource)?;
-        let name = info.path_name.clone();
+        let has_name = info.path_name.is_some();
         let subresource = match info.subresource.as_deref() {
             None => None,
-            Some("status") if def.has_status && name.is_some() => Some("status".to_string()),
+            Some("status") if def.has_status && has_name => Some("status".to_string()),
             Some(_) => return None,
         };
-        let namespace = if def.plural == "namespaces" {
-            None
+        let has_namespace = def.plural != "namespaces" && info.namespace.is_some();
+        if has_namespace && !def.namespaced {
+            return None;
+        }
+        if !has_namespace && def.namespaced && has_name {
+            return None;
+        }
+        let namespace = if has_namespace {
+            info.namespace.take()
         } else {
-            info.namespace.clone()
+            None
         };
-        if namespace.is_some() && !def.namespaced {
-            return None;
-        }
-        if namespace.is_none() && def.namespaced && name.is_some() {
-            return None;
-        }
+        let name = info.path_name.take();
         Some(Target {
             def,
             namespace,
@@ -538,7 +562,7 @@ mod tests {
     }
 
     fn target(path: &str) -> Option<Target> {
-        Target::from_info(&RequestInfo::parse(&http::Method::GET, path, None))
+        Target::from_info(&mut RequestInfo::parse(&http::Method::GET, path, None))
     }
 
     #[test]

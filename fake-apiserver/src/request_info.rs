@@ -144,11 +144,21 @@ impl RequestInfo {
             ..RequestInfo::default()
         };
         // Segments borrow from the path unless they hold an escape; a field copies its one.
-        let parts: Vec<Cow<'_, str>> = path
-            .split('/')
-            .filter(|part| !part.is_empty())
-            .map(percent_decode_cow)
-            .collect();
+        // Only the first `READ_SEGMENTS` are read (in an array, not a list allocated per
+        // request): past them only "more than three after the resource" matters, which
+        // they already show.
+        const READ_SEGMENTS: usize = 10;
+        let mut raw = [""; READ_SEGMENTS];
+        let mut count = 0;
+        for part in path.split('/').filter(|part| !part.is_empty()) {
+            if count == READ_SEGMENTS {
+                break;
+            }
+            raw[count] = part;
+            count += 1;
+        }
+        let decoded = raw.map(percent_decode_cow);
+        let parts: &[Cow<'_, str>] = &decoded[..count];
         let mut rest: &[Cow<'_, str>] = match parts.first().map(|part| &**part) {
             Some("api") if parts.len() >= 2 => {
                 info.version = parts[1].to_string();
@@ -421,4 +431,34 @@ fn percent_decode_cow(text: &str) -> Cow<'_, str> {
         i += 1;
     }
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestInfo;
+
+    #[test]
+    fn long_paths_are_classified_by_their_first_segments() {
+        let cases = [
+            ("/api/v1/namespaces/ns/pods/p/status", false),
+            ("/api/v1/namespaces/ns/pods/p/status/x", true),
+            ("/apis/g/v1/watch/namespaces/ns/things/t/status", false),
+            ("/apis/g/v1/watch/namespaces/ns/things/t/status/x", true),
+            (
+                "/apis/g/v1/watch/namespaces/ns/things/t/status/x/y/z/w/v",
+                true,
+            ),
+            ("//apis//g/v1/watch/namespaces/ns/things/t/status//", false),
+        ];
+        for (path, extra) in cases {
+            let info = RequestInfo::parse(&http::Method::GET, path, None);
+            assert_eq!(info.extra_segments, extra, "{path}");
+            assert_eq!(
+                info.name.as_deref(),
+                Some(if path.contains("/p/") { "p" } else { "t" })
+            );
+            assert_eq!(info.subresource.as_deref(), Some("status"), "{path}");
+            assert_eq!(info.namespace.as_deref(), Some("ns"), "{path}");
+        }
+    }
 }

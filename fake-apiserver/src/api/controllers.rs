@@ -55,20 +55,16 @@ fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
 }
 
 fn claim_in_use(state: &State, namespace: &str, claim: &str) -> bool {
-    state
-        .objects()
-        .range(("pods", namespace.to_string(), String::new())..)
-        .take_while(|(k, _)| k.0 == "pods" && k.1 == namespace)
-        .any(|(_, pod)| {
-            !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
-                && pod
-                    .ptr("/spec/volumes")
-                    .and_then(Value::as_array)
-                    .is_some_and(|v| {
-                        v.iter()
-                            .any(|vol| s(vol, "/persistentVolumeClaim/claimName") == claim)
-                    })
-        })
+    state.objects_of("pods", Some(namespace)).any(|(_, pod)| {
+        !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
+            && pod
+                .ptr("/spec/volumes")
+                .and_then(Value::as_array)
+                .is_some_and(|v| {
+                    v.iter()
+                        .any(|vol| s(vol, "/persistentVolumeClaim/claimName") == claim)
+                })
+    })
 }
 
 /// Removes `finalizer`; the object goes when it was the last one.
@@ -214,9 +210,9 @@ fn finalize_namespace(store: &Store, namespace: &str) {
         let mut state = store.lock();
         let inside: Vec<Key> = state
             .objects()
-            .keys()
+            .map(|(k, _)| k)
             .filter(|k| k.0 != "namespaces" && k.1 == namespace)
-            .cloned()
+            .map(|(storage, ns, name)| (storage, ns.to_owned(), name.to_owned()))
             .collect();
         for key in inside {
             state.remove(&key);

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::pointer::Pointer;
+use super::pointer::{Pointer, text};
 use serde_json::{Map, Value, json};
 
 use super::status::FieldError;
@@ -194,6 +194,9 @@ impl CoreView<'_> {
             write_json_str(&mut out, key);
             out.push(b':');
             match shown {
+                Shown::Stored(Value::Object(meta)) if key == "metadata" => {
+                    write_metadata(&mut out, meta);
+                }
                 Shown::Stored(value) => write_json(&mut out, value),
                 Shown::Text(text) => write_json_str(&mut out, text),
                 Shown::EmptyObject => out.extend_from_slice(b"{}"),
@@ -241,6 +244,71 @@ impl CoreView<'_> {
         }
         Ok(())
     }
+}
+
+/// Appends an event's metadata as JSON text (what `write_json` writes), its `managedFields`
+/// through [`write_managed_fields`].
+fn write_metadata(out: &mut Vec<u8>, meta: &Map<String, Value>) {
+    use super::response::{write_json, write_json_str};
+    out.push(b'{');
+    for (i, (key, value)) in meta.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, key);
+        out.push(b':');
+        if key == "managedFields" {
+            write_managed_fields(out, value);
+        } else {
+            write_json(out, value);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends a `managedFields` list as JSON text (what `write_json` writes). The last list
+/// written and its text are kept: the events one writer creates within a second carry equal
+/// lists (same manager, operation, fields and time), whose text is then copied, not written
+/// again. Comparing two lists costs less than writing one.
+fn write_managed_fields(out: &mut Vec<u8>, value: &Value) {
+    use super::response::write_json;
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(Value, Vec<u8>)> = const { RefCell::new((Value::Null, Vec::new())) };
+    }
+    let copied = LAST.with(|last| {
+        let Ok(last) = last.try_borrow() else {
+            return false;
+        };
+        let (list, text) = &*last;
+        if text.is_empty() || list != value {
+            return false;
+        }
+        out.extend_from_slice(text);
+        true
+    });
+    if copied {
+        #[cfg(debug_assertions)]
+        {
+            let mut written = Vec::new();
+            write_json(&mut written, value);
+            debug_assert!(
+                out.ends_with(&written),
+                "the kept managedFields text differs"
+            );
+        }
+        return;
+    }
+    let start = out.len();
+    write_json(out, value);
+    LAST.with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            let (list, text) = &mut *last;
+            list.clone_from(value);
+            text.clear();
+            text.extend_from_slice(&out[start..]);
+        }
+    });
 }
 
 impl serde::Serialize for CoreView<'_> {
@@ -310,15 +378,21 @@ pub enum EventApi {
 }
 
 /// `legacyValidateEvent`.
-fn legacy(event: &Value, api: EventApi) -> Vec<FieldError> {
+fn legacy<'a>(event: &'a Value, api: EventApi) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let rc_field = match api {
         EventApi::Core => "reportingComponent",
         EventApi::V1 => "reportingController",
     };
-    let ns = s(event, "/metadata/namespace");
-    let io_ns = s(event, "/involvedObject/namespace");
-    if !is_set(event, "/eventTime") {
+    // The top-level fields read, in one walk of the event.
+    let [event_time, involved, metadata] =
+        super::pointer::fields_sorted(Some(event), ["eventTime", "involvedObject", "metadata"]);
+    let namespace_of = |v: Option<&'a Value>| text(v.and_then(|v| v.get("namespace")));
+    let ns = namespace_of(metadata).unwrap_or("");
+    let io_ns = namespace_of(involved).unwrap_or("");
+    debug_assert_eq!(ns, s(event, "/metadata/namespace"));
+    debug_assert_eq!(io_ns, s(event, "/involvedObject/namespace"));
+    if event_time.is_none_or(is_empty_value) {
         let ok = if io_ns.is_empty() {
             ns.is_empty() || ns == "default"
         } else {

@@ -3,7 +3,7 @@
 //! share of every write's cost here. [`Pointer::ptr`] reads the same paths, borrowing the
 //! tokens, and falls back to `Value::pointer` only for a path with an escape.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// `ptr`: the value at a JSON Pointer (RFC 6901), as `Value::pointer` finds it: for
 /// `{"spec": {"ports": [{"port": 80}]}}`, `ptr("/spec/ports/0/port")` is `80` (this module's
@@ -38,6 +38,67 @@ impl Pointer for Value {
                 None => return Some(target),
             }
         }
+    }
+}
+
+/// The values of `keys` in `map`, what `keys.map(|key| map.get(key))` gives, found in one
+/// walk of the map in key order instead of one search per key (a search compares each key it
+/// passes in full; the walk decides most steps by a first byte). `keys` are sorted and
+/// distinct; the walk stops at the last of them, so it suits the small maps of an object's
+/// top level and its metadata.
+pub fn get_sorted<'a, const N: usize>(
+    map: &'a Map<String, Value>,
+    keys: [&str; N],
+) -> [Option<&'a Value>; N] {
+    debug_assert!(keys.is_sorted_by(|a, b| a < b), "{keys:?}");
+    let mut found = [None; N];
+    let mut next = 0;
+    if N > 0 {
+        for (key, value) in map {
+            // Past the keys before this one (absent from the map).
+            while next < N && before(keys[next], key) {
+                next += 1;
+            }
+            if next == N {
+                break;
+            }
+            if keys[next] == key {
+                found[next] = Some(value);
+                next += 1;
+                if next == N {
+                    break;
+                }
+            }
+        }
+    }
+    #[cfg(debug_assertions)]
+    for (key, value) in keys.iter().zip(found) {
+        debug_assert_eq!(value, map.get(*key), "{key}");
+    }
+    found
+}
+
+/// [`get_sorted`] on `value`'s fields; all `None` when it is not an object.
+pub fn fields_sorted<'a, const N: usize>(
+    value: Option<&'a Value>,
+    keys: [&str; N],
+) -> [Option<&'a Value>; N] {
+    match value {
+        Some(Value::Object(map)) => get_sorted(map, keys),
+        _ => [None; N],
+    }
+}
+
+/// The text of a value found (`None` when absent or not a string).
+pub fn text(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str)
+}
+
+/// Whether `a` sorts before `b` (as `a < b`), decided by the first bytes when they differ.
+fn before(a: &str, b: &str) -> bool {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
     }
 }
 
@@ -84,5 +145,29 @@ mod tests {
         ] {
             assert_eq!(v.ptr(pointer), v.pointer(pointer), "{pointer}");
         }
+    }
+
+    #[test]
+    fn get_sorted_finds_what_get_finds() {
+        let v = json!({"": 0, "a": 1, "ab": 2, "b": 3, "ba": 4, "metadata": 5, "z": 6});
+        let map = v.as_object().expect("an object");
+        let keys = [
+            "", "a", "aa", "ab", "b", "bb", "kind", "metadata", "y", "z", "zz",
+        ];
+        // Every sorted choice of three of them.
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate().skip(i + 1) {
+                for c in keys.iter().skip(j + 1) {
+                    let found = super::get_sorted(map, [*a, *b, *c]);
+                    assert_eq!(
+                        found,
+                        [map.get(*a), map.get(*b), map.get(*c)],
+                        "{a} {b} {c}"
+                    );
+                }
+            }
+        }
+        assert_eq!(super::fields_sorted(Some(&json!([1])), ["a"]), [None]);
+        assert_eq!(super::fields_sorted(None, ["a", "b"]), [None, None]);
     }
 }

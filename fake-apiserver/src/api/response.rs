@@ -99,6 +99,8 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
         let _ = serde_json::to_writer(&mut *out, text);
         return;
     }
+    // The word-wise check never misses a byte the table escapes.
+    debug_assert!(!text.bytes().any(|b| ESCAPED[usize::from(b)]), "{text:?}");
     out.reserve(text.len() + 2);
     out.push(b'"');
     out.extend_from_slice(text.as_bytes());
@@ -118,33 +120,42 @@ const ESCAPED: [bool; 256] = {
     table
 };
 
-/// Whether a string has a byte JSON escapes (a control character, a quote or a backslash):
-/// a short one byte by byte (most keys and values are), a longer one eight bytes at a time.
+/// Whether a string has a byte JSON escapes (a control character, a quote or a backslash),
+/// eight bytes at a time: a string of 8 bytes or more as whole words and a last word that
+/// overlaps the one before it, one of 4 to 7 bytes as two overlapping halves of one word,
+/// a shorter one byte by byte.
 fn needs_escape(bytes: &[u8]) -> bool {
-    if bytes.len() < 16 {
-        return bytes.iter().any(|&b| ESCAPED[usize::from(b)]);
-    }
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Some byte of `x` below `n` (n <= 128); never a false negative.
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS != 0;
-    let escapes = |word: [u8; 8]| {
-        let x = u64::from_le_bytes(word);
-        below(x, 0x20) || below(x ^ (ONES * 0x22), 1) || below(x ^ (ONES * 0x5c), 1)
+    let escapes =
+        |x: u64| below(x, 0x20) || below(x ^ (ONES * 0x22), 1) || below(x ^ (ONES * 0x5c), 1);
+    let len = bytes.len();
+    if len < 4 {
+        return bytes.iter().any(|&b| ESCAPED[usize::from(b)]);
+    }
+    if len < 8 {
+        let half = |at: usize| {
+            let mut word = [0u8; 4];
+            word.copy_from_slice(&bytes[at..at + 4]);
+            u64::from(u32::from_le_bytes(word))
+        };
+        return escapes(half(0) | (half(len - 4) << 32));
+    }
+    let word = |chunk: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        u64::from_le_bytes(word)
     };
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if escapes(word) {
+        if escapes(word(chunk)) {
             return true;
         }
     }
-    // The last bytes, padded with a letter (which needs no escape).
-    let rest = chunks.remainder();
-    let mut word = [b'a'; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    escapes(word)
+    // The last bytes, in the word that ends the string (it overlaps the one before).
+    !chunks.remainder().is_empty() && escapes(word(&bytes[len - 8..]))
 }
 
 /// A JSON response whose body is already serialised.
@@ -252,8 +263,8 @@ mod tests {
 
     #[test]
     fn every_escaped_byte_is_found_wherever_it_sits() {
-        // 5: a short string (checked by table); 17: two words and a tail.
-        for (byte, len) in (0u8..=0x7f).flat_map(|b| [(b, 5), (b, 17)]) {
+        // 3: byte by byte; 5 and 7: two halves of a word; 8: one word; 17: two words and a tail.
+        for (byte, len) in (0u8..=0x7f).flat_map(|b| [3, 5, 7, 8, 17].map(|len| (b, len))) {
             for at in 0..len {
                 let mut text = "x".repeat(len);
                 text.replace_range(at..at + 1, &char::from(byte).to_string());

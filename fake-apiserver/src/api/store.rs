@@ -113,14 +113,26 @@ pub struct Change {
 /// The key of one object.
 pub type Key = (&'static str, String, String);
 
+/// A [`Key`] borrowed from the store: (storage key, namespace, name).
+pub type KeyRef<'a> = (&'static str, &'a str, &'a str);
+
+/// The objects of one namespace of one storage key, by name.
+type Names = BTreeMap<String, Arc<Stored>>;
+
+/// The objects of one storage key, by namespace (`""` for cluster-scoped ones).
+type Namespaces = BTreeMap<String, Names>;
+
 /// Everything behind the lock.
 #[derive(Debug, Default)]
 pub struct State {
     /// The latest revision handed out.
     rv: u64,
-    /// The objects, in their stored form, ordered as etcd orders keys; each shared with the
-    /// watch history and the answers that show it (a write replaces it, never mutates it).
-    objects: BTreeMap<Key, Arc<Stored>>,
+    /// The objects, in their stored form, by storage key, namespace and name: in the order
+    /// etcd orders keys (that of [`Key`]); each shared with the watch history and the
+    /// answers that show it (a write replaces it, never mutates it). Nested rather than one
+    /// map by [`Key`]: a lookup compares names only, not the storage key and namespace
+    /// again at every step. No namespace or storage key is left without objects.
+    objects: BTreeMap<&'static str, Namespaces>,
     /// Changes after `compacted`, oldest first.
     history: VecDeque<Change>,
     /// Changes at or below this revision are gone (a watch from an older revision gets 410).
@@ -144,8 +156,9 @@ struct Indexes {
     /// describe and the poster use): a LIST with such a term reads its candidates here
     /// instead of scanning. May hold keys of objects gone or changed since (they are checked
     /// again); never misses one.
-    /// One map per field of [`EVENT_INDEX`], in its order, by the field's value.
-    event_index: [HashMap<String, BTreeSet<Key>>; EVENT_INDEX.len()],
+    /// One map per field of [`EVENT_INDEX`], in its order, by the field's value; each set
+    /// of keys a sorted list without duplicates ([`KeyList`]).
+    event_index: [HashMap<String, KeyList>; EVENT_INDEX.len()],
     /// Objects with a `deletionTimestamp` (waiting on finalizers), of the kinds whose
     /// controllers run inside writes (claims, volumes): what [`settle`] reads instead of
     /// scanning every claim and volume after each write.
@@ -157,8 +170,18 @@ struct Indexes {
     volumes_by_claim: HashMap<(String, String), BTreeSet<Key>>,
 }
 
+/// `key` borrowed.
+fn key_ref(key: &Key) -> KeyRef<'_> {
+    (key.0, key.1.as_str(), key.2.as_str())
+}
+
+/// `key` copied.
+fn owned(key: KeyRef<'_>) -> Key {
+    (key.0, key.1.to_owned(), key.2.to_owned())
+}
+
 impl Indexes {
-    fn add(&mut self, key: &Key, object: &Value) {
+    fn add(&mut self, key: KeyRef<'_>, object: &Value) {
         if TRACKED_TERMINATING.contains(&key.0) {
             let deleting = object
                 .get("metadata")
@@ -166,7 +189,7 @@ impl Indexes {
                 .and_then(Value::as_str)
                 .is_some_and(|t| !t.is_empty());
             if deleting {
-                self.terminating.insert(key.clone());
+                self.terminating.insert(owned(key));
             }
             if key.0 == "persistentvolumes"
                 && let Some(claim) = claim_ref_of(object)
@@ -174,36 +197,46 @@ impl Indexes {
                 self.volumes_by_claim
                     .entry(claim)
                     .or_default()
-                    .insert(key.clone());
+                    .insert(owned(key));
             }
             return;
         }
         if key.0 != INDEXED_STORAGE {
             return;
         }
+        // Every indexed field sits in `involvedObject`: looked up once for all of them.
+        let involved = object.get("involvedObject");
         for (index, (_, pointer)) in self.event_index.iter_mut().zip(EVENT_INDEX) {
-            if let Some(value) = object.ptr(pointer).and_then(Value::as_str) {
+            let field = pointer.strip_prefix("/involvedObject/");
+            let found = match (involved, field) {
+                (Some(involved), Some(field)) => involved.get(field),
+                (None, Some(_)) => None,
+                (_, None) => object.ptr(pointer),
+            };
+            debug_assert_eq!(found, object.ptr(pointer));
+            if let Some(value) = found.and_then(Value::as_str) {
                 // Looked up by the borrowed value: its text is copied only for a new entry.
                 match index.get_mut(value) {
-                    Some(set) => {
-                        set.insert(key.clone());
-                    }
+                    Some(set) => set.insert(key),
                     None => {
-                        index.insert(value.to_string(), BTreeSet::from([key.clone()]));
+                        index.insert(value.to_string(), KeyList(vec![owned(key)]));
                     }
                 }
             }
         }
     }
 
-    fn remove(&mut self, key: &Key, object: &Value) {
+    fn remove(&mut self, key: KeyRef<'_>, object: &Value) {
         if TRACKED_TERMINATING.contains(&key.0) {
-            self.terminating.remove(key);
+            // The sets are looked up by an owned key, copied only when one may hold it.
+            if !self.terminating.is_empty() {
+                self.terminating.remove(&owned(key));
+            }
             if key.0 == "persistentvolumes"
                 && let Some(claim) = claim_ref_of(object)
                 && let Some(set) = self.volumes_by_claim.get_mut(&claim)
             {
-                set.remove(key);
+                set.remove(&owned(key));
                 if set.is_empty() {
                     self.volumes_by_claim.remove(&claim);
                 }
@@ -226,6 +259,46 @@ impl Indexes {
     }
 }
 
+/// A set of keys as a sorted list without duplicates: what a `BTreeSet` of them holds, with
+/// an insert after the last key (the usual case: names generated in order) at the cost of one
+/// comparison and no node to allocate.
+#[derive(Debug, Default, Clone)]
+struct KeyList(Vec<Key>);
+
+impl KeyList {
+    /// Adds `key` (copied) unless it is there.
+    fn insert(&mut self, key: KeyRef<'_>) {
+        let at = if self.0.last().is_none_or(|last| key_ref(last) < key) {
+            self.0.len()
+        } else {
+            match self.0.binary_search_by(|k| key_ref(k).cmp(&key)) {
+                Ok(_) => return,
+                Err(at) => at,
+            }
+        };
+        self.0.insert(at, owned(key));
+        // Still sorted, without duplicates, around the new key.
+        debug_assert!(at == 0 || self.0[at - 1] < self.0[at]);
+        debug_assert!(self.0.get(at + 1).is_none_or(|next| self.0[at] < *next));
+    }
+
+    /// Takes `key` out when it is there.
+    fn remove(&mut self, key: KeyRef<'_>) {
+        if let Ok(at) = self.0.binary_search_by(|k| key_ref(k).cmp(&key)) {
+            self.0.remove(at);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keys, in order.
+    fn iter(&self) -> std::slice::Iter<'_, Key> {
+        self.0.iter()
+    }
+}
+
 /// The storage keys whose terminating objects [`State::terminating`] tracks.
 const TRACKED_TERMINATING: [&str; 2] = ["persistentvolumeclaims", "persistentvolumes"];
 
@@ -243,32 +316,69 @@ fn claim_ref_of(volume: &Value) -> Option<(String, String)> {
 impl State {
     /// The object stored under `key`.
     pub fn get(&self, key: &Key) -> Option<&Arc<Stored>> {
-        self.objects.get(key)
+        self.objects
+            .get(key.0)?
+            .get(key.1.as_str())?
+            .get(key.2.as_str())
     }
 
     /// Whether an object is stored under `key`.
     pub fn contains(&self, key: &Key) -> bool {
-        self.objects.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// Every object, in key order (read only: writes go through [`put`](Self::put) and
     /// [`remove`](Self::remove)).
-    pub fn objects(&self) -> &BTreeMap<Key, Arc<Stored>> {
-        &self.objects
+    pub fn objects(&self) -> impl Iterator<Item = (KeyRef<'_>, &Arc<Stored>)> + '_ {
+        self.objects.iter().flat_map(|(storage, namespaces)| {
+            namespaces.iter().flat_map(move |(ns, names)| {
+                names
+                    .iter()
+                    .map(move |(name, object)| ((*storage, ns.as_str(), name.as_str()), object))
+            })
+        })
     }
 
-    /// The objects of one storage key (and namespace, unless `""`), in key order: a range
-    /// of the map, not a scan.
-    pub fn range<'a>(
+    /// The objects of one storage key, of one namespace (`Some`) or of all (`None`), in key
+    /// order: read from their maps, not found by a scan.
+    pub fn objects_of<'a>(
         &'a self,
-        storage: &'static str,
-        namespace: &'a str,
-    ) -> impl Iterator<Item = (&'a Key, &'a Arc<Stored>)> + 'a {
-        self.objects
-            .range((storage, namespace.to_string(), String::new())..)
-            .take_while(move |((s, ns, _), _)| {
-                *s == storage && (namespace.is_empty() || ns == namespace)
+        storage: &str,
+        namespace: Option<&str>,
+    ) -> impl Iterator<Item = (KeyRef<'a>, &'a Arc<Stored>)> + use<'a> {
+        use std::ops::Bound;
+        let bounds = match namespace {
+            Some(ns) => (Bound::Included(ns), Bound::Included(ns)),
+            None => (Bound::Unbounded, Bound::Unbounded),
+        };
+        // The range is taken now: the iterator borrows the maps only, not the arguments.
+        let namespaces = self
+            .objects
+            .get_key_value(storage)
+            .map(|(storage, by_namespace)| (*storage, by_namespace.range::<str, _>(bounds)));
+        namespaces
+            .into_iter()
+            .flat_map(move |(storage, namespaces)| {
+                namespaces.flat_map(move |(ns, names)| {
+                    names
+                        .iter()
+                        .map(move |(name, object)| ((storage, ns.as_str(), name.as_str()), object))
+                })
             })
+    }
+
+    /// Takes the object under `key` out of the maps (and any map it leaves empty).
+    fn take(&mut self, key: &Key) -> Option<Arc<Stored>> {
+        let namespaces = self.objects.get_mut(key.0)?;
+        let names = namespaces.get_mut(key.1.as_str())?;
+        let old = names.remove(key.2.as_str())?;
+        if names.is_empty() {
+            namespaces.remove(key.1.as_str());
+            if namespaces.is_empty() {
+                self.objects.remove(key.0);
+            }
+        }
+        Some(old)
     }
 
     /// The latest revision handed out.
@@ -367,8 +477,18 @@ impl State {
         replace: bool,
     ) -> Result<Arc<Stored>, Value> {
         use std::collections::btree_map::Entry;
-        let storage = key.0;
-        let entry = self.objects.entry(key);
+        let (storage, ns, name) = key;
+        let namespaces = self.objects.entry(storage).or_default();
+        // The namespace's name is copied only for the first object in it.
+        if !namespaces.contains_key(ns.as_str()) {
+            namespaces.insert(ns.clone(), Names::new());
+        }
+        let Some(names) = namespaces.get_mut(ns.as_str()) else {
+            // Inserted just above.
+            return Err(object);
+        };
+        // One search of the names for the check and the write; the name moves into its slot.
+        let entry = names.entry(name);
         if !replace && matches!(entry, Entry::Occupied(_)) {
             return Err(object);
         }
@@ -380,12 +500,14 @@ impl State {
         let old = match entry {
             Entry::Occupied(mut slot) => {
                 let old = slot.insert(Arc::clone(&object));
-                self.indexes.remove(slot.key(), &old);
-                self.indexes.add(slot.key(), &object);
+                let key = (storage, ns.as_str(), slot.key().as_str());
+                self.indexes.remove(key, &old);
+                self.indexes.add(key, &object);
                 Some(old)
             }
             Entry::Vacant(slot) => {
-                self.indexes.add(slot.key(), &object);
+                self.indexes
+                    .add((storage, ns.as_str(), slot.key().as_str()), &object);
                 slot.insert(Arc::clone(&object));
                 None
             }
@@ -402,7 +524,7 @@ impl State {
 
     /// Removes the object under `key` at a new revision; returns its last state.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
-        let old = self.objects.remove(key)?;
+        let old = self.take(key)?;
         self.removed(key, old)
     }
 
@@ -410,13 +532,13 @@ impl State {
     /// (a write that removed the last finalizer of an object being deleted); returns it with
     /// the delete revision. `None` when nothing is stored under `key`.
     pub fn remove_as(&mut self, key: &Key, last: Value) -> Option<Value> {
-        let previous = self.objects.remove(key)?;
-        self.indexes.remove(key, &previous);
+        let previous = self.take(key)?;
+        self.indexes.remove(key_ref(key), &previous);
         self.removed(key, Arc::new(Stored::new(last)))
     }
 
     fn removed(&mut self, key: &Key, old: Arc<Stored>) -> Option<Value> {
-        self.indexes.remove(key, &old);
+        self.indexes.remove(key_ref(key), &old);
         if key.0 == "persistentvolumeclaims" {
             let uid = old
                 .ptr("/metadata/uid")
@@ -544,20 +666,47 @@ fn random_u64(seed: u64, n: u64) -> u64 {
 /// Sets `metadata.resourceVersion`.
 pub fn set_rv(object: &mut Value, rv: u64) {
     if let Some(map) = object.as_object_mut() {
-        let rv = Value::String(rv.to_string());
         // One lookup (`entry` would copy the key even when it is there).
         match map.get_mut("metadata") {
-            Some(Value::Object(meta)) => {
-                meta.insert("resourceVersion".into(), rv);
-            }
+            Some(Value::Object(meta)) => match meta.get_mut("resourceVersion") {
+                // The old text's buffer reused, the key left in place.
+                Some(Value::String(text)) => {
+                    text.clear();
+                    push_decimal(text, rv);
+                }
+                Some(old) => *old = Value::String(rv.to_string()),
+                None => {
+                    meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+                }
+            },
             Some(_) => {}
             None => {
                 let mut meta = serde_json::Map::new();
-                meta.insert("resourceVersion".into(), rv);
+                meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
                 map.insert("metadata".into(), Value::Object(meta));
             }
         }
     }
+}
+
+/// Appends `n` in decimal (what `n.to_string()` writes, without the formatting machinery).
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // A digit: `rest % 10` is below 10.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+    debug_assert!(out.ends_with(&n.to_string()));
 }
 
 /// The store: state behind a lock, plus a notifier carrying the latest revision.
@@ -655,5 +804,49 @@ mod tests {
             );
             assert_eq!(uid, formatted);
         }
+    }
+
+    #[test]
+    fn the_nested_maps_read_as_one_map_by_key() {
+        let mut state = State::default();
+        let mut keys = std::collections::BTreeSet::new();
+        let object = |name: &str| serde_json::json!({"metadata": {"name": name}});
+        for (storage, ns, name) in [
+            ("pods", "b", "x"),
+            ("events", "a", "z"),
+            ("pods", "", "y"),
+            ("events", "a", "y"),
+            ("pods", "b", "a"),
+            ("events", "c", "y"),
+        ] {
+            let key: Key = (storage, ns.into(), name.into());
+            assert!(state.put_new(key.clone(), object(name)).is_ok());
+            assert!(state.put_new(key.clone(), object(name)).is_err());
+            keys.insert(key);
+        }
+        let listed: Vec<Key> = state.objects().map(|(k, _)| owned(k)).collect();
+        assert_eq!(listed, keys.iter().cloned().collect::<Vec<_>>());
+        let of = |state: &State, storage: &str, ns: Option<&str>| -> Vec<Key> {
+            state
+                .objects_of(storage, ns)
+                .map(|(k, _)| owned(k))
+                .collect()
+        };
+        for (storage, ns) in [("pods", None), ("pods", Some("b")), ("events", Some("a"))] {
+            let expected: Vec<Key> = keys
+                .iter()
+                .filter(|k| k.0 == storage && ns.is_none_or(|ns| k.1 == ns))
+                .cloned()
+                .collect();
+            assert_eq!(of(&state, storage, ns), expected);
+        }
+        assert!(of(&state, "nodes", None).is_empty());
+        for key in &keys {
+            assert!(state.contains(key));
+            assert!(state.remove(key).is_some());
+            assert!(!state.contains(key));
+        }
+        // No map is left without objects.
+        assert!(state.objects.is_empty());
     }
 }

@@ -163,12 +163,13 @@ pub fn object_meta(
     name_rule: fn(&str, bool) -> Vec<String>,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    // The metadata looked up once for the fields read.
-    let metadata = obj.get("metadata");
-    let meta_field = |key: &str| metadata.and_then(|m| m.get(key));
-    let meta_str = |key: &str| meta_field(key).and_then(Value::as_str).unwrap_or("");
-    let name = meta_str("name");
-    let generate_name = meta_str("generateName");
+    // The metadata looked up once, its fields read in one walk of it.
+    let [generate_name, labels, name, namespace] = super::pointer::fields_sorted(
+        obj.get("metadata"),
+        ["generateName", "labels", "name", "namespace"],
+    );
+    let text = |v| super::pointer::text(v).unwrap_or("");
+    let (name, generate_name, namespace) = (text(name), text(generate_name), text(namespace));
     if !generate_name.is_empty() {
         for m in name_rule(generate_name, true) {
             errs.push(FieldError::invalid(
@@ -190,7 +191,6 @@ pub fn object_meta(
             errs.push(FieldError::invalid("metadata.name", name, &m));
         }
     }
-    let namespace = meta_str("namespace");
     if namespaced {
         if namespace.is_empty() {
             errs.push(FieldError::required("metadata.namespace", ""));
@@ -206,7 +206,7 @@ pub fn object_meta(
             message: "Forbidden: not allowed on this type".into(),
         });
     }
-    if let Some(labels) = meta_field("labels").and_then(Value::as_object) {
+    if let Some(labels) = labels.and_then(Value::as_object) {
         for (k, v) in labels {
             for m in qualified_name(k) {
                 errs.push(FieldError::invalid("metadata.labels", k, &m));

@@ -342,9 +342,8 @@ pub(crate) fn serve(
             _ => {
                 if initial {
                     let objs: Vec<std::sync::Arc<super::store::Stored>> = state
-                        .objects()
-                        .iter()
-                        .filter(|(k, o)| k.0 == def.storage && st.filter.matches(def, o))
+                        .objects_of(def.storage, None)
+                        .filter(|(_, o)| st.filter.matches(def, o))
                         .map(|(_, o)| o.clone())
                         .collect();
                     st.cursor = state.rv();

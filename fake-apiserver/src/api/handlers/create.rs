@@ -9,6 +9,7 @@ use super::decode::{Prepared, decode_body, prepare_body};
 use super::{Response, meta_mut, now_seconds, respond, update_manager, writer};
 use crate::api::events;
 use crate::api::filter::meta;
+use crate::api::pointer::{fields_sorted, get_sorted, text};
 use crate::api::resources::{self, ResourceDef, View};
 use crate::api::status::ApiError;
 use crate::api::store::{Key, State, Stored};
@@ -32,14 +33,19 @@ pub(super) fn stamp_new(
     let Some(m) = meta_mut(obj) else {
         return Err(ApiError::bad_request("object has no metadata"));
     };
-    for key in [
-        "uid",
+    // Found in one walk of the metadata (sorted keys); only those there are removed.
+    const WIPED: [&str; 5] = [
         "creationTimestamp",
-        "deletionTimestamp",
         "deletionGracePeriodSeconds",
+        "deletionTimestamp",
         "selfLink",
-    ] {
-        m.remove(key);
+        "uid",
+    ];
+    let present = get_sorted(m, WIPED).map(|found| found.is_some());
+    for (key, present) in WIPED.into_iter().zip(present) {
+        if present {
+            m.remove(key);
+        }
     }
     super::decode::reconcile_namespace(m, def.namespaced, url_ns.unwrap_or(""))?;
     m.insert("creationTimestamp".into(), Value::String(now.to_string()));
@@ -61,14 +67,19 @@ pub(super) fn store_new(
     def: &'static ResourceDef,
     mut obj: Value,
 ) -> Result<Arc<Stored>, ApiError> {
-    // The metadata fields read, looked up once.
-    let (mut ns, name, has_rv) = {
-        let m = obj.get("metadata");
-        let text = |key: &str| m.and_then(|m| m.get(key)).and_then(Value::as_str);
+    let canonical = resources::storage_row(def.storage).unwrap_or(def);
+    // The fields read, each map walked once.
+    let (mut ns, name, has_rv, has_meta, api_version_ok, kind_ok) = {
+        let [api_version, kind, m] = fields_sorted(Some(&obj), ["apiVersion", "kind", "metadata"]);
+        let [name, namespace, rv] = fields_sorted(m, ["name", "namespace", "resourceVersion"]);
         (
-            text("namespace").unwrap_or("").to_string(),
-            text("name").unwrap_or("").to_string(),
-            text("resourceVersion").is_some_and(|rv| !rv.is_empty()),
+            text(namespace).unwrap_or("").to_string(),
+            text(name).unwrap_or("").to_string(),
+            text(rv).is_some_and(|rv| !rv.is_empty()),
+            m.is_some(),
+            // Written below unless already the canonical ones (as a decoded body has them).
+            text(api_version).is_some_and(|v| canonical.api_version_is(v)),
+            text(kind) == Some(canonical.kind),
         )
     };
     let namespace = if def.namespaced {
@@ -103,29 +114,16 @@ pub(super) fn store_new(
         ));
     }
     let key: Key = (def.storage, ns, name);
-    // What `meta_mut` then `remove` do, in one lookup of the metadata.
     if let Some(map) = obj.as_object_mut() {
-        match map.get_mut("metadata") {
-            Some(Value::Object(m)) => {
-                m.remove("resourceVersion");
-            }
-            Some(_) => {}
-            None => {
-                map.insert("metadata".into(), Value::Object(serde_json::Map::new()));
-            }
+        // What `meta_mut` does. An empty `resourceVersion` (a set one is refused above)
+        // stays: the store writes the new revision over it, in its slot.
+        if !has_meta {
+            map.insert("metadata".into(), Value::Object(serde_json::Map::new()));
         }
-    }
-    let canonical = resources::storage_row(def.storage).unwrap_or(def);
-    if let Some(map) = obj.as_object_mut() {
-        // Written unless already the canonical ones (as a decoded body usually has them).
-        if !map
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|v| canonical.api_version_is(v))
-        {
+        if !api_version_ok {
             map.insert("apiVersion".into(), Value::String(canonical.api_version()));
         }
-        if map.get("kind").and_then(Value::as_str) != Some(canonical.kind) {
+        if !kind_ok {
             map.insert("kind".into(), Value::String(canonical.kind.into()));
         }
     }

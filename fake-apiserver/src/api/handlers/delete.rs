@@ -138,10 +138,9 @@ pub(super) fn delete_collection(
     let rv = {
         let mut state = server.store.lock();
         let keys: Vec<Key> = state
-            .objects()
-            .iter()
-            .filter(|(k, o)| k.0 == def.storage && filter.matches(def, o))
-            .map(|(k, _)| k.clone())
+            .objects_of(def.storage, None)
+            .filter(|(_, o)| filter.matches(def, o))
+            .map(|((storage, ns, name), _)| (storage, ns.to_owned(), name.to_owned()))
             .collect();
         for key in keys {
             let (obj, _) = delete_one(server, &mut state, def, key, &options)?;

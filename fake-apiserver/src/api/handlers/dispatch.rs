@@ -9,12 +9,18 @@ use crate::api::filter::meta;
 use crate::api::status::ApiError;
 use crate::api::{ApiServer, Request, Target};
 
+/// What routing a request to its verb gives: the answer, or for a dry run the future that
+/// writes it against a scratch store (boxed: a dry run is rare, and its state then stays out
+/// of the future of every other request).
+pub(crate) enum Dispatched<'a> {
+    /// Answered.
+    Done(Result<Response, ApiError>),
+    /// A dry run, to await.
+    DryRun(futures::future::BoxFuture<'a, Result<Response, ApiError>>),
+}
+
 /// Routes a resource request to its verb.
-pub(crate) async fn dispatch(
-    server: &ApiServer,
-    target: Target,
-    req: Request,
-) -> Result<Response, ApiError> {
+pub(crate) fn dispatch(server: &ApiServer, target: Target, req: Request) -> Dispatched<'_> {
     // DeleteOptions carry dryRun in the body (kube-rs puts it there).
     let body_dry_run = if req.method == http::Method::DELETE {
         serde_json::from_slice::<Value>(&req.body)
@@ -33,16 +39,16 @@ pub(crate) async fn dispatch(
     let dry_run = dry_run.as_deref();
     if let Some(value) = dry_run {
         if req.method == http::Method::GET {
-            return dispatch_verb(server, target, req).await;
+            return Dispatched::Done(dispatch_verb(server, target, req));
         }
         if value != "All" {
-            return Err(ApiError::bad_request(format!(
+            return Dispatched::Done(Err(ApiError::bad_request(format!(
                 "dryRun: Unsupported value: \"{value}\": supported values: \"All\""
-            )));
+            ))));
         }
-        return dry_run_dispatch(server, target, req).await;
+        return Dispatched::DryRun(Box::pin(dry_run_dispatch(server, target, req)));
     }
-    dispatch_verb(server, target, req).await
+    Dispatched::Done(dispatch_verb(server, target, req))
 }
 
 /// Runs a write against a scratch copy of the store; the answer carries the resourceVersion
@@ -63,7 +69,7 @@ pub(super) async fn dry_run_dispatch(
             .get(&key_of(&target, name))
             .map(|o| meta(o, "resourceVersion").to_string())
     });
-    let response = dispatch_verb(&scratch, target, req).await?;
+    let response = dispatch_verb(&scratch, target, req)?;
     let (mut parts, body) = response.into_parts();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -96,7 +102,9 @@ pub(super) async fn dry_run_dispatch(
     ))
 }
 
-pub(super) async fn dispatch_verb(
+/// The handler of the request's verb. Not `async` (no handler waits): the future of every
+/// request, boxed by the service layer, stays small.
+pub(super) fn dispatch_verb(
     server: &ApiServer,
     target: Target,
     req: Request,

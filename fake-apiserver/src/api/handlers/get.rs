@@ -88,11 +88,7 @@ pub(super) fn list(
         None => {
             let ns = filter.namespace().unwrap_or("").to_string();
             state
-                .objects()
-                .range((def.storage, ns.clone(), String::new())..)
-                .take_while(|((storage, key_ns, _), _)| {
-                    *storage == def.storage && (ns.is_empty() || *key_ns == ns)
-                })
+                .objects_of(def.storage, (!ns.is_empty()).then_some(ns.as_str()))
                 .map(|((_, ns, name), obj)| (format!("{ns}/{name}"), obj.value()))
                 .collect()
         }

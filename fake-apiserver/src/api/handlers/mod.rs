@@ -16,7 +16,7 @@ mod patch;
 mod update;
 
 pub(crate) use create::seed;
-pub(crate) use dispatch::dispatch;
+pub(crate) use dispatch::{Dispatched, dispatch};
 
 use serde_json::{Map, Value, json};
 

@@ -37,10 +37,18 @@ impl Strategy for Event {
             group: "",
             namespaced: true,
         };
-        let name = super::meta_name(obj);
-        super::invalid_if_any(scope, name, &events::validate_create(obj, self.api))?;
+        // The name is read for an error only.
+        let name = |errs: &[FieldError]| {
+            if errs.is_empty() {
+                ""
+            } else {
+                super::meta_name(obj)
+            }
+        };
+        let errs = events::validate_create(obj, self.api);
+        super::invalid_if_any(scope, name(&errs), &errs)?;
         let errs = validation::object_meta(obj, true, self.name_rule());
-        super::invalid_if_any(scope, name, &errs)
+        super::invalid_if_any(scope, name(&errs), &errs)
     }
 
     fn validate_update(
