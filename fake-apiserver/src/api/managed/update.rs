@@ -103,22 +103,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
         // object differs too.
         let parts = match (old.as_object(), new.as_object()) {
             (Some(old_map), Some(new_map)) => differing_parts(old_map, new_map),
-            _ => {
-                let mut parts: Vec<(&str, Option<&str>)> = Vec::new();
-                parts.extend(parts_of(new).filter(|(k, mk)| differs(k, *mk)));
-                // An old part the new object has not got differs (it was compared otherwise).
-                let new_has = |(k, mk): (&str, Option<&str>)| {
-                    let value = new.get(k);
-                    match mk {
-                        None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
-                        Some(mk) => value
-                            .and_then(Value::as_object)
-                            .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
-                    }
-                };
-                parts.extend(parts_of(old).filter(|&part| !new_has(part)));
-                parts
-            }
+            _ => looked_up_parts(old, new),
         };
         let in_parts = |k: &str, mk: Option<&str>| {
             let found = parts.contains(&(k, mk));
@@ -263,6 +248,29 @@ fn metadata_parts<'a>(
     meta.keys()
         .filter(|mk| !STRIPPED_METADATA.contains(&mk.as_str()))
         .map(move |mk| (k, Some(mk.as_str())))
+}
+
+/// The parts ([`parts_of`]) of two values that differ, each looked up in both: what
+/// [`differing_parts`] finds walking two objects side by side, for any values.
+fn looked_up_parts<'a>(old: &'a Value, new: &'a Value) -> Vec<(&'a str, Option<&'a str>)> {
+    let differs = |k: &str, mk: Option<&str>| match mk {
+        None => old.get(k) != new.get(k),
+        Some(mk) => old.get(k).and_then(|m| m.get(mk)) != new.get(k).and_then(|m| m.get(mk)),
+    };
+    let mut parts: Vec<(&str, Option<&str>)> =
+        parts_of(new).filter(|(k, mk)| differs(k, *mk)).collect();
+    // An old part the new object has not got differs (it was compared otherwise).
+    let new_has = |(k, mk): (&str, Option<&str>)| {
+        let value = new.get(k);
+        match mk {
+            None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
+            Some(mk) => value
+                .and_then(Value::as_object)
+                .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
+        }
+    };
+    parts.extend(parts_of(old).filter(|&part| !new_has(part)));
+    parts
 }
 
 /// The parts ([`parts_of`]) of two objects that differ: the new object's whose value is not
@@ -665,24 +673,7 @@ mod tests {
         ];
         for old in &objects {
             for new in &objects {
-                let differs = |k: &str, mk: Option<&str>| match mk {
-                    None => old.get(k) != new.get(k),
-                    Some(mk) => {
-                        old.get(k).and_then(|m| m.get(mk)) != new.get(k).and_then(|m| m.get(mk))
-                    }
-                };
-                let new_has = |(k, mk): (&str, Option<&str>)| {
-                    let value = new.get(k);
-                    match mk {
-                        None => value.is_some_and(|v| !(k == "metadata" && v.is_object())),
-                        Some(mk) => value
-                            .and_then(Value::as_object)
-                            .is_some_and(|m| k == "metadata" && m.contains_key(mk)),
-                    }
-                };
-                let mut expected: Vec<_> =
-                    parts_of(new).filter(|(k, mk)| differs(k, *mk)).collect();
-                expected.extend(parts_of(old).filter(|&part| !new_has(part)));
+                let mut expected = looked_up_parts(old, new);
                 expected.sort();
                 let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
                     unreachable!("objects")
