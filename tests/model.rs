@@ -1432,8 +1432,8 @@ async fn migration_record_write_is_retried_with_backoff_and_the_latest_state_win
             .requests()
             .iter()
             .filter(|q| {
-                q.info.verb == Some(Verb::Patch)
-                    && q.info.resource.as_deref() == Some("persistentvolumes")
+                q.info().verb == Some(Verb::Patch)
+                    && q.info().resource.as_deref() == Some("persistentvolumes")
             })
             .count()
     };

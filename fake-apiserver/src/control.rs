@@ -441,8 +441,6 @@ pub struct RequestRecord {
     pub path: String,
     /// Raw query string, without `?`.
     pub query: Option<String>,
-    /// Verb, resource, namespace and name.
-    pub info: RequestInfo,
     /// The response status; `None` while in flight or when dropped.
     pub status: Option<http::StatusCode>,
     /// How it ended.
@@ -461,6 +459,24 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// Verb, resource, namespace and name: the [`RequestInfo`] the server parsed on arrival.
+    /// It is derived from the method, path and query kept here, as parsing is a function of
+    /// those alone (the log then holds no second copy of it per request).
+    ///
+    /// ```
+    /// use fake_apiserver::control::Verb;
+    /// let cluster = fake_apiserver::FakeCluster::new(std::sync::Arc::new(fake_apiserver::SystemClock));
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(cluster.client(), "default");
+    /// let _ = pods.get_opt("web").await;
+    /// let info = cluster.requests().last().map(|record| record.info());
+    /// assert_eq!(info.map(|i| (i.verb, i.name)), Some((Some(Verb::Get), Some("web".into()))));
+    /// # });
+    /// ```
+    pub fn info(&self) -> RequestInfo {
+        RequestInfo::parse(&self.method, &self.path, self.query.as_deref())
+    }
+
     /// `path?query` as sent.
     pub fn uri(&self) -> String {
         match &self.query {
@@ -647,7 +663,6 @@ impl RequestLog {
         uri: &http::Uri,
         headers: &http::HeaderMap,
         body: Bytes,
-        info: RequestInfo,
     ) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         let content_type = headers
@@ -668,7 +683,6 @@ impl RequestLog {
             method: method.clone(),
             path,
             query,
-            info,
             status: None,
             outcome: Outcome::InFlight,
             latency: Duration::ZERO,
@@ -975,8 +989,7 @@ impl Control {
             // The control path is not part of the Kubernetes requests the log shows.
             return;
         }
-        let info = RequestInfo::parse(method, uri.path(), uri.query());
-        let seq = self.log.arrive(method, uri, headers, Bytes::new(), info);
+        let seq = self.log.arrive(method, uri, headers, Bytes::new());
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
         self.log
             .finish(seq, Outcome::Responded(status), Duration::ZERO, None);
@@ -1063,7 +1076,6 @@ where
                 request.uri(),
                 request.headers(),
                 request.body().clone(),
-                info.clone(),
             );
             let (latency, ending) = control.faults.apply(&info);
             if !latency.is_zero() {

@@ -143,21 +143,7 @@ impl RequestInfo {
             query: Query::parse(query.unwrap_or("")),
             ..RequestInfo::default()
         };
-        // Segments borrow from the path unless they hold an escape; a field copies its one.
-        // Only the first `READ_SEGMENTS` are read (in an array, not a list allocated per
-        // request): past them only "more than three after the resource" matters, which
-        // they already show.
-        const READ_SEGMENTS: usize = 10;
-        let mut raw = [""; READ_SEGMENTS];
-        let mut count = 0;
-        for part in path.split('/').filter(|part| !part.is_empty()) {
-            if count == READ_SEGMENTS {
-                break;
-            }
-            raw[count] = part;
-            count += 1;
-        }
-        let decoded = raw.map(percent_decode_cow);
+        let (decoded, count) = read_segments(path);
         let parts: &[Cow<'_, str>] = &decoded[..count];
         let mut rest: &[Cow<'_, str>] = match parts.first().map(|part| &**part) {
             Some("api") if parts.len() >= 2 => {
@@ -252,6 +238,41 @@ impl RequestInfo {
     }
 }
 
+/// How many segments [`read_segments`] decodes: past them only "more than three after the
+/// resource" matters, which they already show.
+const READ_SEGMENTS: usize = 10;
+
+/// The first [`READ_SEGMENTS`] non-empty decoded segments of `path` and how many there are:
+/// [`path_segments`]' prefix, in an array rather than a list allocated per request. Segments
+/// borrow from the path unless they hold an escape.
+fn read_segments(path: &str) -> ([Cow<'_, str>; READ_SEGMENTS], usize) {
+    let mut decoded: [Cow<'_, str>; READ_SEGMENTS] = Default::default();
+    let mut count = 0;
+    // Split on the bytes: a path's segments are short, and one byte loop beats a `memchr`
+    // call per segment. `/` is ASCII, so every cut is a char boundary.
+    let mut start = 0;
+    for end in slash_offsets(path).chain(std::iter::once(path.len())) {
+        let part = &path[start..end];
+        start = end + 1;
+        if part.is_empty() {
+            continue;
+        }
+        if count == READ_SEGMENTS {
+            break;
+        }
+        decoded[count] = percent_decode_cow(part);
+        count += 1;
+    }
+    (decoded, count)
+}
+
+/// The byte offsets of the `/`s of `path`, in order.
+fn slash_offsets(path: &str) -> impl Iterator<Item = usize> + '_ {
+    path.bytes()
+        .enumerate()
+        .filter_map(|(at, byte)| (byte == b'/').then_some(at))
+}
+
 /// The name an exact `metadata.name=` / `==` term of a field selector requires, if any.
 fn exact_name(selector: &str) -> Option<String> {
     selector.split(',').find_map(|term| {
@@ -292,6 +313,10 @@ pub struct Query(pub Vec<(String, String)>);
 impl Query {
     /// Parses a raw query string (without `?`).
     pub fn parse(text: &str) -> Self {
+        if text.is_empty() {
+            // Most requests have no query.
+            return Self::default();
+        }
         Self(
             text.split('&')
                 .filter(|pair| !pair.is_empty())
@@ -412,7 +437,8 @@ pub fn percent_decode(text: &str) -> String {
 
 /// [`percent_decode`], borrowing `text` when it has no `%`.
 fn percent_decode_cow(text: &str) -> Cow<'_, str> {
-    if !text.contains('%') {
+    // A byte loop: the texts are short (path segments, query values).
+    if !text.bytes().any(|b| b == b'%') {
         return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
@@ -435,7 +461,25 @@ fn percent_decode_cow(text: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::RequestInfo;
+    use super::{READ_SEGMENTS, RequestInfo, path_segments, read_segments};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The per-request splitting reads the same segments as the plain `split('/')` one,
+        /// for empty segments, trailing slashes, escapes (valid, invalid, cut short),
+        /// non-ASCII text and more segments than it reads.
+        #[test]
+        fn read_segments_is_a_prefix_of_path_segments(
+            path in "(/{0,2}([a-z]{0,3}|%2[fF]|%4|%zz|é|ü%C3%A9){0,3}){0,14}/?",
+        ) {
+            let (decoded, count) = read_segments(&path);
+            let all = path_segments(&path);
+            prop_assert_eq!(count, all.len().min(READ_SEGMENTS));
+            for (read, whole) in decoded[..count].iter().zip(&all) {
+                prop_assert_eq!(&**read, whole.as_str());
+            }
+        }
+    }
 
     #[test]
     fn long_paths_are_classified_by_their_first_segments() {

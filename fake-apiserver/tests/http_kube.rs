@@ -361,7 +361,7 @@ async fn request_log_keeps_order_verbs_and_statuses() {
             (
                 r.method.to_string(),
                 r.path.clone(),
-                r.info.verb,
+                r.info().verb,
                 r.status.map(|s| s.as_u16()),
             )
         })

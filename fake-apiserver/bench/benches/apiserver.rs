@@ -209,7 +209,8 @@ fn fixed_client(status: u16, body: String) -> kube::Client {
 /// The kube-rs client alone: the GET and CREATE workloads answered with the fixed bytes of
 /// this fake's own answers (captured first), no server work at all. No server can be faster
 /// than this through kube-rs with the same answers: it is the ceiling of the ratios.
-async fn client_alone() -> (f64, f64) {
+async fn client_alone(phases: Phases) -> (f64, f64) {
+    let n = phases.n;
     use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
     let cluster = fake_apiserver::FakeCluster::new(Arc::new(fake_apiserver::SystemClock));
     let client = cluster.client();
@@ -253,21 +254,23 @@ async fn client_alone() -> (f64, f64) {
 
     let claims: kube::Api<PersistentVolumeClaim> =
         kube::Api::namespaced(fixed_client(200, get_answer), "default");
+    let gets = if phases.runs(Phase::Get) { n } else { 0 };
     let started = Instant::now();
-    for _ in 0..N {
+    for _ in 0..gets {
         claims.get("data").await.expect("get");
     }
-    let get = per_second(N, started);
+    let get = per_second(gets, started);
     let events: kube::Api<Event> =
         kube::Api::namespaced(fixed_client(201, create_answer), "default");
+    let creates = if phases.runs(Phase::Create) { n } else { 0 };
     let started = Instant::now();
-    for i in 0..N {
+    for i in 0..creates {
         events
             .create(&Default::default(), &event(i))
             .await
             .expect("create");
     }
-    (get, per_second(N, started))
+    (get, per_second(creates, started))
 }
 
 async fn peer(phases: Phases) -> Rates {
@@ -343,15 +346,19 @@ fn main() {
         .build()
         .expect("runtime");
     // `--only PART` runs one part alone, for a profiler (`valgrind --tool=callgrind`, `perf`):
-    // `get`, `create`, `update` (this fake), the same with `peer-` (the peer), or `floor`
-    // (the kube-rs client alone). `PROFILE_N` sets the number of GETs or creates (updates:
+    // `get`, `create`, `update` (this fake), the same with `peer-` (the peer), or `floor`,
+    // `floor-get`, `floor-create` (the kube-rs client alone, both or one workload). `PROFILE_N` sets the number of GETs or creates (updates:
     // a fifth of it).
     if let Some(part) = std::env::args().skip_while(|a| a != "--only").nth(1) {
         let n = std::env::var("PROFILE_N")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(N);
-        let (side, phase) = part.split_once('-').unwrap_or(("ours", part.as_str()));
+        let (side, phase) = match part.split_once('-') {
+            Some(split) => split,
+            None if part == "floor" => ("floor", ""),
+            None => ("ours", part.as_str()),
+        };
         let only = match phase {
             "get" => Some(Phase::Get),
             "create" => Some(Phase::Create),
@@ -362,12 +369,12 @@ fn main() {
         match (side, only) {
             ("ours", Some(_)) => println!("{part}: {:?}", runtime.block_on(ours(phases))),
             ("peer", Some(_)) => println!("{part}: {:?}", runtime.block_on(peer(phases))),
-            _ if part == "floor" => {
-                let (get, create) = runtime.block_on(client_alone());
+            ("floor", _) => {
+                let (get, create) = runtime.block_on(client_alone(phases));
                 println!("kube-rs client alone: GET {get:.0} op/s, CREATE {create:.0} op/s");
             }
             _ => eprintln!(
-                "--only {part}: expected get, create, update, peer-get, peer-create, peer-update or floor"
+                "--only {part}: expected get, create, update, peer-get, peer-create, peer-update, floor, floor-get or floor-create"
             ),
         }
         return;
@@ -384,7 +391,7 @@ fn main() {
     for _ in 0..rounds {
         ours_runs.push(runtime.block_on(ours(Phases::ALL)));
         peer_runs.push(runtime.block_on(peer(Phases::ALL)));
-        alone_runs.push(runtime.block_on(client_alone()));
+        alone_runs.push(runtime.block_on(client_alone(Phases::ALL)));
     }
     let (ours, peer) = (Rates::median(&ours_runs), Rates::median(&peer_runs));
     let median = |mut values: Vec<f64>| {

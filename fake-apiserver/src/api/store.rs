@@ -316,10 +316,12 @@ fn claim_ref_of(volume: &Value) -> Option<(String, String)> {
 impl State {
     /// The object stored under `key`.
     pub fn get(&self, key: &Key) -> Option<&Arc<Stored>> {
-        self.objects
-            .get(key.0)?
-            .get(key.1.as_str())?
-            .get(key.2.as_str())
+        self.get_ref(key_ref(key))
+    }
+
+    /// The object stored under a borrowed key (no key is built for the lookup).
+    pub fn get_ref(&self, (storage, namespace, name): KeyRef<'_>) -> Option<&Arc<Stored>> {
+        self.objects.get(storage)?.get(namespace)?.get(name)
     }
 
     /// Whether an object is stored under `key`.

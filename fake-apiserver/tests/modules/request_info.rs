@@ -76,9 +76,9 @@ async fn routing_faults_and_the_log_read_one_request_info() {
         .expect_err("the fault answers");
     assert!(matches!(err, kube::Error::Api(s) if s.code == 503));
     let record = &cluster.requests()[0];
-    assert_eq!(record.info.name.as_deref(), Some("a b"));
+    assert_eq!(record.info().name.as_deref(), Some("a b"));
     assert_eq!(
-        record.info.query,
+        record.info().query,
         fake_apiserver::request_info::Query::default()
     );
 }

@@ -188,7 +188,7 @@ pub(super) fn create_prepared(
         crate::api::controllers::settle(&mut state);
         stored
     };
-    let mut response = respond(def, req, 201, &stored, server.clock.now());
+    let mut response = respond(def, req, 201, &stored, &server.clock);
     add_warnings(&mut response, &warnings);
     Ok(response)
 }

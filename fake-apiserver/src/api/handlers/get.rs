@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Response, key_of, respond};
+use super::{Response, key_ref_of, respond};
 use crate::api::filter::{Filter, meta, view};
 use crate::api::status::ApiError;
 use crate::api::{ApiServer, Request, Target, json_response, partial_metadata, table};
@@ -16,9 +16,9 @@ pub(super) fn get(
     let name = target.name.as_deref().unwrap_or("");
     let state = server.store.lock();
     let obj = state
-        .get(&key_of(target, name))
+        .get_ref(key_ref_of(target, name))
         .ok_or_else(|| ApiError::not_found(target.def, name))?;
-    Ok(respond(target.def, req, 200, obj, server.clock.now()))
+    Ok(respond(target.def, req, 200, obj, &server.clock))
 }
 
 pub(super) fn encode_continue(rv: u64, ns: &str, name: &str) -> String {

@@ -23,10 +23,11 @@ use serde_json::{Map, Value, json};
 use crate::api::events;
 use crate::api::filter::view;
 use crate::api::resources::{ResourceDef, View};
-use crate::api::store::{Key, Stored};
+use crate::api::store::{Key, KeyRef, Stored};
 use crate::api::{
     ApiServer, Request, ResponseBody, Target, json_response, partial_metadata, table,
 };
+use crate::clock::SharedClock;
 
 type Response = http::Response<ResponseBody>;
 
@@ -102,12 +103,22 @@ pub(super) fn key_of(target: &Target, name: &str) -> Key {
     )
 }
 
+/// [`key_of`] borrowed: the key of `name` in the target's resource and namespace, for a
+/// lookup that builds no key.
+pub(super) fn key_ref_of<'a>(target: &'a Target, name: &'a str) -> KeyRef<'a> {
+    (
+        target.def.storage,
+        target.namespace.as_deref().unwrap_or(""),
+        name,
+    )
+}
+
 pub(super) fn respond(
     def: &ResourceDef,
     req: &Request,
     code: u16,
     stored: &Stored,
-    now: jiff::Timestamp,
+    clock: &SharedClock,
 ) -> Response {
     let wants_metadata = req.wants_metadata();
     let wants_table = req.wants_table();
@@ -137,7 +148,8 @@ pub(super) fn respond(
                 def,
                 std::slice::from_ref(&shown),
                 None,
-                now,
+                // Read only here: a table's ages are the only part that needs the time.
+                clock.now(),
             ),
         );
     }

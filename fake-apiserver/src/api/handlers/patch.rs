@@ -117,7 +117,7 @@ pub(super) fn patch(
             apply_update(server, &mut state, target, obj, existing, update_writer)?;
         (stored, code, warnings)
     };
-    let mut response = respond(def, req, code, &stored, server.clock.now());
+    let mut response = respond(def, req, code, &stored, &server.clock);
     add_warnings(&mut response, &warnings);
     Ok(response)
 }

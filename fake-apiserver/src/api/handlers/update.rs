@@ -279,7 +279,7 @@ pub(super) fn update(
             None => return Err(ApiError::not_found(def, &name)),
         }
     };
-    let mut response = respond(def, req, code, &stored, server.clock.now());
+    let mut response = respond(def, req, code, &stored, &server.clock);
     add_warnings(&mut response, &warnings);
     Ok(response)
 }

@@ -569,7 +569,9 @@ struct Kept {
     restamp: Option<usize>,
 }
 
-/// Calls `f` with every path of a `fieldsV1` tree (as `from_fields_v1` reads them).
+/// Calls `f` with every path of a `fieldsV1` tree (as `from_fields_v1` reads them): the
+/// oracle of the debug check in [`kept_entries`] and of the tests.
+#[cfg(any(debug_assertions, test))]
 fn each_path<'a>(node: &'a Value, path: &mut Vec<&'a str>, f: &mut dyn FnMut(&[&str])) {
     let Some(map) = node.as_object() else {
         return;
