@@ -6,8 +6,6 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use super::fields_v1::{field_element, key_element, set_element};
-
 /// One path element in `fieldsV1` notation (`f:name`, `k:{...}`, `v:...`).
 pub type Path = Vec<String>;
 
@@ -131,6 +129,37 @@ impl Elem<'_> {
             Elem::K(own) | Elem::V(own) => own.as_ref().cmp(text),
         }
     }
+}
+
+/// The `f:` element of a field.
+pub(crate) fn field_element(field: &str) -> String {
+    let mut s = String::with_capacity(field.len() + 2);
+    s.push_str("f:");
+    s.push_str(field);
+    s
+}
+
+/// The `k:` element of a keyed list item whose key field `key` holds `value`:
+/// `k:{"<key>":<value>}`, as serde_json writes the one-entry object.
+pub(crate) fn key_element(key: &str, value: &Value) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(key.len() + 24);
+    // Merge keys are plain identifiers (`name`, `containerPort`, …): nothing to escape.
+    s.push_str("k:{\"");
+    s.push_str(key);
+    s.push_str("\":");
+    // Writing into a String cannot fail.
+    let _ = write!(s, "{value}}}");
+    s
+}
+
+/// The `v:` element of a set list item.
+pub(crate) fn set_element(item: &Value) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("v:");
+    // Writing into a String cannot fail.
+    let _ = write!(s, "{item}");
+    s
 }
 
 /// A path of [`Elem`]s.

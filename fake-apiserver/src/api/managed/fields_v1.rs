@@ -5,39 +5,9 @@
 use serde_json::{Map, Value};
 
 use super::fields::{
-    FieldSet, Operation, Path, STRIPPED_METADATA, is_string_map, keyed_list, stripped_root_key,
+    FieldSet, Operation, Path, STRIPPED_METADATA, field_element, is_string_map, key_element,
+    keyed_list, set_element, stripped_root_key,
 };
-
-/// The `f:` element of a field.
-pub(crate) fn field_element(field: &str) -> String {
-    let mut s = String::with_capacity(field.len() + 2);
-    s.push_str("f:");
-    s.push_str(field);
-    s
-}
-
-/// The `k:` element of a keyed list item whose key field `key` holds `value`:
-/// `k:{"<key>":<value>}`, as serde_json writes the one-entry object.
-pub(crate) fn key_element(key: &str, value: &Value) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(key.len() + 24);
-    // Merge keys are plain identifiers (`name`, `containerPort`, …): nothing to escape.
-    s.push_str("k:{\"");
-    s.push_str(key);
-    s.push_str("\":");
-    // Writing into a String cannot fail.
-    let _ = write!(s, "{value}}}");
-    s
-}
-
-/// The `v:` element of a set list item.
-pub(crate) fn set_element(item: &Value) -> String {
-    use std::fmt::Write;
-    let mut s = String::from("v:");
-    // Writing into a String cannot fail.
-    let _ = write!(s, "{item}");
-    s
-}
 
 /// An empty `fieldsV1` node (`{}`).
 pub(crate) fn empty_node() -> Value {

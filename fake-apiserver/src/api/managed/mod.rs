@@ -1,6 +1,7 @@
 //! Field ownership: `metadata.managedFields` as the real server's field manager keeps it
 //! (structured-merge-diff), for the kinds served. One concept per file:
-//! - `fields`: field sets — the paths of an object's fields, and what is a member;
+//! - `fields`: field sets — the paths of an object's fields, each element's text, and what
+//!   is a member;
 //! - `fields_v1`: the `fieldsV1` notation of a set;
 //! - `entries`: the `managedFields` entries of an object;
 //! - `update`: a non-apply write (`operation: Update`) and its manager;
