@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::driver::{CsiDriver, Shared};
 use super::proto::controller::controller_server::Controller as ControllerRpc;
+use super::proto::controller::controller_server::ControllerServer;
 use super::proto::controller_service_capability::{self, rpc};
 use super::proto::volume_capability::AccessType;
 use super::proto::volume_capability::access_mode::Mode;
@@ -46,6 +47,14 @@ impl<S: Storage> ControllerService<S> {
                 "the controller is starting: its state is being rebuilt from the cluster; retry shortly",
             )
         })
+    }
+}
+
+impl<S: Storage> CsiDriver<S> {
+    /// The Controller service (the three RPCs it serves; wrap it in
+    /// [`Delegate`](super::Delegate) to route the others to your own implementation).
+    pub fn controller_server(&self) -> ControllerServer<ControllerService<S>> {
+        ControllerServer::new(ControllerService::new(self.clone()))
     }
 }
 

@@ -4,12 +4,6 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::controller::ControllerService;
-use super::identity::IdentityService;
-use super::node::NodeService;
-use super::proto::controller::controller_server::ControllerServer;
-use super::proto::identity::identity_server::IdentityServer;
-use super::proto::node::node_server::NodeServer;
 use super::storage::Storage;
 use crate::clock::{SharedClock, SystemClock};
 use crate::model::Controller;
@@ -125,25 +119,5 @@ impl<S: Storage> CsiDriver<S> {
     /// Probe's answer: the controller is rebuilt and the storage is ready.
     pub fn ready(&self) -> bool {
         self.shared.controller.get().is_some() && self.shared.storage.ready()
-    }
-
-    /// The Identity service.
-    pub fn identity_server(&self) -> IdentityServer<IdentityService<S>> {
-        IdentityServer::new(IdentityService::new(self.clone()))
-    }
-
-    /// The Controller service (the three RPCs it serves; wrap it in
-    /// [`Delegate`](super::Delegate) to route the others to your own implementation).
-    pub fn controller_server(&self) -> ControllerServer<ControllerService<S>> {
-        ControllerServer::new(ControllerService::new(self.clone()))
-    }
-
-    /// The minimal Node service, when [`CsiConfig::node_id`] was set.
-    pub fn node_server(&self) -> Option<NodeServer<NodeService<S>>> {
-        self.shared
-            .config
-            .node_id
-            .as_ref()
-            .map(|_| NodeServer::new(NodeService::new(self.clone())))
     }
 }

@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::driver::CsiDriver;
 use super::proto::identity::identity_server::Identity;
+use super::proto::identity::identity_server::IdentityServer;
 use super::proto::plugin_capability::{self, service};
 use super::proto::{
     BoolValue, GetPluginCapabilitiesRequest, GetPluginCapabilitiesResponse, GetPluginInfoRequest,
@@ -21,6 +22,13 @@ pub struct IdentityService<S> {
 impl<S: Storage> IdentityService<S> {
     pub(crate) fn new(driver: CsiDriver<S>) -> Self {
         Self { driver }
+    }
+}
+
+impl<S: Storage> CsiDriver<S> {
+    /// The Identity service.
+    pub fn identity_server(&self) -> IdentityServer<IdentityService<S>> {
+        IdentityServer::new(IdentityService::new(self.clone()))
     }
 }
 

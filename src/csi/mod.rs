@@ -14,7 +14,8 @@
 //!   ([`PersistentVolumes`]);
 //! - `driver`: the state the services share ([`CsiDriver`]: the controller once rebuilt,
 //!   calls in flight);
-//! - `identity`, `controller`, `node`: the services;
+//! - `identity`, `controller`, `node`: the services, each with the [`CsiDriver`] method that
+//!   mounts it (`identity_server`, …);
 //! - `delegate`: routing the Controller RPCs this crate does not serve;
 //! - `socket`: serving on and connecting to a unix socket;
 //! - `serve`: a whole controller-only driver on a socket ([`serve`], the `csi-events serve`

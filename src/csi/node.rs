@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::driver::CsiDriver;
 use super::proto::node::node_server::Node;
+use super::proto::node::node_server::NodeServer;
 use super::proto::{
     NodeGetCapabilitiesRequest, NodeGetCapabilitiesResponse, NodeGetInfoRequest,
     NodeGetInfoResponse,
@@ -21,6 +22,17 @@ pub struct NodeService<S> {
 impl<S: Storage> NodeService<S> {
     pub(crate) fn new(driver: CsiDriver<S>) -> Self {
         Self { driver }
+    }
+}
+
+impl<S: Storage> CsiDriver<S> {
+    /// The minimal Node service, when [`CsiConfig::node_id`] was set.
+    pub fn node_server(&self) -> Option<NodeServer<NodeService<S>>> {
+        self.shared
+            .config
+            .node_id
+            .as_ref()
+            .map(|_| NodeServer::new(NodeService::new(self.clone())))
     }
 }
 

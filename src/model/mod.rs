@@ -134,6 +134,7 @@ pub use self::rpc::{Code, RpcError, UnknownCode};
 pub use self::timeout::migration_timeout;
 pub use self::watcher::{WatchError, watch_nodes};
 
+use self::record::MigrationRecord;
 use self::recorder::Recorder;
 use self::state::{Decided, Effects, HolderCheck, MigrationId, State};
 use crate::clock::{SharedClock, SystemClock};
@@ -677,7 +678,8 @@ impl Inner {
         let mut seen = std::collections::BTreeSet::new();
         for volume in records {
             if seen.insert(volume.clone()) {
-                let record = locked.state.record_of(&volume);
+                // The record the volume's migration must have on the cluster (`None`: none).
+                let record = locked.state.migration_of(&volume).map(MigrationRecord::of);
                 recorder.record(volume, record);
             }
         }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::metrics::{MigrationMetrics, MigrationResult};
-use super::record::MigrationRecord;
 use super::rpc::{Code, RpcError};
 use super::timeout::migration_timeout;
 use super::{AccessMode, MigrationView, Publish, VolumeView};
@@ -322,11 +321,9 @@ impl State {
         }
     }
 
-    /// The record the volume's migration must have on the cluster (`None`: no migration).
-    pub fn record_of(&self, id: &VolumeId) -> Option<MigrationRecord> {
-        self.volume(id)
-            .and_then(|v| v.migration.as_deref())
-            .map(MigrationRecord::of)
+    /// The volume's running or failed migration (`None`: none).
+    pub fn migration_of(&self, id: &VolumeId) -> Option<&Migration> {
+        self.volume(id).and_then(|v| v.migration.as_deref())
     }
 
     /// ControllerPublishVolume (`docs/lifecycle.md` §Publish).

@@ -11,8 +11,8 @@ use k8s_openapi::api::storage::v1::{
 use kube::api::ObjectMeta;
 use serde_json::json;
 
+use super::driver::DRIVER_NAME;
 use super::driver::Driver;
-use super::runner::DRIVER_NAME;
 use super::world::Admin;
 use crate::ids::{NodeName, VolumeId};
 

@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::readings::{NotWritten, Readings};
-use super::runner::{DRIVER_NAME, INSTANCE};
 use super::seeded::Seeded;
 use crate::clock::{Clock, SharedClock, VirtualClock, settle};
 use crate::ids::{NodeName, VolumeId};
@@ -40,6 +39,13 @@ use crate::model::{
     AccessMode, Code, Controller, ControllerConfig, MigrationMetrics, Publish, RpcError,
 };
 use crate::{EventPoster, PosterConfig};
+
+/// The CSI driver's name: the VolumeAttachments' attacher.
+pub const DRIVER_NAME: &str = "rds.csi.srvlab.io";
+
+/// `reportingInstance` of the events a scenario writes (fixed, so transcripts do not depend on
+/// the host).
+pub const INSTANCE: &str = "csi-events-scenario";
 
 /// Yields granted to the poster to finish what it can before the runner decides it waits on
 /// the clock (a latency fault): everything runs in process on one thread, so this count is

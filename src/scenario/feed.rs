@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 
 use super::isolate::Isolation;
-use super::runner::RunError;
+use super::run_error::RunError;
 use super::transcript::WrittenEvent;
 use crate::clock::{Clock, VirtualClock, settle};
 use crate::duration::GoDuration;

@@ -19,7 +19,7 @@
 //! ```
 
 use super::plan::{Action, Scenario};
-use super::runner::{RunError, RunResult};
+use super::run_error::RunError;
 use super::transcript::{Outcome, Transcript, WrittenEvent};
 use crate::ids::{ClaimName, NodeName, VolumeId};
 
@@ -161,14 +161,7 @@ impl Isolation {
         }
     }
 
-    /// A run's record in the scenario's names (events, outcomes, failures).
-    pub(crate) fn restore_result(&self, mut result: RunResult) -> RunResult {
-        result.transcript = self.restore_transcript(result.transcript);
-        result.failures = result.failures.iter().map(|f| self.restore(f)).collect();
-        result
-    }
-
-    fn restore_transcript(&self, mut transcript: Transcript) -> Transcript {
+    pub(crate) fn restore_transcript(&self, mut transcript: Transcript) -> Transcript {
         for step in &mut transcript.steps {
             step.outcome = match &step.outcome {
                 Outcome::Error { code, message } => Outcome::Error {

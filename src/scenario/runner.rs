@@ -35,14 +35,10 @@ use super::world::World;
 use crate::clock::VirtualClock;
 use fake_apiserver::FakeCluster;
 
+pub use super::driver::{DRIVER_NAME, INSTANCE};
 pub use super::many::run_many;
-
-/// The CSI driver's name: the VolumeAttachments' attacher.
-pub const DRIVER_NAME: &str = "rds.csi.srvlab.io";
-
-/// `reportingInstance` of the events a scenario writes (fixed, so transcripts do not depend on
-/// the host).
-pub const INSTANCE: &str = "csi-events-scenario";
+pub use super::outcome::RunResult;
+pub use super::run_error::RunError;
 
 /// Where the virtual clock starts in embedded mode.
 pub const EPOCH: &str = "2026-01-01T00:00:00Z";
@@ -82,61 +78,6 @@ pub struct BlackBoxTarget {
     pub driver_name: String,
     /// With `kubeconfig`: keep the objects a scenario created.
     pub keep: bool,
-}
-
-/// What one run produced.
-#[derive(Debug, Clone)]
-pub struct RunResult {
-    /// The scenario's name.
-    pub name: String,
-    /// Its file.
-    pub file: String,
-    /// The transcript.
-    pub transcript: Transcript,
-    /// The run in time (nodes, attachments, migrations, faults, restarts, problems): the
-    /// visual report's data beside the transcript.
-    pub timeline: super::timeline::Timeline,
-    /// Failed expectations and unexpected step failures (empty: the expectations held).
-    pub failures: Vec<String>,
-    /// Wall time the run took (runtime, cluster and all steps).
-    pub wall: Duration,
-    /// With `--kubeconfig --keep`: the suffix the kept objects' names carry (namespaces,
-    /// nodes, PVs), e.g. `-r4k2x9q` (docs/scenarios.md §5).
-    pub kept: Option<String>,
-}
-
-/// Why a scenario could not be run at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RunError {
-    /// The scenario needs the embedded server (a `fault` step) but runs against a kubeconfig.
-    #[error(
-        "{file}:{line}: `{step}` needs the embedded fake API server: fault steps cannot run against --kubeconfig (run without --kubeconfig, or leave this scenario out with --filter)"
-    )]
-    NeedsEmbedded {
-        /// File.
-        file: String,
-        /// Line of the step.
-        line: u32,
-        /// The step.
-        step: String,
-    },
-    /// A step black-box mode cannot play.
-    #[error(
-        "{file}:{line}: `{step}` cannot run in black-box mode: {why} (leave this scenario out with --filter)"
-    )]
-    Refused {
-        /// File.
-        file: String,
-        /// Line of the step.
-        line: u32,
-        /// The step.
-        step: String,
-        /// Why.
-        why: String,
-    },
-    /// The runtime or the cluster could not be set up.
-    #[error("{0}")]
-    Setup(String),
 }
 
 /// Refuses up front what cannot run on `target`.
@@ -377,7 +318,7 @@ async fn run_external(
         if keep {
             result.kept = Some(isolation.suffix().to_owned());
         }
-        isolation.restore_result(result)
+        result.restored(&isolation)
     })
 }
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Server};
 
+use super::driver::DRIVER_NAME;
 use super::driver::{Driver, InProcess, PublishRequest, Restarted};
 use super::readings::{NotWritten, Readings};
-use super::runner::DRIVER_NAME;
 use crate::csi::proto::controller::controller_client::ControllerClient;
 use crate::csi::proto::volume_capability::access_mode::Mode;
 use crate::csi::proto::{

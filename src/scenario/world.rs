@@ -16,7 +16,7 @@ use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, P
 use kube::core::Request;
 
 use super::plan::{Action, Scenario, Volume};
-use super::runner::RunError;
+use super::run_error::RunError;
 use super::seeded::Seeded;
 use crate::clock::VirtualClock;
 use crate::ids::{ClaimName, NodeName, VolumeId};
