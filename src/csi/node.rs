@@ -26,7 +26,7 @@ impl<S: Storage> NodeService<S> {
 }
 
 impl<S: Storage> CsiDriver<S> {
-    /// The minimal Node service, when [`CsiConfig::node_id`] was set.
+    /// The minimal Node service, when [`CsiConfig::node_id`](super::CsiConfig::node_id) was set.
     pub fn node_server(&self) -> Option<NodeServer<NodeService<S>>> {
         self.shared
             .config

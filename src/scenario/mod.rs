@@ -2,17 +2,18 @@
 //! with every event, skip, drop and metric recorded in a transcript that insta snapshots hold.
 //!
 //! Modules, in the order a file travels:
-//! - [`format`]: the file's YAML shape (serde, schemars), with positions;
+//! - [`format`](mod@format): the file's YAML shape (serde, schemars), with positions;
 //! - [`load`]: discovery, strict parsing and checking; [`diagnostics`]: how problems show;
 //! - [`plan`]: the checked scenario the runner plays;
 //! - [`schema`]: the JSON Schema for editors;
 //! - [`runner`]: plays a scenario (embedded fake cluster or a kubeconfig) into a transcript,
-//!   with [`many`] running several at once; a run's parts: [`world`] (the cluster objects it
+//!   with [`many`] running several at once; a run's parts: `world` (the cluster objects it
 //!   seeds), [`driver`] (the seam to the CSI driver: publish, unpublish, nodes, restart, ...),
-//!   [`steps`] (one step), [`attacher`] (the VolumeAttachments), [`feed`] (the Events
-//!   written), [`expect`] (expectations), [`readings`] (metrics), [`seeded`] (the seeded
+//!   `steps` (one step), `attacher` (the VolumeAttachments), `feed` (the Events
+//!   written), `expect` (expectations), [`readings`] (metrics), [`seeded`] (the seeded
 //!   generator), [`wire`] (the same model reached through the CSI gRPC services),
-//!   [`blackbox`] (a driver in another process, driven as Kubernetes drives it);
+//!   [`blackbox`] (a driver in another process, driven as Kubernetes drives it); what a run
+//!   gives: [`outcome`] (its result) or [`run_error`] (why it could not run);
 //! - [`transcript`]: what a run recorded, as the snapshot and JSON show it;
 //! - [`snapshot`]: insta `.snap` files: compare, write pending `.snap.new`, accept;
 //!   [`conformance`]: a black-box transcript held to a snapshot, real-time durations allowed;

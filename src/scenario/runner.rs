@@ -1,8 +1,8 @@
 //! Plays a checked scenario and records its transcript.
 //!
 //! Embedded (the default): a fresh [`FakeCluster`] on a [`VirtualClock`] at
-//! 2026-01-01T00:00:00Z, its own current-thread tokio runtime, an [`EventPoster`] and a
-//! [`Controller`] on that clock. The runner seeds the cluster, plays each step, then runs all
+//! 2026-01-01T00:00:00Z, its own current-thread tokio runtime, an [`EventPoster`](crate::EventPoster) and a
+//! [`Controller`](crate::Controller) on that clock. The runner seeds the cluster, plays each step, then runs all
 //! due work to quiescence (woken tasks, the poster's writes) before recording what the step
 //! wrote: the events are read back from the fake server's own watch history (every create
 //! and patch that the server stored, in write order, with the count it stored), the skips and

@@ -100,7 +100,7 @@ pub struct ResourceDef {
     pub categories: &'static [&'static str],
     /// Decodes a body (in the stored, core form) through the k8s-openapi type and re-encodes it:
     /// type errors surface, unknown fields drop (returned beside the object as dotted paths,
-    /// see [`unknown_fields`]), timestamps take the real formats.
+    /// see `unknown_fields`), timestamps take the real formats.
     pub normalize: fn(Value) -> Result<Decoded, String>,
     /// Decodes the object's protobuf message (inside the `k8s\0` envelope) into the JSON
     /// form of this row's version.
