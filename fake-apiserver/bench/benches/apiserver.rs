@@ -347,8 +347,8 @@ fn main() {
         .expect("runtime");
     // `--only PART` runs one part alone, for a profiler (`valgrind --tool=callgrind`, `perf`):
     // `get`, `create`, `update` (this fake), the same with `peer-` (the peer), or `floor`,
-    // `floor-get`, `floor-create` (the kube-rs client alone, both or one workload). `PROFILE_N` sets the number of GETs or creates (updates:
-    // a fifth of it).
+    // `floor-get`, `floor-create` (the kube-rs client alone, both or one workload).
+    // `PROFILE_N` sets the number of GETs or creates (updates: a fifth of it).
     if let Some(part) = std::env::args().skip_while(|a| a != "--only").nth(1) {
         let n = std::env::var("PROFILE_N")
             .ok()
@@ -369,7 +369,10 @@ fn main() {
         match (side, only) {
             ("ours", Some(_)) => println!("{part}: {:?}", runtime.block_on(ours(phases))),
             ("peer", Some(_)) => println!("{part}: {:?}", runtime.block_on(peer(phases))),
-            ("floor", _) => {
+            // The kube-rs client alone answers GET and CREATE only.
+            ("floor", None | Some(Phase::Get | Phase::Create))
+                if phase.is_empty() || only.is_some() =>
+            {
                 let (get, create) = runtime.block_on(client_alone(phases));
                 println!("kube-rs client alone: GET {get:.0} op/s, CREATE {create:.0} op/s");
             }
